@@ -1,0 +1,114 @@
+// Command crisismesh is the node that every participant in a cyber-crisis
+// network runs. It is a thin command layer over package node (and, later,
+// sim): parsing flags, printing results, and nothing else.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at release time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit code: 0 on success, 1
+// on failure (the error is printed to stderr), 2 on a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintf(stderr, "crisismesh: %v\n", err)
+		if _, ok := err.(usageError); ok {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "crisismesh",
+		Short: "The node of a cyber-crisis network: signed, post-quantum-encrypted crisis log and Raft-consistent crisis state",
+		Long: `crisismesh is the node that every participant in a cyber-crisis network runs:
+national CSIRTs, crisis liaisons, Union bodies, the Council Presidency. Nodes replicate
+a signed, post-quantum-encrypted crisis log and keep a Raft-consistent crisis state,
+over whatever links are left during an outage.
+
+Getting started:
+  1. Every member makes an identity and sends card.json to the network admin:
+       crisismesh keygen --name cert-lu --out ./cert-lu
+  2. The admin founds the network from the cards it received:
+       crisismesh network create --name eu-cyclone --admin ./admin \
+         --member cert-lu/card.json --role cert-lu=csirt --voter admin
+  3. Everyone checks the genesis they were given:
+       crisismesh network show genesis`,
+		Version:       buildVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w; run '%s --help' for usage", err, c.CommandPath())}
+	})
+	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd())
+	return root
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newVersionCmd() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the cryptographic suites this build speaks",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			v := versionInfo()
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "crisismesh %s (%s)\n", v.Version, v.Go)
+			fmt.Fprintf(c.OutOrStdout(), "  signatures: %s\n  sealing:    %s\n", v.SignatureSuite, v.KEMSuite)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// printJSON writes v as indented JSON with a trailing newline.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// noArgs refuses positional arguments with a usage error.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("%s takes no arguments, got %q; run '%s --help'", c.CommandPath(), args, c.CommandPath())}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+// Package crypto is crisismesh's small, misuse-resistant cryptographic core.
+// Every other package signs, seals and verifies through it; none of them
+// touches circl, crypto/hpke or crypto/ed25519 directly.
+//
+// It provides:
+//
+//   - [Identity]: a member's secret keys (a composite ML-DSA-65 + Ed25519
+//     signing key, an X-Wing KEM key for HPKE, and a libp2p peer key), and
+//     its public half, the [Card]. A [MemberID] is the SHA-256 of the
+//     encoded composite public key.
+//   - Signatures ([Identity.Sign], [Verify]) under the composite algorithm
+//     id-MLDSA65-Ed25519-SHA512 of draft-ietf-lamps-pq-composite-sigs, with a
+//     mandatory [Context] that separates every use (entries, roster, commands,
+//     checkpoints, bundles, …). Both halves must verify.
+//   - Sealing ([Seal], [Identity.Open]): a payload encrypted once under a fresh
+//     AES-256-GCM content key, which is wrapped to each recipient with HPKE
+//     (X-Wing, HKDF-SHA256, AES-256-GCM). Group keys ([GroupKey],
+//     [SealWith], [OpenWith]) seal many payloads under one key, distributed
+//     once per epoch in a [KeyEnvelope].
+//   - Key files ([SaveIdentity], [LoadIdentity]): 0600, optional argon2id
+//     passphrase, checksummed so corruption and a wrong passphrase are told
+//     apart.
+//   - The roster ([Genesis], [Update], [Roster]): the signed list of members,
+//     roles, Raft voters and admins, and the pure function that applies
+//     admin-signed updates in order.
+//
+// # Encoding
+//
+// Every structure that is signed, sealed or stored is encoded as
+// deterministic CBOR (RFC 8949 §4.2 core deterministic encoding, integer map
+// keys). Decoders are strict: unknown fields, duplicate keys, indefinite
+// lengths and tags are refused, and any input that does not re-encode to the
+// exact same bytes is refused with [ErrNonCanonical]. So the bytes stored are
+// the bytes signed, and no encoding is malleable. Every structure names its
+// algorithm suite, so stronger suites can be added later without a new
+// network.
+//
+// # What this package must not do
+//
+// It reads no clock (times come in as arguments) and touches no network. It
+// never offers deterministic signing or encapsulation: those exist only in
+// tests, against published vectors. Secret types carry an incomparable field,
+// so comparing them with == does not compile; use their constant-time Equal.
+package crypto

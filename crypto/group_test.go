@@ -1,0 +1,116 @@
+package crypto
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func TestGroupKeySealOpen(t *testing.T) {
+	net := NetworkID{7}
+	g, err := NewGroupKey("all", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := SealWith(g, net, []byte("hdr"), []byte("sitrep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := OpenWith(g, net, []byte("hdr"), ct)
+	if err != nil || string(pt) != "sitrep" {
+		t.Fatalf("got %q, %v", pt, err)
+	}
+	ct2, _ := SealWith(g, net, []byte("hdr"), []byte("sitrep"))
+	if bytes.Equal(ct, ct2) {
+		t.Error("two seals of the same message are equal: salt not fresh")
+	}
+	id, epoch, err := SealedKey(ct)
+	if err != nil || id != g.ID() || epoch != 1 {
+		t.Errorf("SealedKey: got %s %d %v, want %s 1", id, epoch, err, g.ID())
+	}
+
+	other, _ := NewGroupKey("all", 1)
+	if _, err := OpenWith(other, net, []byte("hdr"), ct); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("other key: got %v, want ErrWrongKey", err)
+	}
+	if _, err := OpenWith(g, NetworkID{8}, []byte("hdr"), ct); !errors.Is(err, ErrTampered) {
+		t.Errorf("other network: got %v, want ErrTampered", err)
+	}
+	if _, err := OpenWith(g, net, []byte("hdR"), ct); !errors.Is(err, ErrTampered) {
+		t.Errorf("other aad: got %v, want ErrTampered", err)
+	}
+	w, _ := parseGroupCiphertext(ct)
+	w.Ciphertext = w.Ciphertext[:len(w.Ciphertext)-1]
+	trunc, _ := marshal(w)
+	if _, err := OpenWith(g, net, []byte("hdr"), trunc); !errors.Is(err, ErrTampered) {
+		t.Errorf("truncated: got %v, want ErrTampered", err)
+	}
+	if _, err := OpenWith(g, net, []byte("hdr"), ct[:len(ct)-3]); err == nil {
+		t.Error("cut encoding: got nil error")
+	}
+}
+
+func TestGroupKeyNames(t *testing.T) {
+	for _, ok := range []string{"all", "tlp-red/42", "need-to-know.energy"} {
+		if _, err := NewGroupKey(ok, 0); err != nil {
+			t.Errorf("NewGroupKey(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "All", "a b", "x\x00y", string(bytes.Repeat([]byte("a"), 65))} {
+		if _, err := NewGroupKey(bad, 0); err == nil {
+			t.Errorf("NewGroupKey(%q): got nil error", bad)
+		}
+	}
+}
+
+func TestKeyEnvelope(t *testing.T) {
+	a, b, c := newTestIdentity(t, "cert-lu"), newTestIdentity(t, "cert-fr"), newTestIdentity(t, "cert-de")
+	net := NetworkID{3}
+	g, _ := NewGroupKey("tlp-red/1", 4)
+	ke, err := NewKeyEnvelope(net, g, []Recipient{a.Card().Recipient(), b.Card().Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke2, err := ParseKeyEnvelope(ke.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ke2.Bytes(), ke.Bytes()) {
+		t.Error("ParseKeyEnvelope(Bytes()).Bytes() differs")
+	}
+	got, err := b.OpenKeyEnvelope(net, ke2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Equal(g) {
+		t.Error("opened group key differs from the sealed one")
+	}
+	if got.Group() != "tlp-red/1" || got.Epoch() != 4 || got.ID() != g.ID() {
+		t.Errorf("got %s/%d/%s", got.Group(), got.Epoch(), got.ID())
+	}
+	// A message sealed by a under g opens with b's copy.
+	ct, _ := SealWith(g, net, nil, []byte("x"))
+	if pt, err := OpenWith(got, net, nil, ct); err != nil || string(pt) != "x" {
+		t.Errorf("OpenWith copy: %q %v", pt, err)
+	}
+	if _, err := c.OpenKeyEnvelope(net, ke); !errors.Is(err, ErrNotRecipient) {
+		t.Errorf("non-member: got %v, want ErrNotRecipient", err)
+	}
+	if _, err := a.OpenKeyEnvelope(NetworkID{4}, ke); !errors.Is(err, ErrTampered) {
+		t.Errorf("other network: got %v, want ErrTampered", err)
+	}
+	// Replayed for another group or epoch: the clear labels change, the seal
+	// does not, so it must fail.
+	for name, re := range map[string]*KeyEnvelope{
+		"other group": {group: "all", epoch: 4, env: ke.env},
+		"other epoch": {group: "tlp-red/1", epoch: 5, env: ke.env},
+	} {
+		re2, err := ParseKeyEnvelope(re.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.OpenKeyEnvelope(net, re2); !errors.Is(err, ErrTampered) {
+			t.Errorf("%s: got %v, want ErrTampered", name, err)
+		}
+	}
+}

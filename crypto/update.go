@@ -1,0 +1,271 @@
+package crypto
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// An UpdateOp is what a roster update does.
+type UpdateOp string
+
+// The roster update operations.
+const (
+	// OpAdd admits a new member with roles and address hints.
+	OpAdd UpdateOp = "add"
+	// OpRevoke revokes a member: from this roster version on, nothing it
+	// signs is accepted and it receives no new group keys.
+	OpRevoke UpdateOp = "revoke"
+	// OpRotate replaces a member's keys with a new card of the same name.
+	// The old ID is revoked (reason "rotated"); the new one inherits roles,
+	// addresses, and voter and admin status.
+	OpRotate UpdateOp = "rotate"
+)
+
+type updateBody struct {
+	Suite   string      `cbor:"1,keyasint"`
+	Network []byte      `cbor:"2,keyasint"`
+	Version uint64      `cbor:"3,keyasint"` // the roster version this update creates
+	Op      string      `cbor:"4,keyasint"`
+	Member  *memberWire `cbor:"5,keyasint,omitempty"` // add: the member; rotate: the new card (no roles)
+	Target  []byte      `cbor:"6,keyasint,omitempty"` // revoke, rotate: the member ID
+	Reason  string      `cbor:"7,keyasint,omitempty"`
+	Created int64       `cbor:"8,keyasint"`
+}
+
+// An UpdateSpec is what an admin decides in one roster update.
+type UpdateSpec struct {
+	Op      UpdateOp
+	Member  *Member  // OpAdd: the new member
+	NewCard *Card    // OpRotate: the member's new card
+	Target  MemberID // OpRevoke, OpRotate
+	Reason  string
+	Created time.Time
+}
+
+// An Update is a signed change to the roster. Updates apply in log order;
+// each names the roster version it creates, so one can be applied only once
+// and only in its place. It is immutable and safe for concurrent use.
+type Update struct {
+	raw    []byte
+	body   updateBody
+	signer MemberID
+	sig    []byte
+}
+
+// NewUpdate builds and signs an update to r. It does not check the roster
+// rules: Apply does, so a bad update is refused where it matters.
+func NewUpdate(r *Roster, spec UpdateSpec, admin *Identity) (*Update, error) {
+	body := updateBody{
+		Suite: SuiteRoster, Network: r.network[:], Version: r.version + 1, Op: string(spec.Op),
+		Reason: spec.Reason, Created: spec.Created.Unix(),
+	}
+	switch spec.Op {
+	case OpAdd:
+		if spec.Member == nil || spec.Member.Card == nil {
+			return nil, fmt.Errorf("crypto: add: no member card")
+		}
+		mw := toMemberWire(*spec.Member)
+		body.Member = &mw
+	case OpRotate:
+		if spec.NewCard == nil {
+			return nil, fmt.Errorf("crypto: rotate: no new card")
+		}
+		body.Member = &memberWire{Card: spec.NewCard.Bytes()}
+		body.Target = spec.Target[:]
+	case OpRevoke:
+		body.Target = spec.Target[:]
+	default:
+		return nil, fmt.Errorf("crypto: unknown roster update %q (want add, revoke or rotate)", spec.Op)
+	}
+	b, err := marshal(&body)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := admin.Sign(ContextRosterUpdate, b)
+	if err != nil {
+		return nil, err
+	}
+	id := admin.ID()
+	raw, err := marshal(&signedWire{Body: b, Signer: id[:], Sig: sig})
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdate(raw)
+}
+
+// ParseUpdate decodes an update strictly. Its signature and rules are
+// checked by [Roster.Apply], which knows the signer's key.
+func ParseUpdate(b []byte) (*Update, error) {
+	var w signedWire
+	if err := unmarshalCanonical(b, &w); err != nil {
+		return nil, fmt.Errorf("crypto: roster update: %w", err)
+	}
+	u := &Update{raw: append([]byte(nil), b...), sig: w.Sig}
+	if err := unmarshalCanonical(w.Body, &u.body); err != nil {
+		return nil, fmt.Errorf("crypto: roster update body: %w", err)
+	}
+	if u.body.Suite != SuiteRoster {
+		return nil, fmt.Errorf("crypto: roster update: %w: unknown suite %q", ErrMalformed, u.body.Suite)
+	}
+	if len(w.Signer) != len(u.signer) || len(u.body.Network) != len(NetworkID{}) {
+		return nil, fmt.Errorf("crypto: roster update: %w: signer or network ID has the wrong size", ErrMalformed)
+	}
+	if len(u.body.Target) != 0 && len(u.body.Target) != len(MemberID{}) {
+		return nil, fmt.Errorf("crypto: roster update: %w: target ID has the wrong size", ErrMalformed)
+	}
+	copy(u.signer[:], w.Signer)
+	return u, nil
+}
+
+// Bytes returns the exact bytes of the update.
+func (u *Update) Bytes() []byte { return u.raw }
+
+// Op returns the operation.
+func (u *Update) Op() UpdateOp { return UpdateOp(u.body.Op) }
+
+// Version returns the roster version the update creates.
+func (u *Update) Version() uint64 { return u.body.Version }
+
+// Signer returns the member ID of the admin who signed.
+func (u *Update) Signer() MemberID { return u.signer }
+
+// Apply returns the roster with u applied, or a [*RuleError] naming the
+// rule u breaks. r is not changed. Apply is pure: the same roster and
+// update always give the same result.
+func (r *Roster) Apply(u *Update) (*Roster, error) {
+	b := &u.body
+	switch {
+	case !bytes.Equal(b.Network, r.network[:]):
+		return nil, ruleErr("network", "update is for network %x, this is %s", b.Network, r.network)
+	case b.Version != r.version+1:
+		return nil, ruleErr("version", "update creates version %d but the roster is at %d (it applies at %d only)", b.Version, r.version, b.Version-1)
+	case !r.IsAdmin(u.signer):
+		return nil, ruleErr("signer-admin", "update is signed by %s, who is not an active admin", r.describe(u.signer))
+	}
+	if err := r.byID[u.signer].Card.Verify(ContextRosterUpdate, u.bodyBytes(), u.sig); err != nil {
+		return nil, ruleErr("signature", "update signature by %s: %v", r.describe(u.signer), err)
+	}
+	next := r.clone()
+	next.version = b.Version
+	switch UpdateOp(b.Op) {
+	case OpAdd:
+		if b.Member == nil || len(b.Target) != 0 {
+			return nil, ruleErr("add-shape", "add needs a member and no target")
+		}
+		m, err := fromMemberWire(*b.Member)
+		if err != nil {
+			return nil, err
+		}
+		if err := next.addMemberLocked(m); err != nil {
+			return nil, err
+		}
+	case OpRevoke:
+		target, err := next.activeTarget(b)
+		if err != nil {
+			return nil, err
+		}
+		if b.Member != nil {
+			return nil, ruleErr("revoke-shape", "revoke carries no member")
+		}
+		if b.Reason == "" {
+			return nil, ruleErr("revoke-reason", "revoking %s needs a reason", target.Card.name)
+		}
+		target.Revoked, target.Reason, target.RevokedAt = true, b.Reason, b.Version
+		if next.admins[target.Card.ID()] && len(next.activeAdmins()) == 0 {
+			return nil, ruleErr("last-admin", "revoking %s would leave the network without an active admin", target.Card.name)
+		}
+	case OpRotate:
+		target, err := next.activeTarget(b)
+		if err != nil {
+			return nil, err
+		}
+		if b.Member == nil || len(b.Member.Roles) != 0 || len(b.Member.Addrs) != 0 {
+			return nil, ruleErr("rotate-shape", "rotate carries only the new card")
+		}
+		card, err := ParseCard(b.Member.Card)
+		if err != nil {
+			return nil, err
+		}
+		if card.name != target.Card.name {
+			return nil, ruleErr("rotate-name", "new card is for %q, not %q", card.name, target.Card.name)
+		}
+		oldID, newID := target.Card.ID(), card.ID()
+		target.Revoked, target.Reason, target.RevokedAt = true, "rotated", b.Version
+		nm := &Member{Card: card, Roles: slices.Clone(target.Roles), Addrs: slices.Clone(target.Addrs)}
+		// The name is the target's own: admit past the unique-name rule.
+		if _, dup := next.byID[newID]; dup {
+			return nil, ruleErr("unique-id", "the new key of %s is already in the roster", card.name)
+		}
+		for _, o := range next.members {
+			if o.Card.peerID == card.peerID && o != target {
+				return nil, ruleErr("unique-peer", "%s's new peer ID is already used by %s", card.name, o.Card.name)
+			}
+		}
+		next.members = append(next.members, nm)
+		next.byID[newID] = nm
+		if i := slices.Index(next.voters, oldID); i >= 0 {
+			next.voters[i] = newID
+			slices.SortFunc(next.voters, func(a, b MemberID) int { return bytes.Compare(a[:], b[:]) })
+		}
+		if next.admins[oldID] {
+			delete(next.admins, oldID)
+			next.admins[newID] = true
+		}
+	default:
+		return nil, ruleErr("op", "unknown operation %q", b.Op)
+	}
+	return next, nil
+}
+
+// ApplyUpdates applies updates in order and stops at the first refusal,
+// whose [*RuleError] carries the update's index.
+func ApplyUpdates(r *Roster, updates []*Update) (*Roster, error) {
+	for i, u := range updates {
+		next, err := r.Apply(u)
+		if err != nil {
+			if re, ok := err.(*RuleError); ok {
+				re.Index = i
+				return nil, re
+			}
+			return nil, &RuleError{Rule: "member", Detail: err.Error(), Index: i}
+		}
+		r = next
+	}
+	return r, nil
+}
+
+func (u *Update) bodyBytes() []byte {
+	// The body is re-encoded from its strictly decoded, canonical form, so
+	// these are exactly the bytes that were signed.
+	b, err := marshal(&u.body)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func (r *Roster) activeTarget(b *updateBody) (*Member, error) {
+	if len(b.Target) == 0 {
+		return nil, ruleErr("target", "%s needs a target member", b.Op)
+	}
+	m, ok := r.byID[MemberID(b.Target)]
+	if !ok {
+		return nil, ruleErr("target", "%s: %x is not a member", b.Op, b.Target[:8])
+	}
+	if m.Revoked {
+		return nil, ruleErr("target-active", "%s: %s is already revoked (%s)", b.Op, m.Card.name, m.Reason)
+	}
+	return m, nil
+}
+
+func (r *Roster) activeAdmins() []MemberID {
+	var out []MemberID
+	for a := range r.admins {
+		if r.Active(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
