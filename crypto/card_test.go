@@ -85,3 +85,13 @@ func TestCardForged(t *testing.T) {
 		t.Error("NewIdentity with a bad name: got nil error")
 	}
 }
+
+// The cards of a genesis are the members' own, byte for byte.
+func TestGenesisKeepsCards(t *testing.T) {
+	admin, m := newTestIdentity(t, "enisa"), newTestIdentity(t, "cert-lu")
+	g := testNetwork(t, admin, m)
+	got, ok := g.Roster().Member(m.ID())
+	if !ok || !got.Card.Equal(m.Card()) {
+		t.Fatalf("member card in genesis differs or missing (found=%v)", ok)
+	}
+}

@@ -81,3 +81,13 @@ func unmarshalCanonical(data []byte, v any) error {
 	}
 	return nil
 }
+
+// MarshalCanonical encodes v as deterministic CBOR, the one encoding every
+// signed or stored crisismesh structure uses. Other packages use it so that
+// the whole project shares one canonical form.
+func MarshalCanonical(v any) ([]byte, error) { return marshal(v) }
+
+// UnmarshalCanonical decodes data into v strictly (no unknown fields,
+// duplicate keys, indefinite lengths or tags) and refuses it with
+// [ErrNonCanonical] unless encoding v again gives exactly data.
+func UnmarshalCanonical(data []byte, v any) error { return unmarshalCanonical(data, v) }
