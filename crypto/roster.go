@@ -85,6 +85,10 @@ type Member struct {
 	Revoked   bool
 	Reason    string
 	RevokedAt uint64
+	// FeedSeq and FeedHead: for a revoked member, its last log entry that
+	// stays valid (zero: none).
+	FeedSeq  uint64
+	FeedHead [32]byte
 }
 
 // HasRole reports whether m holds role r (revoked or not).

@@ -32,6 +32,12 @@ type updateBody struct {
 	Target  []byte      `cbor:"6,keyasint,omitempty"` // revoke, rotate: the member ID
 	Reason  string      `cbor:"7,keyasint,omitempty"`
 	Created int64       `cbor:"8,keyasint"`
+	// FeedSeq and FeedHead (revoke, rotate) name the target's last log
+	// entry that stays valid: the head of its feed as the admin saw it.
+	// The crisis log accepts the target's entries up to that seq and none
+	// after, whatever order nodes learn things in.
+	FeedSeq  uint64 `cbor:"9,keyasint,omitempty"`
+	FeedHead []byte `cbor:"10,keyasint,omitempty"`
 }
 
 // An UpdateSpec is what an admin decides in one roster update.
@@ -42,6 +48,10 @@ type UpdateSpec struct {
 	Target  MemberID // OpRevoke, OpRotate
 	Reason  string
 	Created time.Time
+	// FeedSeq and FeedHead (OpRevoke, OpRotate): the target's last log
+	// entry that stays valid. Zero seq: none of its entries stay valid.
+	FeedSeq  uint64
+	FeedHead [32]byte
 }
 
 // An Update is a signed change to the roster. Updates apply in log order;
@@ -79,6 +89,9 @@ func NewUpdate(r *Roster, spec UpdateSpec, admin *Identity) (*Update, error) {
 	default:
 		return nil, fmt.Errorf("crypto: unknown roster update %q (want add, revoke or rotate)", spec.Op)
 	}
+	if spec.Op != OpAdd && spec.FeedSeq > 0 {
+		body.FeedSeq, body.FeedHead = spec.FeedSeq, spec.FeedHead[:]
+	}
 	b, err := marshal(&body)
 	if err != nil {
 		return nil, err
@@ -111,6 +124,9 @@ func ParseUpdate(b []byte) (*Update, error) {
 	}
 	if len(w.Signer) != len(u.signer) || len(u.body.Network) != len(NetworkID{}) {
 		return nil, fmt.Errorf("crypto: roster update: %w: signer or network ID has the wrong size", ErrMalformed)
+	}
+	if (u.body.FeedSeq == 0) != (len(u.body.FeedHead) == 0) || len(u.body.FeedHead) != 0 && len(u.body.FeedHead) != 32 {
+		return nil, fmt.Errorf("crypto: roster update: %w: feed seq and a 32-byte feed head go together", ErrMalformed)
 	}
 	if len(u.body.Target) != 0 && len(u.body.Target) != len(MemberID{}) {
 		return nil, fmt.Errorf("crypto: roster update: %w: target ID has the wrong size", ErrMalformed)
@@ -173,6 +189,7 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 			return nil, ruleErr("revoke-reason", "revoking %s needs a reason", target.Card.name)
 		}
 		target.Revoked, target.Reason, target.RevokedAt = true, b.Reason, b.Version
+		target.FeedSeq, target.FeedHead = b.FeedSeq, [32]byte(pad32(b.FeedHead))
 		if next.admins[target.Card.ID()] && len(next.activeAdmins()) == 0 {
 			return nil, ruleErr("last-admin", "revoking %s would leave the network without an active admin", target.Card.name)
 		}
@@ -193,6 +210,7 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 		}
 		oldID, newID := target.Card.ID(), card.ID()
 		target.Revoked, target.Reason, target.RevokedAt = true, "rotated", b.Version
+		target.FeedSeq, target.FeedHead = b.FeedSeq, [32]byte(pad32(b.FeedHead))
 		nm := &Member{Card: card, Roles: slices.Clone(target.Roles), Addrs: slices.Clone(target.Addrs)}
 		// The name is the target's own: admit past the unique-name rule.
 		if _, dup := next.byID[newID]; dup {
@@ -268,4 +286,12 @@ func (r *Roster) activeAdmins() []MemberID {
 		}
 	}
 	return out
+}
+
+// pad32 returns b, or 32 zero bytes if b is empty.
+func pad32(b []byte) []byte {
+	if len(b) == 0 {
+		return make([]byte, 32)
+	}
+	return b
 }

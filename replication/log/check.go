@@ -1,0 +1,92 @@
+package log
+
+import (
+	"github.com/crisismesh/crisismesh/crypto"
+)
+
+// A Head is what a replica holds of one author's feed: the seq, ID and
+// Lamport clock of its last entry, and whether the author forked (then the
+// feed is frozen at Seq).
+type Head struct {
+	Seq     uint64
+	ID      Hash
+	Lamport uint64
+	Forked  bool
+}
+
+// CheckRun validates run, entries of one author in seq order, as the
+// continuation of that author's feed after head. It returns how many
+// entries of run are valid (a prefix that ends on a signed entry, so that
+// every accepted entry is vouched for) and, if that is not all of run, why
+// the next one is not.
+//
+// The rules: the network is ours; the author is a member of roster and, if
+// revoked, the entry is within the part of its feed the revocation kept;
+// seqs continue from head without gap; prev is the previous entry's ID;
+// the Lamport clock grows; a signed entry's signature verifies; a plain
+// body is of kind roster or key at control priority; the run does not end
+// unsigned.
+func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []*Entry) (int, error) {
+	if len(run) == 0 {
+		return 0, nil
+	}
+	author := run[0].Header.Author
+	if head.Forked {
+		return 0, invalid(ReasonForked, run[0], "the author forked its feed at seq %d; nothing of it is accepted past seq %d", head.Seq+1, head.Seq)
+	}
+	m, ok := roster.Member(author)
+	if !ok {
+		return 0, invalid(ReasonUnknownAuthor, run[0], "author %s is not in the roster (version %d)", author.Short(), roster.Version())
+	}
+	prevSeq, prevID, prevLamport := head.Seq, head.ID, head.Lamport
+	valid := 0 // entries up to the last signed, checked entry
+	for i, e := range run {
+		h := &e.Header
+		switch {
+		case h.Network != network:
+			return valid, invalid(ReasonWrongNetwork, e, "entry is for network %s", crypto.NetworkID(h.Network).String()[:16])
+		case h.Author != author:
+			return valid, invalid(ReasonMalformed, e, "run mixes authors")
+		case h.Seq <= prevSeq:
+			return valid, invalid(ReasonDuplicateSeq, e, "seq %d is not after %d", h.Seq, prevSeq)
+		case h.Seq != prevSeq+1:
+			return valid, invalid(ReasonGap, e, "seq %d does not follow %d: entries %d..%d are missing", h.Seq, prevSeq, prevSeq+1, h.Seq-1)
+		case h.Seq > 1 && h.Prev != prevID:
+			return valid, invalid(ReasonBadPrev, e, "prev %s is not the ID of seq %d (%s)", h.Prev.Short(), prevSeq, prevID.Short())
+		case h.Lamport <= prevLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is not greater than %d of seq %d", h.Lamport, prevLamport, prevSeq)
+		case h.Lamport == 0 || h.Lamport >= MaxLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is out of range", h.Lamport)
+		case len(h.Refs) > MaxRefs:
+			return valid, invalid(ReasonTooManyRefs, e, "%d refs, limit %d", len(h.Refs), MaxRefs)
+		case e.Size() > MaxEntrySize:
+			return valid, invalid(ReasonOversize, e, "%d bytes, limit %d", e.Size(), MaxEntrySize)
+		}
+		if m.Revoked {
+			if h.Seq > m.FeedSeq {
+				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s); its entries after seq %d are refused", m.Card.Name(), m.Reason, m.FeedSeq)
+			}
+			if h.Seq == m.FeedSeq && e.ID() != Hash(m.FeedHead) {
+				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked keeping entry %s at seq %d; this is another entry", m.Card.Name(), Hash(m.FeedHead).Short(), m.FeedSeq)
+			}
+		}
+		if h.Plain() {
+			b, err := DecodeBody(e.body)
+			if err != nil || !plainKind(b.Kind) || h.Priority != Control {
+				return valid, invalid(ReasonPlainKind, e, "only roster and key entries travel in clear, at control priority")
+			}
+		}
+		if e.Signed() {
+			if err := e.VerifySignature(m.Card); err != nil {
+				return valid, err
+			}
+			valid = i + 1
+		}
+		prevSeq, prevID, prevLamport = h.Seq, e.ID(), h.Lamport
+	}
+	if valid < len(run) {
+		last := run[len(run)-1]
+		return valid, invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[valid].Header.Seq, last.Header.Seq)
+	}
+	return valid, nil
+}
