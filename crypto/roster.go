@@ -59,6 +59,7 @@ type RuleError struct {
 	Rule   string // stable name, e.g. "voters-odd"
 	Detail string // what was wrong, for a person
 	Index  int    // with ApplyUpdates: which update (from 0); else -1
+	Err    error  // the underlying error, if any (e.g. ErrBadSignature)
 }
 
 func (e *RuleError) Error() string {
@@ -68,8 +69,14 @@ func (e *RuleError) Error() string {
 	return fmt.Sprintf("roster refused by rule %s: %s", e.Rule, e.Detail)
 }
 
-// Unwrap makes errors.Is(err, ErrRule) true.
-func (e *RuleError) Unwrap() error { return ErrRule }
+// Unwrap makes errors.Is(err, ErrRule) true, and errors.Is true for the
+// underlying error.
+func (e *RuleError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrRule, e.Err}
+	}
+	return []error{ErrRule}
+}
 
 func ruleErr(rule, format string, args ...any) *RuleError {
 	return &RuleError{Rule: rule, Detail: fmt.Sprintf(format, args...), Index: -1}
@@ -360,7 +367,7 @@ func (r *Roster) Member(id MemberID) (*Member, bool) {
 func (r *Roster) ByName(name string) (*Member, bool) {
 	var found *Member
 	for _, m := range r.members {
-		if m.Card.name == name && (found == nil || !m.Revoked) {
+		if m.Card.name == name && (found == nil || found.Revoked || !m.Revoked) {
 			found = m
 		}
 	}
@@ -405,11 +412,13 @@ func (r *Roster) IsAdmin(id MemberID) bool { return r.admins[id] && r.Active(id)
 // included: removing them from Raft is the consensus layer's job).
 func (r *Roster) Voters() []MemberID { return slices.Clone(r.voters) }
 
-// Admins returns the admins in canonical order.
+// Admins returns the active admins in canonical order.
 func (r *Roster) Admins() []MemberID {
 	out := make([]MemberID, 0, len(r.admins))
 	for id := range r.admins {
-		out = append(out, id)
+		if r.Active(id) {
+			out = append(out, id)
+		}
 	}
 	slices.SortFunc(out, func(a, b MemberID) int { return bytes.Compare(a[:], b[:]) })
 	return out

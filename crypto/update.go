@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -156,12 +157,14 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 	case !bytes.Equal(b.Network, r.network[:]):
 		return nil, ruleErr("network", "update is for network %x, this is %s", b.Network, r.network)
 	case b.Version != r.version+1:
-		return nil, ruleErr("version", "update creates version %d but the roster is at %d (it applies at %d only)", b.Version, r.version, b.Version-1)
+		return nil, ruleErr("version", "update creates version %d but the roster is at %d (it applies only to version %d)", b.Version, r.version, max(b.Version, 1)-1)
 	case !r.IsAdmin(u.signer):
 		return nil, ruleErr("signer-admin", "update is signed by %s, who is not an active admin", r.describe(u.signer))
 	}
 	if err := r.byID[u.signer].Card.Verify(ContextRosterUpdate, u.bodyBytes(), u.sig); err != nil {
-		return nil, ruleErr("signature", "update signature by %s: %v", r.describe(u.signer), err)
+		re := ruleErr("signature", "update signature by %s: %v", r.describe(u.signer), err)
+		re.Err = err
+		return nil, re
 	}
 	next := r.clone()
 	next.version = b.Version
@@ -243,11 +246,12 @@ func ApplyUpdates(r *Roster, updates []*Update) (*Roster, error) {
 	for i, u := range updates {
 		next, err := r.Apply(u)
 		if err != nil {
-			if re, ok := err.(*RuleError); ok {
+			var re *RuleError
+			if errors.As(err, &re) {
 				re.Index = i
 				return nil, re
 			}
-			return nil, &RuleError{Rule: "member", Detail: err.Error(), Index: i}
+			return nil, &RuleError{Rule: "member", Detail: err.Error(), Index: i, Err: err}
 		}
 		r = next
 	}
