@@ -1,0 +1,57 @@
+// Package store keeps a node's crisis log durably in one badger database
+// per node directory. It is the only package that touches the log's files.
+//
+// # Layout
+//
+// One-byte key prefixes make every question a range scan:
+//
+//	'm' name                       metadata (format, network ID, self)
+//	'e' entryID                    the entry's exact bytes
+//	'a' author seq                 → entryID: an author's feed; "after seq S" is a scan
+//	'o' lamport author seq         → entryID: the display order
+//	'p' lamport author seq         → entryID: plain entries (roster, key), read at open
+//	'f' author                     → feed head (seq, ID, Lamport, forked): the frontier
+//	'x' author seq entryID         → evidence: forked or revoked entries set aside
+//
+// Integers are big-endian, so byte order is numeric order. The frontier is
+// held in memory (one head per author) and its digest is kept up to date
+// incrementally on every write; neither needs a scan.
+//
+// # Durability
+//
+// Writes use badger with SyncWrites: [Store.Append] and [Store.Ingest] return
+// only after the write-ahead log is fsynced. Concurrent appenders are group
+// committed: whoever takes the write lock commits every queued append as one
+// signed batch in one transaction, so N concurrent appends cost one
+// signature and one fsync.
+//
+// # Ingest
+//
+// Remote entries are grouped by author and sorted by seq, so any arrival
+// order that chains within one call is accepted. An entry whose
+// predecessor this node lacks is refused with log.ReasonGap (not buffered):
+// sync sends feeds in seq order and retries, and nothing unvalidated is
+// ever stored. Ingest is idempotent. A second, different entry at a seq the
+// node already holds, signed (or vouched for) by its author, is a fork: both
+// are kept as evidence under 'x', the author's feed is cut back to the seq
+// before the fork and frozen, and the fork is reported.
+//
+// # Roster and keys
+//
+// The roster is the genesis plus the roster entries (kind roster) this
+// node holds, applied in order of their roster version; for one version,
+// the first valid update in display order wins, so nodes holding the same
+// entries agree. When a revocation arrives, the revoked member's entries
+// past the seq it keeps are set aside as evidence. Group keys come from key
+// entries sealed to this node; they are kept in memory only (the node's
+// identity file is what protects them at rest) and reopened at start. A key
+// that arrives later makes earlier entries readable at once: bodies are
+// opened when read, never at ingest.
+//
+// # Integrity
+//
+// At open every feed head is checked: its index entry, its entry bytes, its
+// ID, its signature, and the last links of its chain. Damage yields an error
+// that names the feed and says how to recover, never a panic and never a
+// silently served bad entry.
+package store

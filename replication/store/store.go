@@ -1,0 +1,531 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// Errors of the store.
+var (
+	// ErrCorrupt: the database is damaged. The message names what and how
+	// to recover.
+	ErrCorrupt = errors.New("store: database is damaged")
+	// ErrNotFound: no such entry.
+	ErrNotFound = errors.New("store: not found")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrWrongNetwork: the database belongs to another network.
+	ErrWrongNetwork = errors.New("store: database belongs to another network")
+)
+
+const formatVersion = 1
+
+// Key prefixes; see the package documentation.
+const (
+	pMeta     = 'm'
+	pEntry    = 'e'
+	pFeed     = 'a'
+	pOrder    = 'o'
+	pPlain    = 'p'
+	pHead     = 'f'
+	pEvidence = 'x'
+)
+
+// maxTxnEntries bounds one write transaction (badger refuses transactions
+// over ~10 MB); larger ingests are split.
+const (
+	maxTxnEntries = 2000
+	maxTxnBytes   = 6 << 20
+)
+
+// Store is a node's crisis log on disk. It is safe for concurrent use.
+type Store struct {
+	db      *badger.DB
+	logger  *slog.Logger
+	genesis *crypto.Genesis
+	network crypto.NetworkID
+	self    *crypto.Identity
+	now     func() time.Time
+
+	// wmu serialises writers; the writer holding it drains queue.
+	wmu   sync.Mutex
+	qmu   sync.Mutex
+	queue []*appendReq
+
+	mu         sync.RWMutex // guards the fields below
+	closed     bool
+	frontier   log.Frontier
+	digest     log.Digest
+	maxLamport uint64
+	roster     *crypto.Roster
+	keys       map[crypto.KeyID]*crypto.GroupKey
+	forks      []Fork
+}
+
+// Options tunes a store. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// SkipIntegrityCheck skips the check of feed heads at open.
+	SkipIntegrityCheck bool
+	// Now is the clock whose time Append writes as the author time
+	// (informative only: order is by Lamport clock). Default time.Now.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the store in dir for the network that
+// genesis founds, acting as self. It checks the database's integrity.
+func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Options) (*Store, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	bopts := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger}).
+		WithNumVersionsToKeep(1).
+		WithDetectConflicts(false).
+		WithMemTableSize(16 << 20).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithValueThreshold(4 << 10).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
+		WithNumCompactors(2).
+		WithCompactL0OnClose(true)
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v; %s", ErrCorrupt, dir, err, recoverHint(dir))
+	}
+	s := &Store{
+		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
+		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
+		now: opts.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.load(!opts.SkipIntegrityCheck); err != nil {
+		db.Close()
+		if errors.Is(err, ErrWrongNetwork) {
+			return nil, err
+		}
+		if !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("%w; %s", err, recoverHint(dir))
+	}
+	if !opts.SkipIntegrityCheck {
+		if err := verifyTables(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("%w: %v; %s", ErrCorrupt, err, recoverHint(dir))
+		}
+	}
+	return s, nil
+}
+
+// recoverHint tells the operator what to do with a damaged database.
+func recoverHint(dir string) string {
+	return "to recover, stop the node, move " + dir + " aside and start again: it re-syncs every entry from peers (keep the old directory as evidence)"
+}
+
+// verifyTables checks the checksum of every block of every table. Badger
+// v4.9.6 dereferences a nil block when a checksum fails in
+// Table.VerifyChecksum; that panic is turned into the error it should be.
+func verifyTables(db *badger.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("a table fails its checksum (%v)", r)
+		}
+	}()
+	return db.VerifyChecksum()
+}
+
+// Close closes the database. It waits for a commit in progress.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// load checks metadata, reads the frontier, the roster and the keys.
+func (s *Store) load(check bool) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		if err := s.checkMetaLocked(txn); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pHead}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if len(k) != 33 {
+				return fmt.Errorf("%w: bad frontier key %x", ErrCorrupt, k)
+			}
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("%w: frontier: %v", ErrCorrupt, err)
+			}
+			h, err := decodeHead(v)
+			if err != nil {
+				return err
+			}
+			author := crypto.MemberID(k[1:])
+			s.frontier[author] = h
+			s.digest.Add(log.ItemHash(author, h))
+			s.maxLamport = max(s.maxLamport, h.Lamport)
+		}
+		it.Close()
+		if err := s.loadPlainLocked(txn); err != nil {
+			return err
+		}
+		if err := s.loadForksLocked(txn); err != nil {
+			return err
+		}
+		if check {
+			return s.checkIntegrityLocked(txn)
+		}
+		return nil
+	})
+}
+
+// checkMetaLocked records or checks the network this database belongs to.
+// Called during open, before the store is shared.
+func (s *Store) checkMetaLocked(txn *badger.Txn) error {
+	item, err := txn.Get(metaKey("network"))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return s.db.Update(func(w *badger.Txn) error {
+			ver := binary.BigEndian.AppendUint32(nil, formatVersion)
+			if err := w.Set(metaKey("format"), ver); err != nil {
+				return err
+			}
+			return w.Set(metaKey("network"), s.network[:])
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return fmt.Errorf("%w: metadata: %v", ErrCorrupt, err)
+	}
+	if !bytes.Equal(v, s.network[:]) {
+		return fmt.Errorf("%w: it holds network %x, the genesis founds %s; use the data directory of this network", ErrWrongNetwork, v, s.network)
+	}
+	return nil
+}
+
+func metaKey(name string) []byte { return append([]byte{pMeta}, name...) }
+
+func headKey(author crypto.MemberID) []byte { return append([]byte{pHead}, author[:]...) }
+
+func entryKey(id log.Hash) []byte { return append([]byte{pEntry}, id[:]...) }
+
+func feedKey(author crypto.MemberID, seq uint64) []byte {
+	k := make([]byte, 41)
+	k[0] = pFeed
+	copy(k[1:33], author[:])
+	binary.BigEndian.PutUint64(k[33:], seq)
+	return k
+}
+
+func orderKey(prefix byte, k log.OrderKey) []byte { return append([]byte{prefix}, k[:]...) }
+
+func evidenceKey(author crypto.MemberID, seq uint64, id log.Hash) []byte {
+	k := make([]byte, 0, 73)
+	k = append(k, pEvidence)
+	k = append(k, author[:]...)
+	k = binary.BigEndian.AppendUint64(k, seq)
+	return append(k, id[:]...)
+}
+
+func encodeHead(h log.Head) []byte {
+	b := make([]byte, 0, 49)
+	b = binary.BigEndian.AppendUint64(b, h.Seq)
+	b = append(b, h.ID[:]...)
+	b = binary.BigEndian.AppendUint64(b, h.Lamport)
+	if h.Forked {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeHead(b []byte) (log.Head, error) {
+	if len(b) != 49 || b[48] > 1 {
+		return log.Head{}, fmt.Errorf("%w: bad feed head record", ErrCorrupt)
+	}
+	return log.Head{
+		Seq: binary.BigEndian.Uint64(b[:8]), ID: log.Hash(b[8:40]),
+		Lamport: binary.BigEndian.Uint64(b[40:48]), Forked: b[48] == 1,
+	}, nil
+}
+
+// Frontier returns a copy of the frontier.
+func (s *Store) Frontier() log.Frontier {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.frontier.Clone()
+}
+
+// Digest returns the digest of the frontier, in O(1).
+func (s *Store) Digest() log.Digest {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.digest
+}
+
+// Head returns an author's feed head.
+func (s *Store) Head(author crypto.MemberID) (log.Head, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h, ok := s.frontier[author]
+	return h, ok
+}
+
+// MaxLamport returns the largest Lamport clock held.
+func (s *Store) MaxLamport() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.maxLamport
+}
+
+// Roster returns the current roster.
+func (s *Store) Roster() *crypto.Roster {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.roster
+}
+
+// Network returns the network ID.
+func (s *Store) Network() crypto.NetworkID { return s.network }
+
+// Get returns the entry with ID id.
+func (s *Store) Get(id log.Hash) (*log.Entry, error) {
+	var e *log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		e, err = getEntry(txn, id)
+		return err
+	})
+	return e, err
+}
+
+func getEntry(txn *badger.Txn, id log.Hash) (*log.Entry, error) {
+	item, err := txn.Get(entryKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: entry %s", ErrNotFound, id.Short())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", id.Short(), err)
+	}
+	var e *log.Entry
+	err = item.Value(func(v []byte) error {
+		var derr error
+		e, derr = log.Decode(v)
+		return derr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry %s does not decode: %v", ErrCorrupt, id.Short(), err)
+	}
+	if e.ID() != id {
+		return nil, fmt.Errorf("%w: entry stored under %s has ID %s", ErrCorrupt, id.Short(), e.ID().Short())
+	}
+	return e, nil
+}
+
+// Feed returns up to limit entries of author after seq (limit ≤ 0: all).
+func (s *Store) Feed(author crypto.MemberID, after uint64, limit int) ([]*log.Entry, error) {
+	var out []*log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := append([]byte{pFeed}, author[:]...)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Seek(feedKey(author, after+1)); it.Valid(); it.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			id, err := it.Item().ValueCopy(nil)
+			if err != nil || len(id) != 32 {
+				return fmt.Errorf("%w: feed index of %s: %v", ErrCorrupt, author.Short(), err)
+			}
+			e, err := getEntry(txn, log.Hash(id))
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Entries returns up to limit entries in display order, starting after the
+// order key after (nil: from the start).
+func (s *Store) Entries(after *log.OrderKey, limit int) ([]*log.Entry, error) {
+	var out []*log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pOrder}, PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		start := []byte{pOrder}
+		if after != nil {
+			start = append(orderKey(pOrder, *after), 0)
+		}
+		for it.Seek(start); it.Valid(); it.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			id, err := it.Item().ValueCopy(nil)
+			if err != nil || len(id) != 32 {
+				return fmt.Errorf("%w: order index: %v", ErrCorrupt, err)
+			}
+			e, err := getEntry(txn, log.Hash(id))
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// A Fork is proof that an author equivocated: two entries with the same
+// seq.
+type Fork struct {
+	Author crypto.MemberID
+	Seq    uint64
+	A, B   *log.Entry
+}
+
+// Forks returns the forks found, oldest first.
+func (s *Store) Forks() []Fork {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.forks)
+}
+
+// Evidence returns every entry set aside as evidence (forks, entries past
+// a revocation).
+func (s *Store) Evidence() ([]*log.Entry, error) {
+	var out []*log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pEvidence}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+			}
+			e, err := log.Decode(v)
+			if err != nil {
+				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) loadForksLocked(txn *badger.Txn) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pEvidence}, PrefetchValues: true})
+	defer it.Close()
+	var prev *log.Entry
+	for it.Rewind(); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+		}
+		e, err := log.Decode(v)
+		if err != nil {
+			return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+		}
+		if prev != nil && prev.Header.Author == e.Header.Author && prev.Header.Seq == e.Header.Seq {
+			s.forks = append(s.forks, Fork{Author: e.Header.Author, Seq: e.Header.Seq, A: prev, B: e})
+		}
+		prev = e
+	}
+	return nil
+}
+
+// checkIntegrityLocked verifies every feed head and the last links of its
+// chain. Run at open, before the store is shared.
+func (s *Store) checkIntegrityLocked(txn *badger.Txn) error {
+	const links = 8
+	for _, author := range s.frontier.Authors() {
+		h := s.frontier[author]
+		if h.Seq == 0 {
+			continue
+		}
+		name := author.Short()
+		var card *crypto.Card
+		if m, ok := s.roster.Member(author); ok {
+			name = m.Card.Name() + " (" + author.Short() + ")"
+			card = m.Card
+		}
+		damaged := func(seq uint64, what string) error {
+			return fmt.Errorf("%w: feed of %s at seq %d: %s", ErrCorrupt, name, seq, what)
+		}
+		want := h.ID
+		for seq := h.Seq; seq > 0 && seq+links > h.Seq; seq-- {
+			item, err := txn.Get(feedKey(author, seq))
+			if err != nil {
+				return damaged(seq, "feed index entry missing")
+			}
+			id, err := item.ValueCopy(nil)
+			if err != nil || log.Hash(id) != want {
+				return damaged(seq, "feed index does not match the chain")
+			}
+			e, err := getEntry(txn, want)
+			if err != nil {
+				return damaged(seq, err.Error())
+			}
+			if e.Header.Seq != seq || e.Header.Author != author {
+				return damaged(seq, "entry is not where its index says")
+			}
+			if seq == h.Seq && card != nil && e.Signed() {
+				if err := e.VerifySignature(card); err != nil {
+					return damaged(seq, "head signature does not verify")
+				}
+			}
+			want = e.Header.Prev
+		}
+	}
+	return nil
+}
+
+// badgerLogger sends badger's logs to slog.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+}

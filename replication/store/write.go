@@ -1,0 +1,492 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+type appendReq struct {
+	drafts  []log.Draft
+	entries []*log.Entry
+	err     error
+	done    chan struct{}
+}
+
+// Append seals, chains and signs drafts as this node's next entries and
+// stores them durably: it returns only after they are fsynced. Concurrent
+// calls are group committed (one signature, one fsync for all of them).
+func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, error) {
+	if len(drafts) == 0 {
+		return nil, errors.New("store: append: no drafts")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req := &appendReq{drafts: drafts, done: make(chan struct{})}
+	s.qmu.Lock()
+	s.queue = append(s.queue, req)
+	s.qmu.Unlock()
+
+	s.wmu.Lock()
+	s.qmu.Lock()
+	batch := s.queue
+	s.queue = nil
+	s.qmu.Unlock()
+	if len(batch) > 0 {
+		s.commitAppends(batch)
+	}
+	s.wmu.Unlock()
+	// Once queued, the append completes whatever ctx says: returning early
+	// would report "not stored" for an entry that is.
+	<-req.done
+	return req.entries, req.err
+}
+
+// commitAppends writes a group of appends; the caller holds wmu.
+func (s *Store) commitAppends(batch []*appendReq) {
+	finish := func(r *appendReq, es []*log.Entry, err error) {
+		r.entries, r.err = es, err
+		close(r.done)
+	}
+	var all []log.Draft
+	for _, r := range batch {
+		all = append(all, r.drafts...)
+	}
+	es, err := s.appendLocked(all)
+	if err != nil && len(batch) > 1 {
+		// One request's bad draft must not fail the others: retry alone.
+		for _, r := range batch {
+			es, err := s.appendLocked(r.drafts)
+			finish(r, es, err)
+		}
+		return
+	}
+	off := 0
+	for _, r := range batch {
+		if err != nil {
+			finish(r, nil, err)
+			continue
+		}
+		finish(r, es[off:off+len(r.drafts)], nil)
+		off += len(r.drafts)
+	}
+}
+
+// appendLocked builds and durably stores drafts; the caller holds wmu.
+func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
+	me := s.self.ID()
+	s.mu.RLock()
+	closed, head, maxLamport, roster := s.closed, s.frontier[me], s.maxLamport, s.roster
+	s.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case !roster.Active(me):
+		return nil, fmt.Errorf("store: append: %s is not an active member of the roster (revoked or never admitted)", s.self.Name())
+	case head.Forked:
+		return nil, fmt.Errorf("store: append: this member's feed is frozen: another entry with our key forked it at seq %d (is the identity used on two machines, or stolen?)", head.Seq+1)
+	}
+	es, err := log.Build(s.self, s.network, log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, maxLamport, s.now(), drafts)
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	if err := s.writeRun(es); err != nil {
+		return nil, err
+	}
+	return es, nil
+}
+
+// writeRun durably stores a run of one author's entries that extends its
+// feed head, and moves the head; the caller holds wmu and has validated
+// the run. Runs too large for one transaction are split; each part moves
+// the head only over what it holds, so a crash leaves a valid shorter feed.
+func (s *Store) writeRun(run []*log.Entry) error {
+	for len(run) > 0 {
+		n, size := 0, 0
+		for n < len(run) && n < maxTxnEntries && size < maxTxnBytes {
+			size += run[n].Size()
+			n++
+		}
+		// A part must end on a signed entry only for peers; locally every
+		// stored entry was validated as part of the whole run.
+		part := run[:n]
+		run = run[n:]
+		last := part[len(part)-1]
+		author := last.Header.Author
+		head := log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
+		err := s.db.Update(func(txn *badger.Txn) error {
+			for _, e := range part {
+				if err := putEntry(txn, e); err != nil {
+					return err
+				}
+			}
+			return txn.Set(headKey(author), encodeHead(head))
+		})
+		if err != nil {
+			return fmt.Errorf("store: write: %w (nothing of this batch was acknowledged)", err)
+		}
+		s.mu.Lock()
+		old, had := s.frontier[author]
+		s.frontier[author] = head
+		s.digest.Move(author, old, had, head)
+		s.maxLamport = max(s.maxLamport, head.Lamport)
+		s.mu.Unlock()
+		var plain []*log.Entry
+		for _, e := range part {
+			if e.Header.Plain() {
+				plain = append(plain, e)
+			}
+		}
+		if len(plain) > 0 {
+			if err := s.applyPlain(plain); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func putEntry(txn *badger.Txn, e *log.Entry) error {
+	id := e.ID()
+	if err := txn.Set(entryKey(id), e.Bytes()); err != nil {
+		return err
+	}
+	if err := txn.Set(feedKey(e.Header.Author, e.Header.Seq), id[:]); err != nil {
+		return err
+	}
+	if err := txn.Set(orderKey(pOrder, e.Order()), id[:]); err != nil {
+		return err
+	}
+	if e.Header.Plain() {
+		return txn.Set(orderKey(pPlain, e.Order()), id[:])
+	}
+	return nil
+}
+
+// A Rejection is a remote entry Ingest refused.
+type Rejection struct {
+	Author crypto.MemberID
+	Seq    uint64
+	ID     log.Hash
+	Err    error
+}
+
+// IngestResult says what Ingest did with each entry.
+type IngestResult struct {
+	Added      []*log.Entry // newly stored, per author in seq order
+	Duplicates int          // already held
+	Rejected   []Rejection
+	Forks      []Fork // forks found in this call
+}
+
+// Ingest validates and durably stores remote entries. Entries may come in
+// any order and mix authors; an entry that this node already holds is
+// skipped. Invalid entries are reported in the result, never stored; the
+// error is for I/O failures only.
+func (s *Store) Ingest(ctx context.Context, entries ...*log.Entry) (*IngestResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	res := &IngestResult{}
+	runs := groupRuns(entries, res)
+	// Roster entries may admit authors of other runs: retry those runs
+	// after the roster changed.
+	for pass := 0; len(runs) > 0 && pass < 4; pass++ {
+		var retry [][]*log.Entry
+		rosterBefore := s.Roster()
+		for _, run := range runs {
+			again, err := s.ingestRun(run, res)
+			if err != nil {
+				return res, err
+			}
+			if again != nil {
+				retry = append(retry, again)
+			}
+		}
+		if s.Roster() == rosterBefore {
+			for _, run := range retry {
+				s.rejectRun(run, res)
+			}
+			break
+		}
+		runs = retry
+	}
+	return res, nil
+}
+
+// groupRuns sorts entries into per-author runs in seq order, dropping exact
+// duplicates within the call.
+func groupRuns(entries []*log.Entry, res *IngestResult) [][]*log.Entry {
+	by := map[crypto.MemberID][]*log.Entry{}
+	var authors []crypto.MemberID
+	seen := map[log.Hash]bool{}
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		if seen[e.ID()] {
+			res.Duplicates++
+			continue
+		}
+		seen[e.ID()] = true
+		a := e.Header.Author
+		if _, ok := by[a]; !ok {
+			authors = append(authors, a)
+		}
+		by[a] = append(by[a], e)
+	}
+	// Runs holding plain entries (roster, keys) go first.
+	slices.SortStableFunc(authors, func(a, b crypto.MemberID) int {
+		pa, pb := hasPlain(by[a]), hasPlain(by[b])
+		switch {
+		case pa && !pb:
+			return -1
+		case pb && !pa:
+			return 1
+		}
+		return bytes.Compare(a[:], b[:])
+	})
+	runs := make([][]*log.Entry, 0, len(authors))
+	for _, a := range authors {
+		run := by[a]
+		slices.SortStableFunc(run, func(x, y *log.Entry) int {
+			switch {
+			case x.Header.Seq < y.Header.Seq:
+				return -1
+			case x.Header.Seq > y.Header.Seq:
+				return 1
+			}
+			return 0
+		})
+		runs = append(runs, run)
+	}
+	return runs
+}
+
+func hasPlain(run []*log.Entry) bool {
+	return slices.ContainsFunc(run, func(e *log.Entry) bool { return e.Header.Plain() })
+}
+
+func (s *Store) rejectRun(run []*log.Entry, res *IngestResult) {
+	s.mu.RLock()
+	head := s.frontier[run[0].Header.Author]
+	roster := s.roster
+	s.mu.RUnlock()
+	_, err := log.CheckRun(s.network, roster, head, run)
+	for _, e := range run {
+		if e.Header.Seq > head.Seq {
+			res.Rejected = append(res.Rejected, Rejection{Author: e.Header.Author, Seq: e.Header.Seq, ID: e.ID(), Err: err})
+		}
+	}
+}
+
+// ingestRun handles one author's run; it returns the run if it should be
+// retried after a roster change (unknown author).
+func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, error) {
+	author := run[0].Header.Author
+	s.mu.RLock()
+	head := s.frontier[author]
+	roster := s.roster
+	s.mu.RUnlock()
+
+	// Entries at seqs we hold: duplicates, or a fork.
+	i := 0
+	for ; i < len(run) && run[i].Header.Seq <= head.Seq; i++ {
+		e := run[i]
+		stored, err := s.idAt(author, e.Header.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if stored == e.ID() {
+			res.Duplicates++
+			continue
+		}
+		if i > 0 && run[i-1].Header.Seq == e.Header.Seq {
+			// A second conflicting copy in the same call: one proof is enough.
+			res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: log.ErrForked})
+			continue
+		}
+		forked, err := s.tryFork(roster, e, run[i:], res)
+		if err != nil || forked {
+			return nil, err
+		}
+		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(),
+			Err: fmt.Errorf("%w (conflicts with the held entry at this seq but is not vouched for by its author)", log.ErrInvalid)})
+		return nil, nil
+	}
+	rest := run[i:]
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	// Drop further duplicates of the same seq inside the call.
+	rest = slices.CompactFunc(rest, func(a, b *log.Entry) bool { return a.Header.Seq == b.Header.Seq })
+	n, err := log.CheckRun(s.network, roster, head, rest)
+	if n > 0 {
+		if werr := s.writeRun(rest[:n]); werr != nil {
+			return nil, werr
+		}
+		res.Added = append(res.Added, rest[:n]...)
+	}
+	if err == nil {
+		return nil, nil
+	}
+	if log.ReasonOf(err) == log.ReasonUnknownAuthor && n == 0 {
+		return rest, nil
+	}
+	for _, e := range rest[n:] {
+		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: err})
+	}
+	return nil, nil
+}
+
+// idAt returns the ID of the held entry of author at seq (zero if none).
+func (s *Store) idAt(author crypto.MemberID, seq uint64) (log.Hash, error) {
+	var id log.Hash
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(feedKey(author, seq))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 32 {
+				return fmt.Errorf("%w: feed index of %s at %d", ErrCorrupt, author.Short(), seq)
+			}
+			copy(id[:], v)
+			return nil
+		})
+	})
+	return id, err
+}
+
+// headAt returns the head an author's feed had at seq (zero head at 0).
+func (s *Store) headAt(author crypto.MemberID, seq uint64) (log.Head, error) {
+	if seq == 0 {
+		return log.Head{}, nil
+	}
+	id, err := s.idAt(author, seq)
+	if err != nil {
+		return log.Head{}, err
+	}
+	e, err := s.Get(id)
+	if err != nil {
+		return log.Head{}, err
+	}
+	return log.Head{Seq: seq, ID: id, Lamport: e.Header.Lamport}, nil
+}
+
+// tryFork checks whether e, which conflicts with the held entry at its seq,
+// is vouched for by its author (alone or by a signed successor in run). If
+// so the fork is proven: both entries become evidence, the feed is cut
+// back to the seq before the fork and frozen.
+func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, res *IngestResult) (bool, error) {
+	author, seq := e.Header.Author, e.Header.Seq
+	before, err := s.headAt(author, seq-1)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := log.CheckRun(s.network, roster, before, chainFrom(e, run)); n == 0 {
+		return false, nil
+	}
+	heldID, err := s.idAt(author, seq)
+	if err != nil {
+		return false, err
+	}
+	held, err := s.Get(heldID)
+	if err != nil {
+		return false, err
+	}
+	fork := Fork{Author: author, Seq: seq, A: held, B: e}
+	if err := s.setAside(author, seq, []*log.Entry{e}, log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	s.forks = append(s.forks, fork)
+	s.mu.Unlock()
+	res.Forks = append(res.Forks, fork)
+	name := author.Short()
+	if m, ok := roster.Member(author); ok {
+		name = m.Card.Name()
+	}
+	s.logger.Error("author forked its feed: two different signed entries at one seq; feed frozen",
+		"author", name, "member_id", author.String(), "seq", seq, "held", held.ID().Short(), "other", e.ID().Short())
+	return true, nil
+}
+
+// chainFrom returns e followed by the entries of run that chain to it, in
+// seq order: the branch e starts, picked out of a run that may hold both.
+func chainFrom(e *log.Entry, run []*log.Entry) []*log.Entry {
+	chain := []*log.Entry{e}
+	for _, c := range run {
+		last := chain[len(chain)-1]
+		if c.Header.Seq == last.Header.Seq+1 && c.Header.Prev == last.ID() {
+			chain = append(chain, c)
+		}
+	}
+	return chain
+}
+
+// setAside moves the author's held entries from seq on into evidence,
+// stores extra as evidence too, and sets the author's head to newHead.
+func (s *Store) setAside(author crypto.MemberID, seq uint64, extra []*log.Entry, newHead log.Head) error {
+	held, err := s.Feed(author, seq-1, 0)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		for _, e := range held {
+			id := e.ID()
+			for _, k := range [][]byte{entryKey(id), feedKey(author, e.Header.Seq), orderKey(pOrder, e.Order()), orderKey(pPlain, e.Order())} {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set(evidenceKey(author, e.Header.Seq, id), e.Bytes()); err != nil {
+				return err
+			}
+		}
+		for _, e := range extra {
+			if err := txn.Set(evidenceKey(author, e.Header.Seq, e.ID()), e.Bytes()); err != nil {
+				return err
+			}
+		}
+		if newHead.Seq == 0 && !newHead.Forked {
+			return txn.Delete(headKey(author))
+		}
+		return txn.Set(headKey(author), encodeHead(newHead))
+	})
+	if err != nil {
+		return fmt.Errorf("store: set aside entries of %s: %w", author.Short(), err)
+	}
+	s.mu.Lock()
+	old, had := s.frontier[author]
+	if newHead.Seq == 0 && !newHead.Forked {
+		delete(s.frontier, author)
+		if had {
+			s.digest.Sub(log.ItemHash(author, old))
+		}
+	} else {
+		s.frontier[author] = newHead
+		s.digest.Move(author, old, had, newHead)
+	}
+	s.mu.Unlock()
+	return nil
+}
