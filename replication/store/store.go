@@ -79,6 +79,10 @@ type Options struct {
 	Logger *slog.Logger
 	// SkipIntegrityCheck skips the check of feed heads at open.
 	SkipIntegrityCheck bool
+	// InMemory keeps the database in memory only (dir is ignored): for
+	// tests and simulations that need many short-lived stores. Nothing
+	// survives Close.
+	InMemory bool
 	// Now is the clock whose time Append writes as the author time
 	// (informative only: order is by Lamport clock). Default time.Now.
 	Now func() time.Time
@@ -91,7 +95,11 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.InMemory {
+		dir = ""
+	}
 	bopts := badger.DefaultOptions(dir).
+		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
 		WithLogger(badgerLogger{logger}).
 		WithNumVersionsToKeep(1).
@@ -99,11 +107,15 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		WithMemTableSize(16 << 20).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
-		WithValueThreshold(4 << 10).
 		WithChecksumVerificationMode(options.OnBlockRead).
 		WithVerifyValueChecksum(true).
 		WithNumCompactors(2).
 		WithCompactL0OnClose(true)
+	if !opts.InMemory {
+		// Entries of a few KiB stay in the LSM tree; larger ones go to
+		// the value log.
+		bopts = bopts.WithValueThreshold(4 << 10)
+	}
 	db, err := badger.Open(bopts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %v; %s", ErrCorrupt, dir, err, recoverHint(dir))
