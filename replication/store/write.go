@@ -317,11 +317,6 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 			res.Duplicates++
 			continue
 		}
-		if i > 0 && run[i-1].Header.Seq == e.Header.Seq {
-			// A second conflicting copy in the same call: one proof is enough.
-			res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: log.ErrForked})
-			continue
-		}
 		forked, err := s.tryFork(roster, e, run[i:], res)
 		if err != nil || forked {
 			return nil, err
