@@ -113,6 +113,19 @@ type NetworkID [32]byte
 // String returns the ID in lowercase hex.
 func (n NetworkID) String() string { return fmt.Sprintf("%x", n[:]) }
 
+// MarshalText implements encoding.TextMarshaler (hex).
+func (n NetworkID) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler (hex).
+func (n *NetworkID) UnmarshalText(b []byte) error {
+	id, err := ParseMemberID(string(b))
+	if err != nil {
+		return fmt.Errorf("crypto: network ID %q is not 64 hex digits", b)
+	}
+	*n = NetworkID(id)
+	return nil
+}
+
 // A KeyID names a content key or a group key. It is random, not derived from
 // the key.
 type KeyID [keyIDSize]byte

@@ -134,3 +134,18 @@ func TestSecretsIncomparable(t *testing.T) {
 		}
 	}
 }
+
+func TestNetworkIDText(t *testing.T) {
+	n := NetworkID{1, 2, 3}
+	b, err := n.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got NetworkID
+	if err := got.UnmarshalText(b); err != nil || got != n {
+		t.Errorf("round trip: %v %v", got, err)
+	}
+	if err := got.UnmarshalText([]byte("xyz")); err == nil {
+		t.Error("bad text: got nil error")
+	}
+}

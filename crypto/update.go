@@ -59,8 +59,9 @@ type UpdateSpec struct {
 // each names the roster version it creates, so one can be applied only once
 // and only in its place. It is immutable and safe for concurrent use.
 type Update struct {
-	raw    []byte
-	body   updateBody
+	raw     []byte
+	rawBody []byte // the exact body bytes that were signed
+	body    updateBody
 	signer MemberID
 	sig    []byte
 }
@@ -116,7 +117,7 @@ func ParseUpdate(b []byte) (*Update, error) {
 	if err := unmarshalCanonical(b, &w); err != nil {
 		return nil, fmt.Errorf("crypto: roster update: %w", err)
 	}
-	u := &Update{raw: append([]byte(nil), b...), sig: w.Sig}
+	u := &Update{raw: append([]byte(nil), b...), rawBody: w.Body, sig: w.Sig}
 	if err := unmarshalCanonical(w.Body, &u.body); err != nil {
 		return nil, fmt.Errorf("crypto: roster update body: %w", err)
 	}
@@ -161,7 +162,7 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 	case !r.IsAdmin(u.signer):
 		return nil, ruleErr("signer-admin", "update is signed by %s, who is not an active admin", r.describe(u.signer))
 	}
-	if err := r.byID[u.signer].Card.Verify(ContextRosterUpdate, u.bodyBytes(), u.sig); err != nil {
+	if err := r.byID[u.signer].Card.Verify(ContextRosterUpdate, u.rawBody, u.sig); err != nil {
 		re := ruleErr("signature", "update signature by %s: %v", r.describe(u.signer), err)
 		re.Err = err
 		return nil, re
@@ -258,15 +259,6 @@ func ApplyUpdates(r *Roster, updates []*Update) (*Roster, error) {
 	return r, nil
 }
 
-func (u *Update) bodyBytes() []byte {
-	// The body is re-encoded from its strictly decoded, canonical form, so
-	// these are exactly the bytes that were signed.
-	b, err := marshal(&u.body)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 func (r *Roster) activeTarget(b *updateBody) (*Member, error) {
 	if len(b.Target) == 0 {
