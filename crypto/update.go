@@ -62,8 +62,8 @@ type Update struct {
 	raw     []byte
 	rawBody []byte // the exact body bytes that were signed
 	body    updateBody
-	signer MemberID
-	sig    []byte
+	signer  MemberID
+	sig     []byte
 }
 
 // NewUpdate builds and signs an update to r. It does not check the roster
@@ -258,7 +258,6 @@ func ApplyUpdates(r *Roster, updates []*Update) (*Roster, error) {
 	}
 	return r, nil
 }
-
 
 func (r *Roster) activeTarget(b *updateBody) (*Member, error) {
 	if len(b.Target) == 0 {
