@@ -23,6 +23,8 @@ var (
 	ErrPassphraseRequired = errors.New("crypto: key file is protected by a passphrase; give it with --passphrase-file")
 	// ErrCorruptKeyFile: the file is truncated, modified or not a key file.
 	ErrCorruptKeyFile = errors.New("crypto: key file is corrupt or not a crisismesh identity file")
+	// ErrKeyFileVersion: the file was written by another version of crisismesh.
+	ErrKeyFileVersion = errors.New("crypto: key file version not supported by this build")
 )
 
 const (
@@ -151,7 +153,7 @@ func ParseKeyFile(b []byte) (*KeyFile, error) {
 		return nil, fmt.Errorf("%w: kind %q", ErrCorruptKeyFile, w.Kind)
 	}
 	if w.Version != keyFileVersion {
-		return nil, fmt.Errorf("crypto: key file version %d is not supported by this build (it reads version %d): upgrade crisismesh", w.Version, keyFileVersion)
+		return nil, fmt.Errorf("%w: the file is version %d, this build reads version %d: upgrade crisismesh", ErrKeyFileVersion, w.Version, keyFileVersion)
 	}
 	sum, err := keyFileChecksum(w)
 	if err != nil {

@@ -156,6 +156,13 @@ type envelopeWire struct {
 
 // An Envelope is a payload sealed to a list of members. It is immutable once
 // built and safe for concurrent use.
+//
+// The envelope authenticates its content to each recipient, not its list of
+// recipients: a party on the path can drop or damage another recipient's
+// stanza, and a recipient could add one. Envelopes therefore always travel
+// inside a signed structure (a log entry signed by its author), whose
+// signature covers the whole list; Recipients is only as trustworthy as
+// that signature.
 type Envelope struct {
 	w envelopeWire
 }
