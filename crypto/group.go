@@ -189,6 +189,7 @@ type keyEnvelopeWire struct {
 	Group    string `cbor:"1,keyasint"`
 	Epoch    uint64 `cbor:"2,keyasint"`
 	Envelope []byte `cbor:"3,keyasint"`
+	KeyID    []byte `cbor:"4,keyasint"`
 }
 
 // A KeyEnvelope distributes one group key to the members of its group. Its
@@ -197,6 +198,7 @@ type keyEnvelopeWire struct {
 type KeyEnvelope struct {
 	group string
 	epoch uint64
+	keyID KeyID
 	env   *Envelope
 }
 
@@ -210,8 +212,12 @@ func NewKeyEnvelope(network NetworkID, g *GroupKey, recipients []Recipient) (*Ke
 	if err != nil {
 		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w", g.group, g.epoch, err)
 	}
-	return &KeyEnvelope{group: g.group, epoch: g.epoch, env: env}, nil
+	return &KeyEnvelope{group: g.group, epoch: g.epoch, keyID: g.id, env: env}, nil
 }
+
+// KeyID returns the ID of the group key the envelope claims to carry; it is
+// checked against the sealed key when opened.
+func (k *KeyEnvelope) KeyID() KeyID { return k.keyID }
 
 // Group returns the group the envelope claims to carry a key for.
 func (k *KeyEnvelope) Group() string { return k.group }
@@ -224,7 +230,7 @@ func (k *KeyEnvelope) Recipients() []MemberID { return k.env.Recipients() }
 
 // Bytes returns the canonical encoding.
 func (k *KeyEnvelope) Bytes() []byte {
-	b, err := marshal(&keyEnvelopeWire{Group: k.group, Epoch: k.epoch, Envelope: k.env.Bytes()})
+	b, err := marshal(&keyEnvelopeWire{Group: k.group, Epoch: k.epoch, Envelope: k.env.Bytes(), KeyID: k.keyID[:]})
 	if err != nil {
 		panic(err) // only reachable with a value this package did not build
 	}
@@ -240,11 +246,14 @@ func ParseKeyEnvelope(b []byte) (*KeyEnvelope, error) {
 	if err := checkGroupName(w.Group); err != nil {
 		return nil, fmt.Errorf("crypto: key envelope: %w: %v", ErrMalformed, err)
 	}
+	if len(w.KeyID) != keyIDSize {
+		return nil, fmt.Errorf("crypto: key envelope: %w: key ID is %d bytes", ErrMalformed, len(w.KeyID))
+	}
 	env, err := ParseEnvelope(w.Envelope)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: key envelope: %w", err)
 	}
-	return &KeyEnvelope{group: w.Group, epoch: w.Epoch, env: env}, nil
+	return &KeyEnvelope{group: w.Group, epoch: w.Epoch, keyID: KeyID(w.KeyID), env: env}, nil
 }
 
 // openKeyEnvelope recovers the group key with the member's KEM key.
@@ -256,6 +265,9 @@ func (k *KeyEnvelope) open(kk *kemKey, me MemberID, network NetworkID) (*GroupKe
 	defer clear(payload)
 	if len(payload) != keyIDSize+groupSecretSize {
 		return nil, fmt.Errorf("crypto: key envelope: %w: payload is %d bytes", ErrMalformed, len(payload))
+	}
+	if KeyID(payload[:keyIDSize]) != k.keyID {
+		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w: it names key %s but carries another", k.group, k.epoch, ErrTampered, k.keyID)
 	}
 	g := &GroupKey{group: k.group, epoch: k.epoch}
 	copy(g.id[:], payload[:keyIDSize])

@@ -85,6 +85,9 @@ func TestKeyEnvelope(t *testing.T) {
 	if !got.Equal(g) {
 		t.Error("opened group key differs from the sealed one")
 	}
+	if ke2.KeyID() != g.ID() {
+		t.Errorf("KeyID() = %s, want %s", ke2.KeyID(), g.ID())
+	}
 	if got.Group() != "tlp-red/1" || got.Epoch() != 4 || got.ID() != g.ID() {
 		t.Errorf("got %s/%d/%s", got.Group(), got.Epoch(), got.ID())
 	}
@@ -102,8 +105,9 @@ func TestKeyEnvelope(t *testing.T) {
 	// Replayed for another group or epoch: the clear labels change, the seal
 	// does not, so it must fail.
 	for name, re := range map[string]*KeyEnvelope{
-		"other group": {group: "all", epoch: 4, env: ke.env},
-		"other epoch": {group: "tlp-red/1", epoch: 5, env: ke.env},
+		"other group":  {group: "all", epoch: 4, keyID: ke.keyID, env: ke.env},
+		"other epoch":  {group: "tlp-red/1", epoch: 5, keyID: ke.keyID, env: ke.env},
+		"other key ID": {group: "tlp-red/1", epoch: 4, keyID: KeyID{9}, env: ke.env},
 	} {
 		re2, err := ParseKeyEnvelope(re.Bytes())
 		if err != nil {

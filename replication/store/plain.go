@@ -176,6 +176,8 @@ func (s *Store) learnKey(e *log.Entry) {
 		s.logger.Warn("ignoring a key for group all from a non-admin", "entry", e.ID().Short(), "author", e.Header.Author.Short())
 		return
 	}
+	// Recipients are as the entry's (signed) author declared them.
+	s.keyRecipients[ke.KeyID()] = ke.Recipients()
 	me := s.self.ID()
 	if !slices.Contains(ke.Recipients(), me) {
 		return

@@ -71,7 +71,10 @@ type Store struct {
 	maxLamport uint64
 	roster     *crypto.Roster
 	keys       map[crypto.KeyID]*crypto.GroupKey
-	forks      []Fork
+	// keyRecipients: for each key ID named by a key entry, its recipients.
+	keyRecipients map[crypto.KeyID][]crypto.MemberID
+	forks         []Fork
+	subs          []*Subscription
 }
 
 // Options tunes a store. The zero value is usable.
@@ -123,6 +126,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	s := &Store{
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
 		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
+		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
 		now: opts.Now,
 	}
 	if s.now == nil {
@@ -174,6 +178,10 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	for _, sub := range s.subs {
+		close(sub.c)
+	}
+	s.subs = nil
 	s.mu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)

@@ -477,3 +477,35 @@ func TestClosed(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestSubscribeAndKeyRecipients(t *testing.T) {
+	n := newTestNet(t)
+	s := openStore(t, t.TempDir(), n, n.lu)
+	sub := s.Subscribe(4)
+	mustIngest(t, s, n.keyEntry)
+	es := mustAppend(t, s, n.msg("a"), n.msg("b"))
+	got := <-sub.C
+	if len(got) != 1 || got[0].ID() != n.keyEntry.ID() {
+		t.Fatalf("first batch: %d entries", len(got))
+	}
+	got = <-sub.C
+	if len(got) != 2 || got[1].ID() != es[1].ID() {
+		t.Fatalf("second batch: %d entries", len(got))
+	}
+	rec := s.KeyRecipients(n.key.ID())
+	if len(rec) != 3 {
+		t.Errorf("KeyRecipients: %d, want 3", len(rec))
+	}
+	sub.Close()
+	if _, ok := <-sub.C; ok {
+		t.Error("channel open after Close")
+	}
+	// A slow subscriber loses batches, never blocks the writer.
+	slow := s.Subscribe(1)
+	for i := 0; i < 3; i++ {
+		mustAppend(t, s, n.msg("x"))
+	}
+	if slow.Lagged() != 2 {
+		t.Errorf("Lagged = %d, want 2", slow.Lagged())
+	}
+}

@@ -138,6 +138,7 @@ func (s *Store) writeRun(run []*log.Entry) error {
 		s.frontier[author] = head
 		s.digest.Move(author, old, had, head)
 		s.maxLamport = max(s.maxLamport, head.Lamport)
+		s.notifyLocked(part)
 		s.mu.Unlock()
 		var plain []*log.Entry
 		for _, e := range part {
