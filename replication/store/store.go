@@ -127,7 +127,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
 		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
 		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
-		now: opts.Now,
+		now:           opts.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
