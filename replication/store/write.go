@@ -399,7 +399,9 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 	if err != nil {
 		return false, err
 	}
-	if n, _ := log.CheckRun(s.network, roster, before, chainFrom(e, run)); n == 0 {
+	chain := chainFrom(e, run)
+	n, _ := log.CheckRun(s.network, roster, before, chain)
+	if n == 0 {
 		return false, nil
 	}
 	heldID, err := s.idAt(author, seq)
@@ -411,7 +413,9 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 		return false, err
 	}
 	fork := Fork{Author: author, Seq: seq, A: held, B: e}
-	if err := s.setAside(author, seq, []*log.Entry{e}, log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {
+	// Keep the other branch as far as it is vouched for, so that the proof
+	// can be passed on to nodes that have not seen the fork.
+	if err := s.setAside(author, seq, chain[:n], log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {
 		return false, err
 	}
 	s.mu.Lock()

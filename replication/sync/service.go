@@ -1,0 +1,477 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
+)
+
+// Timing is what sync needs to know of the link to one peer.
+type Timing struct {
+	ChunkSize      int           // bytes per entries message
+	SessionTimeout time.Duration // no progress for this long aborts a session
+}
+
+// DefaultTiming suits a LAN or a good internet link.
+var DefaultTiming = Timing{ChunkSize: 256 << 10, SessionTimeout: 30 * time.Second}
+
+// Config wires a Service. Store and Host are required.
+type Config struct {
+	Store    *store.Store
+	Host     host.Host
+	Identity *crypto.Identity // signs exported bundles
+	Logger   *slog.Logger
+	// Interval between anti-entropy rounds with a random connected peer.
+	// Default 5 s.
+	Interval time.Duration
+	// Timing returns the link timing for a peer; default DefaultTiming.
+	Timing func(peer.ID) Timing
+	// OnMisbehave is told when a peer is disconnected for repeated
+	// offences (e.g. so the transport can block it for a while).
+	OnMisbehave func(p peer.ID, reason string)
+	// MaxOffences before disconnecting a peer. Default 3.
+	MaxOffences int
+	// PushLimit is the most bytes of new entries pushed in one message;
+	// larger batches are left to anti-entropy. Default 256 KiB.
+	PushLimit int
+}
+
+// PeerStats is what this node knows of its exchanges with one peer.
+type PeerStats struct {
+	Peer           peer.ID
+	LastFrontier   log.Frontier // as last seen (nil if never)
+	LastFrontierAt time.Time
+	LastSync       time.Time // last session that completed
+	LastError      string
+	LastErrorAt    time.Time
+	Sessions       int
+	Failures       int
+	Offences       int
+	BytesSent      int64
+	BytesRecv      int64
+	EntriesSent    int64
+	EntriesRecv    int64 // newly stored from this peer
+	Connected      bool
+	LastConnected  time.Time
+}
+
+// Service runs anti-entropy, push and the sync protocol handlers. It is
+// safe for concurrent use. Start begins its work, Close ends it.
+type Service struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu      gosync.Mutex
+	peers   map[peer.ID]*PeerStats
+	running map[peer.ID]bool // sessions we initiated, one per peer
+	pushing map[peer.ID]bool
+
+	stop  chan struct{} // closed by Close
+	wg    gosync.WaitGroup
+	kick  chan peer.ID
+	sub   *store.Subscription
+	notif *network.NotifyBundle
+}
+
+// New checks cfg and returns a Service; call Start.
+func New(cfg Config) (*Service, error) {
+	var problems []string
+	if cfg.Store == nil {
+		problems = append(problems, "no store")
+	}
+	if cfg.Host == nil {
+		problems = append(problems, "no host")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("sync: config: %v", problems)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.MaxOffences <= 0 {
+		cfg.MaxOffences = 3
+	}
+	if cfg.PushLimit <= 0 {
+		cfg.PushLimit = 256 << 10
+	}
+	return &Service{
+		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
+		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, pushing: map[peer.ID]bool{},
+		kick: make(chan peer.ID, 64),
+	}, nil
+}
+
+func (svc *Service) timing(p peer.ID) Timing {
+	if svc.cfg.Timing != nil {
+		t := svc.cfg.Timing(p)
+		if t.ChunkSize > 0 && t.SessionTimeout > 0 {
+			return t
+		}
+	}
+	return DefaultTiming
+}
+
+// Start registers the protocol handlers and starts anti-entropy and push.
+func (svc *Service) Start() {
+	svc.stop = make(chan struct{})
+	h := svc.cfg.Host
+	h.SetStreamHandler(ProtocolSync, svc.respond)
+	h.SetStreamHandler(ProtocolPush, svc.handlePush)
+	svc.notif = &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			svc.connected(c.RemotePeer(), true)
+			svc.Kick(c.RemotePeer())
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected {
+				svc.connected(c.RemotePeer(), false)
+			}
+		},
+	}
+	h.Network().Notify(svc.notif)
+	svc.sub = svc.cfg.Store.Subscribe(256)
+	svc.wg.Add(2)
+	go svc.antiEntropy()
+	go svc.pushLoop()
+	for _, p := range h.Network().Peers() {
+		svc.connected(p, true)
+		svc.Kick(p)
+	}
+}
+
+// Close stops every goroutine of the service and removes its handlers.
+func (svc *Service) Close() {
+	if svc.stop == nil {
+		return
+	}
+	h := svc.cfg.Host
+	h.RemoveStreamHandler(ProtocolSync)
+	h.RemoveStreamHandler(ProtocolPush)
+	h.Network().StopNotify(svc.notif)
+	close(svc.stop)
+	svc.sub.Close()
+	svc.wg.Wait()
+	svc.stop = nil
+}
+
+// opCtx returns a context for one operation of a goroutine the service
+// owns: it ends when the service closes.
+func (svc *Service) opCtx() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := svc.stop
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+func (svc *Service) stopping() bool {
+	select {
+	case <-svc.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Kick asks for an anti-entropy session with p soon.
+func (svc *Service) Kick(p peer.ID) {
+	select {
+	case svc.kick <- p:
+	default:
+	}
+}
+
+func (svc *Service) antiEntropy() {
+	defer svc.wg.Done()
+	tick := time.NewTicker(svc.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-svc.stop:
+			return
+		case p := <-svc.kick:
+			svc.goSession(p)
+		case <-tick.C:
+			svc.roundWithRandomPeer()
+		}
+	}
+}
+
+// roundWithRandomPeer runs one session with a random connected peer, and
+// tries the others in random order while sessions fail.
+func (svc *Service) roundWithRandomPeer() {
+	peers := svc.cfg.Host.Network().Peers()
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	svc.wg.Add(1)
+	go func() {
+		defer svc.wg.Done()
+		ctx, cancel := svc.opCtx()
+		defer cancel()
+		for _, p := range peers {
+			if svc.stopping() {
+				return
+			}
+			if _, err := svc.session(ctx, p, false); err == nil || errors.Is(err, errBusy) {
+				return
+			}
+		}
+	}()
+}
+
+func (svc *Service) goSession(p peer.ID) {
+	svc.wg.Add(1)
+	go func() {
+		defer svc.wg.Done()
+		ctx, cancel := svc.opCtx()
+		defer cancel()
+		svc.session(ctx, p, false)
+	}()
+}
+
+var errBusy = errors.New("sync: a session with this peer is already running")
+
+// SyncWith runs one anti-entropy session with p now and reports it.
+func (svc *Service) SyncWith(ctx context.Context, p peer.ID) (Report, error) {
+	return svc.session(ctx, p, false)
+}
+
+// ForceResync runs a full session with p, skipping the digest shortcut:
+// frontiers are exchanged and everything either side lacks is sent.
+func (svc *Service) ForceResync(ctx context.Context, p peer.ID) (Report, error) {
+	return svc.session(ctx, p, true)
+}
+
+func (svc *Service) session(ctx context.Context, p peer.ID, force bool) (Report, error) {
+	svc.mu.Lock()
+	if svc.running[p] {
+		svc.mu.Unlock()
+		return Report{Peer: p}, errBusy
+	}
+	svc.running[p] = true
+	svc.mu.Unlock()
+	defer func() {
+		svc.mu.Lock()
+		delete(svc.running, p)
+		svc.mu.Unlock()
+	}()
+	rep, err := svc.initiate(ctx, p, force)
+	svc.finished(rep, err)
+	return rep, err
+}
+
+// finished records a session's outcome.
+func (svc *Service) finished(rep Report, err error) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(rep.Peer)
+	ps.Sessions++
+	ps.BytesSent += rep.BytesSent
+	ps.BytesRecv += rep.BytesRecv
+	ps.EntriesSent += int64(rep.EntriesSent)
+	if err != nil {
+		ps.Failures++
+		ps.LastError, ps.LastErrorAt = err.Error(), time.Now()
+		svc.logger.Debug("session failed", "peer", rep.Peer, "err", err)
+		return
+	}
+	ps.LastSync = time.Now()
+	if rep.EntriesRecv > 0 || rep.EntriesSent > 0 {
+		svc.logger.Info("synced", "peer", rep.Peer, "received", rep.EntriesRecv, "sent", rep.EntriesSent, "took", rep.Duration)
+	}
+}
+
+func (svc *Service) statsLocked(p peer.ID) *PeerStats {
+	ps, ok := svc.peers[p]
+	if !ok {
+		ps = &PeerStats{Peer: p}
+		svc.peers[p] = ps
+	}
+	return ps
+}
+
+func (svc *Service) connected(p peer.ID, up bool) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(p)
+	if ps.Connected && !up {
+		ps.LastConnected = time.Now()
+	}
+	ps.Connected = up
+	if up {
+		ps.LastConnected = time.Now()
+	}
+}
+
+func (svc *Service) sawFrontier(p peer.ID, f log.Frontier) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(p)
+	ps.LastFrontier, ps.LastFrontierAt = f.Clone(), time.Now()
+}
+
+// peerHolds records that p now holds the entries up to these heads (after
+// a completed session in which we sent them).
+func (svc *Service) peerHolds(p peer.ID, heads map[log.Hash]*log.Entry) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(p)
+	if ps.LastFrontier == nil {
+		ps.LastFrontier = log.Frontier{}
+	}
+	for _, e := range heads {
+		if h := ps.LastFrontier[e.Header.Author]; e.Header.Seq > h.Seq {
+			ps.LastFrontier[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
+		}
+	}
+	ps.LastFrontierAt = time.Now()
+}
+
+func (svc *Service) recordIngest(p peer.ID, res *store.IngestResult) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(p)
+	ps.EntriesRecv += int64(len(res.Added))
+	// What p sent, p holds.
+	if ps.LastFrontier == nil {
+		ps.LastFrontier = log.Frontier{}
+	}
+	for _, e := range res.Added {
+		h := ps.LastFrontier[e.Header.Author]
+		if e.Header.Seq > h.Seq {
+			ps.LastFrontier[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
+		}
+	}
+	for _, f := range res.Forks {
+		svc.logger.Error("fork found", "peer", p, "author", f.Author.Short(), "seq", f.Seq)
+	}
+}
+
+// offence counts misbehaviour by p, and disconnects p after MaxOffences.
+func (svc *Service) offence(p peer.ID, err error) {
+	svc.mu.Lock()
+	ps := svc.statsLocked(p)
+	ps.Offences++
+	ps.LastError, ps.LastErrorAt = err.Error(), time.Now()
+	n := ps.Offences
+	svc.mu.Unlock()
+	svc.logger.Warn("peer misbehaved", "peer", p, "offences", n, "err", err)
+	if n >= svc.cfg.MaxOffences {
+		svc.cfg.Host.Network().ClosePeer(p)
+		if svc.cfg.OnMisbehave != nil {
+			svc.cfg.OnMisbehave(p, err.Error())
+		}
+	}
+}
+
+// Peers returns what this node knows of every peer it exchanged with.
+func (svc *Service) Peers() []PeerStats {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	out := make([]PeerStats, 0, len(svc.peers))
+	for _, ps := range svc.peers {
+		c := *ps
+		if ps.LastFrontier != nil {
+			c.LastFrontier = ps.LastFrontier.Clone()
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b PeerStats) int { return compareStrings(string(a.Peer), string(b.Peer)) })
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Holder says whether one member holds an entry, as far as this node
+// knows, and why not.
+type Holder struct {
+	Member   string
+	MemberID crypto.MemberID
+	Peer     peer.ID
+	Has      bool
+	AsOf     time.Time // when we last saw the member's frontier
+	Why      string    // for Has == false: a reason a person can act on
+	CanRead  bool      // the member holds the entry's key (or it is plain)
+}
+
+// WhoHas answers "who has entry E, and why has member X not got it" from
+// the frontiers last seen from each peer.
+func (svc *Service) WhoHas(id log.Hash) ([]Holder, error) {
+	st := svc.cfg.Store
+	e, err := st.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	var readers []crypto.MemberID
+	if !e.Header.Plain() {
+		readers = st.KeyRecipients(e.Header.KeyID)
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	var out []Holder
+	for _, m := range st.Roster().Members() {
+		if m.Revoked {
+			continue
+		}
+		h := Holder{Member: m.Card.Name(), MemberID: m.Card.ID(), Peer: m.Card.PeerID()}
+		h.CanRead = e.Header.Plain() || slices.Contains(readers, h.MemberID)
+		if h.MemberID == e.Header.Author {
+			h.Has, h.Why = true, "author"
+			out = append(out, h)
+			continue
+		}
+		if svc.cfg.Identity != nil && h.MemberID == svc.cfg.Identity.ID() {
+			h.Has, h.Why = true, "this node"
+			out = append(out, h)
+			continue
+		}
+		ps := svc.peers[h.Peer]
+		switch {
+		case ps == nil || ps.LastFrontier == nil:
+			h.Why = "never synced with this node"
+		case ps.LastFrontier[e.Header.Author].Seq >= e.Header.Seq:
+			h.Has, h.AsOf = true, ps.LastFrontierAt
+		case !ps.Connected && !ps.LastConnected.IsZero():
+			h.AsOf = ps.LastFrontierAt
+			h.Why = "not connected since " + ps.LastConnected.UTC().Format(time.RFC3339)
+		case !ps.Connected:
+			h.Why = "never connected"
+		default:
+			h.AsOf = ps.LastFrontierAt
+			h.Why = "connected; not yet synced past it"
+		}
+		if !h.CanRead {
+			h.Why += "; not a recipient of its key: stores and forwards it, cannot read it"
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}

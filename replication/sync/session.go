@@ -1,0 +1,424 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// Receiver batching: entries are ingested (durably) every batchEntries
+// entries or batchBytes bytes, and at the end of a session.
+const (
+	batchEntries = 512
+	batchBytes   = 4 << 20
+	// maxCarry bounds unsigned entries held back waiting for the signed
+	// entry that vouches for them.
+	maxCarry = 20000
+)
+
+// ErrStalled reports a session the watchdog aborted for lack of progress.
+var ErrStalled = errors.New("sync: session stalled")
+
+// ErrOffence reports a peer that sent something no honest peer sends.
+var ErrOffence = errors.New("sync: peer misbehaved")
+
+// A Report says what one session did.
+type Report struct {
+	Peer         peer.ID
+	Equal        bool // digests were equal: nothing to exchange
+	EntriesSent  int
+	EntriesRecv  int // newly stored
+	BytesSent    int64
+	BytesRecv    int64
+	Duration     time.Duration
+	RoundTripsTo int // round trips before the first entry went out (initiator)
+}
+
+type session struct {
+	svc      *Service
+	peer     peer.ID
+	stream   network.Stream
+	c        *conn
+	timing   Timing
+	progress atomic.Int64 // unix nanos of the last byte moved
+	stalled  atomic.Bool
+	sent     int
+	recv     int
+	lastSent map[log.Hash]*log.Entry // per author (keyed by author), the last entry sent; writer goroutine only
+}
+
+func (svc *Service) newSession(s network.Stream) *session {
+	sess := &session{svc: svc, peer: s.Conn().RemotePeer(), stream: s, timing: svc.timing(s.Conn().RemotePeer())}
+	sess.touch()
+	sess.c = newConn(s, sess.touch)
+	return sess
+}
+
+// next reads the next message; a malformed or oversized one is an offence.
+func (sess *session) next() (*message, error) {
+	m, err := sess.c.recv()
+	if err != nil && isProtocol(err) {
+		return nil, sess.offence(err)
+	}
+	return m, err
+}
+
+func (sess *session) touch() { sess.progress.Store(time.Now().UnixNano()) }
+
+// watch resets the stream when nothing moved for the session timeout; it
+// returns a function that stops watching.
+func (sess *session) watch() func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(max(sess.timing.SessionTimeout/8, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if time.Since(time.Unix(0, sess.progress.Load())) > sess.timing.SessionTimeout {
+					sess.stalled.Store(true)
+					sess.stream.Reset()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+func (sess *session) fail(err error) error {
+	if sess.stalled.Load() {
+		return fmt.Errorf("%w: no progress with %s for %s", ErrStalled, sess.peer, sess.timing.SessionTimeout)
+	}
+	return err
+}
+
+func (sess *session) report(start time.Time) Report {
+	return Report{
+		Peer: sess.peer, EntriesSent: sess.sent, EntriesRecv: sess.recv,
+		BytesSent: sess.c.written.n.Load(), BytesRecv: sess.c.read.n.Load(), Duration: time.Since(start),
+	}
+}
+
+// initiate runs a session as initiator on a fresh stream.
+func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report, error) {
+	start := time.Now()
+	s, err := svc.cfg.Host.NewStream(ctx, p, ProtocolSync)
+	if err != nil {
+		return Report{Peer: p}, fmt.Errorf("sync: open stream to %s: %w", p, err)
+	}
+	sess := svc.newSession(s)
+	stop := sess.watch()
+	defer stop()
+	rep, err := sess.initiate(force)
+	rep.Duration = time.Since(start)
+	if err != nil {
+		s.Reset()
+		return rep, sess.fail(err)
+	}
+	s.Close()
+	return rep, nil
+}
+
+func (sess *session) initiate(force bool) (Report, error) {
+	st := sess.svc.cfg.Store
+	net := st.Network()
+	digest := st.Digest()
+	if err := sess.c.send(&message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}); err != nil {
+		return sess.report(time.Now()), err
+	}
+	m, err := sess.next()
+	if err != nil {
+		return sess.report(time.Now()), err
+	}
+	switch m.Type {
+	case msgEqual:
+		rep := sess.report(time.Now())
+		rep.Equal = true
+		return rep, nil
+	case msgError:
+		return sess.report(time.Now()), fmt.Errorf("sync: %s refused: %s", sess.peer, m.Error)
+	case msgFrontier:
+	default:
+		return sess.report(time.Now()), sess.offence(fmt.Errorf("%w: expected frontier, got message %d", ErrProtocol, m.Type))
+	}
+	theirs, err := decodeFrontier(m.Frontier)
+	if err != nil {
+		return sess.report(time.Now()), sess.offence(err)
+	}
+	sess.svc.sawFrontier(sess.peer, theirs)
+	err = sess.exchange(theirs, true)
+	rep := sess.report(time.Now())
+	rep.RoundTripsTo = 1
+	return rep, err
+}
+
+// respond runs a session as responder on an incoming stream.
+func (svc *Service) respond(s network.Stream) {
+	start := time.Now()
+	sess := svc.newSession(s)
+	stop := sess.watch()
+	defer stop()
+	err := sess.respond()
+	rep := sess.report(start)
+	if err != nil {
+		s.Reset()
+		err = sess.fail(err)
+	} else {
+		s.Close()
+	}
+	svc.finished(rep, err)
+}
+
+func (sess *session) respond() error {
+	st := sess.svc.cfg.Store
+	m, err := sess.next()
+	if err != nil {
+		return err
+	}
+	if m.Type != msgHello {
+		return sess.offence(fmt.Errorf("%w: expected hello, got message %d", ErrProtocol, m.Type))
+	}
+	net := st.Network()
+	if !bytes.Equal(m.Network, net[:8]) {
+		sess.c.send(&message{Type: msgError, Error: "another network"})
+		return sess.offence(fmt.Errorf("%w: peer is on network %x…", ErrOffence, m.Network))
+	}
+	digest := st.Digest()
+	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
+		return sess.c.send(&message{Type: msgEqual})
+	}
+	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(st.Frontier())}); err != nil {
+		return err
+	}
+	m, err = sess.next()
+	if err != nil {
+		return err
+	}
+	if m.Type != msgFrontier {
+		return sess.offence(fmt.Errorf("%w: expected frontier, got message %d", ErrProtocol, m.Type))
+	}
+	theirs, err := decodeFrontier(m.Frontier)
+	if err != nil {
+		return sess.offence(err)
+	}
+	sess.svc.sawFrontier(sess.peer, theirs)
+	return sess.exchange(theirs, false)
+}
+
+// exchange sends what the peer lacks while receiving what we lack. The
+// initiator first sends its frontier.
+func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
+	errc := make(chan error, 1)
+	go func() {
+		if initiator {
+			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.cfg.Store.Frontier())}); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- sess.sendMissing(theirs)
+	}()
+	rerr := sess.receive()
+	if rerr != nil {
+		sess.stream.Reset() // unblock the sender
+		<-errc
+		return rerr
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	sess.svc.peerHolds(sess.peer, sess.lastSent)
+	return nil
+}
+
+// sendMissing streams what theirs lacks, evidence first, then in passes of
+// falling priority, and ends with end.
+func (sess *session) sendMissing(theirs log.Frontier) error {
+	st := sess.svc.cfg.Store
+	plans, evidence, err := plan(st, theirs)
+	if err != nil {
+		return err
+	}
+	out := newBatcher(sess)
+	for _, e := range evidence {
+		if err := out.add(e); err != nil {
+			return err
+		}
+	}
+	sent := make([]uint64, len(plans))
+	for i, p := range plans {
+		sent[i] = p.from
+	}
+	for c := range numClasses {
+		for i, p := range plans {
+			for sent[i] < p.cut[c] {
+				es, err := st.Feed(p.author, sent[i], 256)
+				if err != nil {
+					return err
+				}
+				if len(es) == 0 {
+					return fmt.Errorf("sync: own feed of %s ends at %d, expected %d", p.author.Short(), sent[i], p.cut[c])
+				}
+				for _, e := range es {
+					if e.Header.Seq > p.cut[c] {
+						break
+					}
+					if err := out.add(e); err != nil {
+						return err
+					}
+					sent[i] = e.Header.Seq
+				}
+			}
+		}
+	}
+	if err := out.flush(); err != nil {
+		return err
+	}
+	return sess.c.send(&message{Type: msgEnd})
+}
+
+// batcher packs entries into messages of about the chunk size.
+type batcher struct {
+	sess  *session
+	buf   [][]byte
+	bytes int
+}
+
+func newBatcher(sess *session) *batcher { return &batcher{sess: sess} }
+
+func (b *batcher) add(e *log.Entry) error {
+	if b.bytes > 0 && b.bytes+e.Size() > b.sess.timing.ChunkSize {
+		if err := b.flush(); err != nil {
+			return err
+		}
+	}
+	b.buf = append(b.buf, e.Bytes())
+	b.bytes += e.Size()
+	if b.sess.lastSent == nil {
+		b.sess.lastSent = map[log.Hash]*log.Entry{}
+	}
+	b.sess.lastSent[log.Hash(e.Header.Author)] = e
+	return nil
+}
+
+func (b *batcher) flush() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	err := b.sess.c.send(&message{Type: msgEntries, Entries: b.buf})
+	b.sess.sent += len(b.buf)
+	b.buf, b.bytes = nil, 0
+	return err
+}
+
+// receive ingests entries until end.
+func (sess *session) receive() error {
+	var pending []*log.Entry
+	size := 0
+	for {
+		m, err := sess.next()
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case msgEntries:
+			for _, raw := range m.Entries {
+				e, err := log.Decode(raw)
+				if err != nil {
+					return sess.offence(fmt.Errorf("%w: undecodable entry: %v", ErrOffence, err))
+				}
+				pending = append(pending, e)
+				size += e.Size()
+			}
+			if len(pending) >= batchEntries || size >= batchBytes {
+				if pending, err = sess.ingest(pending); err != nil {
+					return err
+				}
+				size = 0
+			}
+		case msgEnd:
+			_, err := sess.ingest(pending)
+			return err
+		case msgError:
+			return fmt.Errorf("sync: %s: %s", sess.peer, m.Error)
+		default:
+			return sess.offence(fmt.Errorf("%w: unexpected message %d", ErrProtocol, m.Type))
+		}
+	}
+}
+
+// ingest stores pending and returns the entries to carry to the next
+// batch: unsigned entries waiting for the signed one that vouches for them.
+func (sess *session) ingest(pending []*log.Entry) ([]*log.Entry, error) {
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	added, carry, err := sess.svc.ingest(sess.peer, pending)
+	sess.recv += added
+	if err != nil {
+		return nil, err
+	}
+	if len(carry) > maxCarry {
+		return nil, sess.offence(fmt.Errorf("%w: %d unsigned entries without a signed successor", ErrOffence, len(carry)))
+	}
+	return carry, nil
+}
+
+// offence records misbehaviour of the session's peer and returns err.
+func (sess *session) offence(err error) error {
+	sess.svc.offence(sess.peer, err)
+	return err
+}
+
+// honest reports whether an honest (if out-of-date) peer can cause the
+// refusal: gaps, duplicates, revoked authors it has not heard of, forks.
+func honest(r log.Reason) bool {
+	switch r {
+	case log.ReasonGap, log.ReasonDuplicateSeq, log.ReasonBadPrev, log.ReasonRevokedAuthor,
+		log.ReasonUnknownAuthor, log.ReasonForked, log.ReasonUnsignedTail, log.ReasonLamport, "":
+		return true
+	}
+	return false
+}
+
+// ingest stores entries from p. It returns how many were added, the
+// unsigned tail to retry with the next batch, and an offence error if p
+// sent something invalid.
+func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, error) {
+	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
+	if err != nil {
+		return 0, nil, err
+	}
+	byID := make(map[log.Hash]*log.Entry, len(entries))
+	for _, e := range entries {
+		byID[e.ID()] = e
+	}
+	var carry []*log.Entry
+	var bad error
+	for _, r := range res.Rejected {
+		reason := log.ReasonOf(r.Err)
+		switch {
+		case reason == log.ReasonUnsignedTail:
+			carry = append(carry, byID[r.ID])
+		case !honest(reason) && bad == nil:
+			bad = fmt.Errorf("%w: entry %s/%d: %v", ErrOffence, r.Author.Short(), r.Seq, r.Err)
+		}
+	}
+	svc.recordIngest(p, res)
+	if bad != nil {
+		svc.offence(p, bad)
+		return len(res.Added), nil, bad
+	}
+	return len(res.Added), carry, nil
+}

@@ -1,0 +1,172 @@
+package sync
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// Protocol IDs.
+const (
+	ProtocolSync = "/crisismesh/sync/1"
+	ProtocolPush = "/crisismesh/push/1"
+)
+
+// maxFrame bounds one message: an entry of the largest size plus framing.
+const maxFrame = log.MaxEntrySize + 64<<10
+
+// Message types.
+const (
+	msgHello    = 1
+	msgEqual    = 2
+	msgFrontier = 3
+	msgEntries  = 4
+	msgEnd      = 5
+	msgError    = 6
+)
+
+// ErrProtocol marks a peer that broke the protocol (malformed or oversized
+// message, unexpected message type).
+var ErrProtocol = errors.New("sync: protocol violation")
+
+type frontierItem struct {
+	Author  []byte `cbor:"1,keyasint"`
+	Seq     uint64 `cbor:"2,keyasint"`
+	Head    []byte `cbor:"3,keyasint"`
+	Lamport uint64 `cbor:"4,keyasint"`
+	Forked  bool   `cbor:"5,keyasint,omitempty"`
+}
+
+type message struct {
+	Type     uint8          `cbor:"1,keyasint"`
+	Network  []byte         `cbor:"2,keyasint,omitempty"` // hello: first 8 bytes of the network ID
+	Digest   []byte         `cbor:"3,keyasint,omitempty"`
+	Force    bool           `cbor:"4,keyasint,omitempty"`
+	Frontier []frontierItem `cbor:"5,keyasint,omitempty"`
+	Entries  [][]byte       `cbor:"6,keyasint,omitempty"`
+	Error    string         `cbor:"7,keyasint,omitempty"`
+}
+
+func encodeFrontier(f log.Frontier) []frontierItem {
+	out := make([]frontierItem, 0, len(f))
+	for _, a := range f.Authors() {
+		h := f[a]
+		out = append(out, frontierItem{Author: a[:], Seq: h.Seq, Head: h.ID[:], Lamport: h.Lamport, Forked: h.Forked})
+	}
+	return out
+}
+
+func decodeFrontier(items []frontierItem) (log.Frontier, error) {
+	f := make(log.Frontier, len(items))
+	for _, it := range items {
+		if len(it.Author) != 32 || len(it.Head) != 32 {
+			return nil, fmt.Errorf("%w: frontier item of the wrong size", ErrProtocol)
+		}
+		a := crypto.MemberID(it.Author)
+		if _, dup := f[a]; dup {
+			return nil, fmt.Errorf("%w: author listed twice in frontier", ErrProtocol)
+		}
+		f[a] = log.Head{Seq: it.Seq, ID: log.Hash(it.Head), Lamport: it.Lamport, Forked: it.Forked}
+	}
+	return f, nil
+}
+
+// conn frames messages on a stream: a uvarint length, then canonical CBOR.
+// It counts bytes each way. A conn is used by one reader and one writer
+// goroutine at a time.
+type conn struct {
+	r       *bufio.Reader
+	w       io.Writer
+	read    *counter
+	written *counter
+}
+
+type counter struct {
+	n        atomic.Int64
+	progress func()
+}
+
+func (c *counter) add(n int) {
+	c.n.Add(int64(n))
+	if c.progress != nil && n > 0 {
+		c.progress()
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	c *counter
+}
+
+func (cr countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.c.add(n)
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	c *counter
+}
+
+func (cw countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.c.add(n)
+	return n, err
+}
+
+func newConn(rw io.ReadWriter, progress func()) *conn {
+	rc, wc := &counter{progress: progress}, &counter{progress: progress}
+	return &conn{
+		r:       bufio.NewReaderSize(countingReader{rw, rc}, 64<<10),
+		w:       countingWriter{rw, wc},
+		read:    rc,
+		written: wc,
+	}
+}
+
+func (c *conn) send(m *message) error {
+	b, err := crypto.MarshalCanonical(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxFrame {
+		return fmt.Errorf("sync: message of %d bytes over the frame limit", len(b))
+	}
+	frame := binary.AppendUvarint(make([]byte, 0, len(b)+binary.MaxVarintLen64), uint64(len(b)))
+	frame = append(frame, b...)
+	_, err = c.w.Write(frame)
+	return err
+}
+
+func (c *conn) recv() (*message, error) {
+	n, err := binary.ReadUvarint(c.r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if n == 0 || n > maxFrame {
+		return nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrProtocol, n, maxFrame)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c.r, b); err != nil {
+		return nil, err
+	}
+	var m message
+	if err := crypto.UnmarshalCanonical(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	return &m, nil
+}
+
+func isProtocol(err error) bool { return errors.Is(err, ErrProtocol) }
+
+func errUnexpected(t uint8) error { return fmt.Errorf("%w: unexpected message %d", ErrProtocol, t) }
