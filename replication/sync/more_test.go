@@ -1,0 +1,107 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// A peer that accepts a session and then says nothing is cut off by the
+// watchdog after the session timeout.
+func TestWatchdogAbortsStalledSession(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{timing: Timing{ChunkSize: 64 << 10, SessionTimeout: 300 * time.Millisecond}})
+	mute := w.node(t, "cert-de", nodeOpt{noStart: true})
+	mute.host.SetStreamHandler(ProtocolSync, func(s network.Stream) {
+		buf := make([]byte, 1024)
+		for {
+			if _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	})
+	connect(t, a, mute)
+	// Connecting starts a session; once it is over, start one by hand.
+	var err error
+	waitFor(t, 10*time.Second, "a session to run", func() bool {
+		_, err = a.svc.SyncWith(context.Background(), mute.host.ID())
+		return !errors.Is(err, errBusy)
+	})
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("got %v, want ErrStalled", err)
+	}
+	ps := a.svc.Peers()
+	if len(ps) == 0 || ps[0].Failures == 0 {
+		t.Errorf("the stalled session is not counted as a failure: %+v", ps)
+	}
+}
+
+// Priority passes: urgent entries (and the entries they chain on) go
+// before routine ones of other feeds; every cut ends on a signed entry.
+func TestPlanPriorityCuts(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{noStart: true})
+	b := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	// enisa: 10 routine (one batch), then one flash.
+	a.post(t, w, 10, log.Routine)
+	a.post(t, w, 1, log.Flash)
+	// cert-lu's feed, ingested into a: 5 routine.
+	mustIngestAll(t, a, b.post(t, w, 5, log.Routine))
+	plans, _, err := plan(a.store, log.Frontier{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAuthor := map[string]feedPlan{}
+	for _, p := range plans {
+		byAuthor[p.author.String()] = p
+	}
+	pa := byAuthor[a.id.ID().String()]
+	pb := byAuthor[b.id.ID().String()]
+	// enisa's feed: seq 1 key entry (plain), 2..11 routine, 12 flash.
+	if pa.cut[0] != 1 || pa.cut[2] != 12 || pa.cut[4] != 12 {
+		t.Errorf("enisa cuts %v, want plain→1, flash→12, routine→12", pa.cut)
+	}
+	if pb.cut[2] != 0 || pb.cut[4] != 5 {
+		t.Errorf("cert-lu cuts %v, want nothing before the routine pass", pb.cut)
+	}
+	// Unsigned batch members never end a cut: 2..11 are one batch (11 signed).
+	if pa.cut[1] != 1 {
+		t.Errorf("control cut %d, want 1", pa.cut[1])
+	}
+}
+
+// A fork found by one node reaches the others through sync, and every
+// node freezes the author's feed the same way.
+func TestForkEvidenceTravels(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{})
+	b := w.node(t, "cert-lu", nodeOpt{})
+	// Two machines with cert-fr's identity write different seq 1.
+	fr1 := w.node(t, "cert-fr", nodeOpt{noStart: true})
+	fr2 := w.node(t, "cert-fr", nodeOpt{noStart: true})
+	x := fr1.post(t, w, 2, log.Routine)
+	y := fr2.post(t, w, 1, log.Routine)
+	mustIngestAll(t, a, x)
+	mustIngestAll(t, b, x)
+	mustIngestAll(t, a, y) // a sees the fork, b does not
+	if len(a.store.Forks()) != 1 {
+		t.Fatal("a did not find the fork")
+	}
+	connect(t, a, b)
+	waitFor(t, 20*time.Second, "b to learn of the fork", func() bool { return len(b.store.Forks()) == 1 })
+	waitFor(t, 20*time.Second, "convergence", func() bool { return converged(a, b) })
+}
+
+func mustIngestAll(t testing.TB, n *node, es []*log.Entry) {
+	t.Helper()
+	res, err := n.store.Ingest(context.Background(), es...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res
+}
