@@ -43,11 +43,12 @@ const (
 	pEvidence = 'x'
 )
 
-// maxTxnEntries bounds one write transaction (badger refuses transactions
-// over ~10 MB); larger ingests are split.
+// maxTxnEntries and maxTxnBytes bound one write transaction: badger
+// refuses a transaction over 15% of the memtable size (4.8 MB with 32 MB
+// memtables). Larger writes are split; a single entry (≤ 1 MiB) always fits.
 const (
 	maxTxnEntries = 2000
-	maxTxnBytes   = 6 << 20
+	maxTxnBytes   = 2 << 20
 )
 
 // Store is a node's crisis log on disk. It is safe for concurrent use.
@@ -107,7 +108,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		WithLogger(badgerLogger{logger}).
 		WithNumVersionsToKeep(1).
 		WithDetectConflicts(false).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(32 << 20).
 		WithBlockCacheSize(32 << 20).
 		WithIndexCacheSize(16 << 20).
 		WithChecksumVerificationMode(options.OnBlockRead).

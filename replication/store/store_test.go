@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -507,5 +508,28 @@ func TestSubscribeAndKeyRecipients(t *testing.T) {
 	}
 	if slow.Lagged() != 2 {
 		t.Errorf("Lagged = %d, want 2", slow.Lagged())
+	}
+}
+
+// A batch too large for one badger transaction is split; all of it lands.
+func TestLargeBatchSplitsTransactions(t *testing.T) {
+	n := newTestNet(t)
+	s := openStore(t, t.TempDir(), n, n.fr)
+	big := strings.Repeat("x", 600<<10)
+	drafts := make([]log.Draft, 12)
+	for i := range drafts {
+		drafts[i] = n.msg(big)
+	}
+	es, err := log.Build(n.lu, s.Network(), log.Tip{}, 0, t0, drafts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustIngest(t, s, es...)
+	if len(res.Added) != len(es) || len(res.Rejected) != 0 {
+		t.Fatalf("added %d of %d, rejected %v", len(res.Added), len(es), res.Rejected)
+	}
+	mine := mustAppend(t, s, drafts...)
+	if len(mine) != 12 {
+		t.Fatalf("appended %d", len(mine))
 	}
 }
