@@ -83,9 +83,30 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 	return s.enforceRevocations(next)
 }
 
+// RosterUpdates returns the roster updates in force, in version order:
+// those that build the current roster from the genesis.
+func (s *Store) RosterUpdates() ([]*crypto.Update, error) {
+	var plain []*log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		plain, err = plainEntries(txn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, applied := s.rosterAndUpdates(plain)
+	return applied, nil
+}
+
 // rosterFrom applies the roster updates among plain, in order of roster
 // version; for one version the first valid update in display order wins.
 func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
+	r, _ := s.rosterAndUpdates(plain)
+	return r
+}
+
+func (s *Store) rosterAndUpdates(plain []*log.Entry) (*crypto.Roster, []*crypto.Update) {
 	var updates []*crypto.Update
 	for _, e := range plain {
 		b, err := log.DecodeBody(e.BodyBytes())
@@ -110,6 +131,7 @@ func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
 		return 0
 	})
 	r := s.genesis.Roster()
+	var applied []*crypto.Update
 	for _, u := range updates {
 		if u.Version() != r.Version()+1 {
 			continue
@@ -120,8 +142,9 @@ func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
 			continue
 		}
 		r = next
+		applied = append(applied, u)
 	}
-	return r
+	return r, applied
 }
 
 // enforceRevocations sets aside the entries revoked members wrote past the

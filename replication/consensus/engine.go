@@ -1,0 +1,328 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
+)
+
+// Errors of the engine.
+var (
+	// ErrNotLeader: a linearizable read or a direct apply needs the leader.
+	ErrNotLeader = errors.New("consensus: this node is not the Raft leader")
+	// ErrNoQuorum: the leader could not confirm its leadership in time.
+	ErrNoQuorum = errors.New("consensus: no quorum reachable")
+)
+
+// Timing is the Raft timing of a link profile.
+type Timing struct {
+	Heartbeat   time.Duration
+	Election    time.Duration
+	LeaderLease time.Duration
+	Commit      time.Duration
+}
+
+// LANTiming suits a LAN.
+var LANTiming = Timing{Heartbeat: 500 * time.Millisecond, Election: 500 * time.Millisecond, LeaderLease: 250 * time.Millisecond, Commit: 20 * time.Millisecond}
+
+// Config wires an Engine. Store, Identity, Transport and Snapshots are
+// required.
+type Config struct {
+	Store     *store.Store
+	Identity  *crypto.Identity
+	Genesis   *crypto.Genesis
+	Transport raft.Transport
+	Snapshots raft.SnapshotStore
+	Timing    Timing
+	Logger    *slog.Logger
+	// Now is the clock of this node, used only to say how old a view is.
+	Now func() time.Time
+	// CheckpointEvery coalesces checkpoints; default 1 s.
+	CheckpointEvery time.Duration
+	// RaftLogs and RaftStable override the store's badger-backed Raft
+	// stores (tests use raft.InmemStore, which passes the same suite).
+	RaftLogs   raft.LogStore
+	RaftStable raft.StableStore
+}
+
+// Engine runs this node's Raft member. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	logger *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	group  string // group key used to seal proposals and checkpoints
+
+	mu         gosync.Mutex
+	pending    map[crisis.ID]*Pending // proposals seen in the log, not yet decided
+	checkpoint *Checkpoint            // newest checkpoint seen in the log
+
+	stop chan struct{}
+	wg   gosync.WaitGroup
+	sub  *store.Subscription
+}
+
+// Pending is a provisional decision: a proposal seen in the log whose
+// outcome is not known yet.
+type Pending struct {
+	Command crisis.Command
+	Signer  crypto.MemberID
+	Entry   log.Hash
+	Seen    time.Time
+	signed  *crisis.SignedCommand
+}
+
+// ServerID is the Raft server ID (and address) of a member: its peer ID.
+func ServerID(c *crypto.Card) raft.ServerID { return raft.ServerID(c.PeerID().String()) }
+
+// New starts the Raft member. On a fresh store it bootstraps the cluster
+// deterministically from the genesis: every node computes the same
+// configuration of the roster's voters.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Identity == nil || cfg.Transport == nil || cfg.Snapshots == nil || cfg.Genesis == nil {
+		return nil, errors.New("consensus: config needs Store, Identity, Genesis, Transport and Snapshots")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Timing == (Timing{}) {
+		cfg.Timing = LANTiming
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = time.Second
+	}
+	e := &Engine{
+		cfg: cfg, logger: cfg.Logger.With("component", "consensus"), fsm: newFSM(cfg.Genesis),
+		group: "all", pending: map[crisis.ID]*Pending{}, stop: make(chan struct{}),
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = ServerID(cfg.Identity.Card())
+	rc.HeartbeatTimeout = cfg.Timing.Heartbeat
+	rc.ElectionTimeout = cfg.Timing.Election
+	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLease
+	rc.CommitTimeout = cfg.Timing.Commit
+	rc.SnapshotThreshold = 1024
+	rc.Logger = newHCLogger(e.logger)
+	var logs raft.LogStore = cfg.Store.Raft()
+	var stable raft.StableStore = cfg.Store.Raft()
+	if cfg.RaftLogs != nil {
+		logs = cfg.RaftLogs
+	}
+	if cfg.RaftStable != nil {
+		stable = cfg.RaftStable
+	}
+	has, err := raft.HasExistingState(logs, stable, cfg.Snapshots)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	if !has {
+		var servers []raft.Server
+		r := cfg.Genesis.Roster()
+		for _, id := range r.Voters() {
+			m, _ := r.Member(id)
+			sid := ServerID(m.Card)
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: sid, Address: raft.ServerAddress(sid)})
+		}
+		if err := raft.BootstrapCluster(rc, logs, stable, cfg.Snapshots, cfg.Transport, raft.Configuration{Servers: servers}); err != nil {
+			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
+		}
+	}
+	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, cfg.Transport)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: start Raft: %w", err)
+	}
+	e.sub = cfg.Store.Subscribe(256)
+	e.wg.Add(1)
+	go e.loop()
+	return e, nil
+}
+
+// Close stops the Raft member and every goroutine of the engine.
+func (e *Engine) Close() error {
+	select {
+	case <-e.stop:
+		return nil
+	default:
+	}
+	close(e.stop)
+	e.sub.Close()
+	e.wg.Wait()
+	if err := e.raft.Shutdown().Error(); err != nil {
+		return fmt.Errorf("consensus: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Raft exposes the Raft member for observation (state, stats, leader).
+func (e *Engine) Raft() *raft.Raft { return e.raft }
+
+// IsLeader reports whether this node leads.
+func (e *Engine) IsLeader() bool { return e.raft.State() == raft.Leader }
+
+// Result is a committed command.
+type Result struct {
+	State crisis.State
+	Term  uint64
+	Index uint64
+}
+
+// Propose submits a signed command. On the leader it is applied through
+// Raft and the result (or refusal) returned once committed. On any other
+// node it is written into the crisis log as a proposal entry, which the
+// leader picks up; Propose then returns ErrProposed, and Local lists the
+// command as provisional until its outcome is known.
+func (e *Engine) Propose(ctx context.Context, sc *crisis.SignedCommand) (Result, error) {
+	if e.IsLeader() {
+		return e.apply(ctx, entryCommand, sc.Bytes())
+	}
+	if err := e.writeProposal(ctx, sc); err != nil {
+		return Result{}, err
+	}
+	return Result{}, ErrProposed
+}
+
+// ErrProposed reports a command written to the log as a proposal because
+// this node is not the leader; its outcome comes later.
+var ErrProposed = errors.New("consensus: proposed through the crisis log; waiting for the leader")
+
+func (e *Engine) apply(ctx context.Context, typ uint8, payload []byte) (Result, error) {
+	data, err := encodeEntry(typ, payload)
+	if err != nil {
+		return Result{}, err
+	}
+	timeout := 10 * e.cfg.Timing.Election
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	f := e.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return Result{}, fmt.Errorf("consensus: apply: %w", err)
+	}
+	res, _ := f.Response().(*ApplyResult)
+	if res == nil {
+		return Result{}, errors.New("consensus: no result from the state machine")
+	}
+	return Result{State: res.State, Term: res.Term, Index: res.Index}, res.Err
+}
+
+func (e *Engine) writeProposal(ctx context.Context, sc *crisis.SignedCommand) error {
+	key, ok := e.cfg.Store.CurrentKey(e.group)
+	if !ok {
+		return fmt.Errorf("consensus: cannot write a proposal: this node holds no key of group %q yet", e.group)
+	}
+	es, err := e.cfg.Store.Append(ctx, log.Draft{Body: log.Body{Kind: log.KindProposal, TLP: log.TLPAmber, Payload: sc.Bytes()}, Key: key})
+	if err != nil {
+		return err
+	}
+	e.notePending(sc, es[0].ID())
+	return nil
+}
+
+func (e *Engine) notePending(sc *crisis.SignedCommand, entry log.Hash) {
+	if _, done := e.fsm.outcome(sc.ID()); done {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.pending[sc.ID()]; !ok {
+		e.pending[sc.ID()] = &Pending{Command: sc.Command(), Signer: sc.Signer(), Entry: entry, Seen: e.cfg.Now(), signed: sc}
+	}
+}
+
+// View is a local read of the crisis state.
+type View struct {
+	State  crisis.State
+	Index  uint64 // the Raft index the state is at
+	Term   uint64
+	Source string // "raft" or "checkpoint"
+	// LeaderContact is the last time this node heard from a leader (or
+	// led); zero if never. Age is how long ago that was.
+	LeaderContact time.Time
+	Age           time.Duration
+	Leader        bool
+	// Provisional lists proposals seen but not yet decided; Recent the
+	// newest outcomes (committed or refused).
+	Provisional []Pending
+	Recent      []Outcome
+}
+
+// Local returns the newest state this node knows, without asking anyone:
+// from its own Raft log or from a newer checkpoint seen in the crisis log.
+func (e *Engine) Local() View {
+	e.fsm.mu.RLock()
+	v := View{State: e.fsm.state.Clone(), Index: e.fsm.applied, Term: e.fsm.term, Source: "raft"}
+	v.Recent = append(v.Recent, e.fsm.outcomes[max(0, len(e.fsm.outcomes)-16):]...)
+	e.fsm.mu.RUnlock()
+	v.Leader = e.IsLeader()
+	now := e.cfg.Now()
+	v.LeaderContact = e.raft.LastContact()
+	if v.Leader {
+		v.LeaderContact = now
+	}
+	e.mu.Lock()
+	if cp := e.checkpoint; cp != nil && cp.Index > v.Index {
+		v.State, v.Index, v.Term, v.Source = cp.State, cp.Index, cp.Term, "checkpoint"
+		v.Recent = cp.Outcomes
+		if cp.Written.After(v.LeaderContact) {
+			v.LeaderContact = cp.Written
+		}
+	}
+	for _, p := range e.pending {
+		v.Provisional = append(v.Provisional, *p)
+	}
+	e.mu.Unlock()
+	if !v.LeaderContact.IsZero() {
+		v.Age = now.Sub(v.LeaderContact)
+	}
+	return v
+}
+
+// Linearizable returns the committed state after confirming with a quorum
+// that this node still leads; ErrNotLeader elsewhere.
+func (e *Engine) Linearizable(ctx context.Context) (View, error) {
+	if !e.IsLeader() {
+		return View{}, ErrNotLeader
+	}
+	if err := e.raft.VerifyLeader().Error(); err != nil {
+		return View{}, fmt.Errorf("%w: %v", ErrNoQuorum, err)
+	}
+	if err := e.raft.Barrier(10 * e.cfg.Timing.Election).Error(); err != nil {
+		return View{}, fmt.Errorf("%w: %v", ErrNoQuorum, err)
+	}
+	v := e.Local()
+	v.Source = "raft"
+	return v, nil
+}
+
+// Outcome returns the outcome of command id, if this node knows it.
+func (e *Engine) Outcome(id crisis.ID) (Outcome, bool) {
+	if o, ok := e.fsm.outcome(id); ok {
+		return o, true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cp := e.checkpoint; cp != nil {
+		for _, o := range cp.Outcomes {
+			if o.ID == id {
+				return o, true
+			}
+		}
+	}
+	return Outcome{}, false
+}

@@ -1,0 +1,225 @@
+package consensus
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	gosync "sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+)
+
+// Raft entry types.
+const (
+	entryCommand = 1 // a crisis.SignedCommand
+	entryRoster  = 2 // a crypto.Update
+)
+
+type entryWire struct {
+	Type    uint8  `cbor:"1,keyasint"`
+	Payload []byte `cbor:"2,keyasint"`
+}
+
+func encodeEntry(t uint8, payload []byte) ([]byte, error) {
+	return crypto.MarshalCanonical(&entryWire{Type: t, Payload: payload})
+}
+
+// An Outcome is what became of one command.
+type Outcome struct {
+	ID      crisis.ID
+	Term    uint64
+	Index   uint64
+	Refused string // the refusal, or "" if committed
+}
+
+// maxOutcomes bounds the outcomes the FSM remembers.
+const maxOutcomes = 1024
+
+// fsm is the Raft state machine: the crisis state, the roster in Raft
+// order, and recent outcomes. Raft calls Apply, Snapshot and Restore from
+// one goroutine; readers take mu.
+type fsm struct {
+	genesis *crypto.Genesis
+
+	mu       gosync.RWMutex
+	state    crisis.State
+	roster   *crypto.Roster
+	updates  [][]byte // roster updates applied, in order
+	outcomes []Outcome
+	applied  uint64 // last applied index
+	term     uint64
+	notify   chan struct{} // signalled (non-blocking) after each apply
+}
+
+func newFSM(g *crypto.Genesis) *fsm {
+	return &fsm{genesis: g, roster: g.Roster(), notify: make(chan struct{}, 1)}
+}
+
+// ApplyResult is what Apply returns to the proposer through Raft.
+type ApplyResult struct {
+	State crisis.State
+	Term  uint64
+	Index uint64
+	Err   error // a *crisis.Refusal, or a roster refusal
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	var w entryWire
+	res := &ApplyResult{Term: l.Term, Index: l.Index}
+	err := crypto.UnmarshalCanonical(l.Data, &w)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer func() {
+		f.applied, f.term = l.Index, l.Term
+		res.State = f.state.Clone()
+		select {
+		case f.notify <- struct{}{}:
+		default:
+		}
+	}()
+	if err != nil {
+		res.Err = fmt.Errorf("consensus: undecodable Raft entry %d: %w", l.Index, err)
+		return res
+	}
+	switch w.Type {
+	case entryCommand:
+		sc, err := crisis.ParseSigned(w.Payload)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: l.AppendedAt, Term: l.Term, Index: l.Index})
+		o := Outcome{ID: sc.ID(), Term: l.Term, Index: l.Index}
+		if err != nil {
+			res.Err = err
+			o.Refused = err.Error()
+			if errors.Is(err, crisis.ErrBadCall) {
+				// A host bug (e.g. no entry time) must not split the state:
+				// every node sees the same entry and refuses alike.
+				o.Refused = "bad call: " + err.Error()
+			}
+		} else {
+			f.state = next
+		}
+		f.remember(o)
+	case entryRoster:
+		u, err := crypto.ParseUpdate(w.Payload)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		next, err := f.roster.Apply(u)
+		if err != nil {
+			res.Err = err
+			return res
+		}
+		f.roster = next
+		f.updates = append(f.updates, w.Payload)
+	default:
+		res.Err = fmt.Errorf("consensus: unknown Raft entry type %d at %d", w.Type, l.Index)
+	}
+	return res
+}
+
+// remember records an outcome; the caller holds mu.
+func (f *fsm) remember(o Outcome) {
+	f.outcomes = append(f.outcomes, o)
+	if len(f.outcomes) > maxOutcomes {
+		f.outcomes = f.outcomes[len(f.outcomes)-maxOutcomes:]
+	}
+}
+
+func (f *fsm) outcome(id crisis.ID) (Outcome, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for i := len(f.outcomes) - 1; i >= 0; i-- {
+		if f.outcomes[i].ID == id {
+			return f.outcomes[i], true
+		}
+	}
+	return Outcome{}, false
+}
+
+type snapshotWire struct {
+	State    []byte        `cbor:"1,keyasint"`
+	Updates  [][]byte      `cbor:"2,keyasint,omitempty"`
+	Outcomes []outcomeWire `cbor:"3,keyasint,omitempty"`
+}
+
+type outcomeWire struct {
+	ID      []byte `cbor:"1,keyasint"`
+	Term    uint64 `cbor:"2,keyasint"`
+	Index   uint64 `cbor:"3,keyasint"`
+	Refused string `cbor:"4,keyasint,omitempty"`
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st, err := f.state.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	w := snapshotWire{State: st, Updates: append([][]byte(nil), f.updates...)}
+	for _, o := range f.outcomes {
+		w.Outcomes = append(w.Outcomes, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
+	}
+	b, err := crypto.MarshalCanonical(&w)
+	if err != nil {
+		return nil, err
+	}
+	return snapshot(b), nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 256<<20))
+	if err != nil {
+		return err
+	}
+	var w snapshotWire
+	if err := crypto.UnmarshalCanonical(b, &w); err != nil {
+		return fmt.Errorf("consensus: snapshot: %w", err)
+	}
+	st, err := crisis.UnmarshalState(w.State)
+	if err != nil {
+		return fmt.Errorf("consensus: snapshot: %w", err)
+	}
+	r := f.genesis.Roster()
+	for i, raw := range w.Updates {
+		u, err := crypto.ParseUpdate(raw)
+		if err != nil {
+			return fmt.Errorf("consensus: snapshot roster update %d: %w", i, err)
+		}
+		if r, err = r.Apply(u); err != nil {
+			return fmt.Errorf("consensus: snapshot roster update %d: %w", i, err)
+		}
+	}
+	var outs []Outcome
+	for _, o := range w.Outcomes {
+		if len(o.ID) != len(crisis.ID{}) {
+			return fmt.Errorf("consensus: snapshot outcome with a bad ID")
+		}
+		outs = append(outs, Outcome{ID: crisis.ID(o.ID), Term: o.Term, Index: o.Index, Refused: o.Refused})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state, f.roster, f.updates, f.outcomes = st, r, w.Updates, outs
+	return nil
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := io.Copy(sink, bytes.NewReader(s)); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (snapshot) Release() {}

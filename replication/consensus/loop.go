@@ -1,0 +1,273 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// Checkpoint is a committed state written into the crisis log by a leader.
+type Checkpoint struct {
+	State    crisis.State
+	Term     uint64
+	Index    uint64
+	Outcomes []Outcome
+	Author   crypto.MemberID
+	Written  time.Time // the author's clock
+	Entry    log.Hash
+}
+
+type checkpointWire struct {
+	State    []byte        `cbor:"1,keyasint"`
+	Term     uint64        `cbor:"2,keyasint"`
+	Index    uint64        `cbor:"3,keyasint"`
+	Outcomes []outcomeWire `cbor:"4,keyasint,omitempty"`
+}
+
+// loop watches the crisis log for proposals and checkpoints and does the
+// leader's duties.
+func (e *Engine) loop() {
+	defer e.wg.Done()
+	e.scanLog()
+	tick := time.NewTicker(max(e.cfg.CheckpointEvery/4, 50*time.Millisecond))
+	defer tick.Stop()
+	var lastCheckpoint uint64
+	var lastCheckpointAt time.Time
+	submitted := map[crisis.ID]uint64{} // command → term we submitted it in
+	for {
+		select {
+		case <-e.stop:
+			return
+		case batch, ok := <-e.sub.C:
+			if !ok {
+				return
+			}
+			for _, en := range batch {
+				e.observe(en)
+			}
+		case <-e.fsm.notify:
+		case <-tick.C:
+		}
+		e.prunePending()
+		if !e.IsLeader() {
+			continue
+		}
+		term := e.raft.CurrentTerm()
+		e.syncRoster()
+		e.syncMembers()
+		e.mu.Lock()
+		var todo []*Pending
+		for id, p := range e.pending {
+			if submitted[id] != term {
+				submitted[id] = term
+				todo = append(todo, p)
+			}
+		}
+		e.mu.Unlock()
+		for _, p := range todo {
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*e.cfg.Timing.Election)
+				defer cancel()
+				if _, err := e.apply(ctx, entryCommand, p.signed.Bytes()); err != nil && !isRefusal(err) {
+					e.logger.Debug("proposal not committed", "command", p.signed.ID(), "err", err)
+				}
+			}()
+		}
+		e.fsm.mu.RLock()
+		applied := e.fsm.applied
+		e.fsm.mu.RUnlock()
+		if applied > lastCheckpoint && e.cfg.Now().Sub(lastCheckpointAt) >= e.cfg.CheckpointEvery {
+			if err := e.writeCheckpoint(); err != nil {
+				e.logger.Warn("checkpoint not written", "err", err)
+			} else {
+				lastCheckpoint, lastCheckpointAt = applied, e.cfg.Now()
+			}
+		}
+	}
+}
+
+func isRefusal(err error) bool { return errors.Is(err, crisis.ErrRefused) }
+
+// scanLog reads proposals and checkpoints already in the log at start.
+func (e *Engine) scanLog() {
+	var after *log.OrderKey
+	for {
+		es, err := e.cfg.Store.Entries(after, 1024)
+		if err != nil {
+			e.logger.Warn("cannot scan the log for proposals", "err", err)
+			return
+		}
+		if len(es) == 0 {
+			return
+		}
+		for _, en := range es {
+			e.observe(en)
+		}
+		k := es[len(es)-1].Order()
+		after = &k
+	}
+}
+
+// observe takes note of a proposal or checkpoint entry.
+func (e *Engine) observe(en *log.Entry) {
+	if en.Header.Plain() || en.Header.Priority != log.Control {
+		return
+	}
+	body, err := e.cfg.Store.Read(en)
+	if err != nil {
+		return // sealed to a group we are not in, or not yet keyed
+	}
+	switch body.Kind {
+	case log.KindProposal:
+		sc, err := crisis.ParseSigned(body.Payload)
+		if err != nil {
+			e.logger.Warn("proposal entry holds no signed command", "entry", en.ID().Short(), "err", err)
+			return
+		}
+		e.notePending(sc, en.ID())
+	case log.KindCheckpoint:
+		if !e.cfg.Store.Roster().IsVoter(en.Header.Author) {
+			return // only voters write checkpoints
+		}
+		var w checkpointWire
+		if err := crypto.UnmarshalCanonical(body.Payload, &w); err != nil {
+			return
+		}
+		st, err := crisis.UnmarshalState(w.State)
+		if err != nil {
+			return
+		}
+		cp := &Checkpoint{State: st, Term: w.Term, Index: w.Index, Author: en.Header.Author,
+			Written: time.UnixMilli(en.Header.Time), Entry: en.ID()}
+		for _, o := range w.Outcomes {
+			if len(o.ID) == len(crisis.ID{}) {
+				cp.Outcomes = append(cp.Outcomes, Outcome{ID: crisis.ID(o.ID), Term: o.Term, Index: o.Index, Refused: o.Refused})
+			}
+		}
+		e.mu.Lock()
+		if e.checkpoint == nil || cp.Index > e.checkpoint.Index {
+			e.checkpoint = cp
+		}
+		e.mu.Unlock()
+	}
+}
+
+// prunePending drops proposals whose outcome is known.
+func (e *Engine) prunePending() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id := range e.pending {
+		if _, ok := e.fsm.outcome(id); ok {
+			delete(e.pending, id)
+			continue
+		}
+		if cp := e.checkpoint; cp != nil {
+			for _, o := range cp.Outcomes {
+				if o.ID == id {
+					delete(e.pending, id)
+				}
+			}
+		}
+	}
+}
+
+// syncRoster carries roster updates the log holds but Raft has not applied.
+func (e *Engine) syncRoster() {
+	e.fsm.mu.RLock()
+	have := e.fsm.roster.Version()
+	e.fsm.mu.RUnlock()
+	if e.cfg.Store.Roster().Version() <= have {
+		return
+	}
+	updates, err := e.cfg.Store.RosterUpdates()
+	if err != nil {
+		return
+	}
+	for _, u := range updates {
+		if u.Version() <= have {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*e.cfg.Timing.Election)
+		_, err := e.apply(ctx, entryRoster, u.Bytes())
+		cancel()
+		if err != nil {
+			e.logger.Warn("roster update not carried into Raft", "version", u.Version(), "err", err)
+			return
+		}
+	}
+}
+
+// syncMembers makes every active member that is not a voter a non-voter,
+// and removes revoked members from the Raft configuration.
+func (e *Engine) syncMembers() {
+	f := e.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	in := map[raft.ServerID]raft.ServerSuffrage{}
+	for _, s := range f.Configuration().Servers {
+		in[s.ID] = s.Suffrage
+	}
+	e.fsm.mu.RLock()
+	r := e.fsm.roster
+	e.fsm.mu.RUnlock()
+	for _, m := range r.Members() {
+		id := ServerID(m.Card)
+		_, present := in[id]
+		switch {
+		case m.Revoked && present:
+			e.raft.RemoveServer(id, 0, 0)
+		case !m.Revoked && !present && !r.IsVoter(m.Card.ID()):
+			e.raft.AddNonvoter(id, raft.ServerAddress(id), 0, 0)
+		}
+	}
+}
+
+// writeCheckpoint appends the committed state to the crisis log.
+func (e *Engine) writeCheckpoint() error {
+	key, ok := e.cfg.Store.CurrentKey(e.group)
+	if !ok {
+		return errors.New("no group key to seal the checkpoint")
+	}
+	e.fsm.mu.RLock()
+	st, err := e.fsm.state.MarshalBinary()
+	w := checkpointWire{State: st, Term: e.fsm.term, Index: e.fsm.applied}
+	for _, o := range e.fsm.outcomes[max(0, len(e.fsm.outcomes)-64):] {
+		w.Outcomes = append(w.Outcomes, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
+	}
+	e.fsm.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	payload, err := crypto.MarshalCanonical(&w)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = e.cfg.Store.Append(ctx, log.Draft{Body: log.Body{Kind: log.KindCheckpoint, TLP: log.TLPAmber, Payload: payload}, Key: key})
+	return err
+}
+
+// newHCLogger sends hashicorp/raft's logs (warnings and up) to slog.
+func newHCLogger(l *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{l}, DisableTime: true})
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)), "component", "raft")
+	return len(p), nil
+}

@@ -1,0 +1,174 @@
+package consensus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	gosync "sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+)
+
+// Through random isolations and heals, no two nodes ever claim leadership
+// in the same term, and the minority never commits.
+func TestOneLeaderPerTerm(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	synctest.Test(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(seed, 3))
+		c := newCast(t, 5)
+		cl := newCluster(t, c, 5)
+		defer cl.close()
+		var mu gosync.Mutex
+		leaders := map[uint64]raft.ServerID{}
+		var conflict string
+		for _, m := range cl.members {
+			id := ServerID(m.id.Card())
+			// The filter runs in Raft's own goroutine as the state changes,
+			// so CurrentTerm is the term it became leader in.
+			m.eng.Raft().RegisterObserver(raft.NewObserver(make(chan raft.Observation, 1), false, func(o *raft.Observation) bool {
+				if st, ok := o.Data.(raft.RaftState); ok && st == raft.Leader {
+					term := o.Raft.CurrentTerm()
+					mu.Lock()
+					if prev, ok := leaders[term]; ok && prev != id {
+						conflict = string(prev) + " and " + string(id)
+					}
+					leaders[term] = id
+					mu.Unlock()
+				}
+				return false
+			}))
+		}
+		committed := 0
+		for round := 0; round < 6; round++ {
+			l := cl.leader()
+			switch r.IntN(2) {
+			case 0:
+				cl.isolate(l)
+			default:
+				// Cut two random members away: the other three still commit.
+				p := r.Perm(5)
+				cl.isolate(cl.members[p[0]])
+				cl.isolate(cl.members[p[1]])
+			}
+			time.Sleep(3 * time.Second)
+			cl.heal()
+			l = cl.leader()
+			sc := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindOpen, Title: "t", Level: 1})
+			if _, err := l.eng.Propose(context.Background(), sc); err == nil {
+				committed++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if conflict != "" {
+			t.Fatalf("two leaders in one term: %s", conflict)
+		}
+		if committed == 0 {
+			t.Error("nothing committed")
+		}
+		if len(leaders) < 2 {
+			t.Errorf("observed leaders in %d terms; the test needs several elections", len(leaders))
+		}
+	})
+}
+
+// A roster update in the crisis log reaches Raft through the leader, and
+// from then on every node refuses the revoked member's commands.
+func TestRosterUpdateThroughRaft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 3)
+		defer cl.close()
+		l := cl.leader()
+		admin := cl.members[0] // enisa
+		u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpRevoke, Target: c.byName["cert-lu"].ID(), Reason: "device lost", Created: t0}, c.byName["enisa"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 100; i++ {
+			bridgeLogs(t, cl.members...)
+			time.Sleep(100 * time.Millisecond)
+			l.eng.fsm.mu.RLock()
+			v := l.eng.fsm.roster.Version()
+			l.eng.fsm.mu.RUnlock()
+			if v == 1 {
+				break
+			}
+		}
+		_, err = l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if !errors.Is(err, crisis.ErrRefused) {
+			t.Fatalf("a revoked member's command: got %v, want a refusal", err)
+		}
+	})
+}
+
+// FSM snapshots restore to the same state and roster; applying the same
+// entries to two FSMs gives the same state.
+func TestFSMSnapshotAndDeterminism(t *testing.T) {
+	c := newCast(t, 3)
+	a, b := newFSM(c.genesis), newFSM(c.genesis)
+	net := c.genesis.NetworkID()
+	open := command(t, c.byName["cert-lu"], net, crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
+	var logs []*raft.Log
+	for i, sc := range []*crisis.SignedCommand{open} {
+		data, _ := encodeEntry(entryCommand, sc.Bytes())
+		logs = append(logs, &raft.Log{Index: uint64(i + 1), Term: 1, Data: data, AppendedAt: t0.Add(time.Duration(i) * time.Second)})
+	}
+	st := crisisStateAfter(t, open, logs, a)
+	st2 := crisisStateAfter(t, open, logs, b)
+	sa, _ := st.MarshalBinary()
+	sb, _ := st2.MarshalBinary()
+	if !bytes.Equal(sa, sb) {
+		t.Fatal("two FSMs fed the same entries differ")
+	}
+	snap, err := a.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := snap.Persist(&sink{Buffer: &buf}); err != nil {
+		t.Fatal(err)
+	}
+	r := newFSM(c.genesis)
+	if err := r.Restore(io.NopCloser(bytes.NewReader(buf.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	sr, _ := r.state.MarshalBinary()
+	if !bytes.Equal(sa, sr) {
+		t.Error("restored state differs")
+	}
+	if o, ok := r.outcome(open.ID()); !ok || o.Index != 1 {
+		t.Error("outcome lost in the snapshot")
+	}
+	if err := newFSM(c.genesis).Restore(io.NopCloser(bytes.NewReader([]byte("junk")))); err == nil {
+		t.Error("a junk snapshot restored")
+	}
+}
+
+func crisisStateAfter(t *testing.T, _ *crisis.SignedCommand, logs []*raft.Log, f *fsm) crisis.State {
+	t.Helper()
+	for _, l := range logs {
+		if res := f.Apply(l).(*ApplyResult); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	return f.state
+}
+
+type sink struct{ *bytes.Buffer }
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { return nil }
+func (s *sink) Close() error  { return nil }
