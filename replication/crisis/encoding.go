@@ -1,12 +1,10 @@
 package crisis
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 
 	"github.com/crisismesh/crisismesh/crypto"
-	"github.com/fxamacker/cbor/v2"
 )
 
 // Encoding follows crypto's rules (see the crypto package doc): RFC 8949
@@ -21,66 +19,23 @@ import (
 // lists (see the max constants in state.go).
 const (
 	maxCommandSize = 64 << 10
-	maxStateSize   = 16 << 20
+	maxStateSize   = 4 << 20 // crypto's codec decodes at most 4 MiB
 )
 
-// The modes are immutable values built from constant options, like a
-// regexp.MustCompile: an error here is a programming error that every test
-// catches, never an input error.
-var (
-	encMode = mustEncMode()
-	decMode = mustDecMode()
-)
-
-func mustEncMode() cbor.EncMode {
-	m, err := cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode() cbor.DecMode {
-	m, err := cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  maxSeen, // the longest list a state holds
-		MaxMapPairs:       64,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-// marshal encodes v canonically.
+// marshal encodes v canonically, with crypto's codec.
 func marshal(v any) ([]byte, error) {
-	b, err := encMode.Marshal(v)
+	b, err := crypto.MarshalCanonical(v)
 	if err != nil {
 		return nil, fmt.Errorf("crisis: encode %T: %w", v, err)
 	}
 	return b, nil
 }
 
-// unmarshalCanonical decodes data into v and refuses it unless it is at
-// most limit bytes and encoding v again gives exactly data.
+// unmarshalCanonical decodes data into v with crypto's strict codec and
+// refuses it if it is over limit bytes.
 func unmarshalCanonical(data []byte, v any, limit int) error {
-	name := reflect.TypeOf(v).Elem().Name()
 	if len(data) > limit {
-		return fmt.Errorf("%w: %s of %d bytes is over the %d-byte limit", crypto.ErrMalformed, name, len(data), limit)
+		return fmt.Errorf("%w: %s of %d bytes is over the %d-byte limit", crypto.ErrMalformed, reflect.TypeOf(v).Elem().Name(), len(data), limit)
 	}
-	if err := decMode.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", crypto.ErrMalformed, name, err)
-	}
-	again, err := encMode.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", crypto.ErrMalformed, name, err)
-	}
-	if !bytes.Equal(again, data) {
-		return fmt.Errorf("%w: %s", crypto.ErrNonCanonical, name)
-	}
-	return nil
+	return crypto.UnmarshalCanonical(data, v)
 }
