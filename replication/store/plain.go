@@ -156,6 +156,16 @@ func (s *Store) enforceRevocations(r *crypto.Roster) error {
 		}
 		id := m.Card.ID()
 		head, ok := s.Head(id)
+		if ok && head.Forked && head.Seq == m.FeedSeq && head.ID == log.Hash(m.FeedHead) {
+			// The revocation settles the feed: nothing past the kept
+			// entry counts any more, so neither does the fork past it.
+			unforked := head
+			unforked.Forked = false
+			if err := s.setAside(id, head.Seq+1, nil, unforked); err != nil {
+				return err
+			}
+			continue
+		}
 		if !ok || head.Seq <= m.FeedSeq {
 			continue
 		}
@@ -199,8 +209,13 @@ func (s *Store) learnKey(e *log.Entry) {
 		s.logger.Warn("ignoring a key for group all from a non-admin", "entry", e.ID().Short(), "author", e.Header.Author.Short())
 		return
 	}
-	// Recipients are as the entry's (signed) author declared them.
-	s.keyRecipients[ke.KeyID()] = ke.Recipients()
+	// Recipients are as the entries' (signed) authors declared them; a key
+	// may be sealed again later to members who joined since.
+	for _, r := range ke.Recipients() {
+		if !slices.Contains(s.keyRecipients[ke.KeyID()], r) {
+			s.keyRecipients[ke.KeyID()] = append(s.keyRecipients[ke.KeyID()], r)
+		}
+	}
 	me := s.self.ID()
 	if !slices.Contains(ke.Recipients(), me) {
 		return

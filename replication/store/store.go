@@ -64,6 +64,7 @@ type Store struct {
 	wmu   sync.Mutex
 	qmu   sync.Mutex
 	queue []*appendReq
+	qcond *sync.Cond // on qmu: the queue's front or a request finished
 
 	mu         sync.RWMutex // guards the fields below
 	closed     bool
@@ -130,6 +131,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
 		now:           opts.Now,
 	}
+	s.qcond = sync.NewCond(&s.qmu)
 	if s.now == nil {
 		s.now = time.Now
 	}

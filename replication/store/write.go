@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ type appendReq struct {
 	entries []*log.Entry
 	err     error
 	done    chan struct{}
+	// finished is set under qmu once done is closed.
+	finished bool
 }
 
 // Append seals, chains and signs drafts as this node's next entries and
@@ -31,22 +34,32 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 		return nil, err
 	}
 	req := &appendReq{drafts: drafts, done: make(chan struct{})}
+	// Group commit as in LevelDB's write queue: the request at the front
+	// of the queue leads, commits everything queued behind it in one
+	// batch, and hands over to the next front; the others just wait.
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
+	for !req.finished && s.queue[0] != req {
+		s.qcond.Wait()
+	}
+	if req.finished {
+		s.qmu.Unlock()
+		return req.entries, req.err
+	}
+	batch := slices.Clone(s.queue)
 	s.qmu.Unlock()
 
 	s.wmu.Lock()
-	s.qmu.Lock()
-	batch := s.queue
-	s.queue = nil
-	s.qmu.Unlock()
-	if len(batch) > 0 {
-		s.commitAppends(batch)
-	}
+	s.commitAppends(batch)
 	s.wmu.Unlock()
-	// Once queued, the append completes whatever ctx says: returning early
-	// would report "not stored" for an entry that is.
-	<-req.done
+
+	s.qmu.Lock()
+	s.queue = s.queue[len(batch):]
+	for _, r := range batch {
+		r.finished = true
+	}
+	s.qcond.Broadcast()
+	s.qmu.Unlock()
 	return req.entries, req.err
 }
 
@@ -324,14 +337,19 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		}
 		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(),
 			Err: fmt.Errorf("%w (conflicts with the held entry at this seq but is not vouched for by its author)", log.ErrInvalid)})
-		return nil, nil
+		// An invalid entry must not hide the valid ones after it.
 	}
 	rest := run[i:]
 	if len(rest) == 0 {
 		return nil, nil
 	}
-	// Drop further duplicates of the same seq inside the call.
-	rest = slices.CompactFunc(rest, func(a, b *log.Entry) bool { return a.Header.Seq == b.Header.Seq })
+	// Several entries at one seq: keep the branch that validates furthest
+	// (not the first to arrive), and look at the others once that branch
+	// is held: duplicates, a fork, or invalid.
+	var others []*log.Entry
+	if compact := slices.CompactFunc(slices.Clone(rest), func(a, b *log.Entry) bool { return a.Header.Seq == b.Header.Seq }); len(compact) < len(rest) {
+		rest, others = bestBranch(s.network, roster, head, rest)
+	}
 	n, err := log.CheckRun(s.network, roster, head, rest)
 	if n > 0 {
 		if werr := s.writeRun(rest[:n]); werr != nil {
@@ -339,6 +357,15 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		}
 		res.Added = append(res.Added, rest[:n]...)
 	}
+	if n > 0 && len(others) > 0 {
+		again := append(others, rest[n:]...)
+		slices.SortStableFunc(again, func(a, b *log.Entry) int { return cmp.Compare(a.Header.Seq, b.Header.Seq) })
+		if _, ferr := s.ingestRun(again, res); ferr != nil {
+			return nil, ferr
+		}
+		return nil, nil
+	}
+	rest = append(rest, others...)
 	if err == nil {
 		return nil, nil
 	}
@@ -489,4 +516,34 @@ func (s *Store) setAside(author crypto.MemberID, seq uint64, extra []*log.Entry,
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// bestBranch picks, among the branches of run that start at head's next
+// seq, the one CheckRun accepts furthest (the first such on a tie); it
+// returns that branch and the entries of run not on it.
+func bestBranch(network crypto.NetworkID, roster *crypto.Roster, head log.Head, run []*log.Entry) (branch, others []*log.Entry) {
+	best := -1
+	for _, root := range run {
+		if root.Header.Seq != head.Seq+1 {
+			break
+		}
+		chain := chainFrom(root, run)
+		n, _ := log.CheckRun(network, roster, head, chain)
+		if n > best {
+			best, branch = n, chain
+		}
+	}
+	if branch == nil {
+		return slices.CompactFunc(run, func(a, b *log.Entry) bool { return a.Header.Seq == b.Header.Seq }), nil
+	}
+	on := map[log.Hash]bool{}
+	for _, e := range branch {
+		on[e.ID()] = true
+	}
+	for _, e := range run {
+		if !on[e.ID()] {
+			others = append(others, e)
+		}
+	}
+	return branch, others
 }
