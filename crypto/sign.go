@@ -106,6 +106,7 @@ func (id *MemberID) UnmarshalText(b []byte) error {
 // immutable and safe for concurrent use.
 type PublicKey struct {
 	raw   []byte // ML-DSA-65 public key ‖ Ed25519 public key
+	id    MemberID
 	mldsa mldsa65.PublicKey
 	ed    ed25519.PublicKey
 }
@@ -123,6 +124,7 @@ func ParsePublicKey(b []byte) (*PublicKey, error) {
 	}
 	pk.mldsa = *mpk
 	pk.ed = ed25519.PublicKey(pk.raw[mldsa65.PublicKeySize:])
+	pk.id = sha256.Sum256(pk.raw)
 	return pk, nil
 }
 
@@ -153,7 +155,7 @@ func verifyMLDSA(pk *mldsa65.PublicKey, msg, ctx, sig []byte) bool {
 func (pk *PublicKey) Bytes() []byte { return pk.raw }
 
 // ID returns the member ID: SHA-256 of the encoded key.
-func (pk *PublicKey) ID() MemberID { return sha256.Sum256(pk.raw) }
+func (pk *PublicKey) ID() MemberID { return pk.id }
 
 // Equal reports whether two public keys are the same.
 func (pk *PublicKey) Equal(other *PublicKey) bool {
