@@ -64,7 +64,8 @@ Getting started:
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; run '%s --help' for usage", err, c.CommandPath())}
 	})
-	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd())
+	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
+		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd())
 	return root
 }
 

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crisismesh/crisismesh/node"
+)
+
+// dirFlag adds --dir with its default.
+func dirFlag(c *cobra.Command, dir *string) {
+	c.Flags().StringVar(dir, "dir", node.DefaultDir(), "data directory (default $CRISISMESH_DIR, else ~/.crisismesh)")
+}
+
+func readPass(file string) ([]byte, error) {
+	if file == "" {
+		return nil, nil
+	}
+	return node.ReadPassphraseFile(file)
+}
+
+func newInitCmd() *cobra.Command {
+	var name, dir, passFile string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "init --name NAME [--dir D]",
+		Short: "Make a node's data directory: identity, member card, config and API token",
+		Long: `init makes a data directory for one member: identity.key (secret, 0600), card.json
+(public: send it to the network admin), config.toml (edit listen addresses, profile and
+peers there) and api.token. Then get the genesis from your admin and run
+'crisismesh join --genesis FILE'.`,
+		Example: "  crisismesh init --name cert-lu --dir /var/lib/crisismesh",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageError{fmt.Errorf("init needs --name (e.g. --name cert-lu); run 'crisismesh init --help'")}
+			}
+			pass, err := readPass(passFile)
+			if err != nil {
+				return err
+			}
+			card, err := node.Init(dir, name, pass, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			v := node.ViewCard(card)
+			if asJSON {
+				return printJSON(c.OutOrStdout(), struct {
+					node.CardView
+					Dir string `json:"dir"`
+				}{v, dir})
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "Initialised %s in %s\n  member ID  %s\n  peer ID    %s\n", v.Name, dir, v.MemberID, v.PeerID)
+			fmt.Fprintf(w, "Next: send %s/%s to your network admin, then: crisismesh join --genesis FILE --dir %s\n", dir, node.CardFile, dir)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "member name, e.g. cert-lu")
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "encrypt the identity under the passphrase on the first line of this file")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	dirFlag(c, &dir)
+	return c
+}
+
+func newJoinCmd() *cobra.Command {
+	var dir, genesis string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "join --genesis FILE [--dir D]",
+		Short:   "Install the network's genesis into a data directory",
+		Long:    "join checks the genesis (signatures, roles, voters) and that it lists this directory's member, then installs it. Compare the network ID it prints with your admin's.",
+		Example: "  crisismesh join --genesis ./genesis --dir /var/lib/crisismesh",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if genesis == "" {
+				return usageError{fmt.Errorf("join needs --genesis FILE; run 'crisismesh join --help'")}
+			}
+			g, err := node.Join(dir, genesis)
+			if err != nil {
+				return err
+			}
+			v := node.ViewRoster(g.Roster())
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			printRoster(c, v)
+			fmt.Fprintf(c.OutOrStdout(), "\nJoined. Start the node with: crisismesh run --dir %s\n", dir)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&genesis, "genesis", "", "the genesis file from the network admin")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	dirFlag(c, &dir)
+	return c
+}
+
+func newRunCmd() *cobra.Command {
+	var dir, passFile string
+	c := &cobra.Command{
+		Use:   "run [--dir D]",
+		Short: "Run the node in the foreground until SIGINT or SIGTERM",
+		Long: `run starts the node: the crisis log (badger), the libp2p host, sync and the Raft member.
+It stops cleanly on SIGINT/SIGTERM; everything acknowledged is on disk before it is
+acknowledged, so even kill -9 loses nothing acknowledged. One node per directory.`,
+		Example: "  crisismesh run --dir /var/lib/crisismesh",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			pass, err := readPass(passFile)
+			if err != nil {
+				return err
+			}
+			cfg, err := node.LoadConfig(dir)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(c, cfg)
+			n, err := node.Open(dir, node.Options{Passphrase: pass, Logger: logger})
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "crisismesh node %s running in %s\n  peer ID  %s\n", n.Identity().Name(), dir, n.Host().ID())
+			for _, a := range n.Host().Addrs() {
+				fmt.Fprintf(w, "  listen   %s\n", a)
+			}
+			fmt.Fprintln(w, "Stop with Ctrl-C.")
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			s := <-sig
+			fmt.Fprintf(w, "%s: stopping…\n", s)
+			return n.Close()
+		},
+	}
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase file of the identity, if it has one")
+	dirFlag(c, &dir)
+	return c
+}
+
+func newLogger(c *cobra.Command, cfg node.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(c.ErrOrStderr(), opts))
+	}
+	return slog.New(slog.NewTextHandler(c.ErrOrStderr(), opts))
+}
+
+func newTestnetCmd() *cobra.Command {
+	var dir, roles string
+	var nodes, voters, base int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "testnet --nodes N [--voters K] --dir D [--base-port P]",
+		Short: "Prepare N data directories D/node0… of a local test network on 127.0.0.1",
+		Long: `testnet prepares N ready data directories sharing one genesis. Node i listens on
+127.0.0.1:P+i (TCP and QUIC) and serves its API on 127.0.0.1:P+500+i; voters are
+node0…node(K-1) (default K = min(N, 3)). Roles cycle through presidency, cyclone, csirt,
+commission, enisa (node0 is also admin); --roles node0=csirt+cyclone,node3=enisa
+overrides them.`,
+		Example: "  crisismesh testnet --nodes 4 --voters 3 --dir ./tn\n  crisismesh run --dir ./tn/node0",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if dir == "" || nodes == 0 {
+				return usageError{fmt.Errorf("testnet needs --nodes N and --dir D; run 'crisismesh testnet --help'")}
+			}
+			o := node.TestnetOptions{Dir: dir, Nodes: nodes, Voters: voters, BasePort: base, Now: time.Now().UTC(), Roles: map[int][]string{}}
+			if roles != "" {
+				for _, part := range strings.Split(roles, ",") {
+					who, list, ok := strings.Cut(part, "=")
+					i, err := strconv.Atoi(strings.TrimPrefix(who, "node"))
+					if !ok || err != nil || !strings.HasPrefix(who, "node") {
+						return usageError{fmt.Errorf("--roles %q: want nodeI=ROLE[+ROLE…], e.g. node0=csirt+cyclone", part)}
+					}
+					o.Roles[i] = strings.Split(list, "+")
+				}
+			}
+			ns, err := node.Testnet(o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), ns)
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "Prepared %d nodes in %s:\n", len(ns), dir)
+			for _, n := range ns {
+				voter := ""
+				if n.Voter {
+					voter = " (voter)"
+				}
+				fmt.Fprintf(w, "  %s  %s%s  listen %s  api %s\n", n.Name, strings.Join(n.Roles, "+"), voter, n.Listen[0], n.API)
+			}
+			fmt.Fprintln(w, "Start each in its own terminal:")
+			for _, n := range ns {
+				fmt.Fprintf(w, "  crisismesh run --dir %s\n", n.Dir)
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&nodes, "nodes", 0, "number of nodes")
+	c.Flags().IntVar(&voters, "voters", 0, "number of Raft voters, odd (default min(nodes, 3))")
+	c.Flags().IntVar(&base, "base-port", 4100, "first libp2p port; node i uses base+i, its API base+500+i")
+	c.Flags().StringVar(&dir, "dir", "", "directory to create the nodes in (must be empty or new)")
+	c.Flags().StringVar(&roles, "roles", "", "role overrides, e.g. node0=csirt+cyclone,node3=enisa")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

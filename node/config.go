@@ -1,0 +1,136 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/crisismesh/crisismesh/transport"
+)
+
+// Files of a data directory.
+const (
+	ConfigFile  = "config.toml"
+	GenesisFile = "genesis"
+	TokenFile   = "api.token"
+	lockFile    = "node.lock"
+	storeDir    = "store"
+	raftDir     = "raft"
+)
+
+// Config is a node's config.toml. Field names are the file's keys; they are
+// a contract with operators' files: add keys, never rename one.
+type Config struct {
+	// Listen are the libp2p listen multiaddrs (TCP and QUIC).
+	Listen []string `toml:"listen"`
+	// Profile is the link profile for peers not pinned or measured:
+	// "lan", "internet" or "satellite".
+	Profile string `toml:"profile"`
+	// Peers are static peers (multiaddrs ending in /p2p/PEER_ID).
+	Peers []string `toml:"peers"`
+	// MDNS finds roster peers on the local network.
+	MDNS bool `toml:"mdns"`
+	// API is the address of the local HTTP API (127.0.0.1 only).
+	API string `toml:"api"`
+	// LogFormat is "text" or "json"; LogLevel "debug", "info", "warn" or
+	// "error".
+	LogFormat string `toml:"log_format"`
+	LogLevel  string `toml:"log_level"`
+	// RelayService and RelayClient turn on circuit relay v2; Relays are the
+	// relays a client keeps a reservation on.
+	RelayService bool     `toml:"relay_service"`
+	RelayClient  bool     `toml:"relay_client"`
+	Relays       []string `toml:"relays"`
+}
+
+// DefaultConfig is a node on the internet profile listening on port 4001,
+// mDNS on, API on 127.0.0.1:8640.
+func DefaultConfig() Config {
+	return Config{
+		Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+		Profile:   transport.ProfileInternet,
+		MDNS:      true,
+		API:       "127.0.0.1:8640",
+		LogFormat: "text",
+		LogLevel:  "info",
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Listen) == 0 {
+		bad("listen: no address (e.g. \"/ip4/0.0.0.0/tcp/4001\")")
+	}
+	for _, a := range append(append([]string{}, c.Listen...), c.Peers...) {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			bad("address %q is not a multiaddr: %v", a, err)
+		}
+	}
+	for _, p := range c.Peers {
+		if !strings.Contains(p, "/p2p/") {
+			bad("peers: %q needs its /p2p/PEER_ID part", p)
+		}
+	}
+	if _, err := transport.ProfileByName(c.Profile); err != nil {
+		bad("profile: %v", err)
+	}
+	if c.API != "" && !strings.HasPrefix(c.API, "127.0.0.1:") && !strings.HasPrefix(c.API, "[::1]:") && !strings.HasPrefix(c.API, "localhost:") {
+		bad("api: %q must be on 127.0.0.1 or ::1 (the API is local; put a proxy in front to expose it)", c.API)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format: %q (want text or json)", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// LoadConfig reads dir/config.toml; a missing file means DefaultConfig.
+// Unknown keys are refused (a typo must not silently fall back to a
+// default).
+func LoadConfig(dir string) (Config, error) {
+	c := DefaultConfig()
+	path := filepath.Join(dir, ConfigFile)
+	md, err := toml.DecodeFile(path, &c)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("config %s: unknown keys %v", path, und)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteConfig writes c to dir/config.toml (not over an existing file).
+func WriteConfig(dir string, c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# crisismesh node configuration. Restart the node after a change.\n")
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), []byte(b.String()), 0o644)
+}

@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/crisismesh/crisismesh/replication/crisis"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// waitUntil polls cond until it holds or the deadline passes.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func freeBasePort(t testing.TB) int {
+	n, err := rand.Int(rand.Reader, big.NewInt(20000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 20000 + int(n.Int64())
+}
+
+// A testnet of three real nodes (libp2p on 127.0.0.1, badger, Raft) comes
+// up: the admin hands out the network key, everyone converges, a crisis
+// opened on the leader is committed everywhere.
+func TestTestnetComesUp(t *testing.T) {
+	dir := t.TempDir()
+	base := freeBasePort(t)
+	t.Logf("base port %d", base)
+	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 3, BasePort: base, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running []*Node
+	for _, nd := range nodes {
+		n, err := Open(nd.Dir, Options{})
+		if err != nil {
+			t.Fatalf("open %s: %v", nd.Name, err)
+		}
+		running = append(running, n)
+		t.Cleanup(func() { n.Close() })
+	}
+	// A second process on the same directory is refused.
+	if _, err := Open(nodes[0].Dir, Options{}); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Open on one directory: got %v, want ErrRunning", err)
+	}
+	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
+		for _, n := range running {
+			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	var acked []*log.Entry
+	for i, n := range running {
+		key, _ := n.Store().CurrentKey("all")
+		es, err := n.Store().Append(context.Background(), log.Draft{Body: log.Body{Kind: log.KindSitrep, TLP: log.TLPAmber, Text: fmt.Sprintf("sitrep from node%d", i)}, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, es...)
+	}
+	waitUntil(t, 30*time.Second, "convergence", func() bool {
+		d := running[0].Store().Digest()
+		for _, n := range running[1:] {
+			if n.Store().Digest() != d {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range running {
+		for _, e := range acked {
+			if _, err := n.Store().Get(e.ID()); err != nil {
+				t.Fatalf("%s lacks %s", n.Identity().Name(), e.ID().Short())
+			}
+		}
+	}
+	var leader *Node
+	waitUntil(t, 30*time.Second, "a Raft leader", func() bool {
+		for _, n := range running {
+			if n.Consensus().IsLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	var id crisis.ID
+	rand.Read(id[:])
+	// node2 is a csirt: it may open at level 1.
+	sc, err := crisis.Sign(running[2].Identity(), running[2].Store().Network(), crisis.Command{ID: id, Kind: crisis.KindOpen, Title: "test", Level: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.Consensus().Propose(context.Background(), sc); err != nil {
+		t.Fatalf("open on the leader: %v", err)
+	}
+	waitUntil(t, 30*time.Second, "every node to apply the open crisis", func() bool {
+		for _, n := range running {
+			if n.Consensus().Local().State.Status != crisis.StatusOpen {
+				return false
+			}
+		}
+		return true
+	})
+}
