@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +59,7 @@ type Node struct {
 	raftTr  *raft.NetworkTransport
 	engine  *consensus.Engine
 	profile transport.Profile
+	api     *http.Server
 
 	stop      chan struct{}
 	wg        gosync.WaitGroup
@@ -156,6 +158,12 @@ func Open(dir string, opts Options) (n *Node, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if n.cfg.API != "" {
+		if err := n.startAPI(); err != nil {
+			n.engine.Close()
+			return nil, err
+		}
+	}
 	n.wg.Add(1)
 	go n.followRoster()
 	logger.Info("node started", "member", n.id.Name(), "peer_id", n.host.ID(), "network", n.genesis.NetworkID().String()[:16], "addrs", n.host.Addrs())
@@ -201,6 +209,7 @@ func (n *Node) keyDuty() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.stopAPI()
 		n.wg.Wait()
 		var errs []error
 		errs = append(errs, n.engine.Close())

@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +121,68 @@ func TestTestnetComesUp(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// The local API answers with the token of the data directory only, and
+// status, post, log and crisis work through it.
+func TestAPI(t *testing.T) {
+	dir := t.TempDir()
+	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(nodes[0].Dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	token, err := ReadToken(nodes[0].Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, tok string, body string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+nodes[0].API+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := do("GET", apiStatus, "wrong", ""); code != http.StatusUnauthorized {
+		t.Errorf("wrong token: got %d, want 401", code)
+	}
+	if code, _ := do("GET", apiStatus, "", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: got %d, want 401", code)
+	}
+	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().CurrentKey("all"); return ok })
+	code, body := do("POST", apiEntries, token, `{"kind":"sitrep","tlp":"amber","priority":"flash","text":"hello"}`)
+	if code != http.StatusCreated || !strings.Contains(body, `"text":"hello"`) {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	code, body = do("POST", apiEntries, token, `{"kind":"sitrep","tlp":"white","text":"x"}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "TLP 2.0") {
+		t.Errorf("TLP:WHITE post: %d %s", code, body)
+	}
+	code, body = do("GET", apiEntries, token, "")
+	if code != http.StatusOK || !strings.Contains(body, "hello") {
+		t.Errorf("entries: %d %s", code, body)
+	}
+	waitUntil(t, 20*time.Second, "leadership", func() bool { return n.Consensus().IsLeader() })
+	// node0 is presidency and admin: it may not open a crisis. The refusal
+	// names the rule and the member's roles.
+	code, body = do("POST", apiCrisis, token, `{"kind":"open","title":"t","level":1}`)
+	if code != http.StatusOK || !strings.Contains(body, `"status":"refused"`) || !strings.Contains(body, `"rule":"role"`) || !strings.Contains(body, "presidency") {
+		t.Errorf("open by the presidency: %d %s", code, body)
+	}
+	code, body = do("POST", apiCrisis, token, `{"kind":"set-ipcr-mode","mode":"monitoring"}`)
+	if code != http.StatusOK || !strings.Contains(body, `"status"`) {
+		t.Errorf("ipcr: %d %s", code, body)
+	}
+	code, body = do("GET", apiStatus, token, "")
+	if code != http.StatusOK || !strings.Contains(body, `"raft"`) {
+		t.Errorf("status: %d %s", code, body)
+	}
 }

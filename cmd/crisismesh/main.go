@@ -5,10 +5,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -29,7 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "crisismesh: %v\n", err)
-		if _, ok := err.(usageError); ok {
+		var ue usageError
+		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 			return 2
 		}
 		return 1
@@ -65,7 +68,8 @@ Getting started:
 		return usageError{fmt.Errorf("%w; run '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
-		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd())
+		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
+		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd())
 	return root
 }
 
@@ -113,3 +117,5 @@ func noArgs(c *cobra.Command, args []string) error {
 	}
 	return nil
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

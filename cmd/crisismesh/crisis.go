@@ -1,0 +1,247 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crisismesh/crisismesh/node"
+)
+
+func newCrisisCmd() *cobra.Command {
+	var dir string
+	root := &cobra.Command{
+		Use:   "crisis",
+		Short: "Show the crisis state and change it (signed commands, Raft-committed)",
+		Long: `crisis shows the Raft-consistent crisis state and sends signed commands to change it.
+A command is committed at once when this node leads, or proposed through the crisis log
+otherwise (pending until the leader commits it). Refusals name the rule; the command
+exits non-zero when refused.`,
+	}
+	root.PersistentFlags().StringVar(&dir, "dir", node.DefaultDir(), "data directory (default $CRISISMESH_DIR, else ~/.crisismesh)")
+
+	var asJSON, lin bool
+	show := &cobra.Command{
+		Use:   "show [--linearizable] [--json]",
+		Short: "Show the crisis: level, IPCR mode, phase, source and age, pending decisions",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := newClient(dir)
+			if err != nil {
+				return err
+			}
+			q := "/api/v1/crisis"
+			if lin {
+				q += "?linearizable=1"
+			}
+			var v node.CrisisView
+			if err := cl.do(c.Context(), "GET", q, nil, &v); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			printCrisis(c, v)
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	show.Flags().BoolVar(&lin, "linearizable", false, "confirm with the Raft quorum first (on the leader)")
+	root.AddCommand(show)
+
+	send := func(c *cobra.Command, reqs ...node.CommandRequest) error {
+		cl, err := newClient(dir)
+		if err != nil {
+			return err
+		}
+		json, _ := c.Flags().GetBool("json")
+		var refused []string
+		for _, r := range reqs {
+			var res node.CommandResult
+			if err := cl.do(c.Context(), "POST", "/api/v1/crisis", r, &res); err != nil {
+				return err
+			}
+			if json {
+				if err := printJSONLine(c, res); err != nil {
+					return err
+				}
+			} else {
+				switch res.Status {
+				case "committed":
+					fmt.Fprintf(c.OutOrStdout(), "%s: committed at term %d index %d — %s\n", r.Kind, res.Term, res.Index, res.Crisis.Summary)
+				case "pending":
+					fmt.Fprintf(c.OutOrStdout(), "%s: pending — proposed through the crisis log; the leader commits it when it sees it (crisismesh crisis show)\n", r.Kind)
+				default:
+					fmt.Fprintf(c.OutOrStdout(), "%s: refused by rule %s: %s\n", r.Kind, res.Rule, res.Detail)
+				}
+			}
+			if res.Status == "refused" {
+				refused = append(refused, res.Rule)
+			}
+		}
+		if len(refused) > 0 {
+			return fmt.Errorf("refused (%s)", strings.Join(refused, ", "))
+		}
+		return nil
+	}
+	add := func(use, short string, build func(c *cobra.Command, args []string) ([]node.CommandRequest, error), flags func(c *cobra.Command), args cobra.PositionalArgs) {
+		c := &cobra.Command{Use: use, Short: short, Args: args, RunE: func(c *cobra.Command, a []string) error {
+			reqs, err := build(c, a)
+			if err != nil {
+				return err
+			}
+			return send(c, reqs...)
+		}}
+		c.Flags().Bool("json", false, "print each result as JSON")
+		if flags != nil {
+			flags(c)
+		}
+		root.AddCommand(c)
+	}
+
+	var title, mode, phase, reason, lessons, impact, outlook, rootCause string
+	var level int
+	var exercise bool
+	var states, sectors []string
+	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3",
+		func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
+			if title == "" {
+				return nil, usageError{fmt.Errorf("crisis open needs --title")}
+			}
+			return []node.CommandRequest{{Kind: "open", Title: title, Level: level, Exercise: exercise}}, nil
+		}, func(c *cobra.Command) {
+			c.Flags().StringVar(&title, "title", "", "what the crisis is")
+			c.Flags().IntVar(&level, "level", 1, "1 incident under watch, 2 potential large-scale, 3 large-scale")
+			c.Flags().BoolVar(&exercise, "exercise", false, "this is an exercise: everything it produces says EXERCISE")
+		}, noArgs)
+	add("advise", "Advise level 2 (potential large-scale incident; CSIRTs)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
+	}, nil, noArgs)
+	var escLevel int
+	add("escalate --level N", "Escalate: --level 2 (CSIRT advice) or 3 (large-scale incident; CyCLONe)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		switch escLevel {
+		case 2:
+			return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
+		case 3:
+			return []node.CommandRequest{{Kind: "escalate-level-3"}}, nil
+		case 4:
+			return nil, usageError{fmt.Errorf("level 4 (cyber crisis) is reached by the Presidency activating IPCR in full mode: crisismesh crisis ipcr --mode full")}
+		}
+		return nil, usageError{fmt.Errorf("escalate --level: want 2 or 3")}
+	}, func(c *cobra.Command) { c.Flags().IntVar(&escLevel, "level", 3, "the level to raise to: 2 or 3") }, noArgs)
+	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing, full (→ level 4)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		if mode == "" {
+			return nil, usageError{fmt.Errorf("crisis ipcr needs --mode")}
+		}
+		return []node.CommandRequest{{Kind: "set-ipcr-mode", Mode: mode}}, nil
+	}, func(c *cobra.Command) {
+		c.Flags().StringVar(&mode, "mode", "", "none, monitoring, information-sharing or full")
+	}, noArgs)
+	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
+		cl, err := newClient(dir)
+		if err != nil {
+			return nil, err
+		}
+		var v node.CrisisView
+		if err := cl.do(c.Context(), "GET", "/api/v1/crisis", nil, &v); err != nil {
+			return nil, err
+		}
+		if v.Level == 0 {
+			return nil, fmt.Errorf("the crisis is at level 0: nothing to de-escalate")
+		}
+		return []node.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
+	}, nil, noArgs)
+	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy)",
+		func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+			var reqs []node.CommandRequest
+			if len(states) > 0 {
+				reqs = append(reqs, node.CommandRequest{Kind: "affected-states", Add: states})
+			}
+			if len(sectors) > 0 {
+				reqs = append(reqs, node.CommandRequest{Kind: "sectors", Add: sectors})
+			}
+			if impact != "" {
+				reqs = append(reqs, node.CommandRequest{Kind: "impact-severity", Value: impact})
+			}
+			if outlook != "" {
+				reqs = append(reqs, node.CommandRequest{Kind: "outlook", Value: outlook})
+			}
+			if rootCause != "" {
+				reqs = append(reqs, node.CommandRequest{Kind: "root-cause", Value: rootCause})
+			}
+			if len(reqs) == 0 {
+				return nil, usageError{fmt.Errorf("crisis affected needs at least one of --state, --sector, --impact, --outlook, --root-cause")}
+			}
+			return reqs, nil
+		}, func(c *cobra.Command) {
+			c.Flags().StringSliceVar(&states, "state", nil, "affected member state (ISO code, e.g. LU); repeatable")
+			c.Flags().StringSliceVar(&sectors, "sector", nil, "NIS2 sector impacted (e.g. energy); repeatable")
+			c.Flags().StringVar(&impact, "impact", "", "NIS2 impact severity: red, yellow, green, white")
+			c.Flags().StringVar(&outlook, "outlook", "", "improving, stable or worsening")
+			c.Flags().StringVar(&rootCause, "root-cause", "", "NIS2 root cause, e.g. malicious-actions")
+		}, noArgs)
+	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		if phase == "" {
+			return nil, usageError{fmt.Errorf("crisis phase needs --phase")}
+		}
+		return []node.CommandRequest{{Kind: "phase", Phase: phase}}, nil
+	}, func(c *cobra.Command) {
+		c.Flags().StringVar(&phase, "phase", "", "preparedness, detection, response or recovery")
+	}, noArgs)
+	add("close --reason TEXT [--lessons TEXT]", "Close the crisis", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		if reason == "" {
+			return nil, usageError{fmt.Errorf("crisis close needs --reason")}
+		}
+		return []node.CommandRequest{{Kind: "close", Reason: reason, Lessons: lessons}}, nil
+	}, func(c *cobra.Command) {
+		c.Flags().StringVar(&reason, "reason", "", "why the crisis is over")
+		c.Flags().StringVar(&lessons, "lessons", "", "lessons learned")
+	}, noArgs)
+
+	// reserve request | deployed ID | withdrawn ID
+	reserve := &cobra.Command{Use: "reserve", Short: "Requests for the EU Cybersecurity Reserve (24-hour deadline)"}
+	root.AddCommand(reserve)
+	var rsector, services, note string
+	req := &cobra.Command{Use: "request --sector S --services TEXT", Short: "Request Reserve services", Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if rsector == "" || services == "" {
+				return usageError{fmt.Errorf("reserve request needs --sector and --services")}
+			}
+			return send(c, node.CommandRequest{Kind: "reserve-request", Sector: rsector, Services: strings.Split(services, ","), Note: note})
+		}}
+	req.Flags().StringVar(&rsector, "sector", "", "NIS2 sector, e.g. health")
+	req.Flags().StringVar(&services, "services", "", "services asked for, comma-separated")
+	req.Flags().StringVar(&note, "note", "", "note")
+	req.Flags().Bool("json", false, "print the result as JSON")
+	for _, k := range []string{"deployed", "withdrawn"} {
+		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k, Args: exactArgs(1, "the request ID"),
+			RunE: func(c *cobra.Command, args []string) error {
+				return send(c, node.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
+			}}
+		c.Flags().Bool("json", false, "print the result as JSON")
+		reserve.AddCommand(c)
+	}
+	reserve.AddCommand(req)
+	return root
+}
+
+func printCrisis(c *cobra.Command, v node.CrisisView) {
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "%s\n", v.Summary)
+	fmt.Fprintf(w, "  level %d  IPCR %s  phase %s  exercise %v\n", v.Level, v.IPCRMode, v.Phase, v.Exercise)
+	age := "never in contact with a leader"
+	if v.AgeMS >= 0 {
+		age = fmt.Sprintf("last leader contact %d ms ago", v.AgeMS)
+	}
+	fmt.Fprintf(w, "  committed at index %d (term %d), from %s; %s\n", v.AppliedIndex, v.Term, v.Source, age)
+	if len(v.Affected) > 0 || len(v.Sectors) > 0 {
+		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
+	}
+	for _, r := range v.Requests {
+		fmt.Fprintf(w, "  reserve %s %s (%s): %s, %d min left\n", r.ID[:8], r.Sector, strings.Join(r.Services, ","), r.Status, r.LeftMS/60000)
+	}
+	for _, p := range v.Pending {
+		fmt.Fprintf(w, "  PROVISIONAL %s by %s (seen %s)\n", p.Kind, p.Signer, p.Seen.Format("15:04:05"))
+	}
+}

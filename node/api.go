@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// API paths. They are a contract with the CLI and scripts.
+const (
+	apiStatus  = "/api/v1/status"
+	apiEntries = "/api/v1/entries"
+	apiCrisis  = "/api/v1/crisis"
+)
+
+// apiError is the JSON body of every API error: a stable code and what to do.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ReadToken reads the API bearer token of a data directory.
+func ReadToken(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, TokenFile))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// startAPI serves the local HTTP API on cfg.API (127.0.0.1 only).
+func (n *Node) startAPI() error {
+	token, err := ReadToken(n.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if err = writeToken(n.dir); err == nil {
+			token, err = ReadToken(n.dir)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("node: API token: %w", err)
+	}
+	ln, err := net.Listen("tcp", n.cfg.API)
+	if err != nil {
+		return fmt.Errorf("node: API on %s: %w (is another node using this port? change api in %s)", n.cfg.API, err, filepath.Join(n.dir, ConfigFile))
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+apiStatus, n.handleStatus)
+	mux.HandleFunc("GET "+apiEntries, n.handleEntries)
+	mux.HandleFunc("POST "+apiEntries, n.handlePost)
+	mux.HandleFunc("GET "+apiCrisis, n.handleCrisis)
+	mux.HandleFunc("POST "+apiCrisis, n.handleCommand)
+	n.api = &http.Server{
+		Handler:           bearer(token, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Error("API stopped", "err", err)
+		}
+	}()
+	n.logger.Info("API listening", "addr", ln.Addr().String())
+	return nil
+}
+
+func (n *Node) stopAPI() {
+	if n.api == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n.api.Shutdown(ctx)
+}
+
+// bearer refuses requests without the data directory's token.
+func bearer(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token: use the token in the data directory's "+TokenFile)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Status(r.Context()))
+}
+
+func (n *Node) handleEntries(w http.ResponseWriter, r *http.Request) {
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	es, err := n.Entries(r.URL.Query().Get("after"), limit)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, es)
+}
+
+func (n *Node) handlePost(w http.ResponseWriter, r *http.Request) {
+	var req PostRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", "body is not a post: "+err.Error())
+		return
+	}
+	e, err := n.Post(r.Context(), req)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "refused", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, n.ViewEntry(e))
+}
+
+func (n *Node) handleCrisis(w http.ResponseWriter, r *http.Request) {
+	lin := r.URL.Query().Get("linearizable") == "1"
+	v, err := n.Crisis(r.Context(), lin)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "not-leader", err.Error()+": a linearizable read needs the leader; ask the leader's node, or read locally without --linearizable")
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
+	var req CommandRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", "body is not a crisis command: "+err.Error())
+		return
+	}
+	cmd, err := req.ToCommand()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		return
+	}
+	res, err := n.Command(r.Context(), cmd)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
