@@ -65,7 +65,35 @@ func (n *Node) ViewEntry(e *log.Entry) EntryView {
 		return v
 	}
 	v.Readable, v.Kind, v.TLP, v.Text, v.Exercise = true, string(body.Kind), string(body.TLP), body.Text, body.Exercise
+	if v.Text == "" {
+		v.Text = n.describePayload(body)
+	}
 	return v
+}
+
+// describePayload says in words what a system entry carries.
+func (n *Node) describePayload(b *log.Body) string {
+	switch b.Kind {
+	case log.KindProposal:
+		if sc, err := crisis.ParseSigned(b.Payload); err == nil {
+			who := sc.Signer().Short()
+			if m, ok := n.store.Roster().Member(sc.Signer()); ok {
+				who = m.Card.Name()
+			}
+			return fmt.Sprintf("proposes %s (signed by %s, command %s)", sc.Command().Kind, who, sc.ID().String()[:8])
+		}
+	case log.KindCheckpoint:
+		return "committed crisis state, written by the Raft leader"
+	case log.KindKey:
+		if ke, err := crypto.ParseKeyEnvelope(b.Payload); err == nil {
+			return fmt.Sprintf("key of group %s epoch %d for %d members", ke.Group(), ke.Epoch(), len(ke.Recipients()))
+		}
+	case log.KindRoster:
+		if u, err := crypto.ParseUpdate(b.Payload); err == nil {
+			return fmt.Sprintf("roster update %d: %s", u.Version(), u.Op())
+		}
+	}
+	return ""
 }
 
 // Post writes an entry and returns once it is durable locally.

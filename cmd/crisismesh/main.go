@@ -69,7 +69,7 @@ Getting started:
 	})
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
-		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd())
+		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd())
 	return root
 }
 

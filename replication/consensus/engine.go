@@ -186,7 +186,14 @@ type Result struct {
 // command as provisional until its outcome is known.
 func (e *Engine) Propose(ctx context.Context, sc *crisis.SignedCommand) (Result, error) {
 	if e.IsLeader() {
-		return e.apply(ctx, entryCommand, sc.Bytes())
+		res, err := e.apply(ctx, entryCommand, sc.Bytes())
+		if !errors.Is(err, ErrNotLeader) {
+			return res, err
+		}
+		// Leadership was lost on the way (a partition, say). The command
+		// may or may not have been committed; proposing it through the log
+		// is safe either way: a second copy is refused by ID, and the
+		// first outcome stands.
 	}
 	if err := e.writeProposal(ctx, sc); err != nil {
 		return Result{}, err

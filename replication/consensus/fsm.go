@@ -105,6 +105,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 		} else {
 			f.state = next
 		}
+		var ref *crisis.Refusal
+		if errors.As(err, &ref) && ref.Rule == crisis.RuleDuplicate {
+			// A second copy of a command already decided (e.g. submitted
+			// directly and again as a proposal): the first outcome stands.
+			if _, known := f.outcomeLocked(sc.ID()); known {
+				return res
+			}
+		}
 		f.remember(o)
 	case entryRoster:
 		u, err := crypto.ParseUpdate(w.Payload)
@@ -136,6 +144,11 @@ func (f *fsm) remember(o Outcome) {
 func (f *fsm) outcome(id crisis.ID) (Outcome, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	return f.outcomeLocked(id)
+}
+
+// outcomeLocked finds the outcome of id; the caller holds mu.
+func (f *fsm) outcomeLocked(id crisis.ID) (Outcome, bool) {
 	for i := len(f.outcomes) - 1; i >= 0; i-- {
 		if f.outcomes[i].ID == id {
 			return f.outcomes[i], true

@@ -172,3 +172,22 @@ type sink struct{ *bytes.Buffer }
 func (s *sink) ID() string    { return "test" }
 func (s *sink) Cancel() error { return nil }
 func (s *sink) Close() error  { return nil }
+
+// A command submitted twice (directly, then again as a proposal after a
+// leadership loss) keeps its first outcome.
+func TestDuplicateKeepsFirstOutcome(t *testing.T) {
+	c := newCast(t, 3)
+	f := newFSM(c.genesis)
+	open := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
+	data, _ := encodeEntry(entryCommand, open.Bytes())
+	if res := f.Apply(&raft.Log{Index: 1, Term: 1, Data: data, AppendedAt: t0}).(*ApplyResult); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	res := f.Apply(&raft.Log{Index: 2, Term: 1, Data: data, AppendedAt: t0}).(*ApplyResult)
+	if !errors.Is(res.Err, crisis.ErrRefused) {
+		t.Fatalf("second copy: got %v, want a duplicate refusal", res.Err)
+	}
+	if o, ok := f.outcome(open.ID()); !ok || o.Index != 1 || o.Refused != "" {
+		t.Errorf("outcome after a duplicate: %+v, want committed at 1", o)
+	}
+}
