@@ -58,6 +58,10 @@ func (n *Node) startAPI() error {
 	mux.HandleFunc("POST "+apiEntries, n.handlePost)
 	mux.HandleFunc("GET "+apiCrisis, n.handleCrisis)
 	mux.HandleFunc("POST "+apiCrisis, n.handleCommand)
+	mux.HandleFunc("GET /api/v1/who-has/{id}", n.handleWhoHas)
+	mux.HandleFunc("POST /api/v1/sync", n.handleSync)
+	mux.HandleFunc("POST /api/v1/bundles/export", n.handleExport)
+	mux.HandleFunc("POST /api/v1/bundles/import", n.handleImport)
 	n.api = &http.Server{
 		Handler:           bearer(token, mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -160,4 +164,74 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (n *Node) handleWhoHas(w http.ResponseWriter, r *http.Request) {
+	hs, err := n.WhoHas(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not-found", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, hs)
+}
+
+// syncRequest, exportRequest and importRequest are API bodies.
+type syncRequest struct {
+	Peer string `json:"peer"`
+}
+
+type exportRequest struct {
+	Out string `json:"out"`
+	For string `json:"for,omitempty"`
+}
+
+type importRequest struct {
+	File string `json:"file"`
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+		return false
+	}
+	return true
+}
+
+func (n *Node) handleSync(w http.ResponseWriter, r *http.Request) {
+	var req syncRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	rep, err := n.ForceSync(r.Context(), req.Peer)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, "sync-failed", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
+	var req exportRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.ExportBundle(req.Out, req.For)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "export-failed", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
+	var req importRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.ImportBundle(r.Context(), req.File)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "import-failed", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }

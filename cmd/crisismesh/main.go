@@ -69,7 +69,8 @@ Getting started:
 	})
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
-		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd())
+		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd())
 	return root
 }
 

@@ -1,0 +1,148 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/sync"
+)
+
+// HolderView answers "does member X hold entry E, and why not".
+type HolderView struct {
+	Member  string     `json:"member"`
+	PeerID  string     `json:"peer_id"`
+	Has     bool       `json:"has"`
+	AsOf    *time.Time `json:"as_of,omitempty"`
+	Why     string     `json:"why,omitempty"`
+	CanRead bool       `json:"can_read"`
+}
+
+// WhoHas says which members hold an entry, as far as this node knows.
+func (n *Node) WhoHas(id string) ([]HolderView, error) {
+	h, err := log.ParseHash(id)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := n.sync.WhoHas(h)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HolderView, 0, len(hs))
+	for _, x := range hs {
+		v := HolderView{Member: x.Member, PeerID: x.Peer.String(), Has: x.Has, Why: x.Why, CanRead: x.CanRead}
+		if !x.AsOf.IsZero() {
+			t := x.AsOf.UTC()
+			v.AsOf = &t
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// SyncReport is what a forced sync did.
+type SyncReport struct {
+	Peer        string `json:"peer"`
+	Member      string `json:"member"`
+	Equal       bool   `json:"equal"`
+	EntriesSent int    `json:"entries_sent"`
+	EntriesRecv int    `json:"entries_received"`
+	BytesSent   int64  `json:"bytes_sent"`
+	BytesRecv   int64  `json:"bytes_received"`
+	DurationMS  int64  `json:"duration_ms"`
+}
+
+// resolvePeer finds a member by name or peer ID.
+func (n *Node) resolvePeer(who string) (peer.ID, string, error) {
+	r := n.store.Roster()
+	if m, ok := r.ByName(who); ok {
+		return m.Card.PeerID(), m.Card.Name(), nil
+	}
+	if p, err := peer.Decode(who); err == nil {
+		if m, ok := r.ByPeer(p); ok {
+			return p, m.Card.Name(), nil
+		}
+		return "", "", fmt.Errorf("peer %s is not a member of this network", who)
+	}
+	return "", "", fmt.Errorf("no member called %q (give a member name or a peer ID)", who)
+}
+
+// ForceSync runs a full resync with one member now.
+func (n *Node) ForceSync(ctx context.Context, who string) (SyncReport, error) {
+	p, name, err := n.resolvePeer(who)
+	if err != nil {
+		return SyncReport{}, err
+	}
+	rep, err := n.sync.ForceResync(ctx, p)
+	out := SyncReport{Peer: p.String(), Member: name, Equal: rep.Equal, EntriesSent: rep.EntriesSent, EntriesRecv: rep.EntriesRecv,
+		BytesSent: rep.BytesSent, BytesRecv: rep.BytesRecv, DurationMS: rep.Duration.Milliseconds()}
+	if err != nil {
+		return out, fmt.Errorf("sync with %s: %w (is it connected? see crisismesh status)", name, err)
+	}
+	return out, nil
+}
+
+// BundleView describes a bundle.
+type BundleView struct {
+	File     string    `json:"file"`
+	Network  string    `json:"network_id"`
+	Exporter string    `json:"exporter"`
+	Created  time.Time `json:"created"`
+	Entries  uint64    `json:"entries"`
+	Bytes    uint64    `json:"bytes"`
+	Added    int       `json:"added,omitempty"`
+	Dups     int       `json:"duplicates,omitempty"`
+	Rejected int       `json:"rejected,omitempty"`
+}
+
+// ExportBundle writes a bundle to out (an absolute path): everything the
+// member called forMember lacks as far as this node last saw, or every
+// entry when forMember is "".
+func (n *Node) ExportBundle(out, forMember string) (BundleView, error) {
+	if !filepath.IsAbs(out) {
+		return BundleView{}, fmt.Errorf("bundle path %q must be absolute", out)
+	}
+	var base log.Frontier
+	if forMember != "" {
+		p, _, err := n.resolvePeer(forMember)
+		if err != nil {
+			return BundleView{}, err
+		}
+		for _, ps := range n.sync.Peers() {
+			if ps.Peer == p {
+				base = ps.LastFrontier
+			}
+		}
+	}
+	info, err := sync.Export(n.store, n.id, base, out, time.Now())
+	if err != nil {
+		return BundleView{}, err
+	}
+	return n.bundleView(out, info), nil
+}
+
+// ImportBundle checks and ingests a bundle file (an absolute path).
+func (n *Node) ImportBundle(ctx context.Context, file string) (BundleView, error) {
+	if !filepath.IsAbs(file) {
+		return BundleView{}, fmt.Errorf("bundle path %q must be absolute", file)
+	}
+	res, err := sync.Import(ctx, n.store, file)
+	if err != nil {
+		return BundleView{}, err
+	}
+	v := n.bundleView(file, res.Info)
+	v.Added, v.Dups, v.Rejected = res.Added, res.Duplicates, len(res.Rejected)
+	return v, nil
+}
+
+func (n *Node) bundleView(file string, info sync.BundleInfo) BundleView {
+	exp := info.Exporter.Short()
+	if m, ok := n.store.Roster().Member(info.Exporter); ok {
+		exp = m.Card.Name()
+	}
+	return BundleView{File: file, Network: info.Network.String(), Exporter: exp, Created: info.Created, Entries: info.Entries, Bytes: info.Bytes}
+}
