@@ -155,6 +155,13 @@ func (s *Store) enforceRevocations(r *crypto.Roster) error {
 			continue
 		}
 		id := m.Card.ID()
+		settled, err := s.settleRevoked(m)
+		if err != nil {
+			return err
+		}
+		if settled {
+			continue
+		}
 		head, ok := s.Head(id)
 		if ok && head.Forked && head.Seq == m.FeedSeq && head.ID == log.Hash(m.FeedHead) {
 			// The revocation settles the feed: nothing past the kept
@@ -294,4 +301,112 @@ func (s *Store) Read(e *log.Entry) (*log.Body, error) {
 		return nil, fmt.Errorf("%w (key %s epoch %d)", ErrSealed, e.Header.KeyID, e.Header.Epoch)
 	}
 	return e.Open(k)
+}
+
+// settleRevoked makes a revoked member's feed exactly the chain that ends
+// at the entry its revocation keeps, when this node holds that whole chain
+// (in the feed or as evidence): whatever order a node learned of forks,
+// entries and the revocation in, it ends with the same feed, not forked.
+// Entries off that chain become evidence. It reports whether it settled
+// the feed (or found it settled).
+func (s *Store) settleRevoked(m *crypto.Member) (bool, error) {
+	if m.FeedSeq == 0 {
+		return false, nil
+	}
+	id, keep := m.Card.ID(), log.Hash(m.FeedHead)
+	if h, ok := s.Head(id); ok && h.Seq == m.FeedSeq && h.ID == keep && !h.Forked {
+		return true, nil
+	}
+	feed, err := s.Feed(id, 0, 0)
+	if err != nil {
+		return false, err
+	}
+	ev, err := s.evidenceOf(id)
+	if err != nil {
+		return false, err
+	}
+	byID := map[log.Hash]*log.Entry{}
+	for _, e := range append(append([]*log.Entry{}, feed...), ev...) {
+		byID[e.ID()] = e
+	}
+	var chain []*log.Entry
+	for e := byID[keep]; e != nil; e = byID[e.Header.Prev] {
+		chain = append(chain, e)
+		if e.Header.Seq == 1 {
+			break
+		}
+	}
+	if len(chain) == 0 || chain[len(chain)-1].Header.Seq != 1 || uint64(len(chain)) != m.FeedSeq {
+		return false, nil // part of the kept chain is missing here: settle later
+	}
+	slices.Reverse(chain)
+	on := map[log.Hash]bool{}
+	for _, e := range chain {
+		on[e.ID()] = true
+	}
+	inFeed := map[log.Hash]bool{}
+	for _, e := range feed {
+		inFeed[e.ID()] = true
+	}
+	last := chain[len(chain)-1]
+	head := log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
+	err = s.db.Update(func(txn *badger.Txn) error {
+		for _, e := range feed {
+			if on[e.ID()] {
+				continue
+			}
+			for _, k := range [][]byte{entryKey(e.ID()), feedKey(id, e.Header.Seq), orderKey(pOrder, e.Order()), orderKey(pPlain, e.Order())} {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set(evidenceKey(id, e.Header.Seq, e.ID()), e.Bytes()); err != nil {
+				return err
+			}
+		}
+		for _, e := range chain {
+			if inFeed[e.ID()] {
+				continue
+			}
+			if err := txn.Delete(evidenceKey(id, e.Header.Seq, e.ID())); err != nil {
+				return err
+			}
+			if err := putEntry(txn, e); err != nil {
+				return err
+			}
+		}
+		return txn.Set(headKey(id), encodeHead(head))
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: settle the feed of revoked %s: %w", m.Card.Name(), err)
+	}
+	s.mu.Lock()
+	old, had := s.frontier[id]
+	s.frontier[id] = head
+	s.digest.Move(id, old, had, head)
+	s.mu.Unlock()
+	s.logger.Warn("feed of a revoked member settled at the entry its revocation keeps", "member", m.Card.Name(), "seq", head.Seq)
+	return true, nil
+}
+
+// evidenceOf returns the evidence held for one author.
+func (s *Store) evidenceOf(author crypto.MemberID) ([]*log.Entry, error) {
+	var out []*log.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: append([]byte{pEvidence}, author[:]...), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+			}
+			e, err := log.Decode(v)
+			if err != nil {
+				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
 }
