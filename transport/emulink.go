@@ -349,3 +349,20 @@ func isDone(done <-chan struct{}) bool {
 		return false
 	}
 }
+
+// SetKeepAlive and SetKeepAlivePeriod forward to the wrapped TCP
+// connection, so libp2p can set keepalives on emulated links too.
+func (c *emuConn) SetKeepAlive(on bool) error {
+	if k, ok := c.Conn.(interface{ SetKeepAlive(bool) error }); ok {
+		return k.SetKeepAlive(on)
+	}
+	return nil
+}
+
+// SetKeepAlivePeriod forwards to the wrapped TCP connection.
+func (c *emuConn) SetKeepAlivePeriod(d time.Duration) error {
+	if k, ok := c.Conn.(interface{ SetKeepAlivePeriod(time.Duration) error }); ok {
+		return k.SetKeepAlivePeriod(d)
+	}
+	return nil
+}

@@ -103,7 +103,7 @@ func ExampleProfileForRTT() {
 		fmt.Println(rtt, p.Name, p.ElectionTimeout)
 	}
 	// Output:
-	// 1ms lan 1s
+	// 1ms lan 500ms
 	// 80ms internet 3s
 	// 600ms satellite 10s
 }

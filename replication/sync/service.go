@@ -136,7 +136,7 @@ func (svc *Service) Start() {
 	svc.notif = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			svc.connected(c.RemotePeer(), true)
-			svc.Kick(c.RemotePeer())
+			svc.kickOnConnect(c.RemotePeer())
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if n.Connectedness(c.RemotePeer()) != network.Connected {
@@ -151,6 +151,16 @@ func (svc *Service) Start() {
 	go svc.pushLoop()
 	for _, p := range h.Network().Peers() {
 		svc.connected(p, true)
+		svc.kickOnConnect(p)
+	}
+}
+
+// kickOnConnect starts a session with a newly connected peer, from one
+// side only (the lower peer ID): if both sides started one, both would
+// send the whole backlog. The other side's periodic rounds cover a session
+// that fails.
+func (svc *Service) kickOnConnect(p peer.ID) {
+	if svc.cfg.Host.ID() < p {
 		svc.Kick(p)
 	}
 }
