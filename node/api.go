@@ -52,18 +52,31 @@ func (n *Node) startAPI() error {
 	if err != nil {
 		return fmt.Errorf("node: API on %s: %w (is another node using this port? change api in %s)", n.cfg.API, err, filepath.Join(n.dir, ConfigFile))
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+apiStatus, n.handleStatus)
-	mux.HandleFunc("GET "+apiEntries, n.handleEntries)
-	mux.HandleFunc("POST "+apiEntries, n.handlePost)
-	mux.HandleFunc("GET "+apiCrisis, n.handleCrisis)
-	mux.HandleFunc("POST "+apiCrisis, n.handleCommand)
-	mux.HandleFunc("GET /api/v1/who-has/{id}", n.handleWhoHas)
-	mux.HandleFunc("POST /api/v1/sync", n.handleSync)
-	mux.HandleFunc("POST /api/v1/bundles/export", n.handleExport)
-	mux.HandleFunc("POST /api/v1/bundles/import", n.handleImport)
+	api := http.NewServeMux()
+	for _, r := range []struct {
+		pattern string
+		h       http.HandlerFunc
+	}{
+		{"GET " + apiStatus, n.handleStatus},
+		{"GET " + apiEntries, n.handleEntries},
+		{"POST " + apiEntries, n.handlePost},
+		{"GET " + apiCrisis, n.handleCrisis},
+		{"POST " + apiCrisis, n.handleCommand},
+		{"GET /api/v1/who-has/{id}", n.handleWhoHas},
+		{"POST /api/v1/sync", n.handleSync},
+		{"POST /api/v1/bundles/export", n.handleExport},
+		{"POST /api/v1/bundles/import", n.handleImport},
+	} {
+		api.HandleFunc(r.pattern, n.metrics.instrument(r.pattern, r.h))
+	}
+	// /metrics carries only counts and states, no entry content, and is
+	// served without the token so Prometheus can scrape it on 127.0.0.1;
+	// everything else needs the token.
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", n.metrics.handler())
+	root.Handle("/", bearer(token, api))
 	n.api = &http.Server{
-		Handler:           bearer(token, mux),
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	n.wg.Add(1)

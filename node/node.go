@@ -60,6 +60,7 @@ type Node struct {
 	engine  *consensus.Engine
 	profile transport.Profile
 	api     *http.Server
+	metrics *metrics
 
 	stop      chan struct{}
 	wg        gosync.WaitGroup
@@ -75,7 +76,7 @@ func Open(dir string, opts Options) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{dir: dir, logger: logger, stop: make(chan struct{})}
+	n = &Node{dir: dir, logger: logger, stop: make(chan struct{}), metrics: newMetrics()}
 	cleanup := []func(){}
 	defer func() {
 		if err != nil {
@@ -119,6 +120,7 @@ func Open(dir string, opts Options) (n *Node, err error) {
 	tcfg.MDNS = n.cfg.MDNS
 	tcfg.Relay = transport.RelayConfig{Service: n.cfg.RelayService, Client: n.cfg.RelayClient, Relays: n.cfg.Relays}
 	tcfg.Faults = opts.Faults
+	tcfg.Metrics = n.metrics.reg
 	tcfg.Logger = logger
 	if n.host, err = transport.New(tcfg); err != nil {
 		return nil, err
@@ -164,6 +166,7 @@ func Open(dir string, opts Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	n.metrics.reg.MustRegister(collector{n})
 	n.wg.Add(1)
 	go n.followRoster()
 	logger.Info("node started", "member", n.id.Name(), "peer_id", n.host.ID(), "network", n.genesis.NetworkID().String()[:16], "addrs", n.host.Addrs())

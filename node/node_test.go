@@ -186,3 +186,32 @@ func TestAPI(t *testing.T) {
 		t.Errorf("status: %d %s", code, body)
 	}
 }
+
+// /metrics answers without a token and carries the node's numbers.
+func TestMetrics(t *testing.T) {
+	dir := t.TempDir()
+	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(nodes[0].Dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitUntil(t, 20*time.Second, "leadership", func() bool { return n.Consensus().IsLeader() })
+	resp, err := http.Get("http://" + nodes[0].API + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"crisismesh_log_entries", `crisismesh_raft_role{role="leader"} 1`, "crisismesh_crisis_level 0", "go_goroutines"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
