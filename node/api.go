@@ -74,6 +74,9 @@ func (n *Node) startAPI() error {
 	// everything else needs the token.
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", n.metrics.handler())
+	api.HandleFunc("GET /api/v1/events", n.handleEvents)
+	api.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", dashboardFiles()))
+	root.HandleFunc("GET /login", loginHandler(token))
 	root.Handle("/", bearer(token, api))
 	n.api = &http.Server{
 		Handler:           root,
@@ -100,10 +103,15 @@ func (n *Node) stopAPI() {
 }
 
 // bearer refuses requests without the data directory's token.
+// The token may also come in the session cookie that /login sets, so the
+// dashboard (and its EventSource, which cannot set headers) works.
 func bearer(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
+		if c, err := r.Cookie(sessionCookie); err == nil && len(got) == 0 {
+			got = []byte("Bearer " + c.Value)
+		}
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token: use the token in the data directory's "+TokenFile)
 			return
@@ -247,4 +255,19 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+const sessionCookie = "crisismesh_token"
+
+// loginHandler trades the token (in the query, as printed by `run`) for an
+// HttpOnly, SameSite=Strict cookie and sends the browser to the dashboard.
+func loginHandler(token string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(token)) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "wrong token: open the URL that `crisismesh run` prints")
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
+	}
 }

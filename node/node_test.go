@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,71 @@ func TestMetrics(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+// The dashboard is served after /login, and the event stream delivers new
+// entries.
+func TestDashboardAndEvents(t *testing.T) {
+	dir := t.TempDir()
+	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(nodes[0].Dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	u, err := DashboardURL(nodes[0].Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), `id="banner"`) {
+		t.Fatalf("dashboard after login: %d", resp.StatusCode)
+	}
+	if r, err := http.Get("http://" + nodes[0].API + "/dashboard/"); err == nil {
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("dashboard without login: %d, want 401", r.StatusCode)
+		}
+		r.Body.Close()
+	}
+	if r, err := http.Get("http://" + nodes[0].API + "/login?token=nope"); err == nil {
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("login with a wrong token: %d, want 401", r.StatusCode)
+		}
+		r.Body.Close()
+	}
+	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().CurrentKey("all"); return ok })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+nodes[0].API+"/api/v1/events", nil)
+	ev, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Body.Close()
+	if _, err := n.Post(ctx, PostRequest{Kind: "sitrep", Text: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	var got strings.Builder
+	for !strings.Contains(got.String(), `"text":"live"`) {
+		k, err := ev.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("event stream ended before the entry: %v (%s)", err, got.String())
+		}
+		got.Write(buf[:k])
+	}
+	if !strings.Contains(got.String(), "event: entry") {
+		t.Errorf("stream: %s", got.String())
 	}
 }

@@ -132,6 +132,9 @@ acknowledged, so even kill -9 loses nothing acknowledged. One node per directory
 			for _, a := range n.Host().Addrs() {
 				fmt.Fprintf(w, "  listen   %s\n", a)
 			}
+			if u, err := node.DashboardURL(dir); err == nil {
+				fmt.Fprintf(w, "  dashboard %s\n", u)
+			}
 			fmt.Fprintln(w, "Stop with Ctrl-C.")
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

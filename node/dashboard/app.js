@@ -1,0 +1,90 @@
+"use strict";
+// crisismesh dashboard: reads the node's local API (the session cookie set
+// by /login authenticates), and follows the server-sent event stream.
+const $ = (id) => document.getElementById(id);
+const api = async (path, opts) => {
+  const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "Content-Type": "application/json" } }, opts));
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.message || r.statusText);
+  return body;
+};
+const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+
+function showCrisis(c) {
+  $("banner").className = "level-" + c.level;
+  $("level").textContent = c.level;
+  $("ipcr").textContent = c.ipcr_mode;
+  $("phase").textContent = c.phase;
+  $("exercise").hidden = !c.exercise;
+  $("summary").textContent = c.summary;
+  $("source").textContent = c.source + " @" + c.applied_index;
+  $("age").textContent = c.age_ms < 0 ? "(no leader contact yet)" : "(leader contact " + Math.round(c.age_ms / 1000) + " s ago)";
+  const d = $("decisions"); d.replaceChildren();
+  for (const p of c.pending) d.append(el("li", "provisional", "PROVISIONAL " + p.kind + " by " + p.signer));
+  for (const o of c.recent.slice().reverse()) d.append(el("li", o.refused ? "refused" : "committed", (o.refused ? "refused: " + o.refused : "committed") + " @" + o.index));
+  const rq = $("requests"); rq.replaceChildren();
+  const alerts = [];
+  for (const r of c.reserve_requests) {
+    const left = Math.round(r.left_ms / 60000);
+    const li = el("li", r.status === "open" && left < 0 ? "overdue" : "", r.sector + ": " + r.services.join(", ") + " — " + r.status + (r.status === "open" ? ", " + left + " min left" : ""));
+    rq.append(li);
+    if (r.status === "open" && left < 120) alerts.push("Reserve request " + r.id.slice(0, 8) + " deadline in " + left + " min");
+  }
+  showAlerts("deadline", alerts);
+}
+
+const alertSets = {};
+function showAlerts(kind, list) {
+  alertSets[kind] = list;
+  const a = $("alerts"); a.replaceChildren();
+  for (const k in alertSets) for (const t of alertSets[k]) a.append(el("li", "alert", t));
+}
+
+function showEntry(e) {
+  const li = el("li");
+  li.dataset.id = e.id;
+  li.append(el("span", "", new Date(e.time).toLocaleTimeString() + " "), el("strong", "", e.author + " "));
+  if (e.readable) {
+    li.append(el("span", "tlp tlp-" + e.tlp, "TLP:" + e.tlp.toUpperCase()), el("span", "", " " + e.kind + " · " + e.priority + ": " + e.text));
+  } else {
+    li.append(el("span", "sealed", "sealed (" + e.priority + ")"));
+  }
+  $("timeline").prepend(li);
+}
+
+async function refreshStatus() {
+  try {
+    const s = await api("/api/v1/status");
+    $("node").textContent = s.member + " · " + s.entries + " entries · digest " + s.digest.slice(0, 12) + "… · Raft " + s.raft.role + " (leader " + (s.raft.leader || "–") + ")";
+    const tb = $("peers").querySelector("tbody"); tb.replaceChildren();
+    for (const p of s.peers) {
+      const tr = el("tr");
+      tr.append(el("td", "", p.member), el("td", "", p.connected ? p.profile : "down"), el("td", "", p.rtt_ms.toFixed(1) + " ms"),
+        el("td", "", p.last_sync ? Math.round((Date.now() - new Date(p.last_sync)) / 1000) + " s ago" : "never"), el("td", "", p.behind));
+      tb.append(tr);
+    }
+    showAlerts("forks", s.forks > 0 ? [s.forks + " fork(s): a member's key signed two different entries"] : []);
+    showCrisis(s.crisis);
+  } catch (err) { $("summary").textContent = "node unreachable: " + err.message; }
+}
+
+async function start() {
+  const entries = await api("/api/v1/entries?limit=200");
+  for (const e of entries) showEntry(e);
+  await refreshStatus();
+  setInterval(refreshStatus, 3000);
+  const ev = new EventSource("/api/v1/events");
+  ev.addEventListener("entry", (m) => showEntry(JSON.parse(m.data)));
+  ev.addEventListener("crisis", (m) => showCrisis(JSON.parse(m.data)));
+  $("post").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { kind: $("kind").value, tlp: $("tlp").value, priority: $("priority").value, text: $("text").value };
+    if ($("to").value.trim()) body.to = $("to").value.split(",").map((s) => s.trim());
+    try {
+      const e = await api("/api/v1/entries", { method: "POST", body: JSON.stringify(body) });
+      $("post-result").textContent = "stored " + e.id.slice(0, 12);
+      $("text").value = "";
+    } catch (err) { $("post-result").textContent = err.message; }
+  });
+}
+start();
