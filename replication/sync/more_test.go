@@ -105,3 +105,30 @@ func mustIngestAll(t testing.TB, n *node, es []*log.Entry) {
 	}
 	_ = res
 }
+
+// When both sides start a session at once, the side with the lower peer ID
+// turns the other's away, so the backlog crosses the link once.
+func TestSimultaneousSessionsTurnedAway(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.node(t, "enisa", nodeOpt{}), w.node(t, "cert-lu", nodeOpt{})
+	low, high := a, b
+	if b.host.ID() < a.host.ID() {
+		low, high = b, a
+	}
+	connect(t, low, high)
+	waitFor(t, 10*time.Second, "initial sync", func() bool { return converged(low, high) })
+	// low is (as far as its responder knows) running its own session.
+	low.svc.mu.Lock()
+	low.svc.running[high.host.ID()] = true
+	low.svc.mu.Unlock()
+	_, err := high.svc.initiate(context.Background(), low.host.ID(), true)
+	if !errors.Is(err, errBusy) {
+		t.Fatalf("the higher side's session: got %v, want errBusy", err)
+	}
+	low.svc.mu.Lock()
+	delete(low.svc.running, high.host.ID())
+	low.svc.mu.Unlock()
+	if _, err := high.svc.initiate(context.Background(), low.host.ID(), true); err != nil {
+		t.Fatalf("once low is idle: %v", err)
+	}
+}

@@ -261,6 +261,13 @@ func (svc *Service) goSession(p peer.ID) {
 
 var errBusy = errors.New("sync: a session with this peer is already running")
 
+// initiating reports whether this node runs a session it started with p.
+func (svc *Service) initiating(p peer.ID) bool {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.running[p]
+}
+
 // SyncWith runs one anti-entropy session with p now and reports it.
 func (svc *Service) SyncWith(ctx context.Context, p peer.ID) (Report, error) {
 	return svc.session(ctx, p, false)
@@ -299,6 +306,9 @@ func (svc *Service) finished(rep Report, err error) {
 	ps.BytesSent += rep.BytesSent
 	ps.BytesRecv += rep.BytesRecv
 	ps.EntriesSent += int64(rep.EntriesSent)
+	if errors.Is(err, errBusy) {
+		return // the other side is already syncing with us: not a failure
+	}
 	if err != nil {
 		ps.Failures++
 		ps.LastError, ps.LastErrorAt = err.Error(), time.Now()

@@ -24,6 +24,10 @@ const (
 	maxCarry = 20000
 )
 
+// busyMessage answers a session the responder turns away because it is
+// already syncing with the same peer.
+const busyMessage = "busy: a session with you is running"
+
 // ErrStalled reports a session the watchdog aborted for lack of progress.
 var ErrStalled = errors.New("sync: session stalled")
 
@@ -147,6 +151,9 @@ func (sess *session) initiate(force bool) (Report, error) {
 		rep.Equal = true
 		return rep, nil
 	case msgError:
+		if m.Error == busyMessage {
+			return sess.report(time.Now()), errBusy
+		}
 		return sess.report(time.Now()), fmt.Errorf("sync: %s refused: %s", sess.peer, m.Error)
 	case msgFrontier:
 	default:
@@ -188,6 +195,12 @@ func (sess *session) respond() error {
 	}
 	if m.Type != msgHello {
 		return sess.offence(fmt.Errorf("%w: expected hello, got message %d", ErrProtocol, m.Type))
+	}
+	// Both sides may start a session at once (periodic rounds); two
+	// sessions would both send the whole backlog. The side with the lower
+	// peer ID keeps its own and turns the other away.
+	if sess.svc.initiating(sess.peer) && sess.svc.cfg.Host.ID() < sess.peer {
+		return sess.c.send(&message{Type: msgError, Error: busyMessage})
 	}
 	net := st.Network()
 	if !bytes.Equal(m.Network, net[:8]) {
