@@ -117,6 +117,7 @@ func TestSimultaneousSessionsTurnedAway(t *testing.T) {
 	}
 	connect(t, low, high)
 	waitFor(t, 10*time.Second, "initial sync", func() bool { return converged(low, high) })
+	waitFor(t, 10*time.Second, "low's own session to end", func() bool { return !low.svc.initiating(high.host.ID()) })
 	// low is (as far as its responder knows) running its own session.
 	low.svc.mu.Lock()
 	low.svc.running[high.host.ID()] = true
