@@ -82,14 +82,14 @@ type Profile struct {
 // it helps nobody.
 var profiles = [...]Profile{
 	{
-		Name:               ProfileLAN,
-		MaxRTT:             20 * time.Millisecond,
-		SyncInterval:       2 * time.Second,
-		ChunkSize:          256 << 10,
-		SessionTimeout:     10 * time.Second,
-		DialTimeout:        5 * time.Second,
-		ReconnectBase:      250 * time.Millisecond,
-		ReconnectMax:       10 * time.Second,
+		Name:           ProfileLAN,
+		MaxRTT:         20 * time.Millisecond,
+		SyncInterval:   2 * time.Second,
+		ChunkSize:      256 << 10,
+		SessionTimeout: 10 * time.Second,
+		DialTimeout:    5 * time.Second,
+		ReconnectBase:  250 * time.Millisecond,
+		ReconnectMax:   10 * time.Second,
 		// 500 ms: a dead leader is noticed and replaced in about 1 s on a
 		// LAN (measured: failover median 0.97 s, BENCHMARKS.md), well
 		// inside the 1.5 s target; 1 s gave a 2 s median.
