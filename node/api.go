@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -109,7 +111,7 @@ func bearer(token string, next http.Handler) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
-		if c, err := r.Cookie(sessionCookie); err == nil && len(got) == 0 {
+		if c, err := r.Cookie(cookieName(token)); err == nil && len(got) == 0 {
 			got = []byte("Bearer " + c.Value)
 		}
 		if subtle.ConstantTimeCompare(got, want) != 1 {
@@ -257,7 +259,12 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-const sessionCookie = "crisismesh_token"
+// cookieName is the session cookie of one node. Browsers share cookies
+// between ports of one host, so two nodes on 127.0.0.1 need two names.
+func cookieName(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return "crisismesh_" + hex.EncodeToString(h[:6])
+}
 
 // loginHandler trades the token (in the query, as printed by `run`) for an
 // HttpOnly, SameSite=Strict cookie and sends the browser to the dashboard.
@@ -267,7 +274,7 @@ func loginHandler(token string) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "wrong token: open the URL that `crisismesh run` prints")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, &http.Cookie{Name: cookieName(token), Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
 	}
 }

@@ -110,7 +110,11 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		problems = append(problems, "--nodes must be at least 1")
 	}
 	if o.Voters == 0 {
+		// min(N, 3), made odd: a 2-node testnet has 1 voter.
 		o.Voters = min(o.Nodes, 3)
+		if o.Voters%2 == 0 {
+			o.Voters--
+		}
 	}
 	if o.Voters < 1 || o.Voters > o.Nodes || o.Voters%2 == 0 {
 		problems = append(problems, fmt.Sprintf("--voters %d: want an odd number from 1 to --nodes (%d)", o.Voters, o.Nodes))

@@ -40,7 +40,10 @@ function showAlerts(kind, list) {
   for (const k in alertSets) for (const t of alertSets[k]) a.append(el("li", "alert", t));
 }
 
+const seen = new Set();
 function showEntry(e) {
+  if (seen.has(e.id)) return;
+  seen.add(e.id);
   const li = el("li");
   li.dataset.id = e.id;
   li.append(el("span", "", new Date(e.time).toLocaleTimeString() + " "), el("strong", "", e.author + " "));
@@ -68,14 +71,23 @@ async function refreshStatus() {
   } catch (err) { $("summary").textContent = "node unreachable: " + err.message; }
 }
 
-async function start() {
-  const entries = await api("/api/v1/entries?limit=200");
+// loadEntries shows the entries held now (those already shown are skipped).
+async function loadEntries() {
+  const entries = await api("/api/v1/entries?limit=1000");
   for (const e of entries) showEntry(e);
+}
+
+async function start() {
+  // Subscribe first, then load: an entry stored in between arrives by one
+  // path or the other, never by neither. Every (re)connect reloads.
+  const ev = new EventSource("/api/v1/events");
+  window.crisismeshEvents = { source: ev, received: 0 };
+  ev.addEventListener("entry", (m) => { window.crisismeshEvents.received++; showEntry(JSON.parse(m.data)); });
+  ev.addEventListener("crisis", (m) => { window.crisismeshEvents.received++; showCrisis(JSON.parse(m.data)); });
+  ev.addEventListener("open", () => { loadEntries().catch(() => {}); });
+  await loadEntries();
   await refreshStatus();
   setInterval(refreshStatus, 3000);
-  const ev = new EventSource("/api/v1/events");
-  ev.addEventListener("entry", (m) => showEntry(JSON.parse(m.data)));
-  ev.addEventListener("crisis", (m) => showCrisis(JSON.parse(m.data)));
   $("post").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const body = { kind: $("kind").value, tlp: $("tlp").value, priority: $("priority").value, text: $("text").value };

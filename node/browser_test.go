@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/crisismesh/crisismesh/replication/crisis"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// The dashboard in headless Chromium: the banner shows the committed level,
+// and a post from one node's form appears in another node's timeline.
+func TestDashboardInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	dir := t.TempDir()
+	specs, err := Testnet(TestnetOptions{Dir: dir, Nodes: 2, Voters: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*Node
+	for _, s := range specs {
+		n, err := Open(s.Dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	waitUntil(t, 30*time.Second, "leader and keys", func() bool {
+		_, k0 := nodes[0].Store().CurrentKey("all")
+		_, k1 := nodes[1].Store().CurrentKey("all")
+		return k0 && k1 && nodes[0].Consensus().IsLeader()
+	})
+	// node1 is cyclone: it may open at level 3.
+	cmd := crisis.Command{Kind: crisis.KindOpen, Title: "browser test", Level: 3}
+	if res, err := nodes[1].Command(context.Background(), cmd); err != nil || res.Status == "refused" {
+		t.Fatalf("open: %+v %v", res, err)
+	}
+	waitUntil(t, 30*time.Second, "the crisis on both nodes", func() bool {
+		return nodes[0].Consensus().Local().State.Level == 3 && nodes[1].Consensus().Local().State.Level == 3
+	})
+
+	// One browser per node, as two operators in two places would have.
+	browser := func() (context.Context, context.CancelFunc) {
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
+			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-dev-shm-usage", true))...)
+		tab, cancelTab := chromedp.NewContext(alloc)
+		return tab, func() { cancelTab(); cancelAlloc() }
+	}
+	tab0, cancel0 := browser()
+	defer cancel0()
+	u0, _ := DashboardURL(specs[0].Dir)
+	u1, _ := DashboardURL(specs[1].Dir)
+	// The first Run starts the browser: no timeout on its context.
+	if err := chromedp.Do(tab0, chromedp.Navigate(u0)); err != nil {
+		t.Fatalf("open node0's dashboard: %v", err)
+	}
+	tab1, cancel1 := browser()
+	defer cancel1()
+	if err := chromedp.Do(tab1, chromedp.Navigate(u1)); err != nil {
+		t.Fatalf("open node1's dashboard: %v", err)
+	}
+	within := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, 30*time.Second)
+	}
+	ctx, cancel := within(tab0)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("level").textContent === "3"`, chromedp.WithPollingTimeout(25*time.Second))); err != nil {
+		level, _ := chromedp.Run(tab0, chromedp.Evaluate[string](`document.getElementById("level").textContent`))
+		t.Fatalf("banner level: got %q, want 3 (%v)", level, err)
+	}
+	cancel()
+	ctx, cancel = within(tab0)
+	post := `document.getElementById("kind").value = "sitrep";
+		document.getElementById("text").value = "posted from the dashboard form";
+		document.querySelector("#post button").click(); true`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](post)); err != nil {
+		t.Fatalf("submit the form: %v", err)
+	}
+	cancel()
+	ctx, cancel = within(tab1)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("timeline").textContent.includes("posted from the dashboard form")`,
+		chromedp.WithPollingTimeout(25*time.Second))); err != nil {
+		tl, _ := chromedp.Run(tab1, chromedp.Evaluate[string](`document.getElementById("timeline").textContent`))
+		res, _ := chromedp.Run(tab0, chromedp.Evaluate[string](`document.getElementById("post-result").textContent`))
+		es, _ := chromedp.Run(tab1, chromedp.Evaluate[string](`JSON.stringify({state: window.crisismeshEvents && window.crisismeshEvents.source.readyState, received: window.crisismeshEvents && window.crisismeshEvents.received})`))
+		t.Logf("node1's event stream in the page: %s", es)
+		views, _ := nodes[1].Entries("", 0)
+		t.Fatalf("the post did not reach node1's dashboard: %v\npost result on node0: %q\ntimeline: %s\nnode1 holds %d entries: %+v", err, res, tl, len(views), views[len(views)-1])
+	}
+}
