@@ -72,6 +72,11 @@ func (e *Engine) loop() {
 				todo = append(todo, p)
 			}
 		}
+		for id := range submitted {
+			if _, still := e.pending[id]; !still {
+				delete(submitted, id) // decided: forget it
+			}
+		}
 		e.mu.Unlock()
 		for _, p := range todo {
 			e.wg.Add(1)
