@@ -223,7 +223,13 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	fmt.Fprintf(w, "All 5 nodes hold the same log (same digest) and the same committed crisis state. Took %.1f s.\n", time.Since(start).Seconds())
 	if o.Keep {
-		fmt.Fprintf(w, "\nNodes keep running (Ctrl-C to stop). Try: crisismesh status --dir %s\n", specs[0].Dir)
+		fmt.Fprintf(w, "\nNodes keep running (Ctrl-C to stop). Dashboards:\n")
+		for i, s := range specs {
+			if u, err := DashboardURL(s.Dir); err == nil {
+				fmt.Fprintf(w, "  node%d  %s\n", i, u)
+			}
+		}
+		fmt.Fprintf(w, "Try: crisismesh status --dir %s\n", specs[0].Dir)
 		<-ctx.Done()
 	}
 	return nil
