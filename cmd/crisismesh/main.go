@@ -70,7 +70,7 @@ Getting started:
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd())
 	return root
 }
 

@@ -1,0 +1,155 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// Invariant names, as reports and tests name them.
+const (
+	InvConverged   = "identical logs"
+	InvNoLoss      = "no acknowledged entry lost"
+	InvChains      = "every author's chain intact"
+	InvOneLeader   = "one leader per term"
+	InvCrisisState = "same committed crisis state"
+)
+
+// checkAll runs every checker over the running nodes. With final, it first
+// waits (within the scenario's bound) for the logs and the crisis state to
+// converge.
+func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
+	var out []Check
+	// Logs may differ while the network is cut (that is the point of an
+	// available log): convergence is checked at the end, after the heal,
+	// and by "converge" steps.
+	if final {
+		err := r.waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool { return r.converged() && r.sameAppliedIndex() })
+		out = append(out, verdict(InvConverged, step, err))
+	}
+	r.mu.Lock()
+	acked := append([]ackedEntry(nil), r.acked...)
+	conflict := r.conflict
+	r.mu.Unlock()
+	out = append(out, verdict(InvNoLoss, step, checkNoLoss(r.running(), acked, final)))
+	out = append(out, verdict(InvChains, step, checkChains(r.running())))
+	out = append(out, verdict(InvOneLeader, step, boolErr(conflict == "", "two leaders in "+conflict)))
+	if final {
+		out = append(out, verdict(InvCrisisState, step, checkCrisis(r.running())))
+	}
+	for _, c := range out {
+		mark := "ok"
+		if !c.OK {
+			mark = "FAILED: " + c.Detail
+		}
+		r.logf("  check %-30s %s", c.Name, mark)
+	}
+	return out
+}
+
+func verdict(name string, step int, err error) Check {
+	if err != nil {
+		return Check{Name: name, Step: step, Detail: err.Error()}
+	}
+	return Check{Name: name, Step: step, OK: true}
+}
+
+func boolErr(ok bool, msg string) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+type running struct {
+	index int
+	node  *node.Node
+}
+
+func (r *Run) running() []running {
+	var out []running
+	for i, n := range r.nodes {
+		if n != nil {
+			out = append(out, running{i, n})
+		}
+	}
+	return out
+}
+
+func (r *Run) sameAppliedIndex() bool {
+	var idx uint64
+	first := true
+	for _, rn := range r.running() {
+		v := rn.node.Consensus().Local()
+		if first {
+			idx, first = v.Index, false
+		} else if v.Index != idx {
+			return false
+		}
+	}
+	return true
+}
+
+// checkNoLoss: every acknowledged entry is held by the node that
+// acknowledged it (always) and, at the end, by every node.
+func checkNoLoss(ns []running, acked []ackedEntry, everywhere bool) error {
+	for _, a := range acked {
+		for _, rn := range ns {
+			if !everywhere && rn.index != a.node {
+				continue
+			}
+			if _, err := rn.node.Store().Get(a.id); err != nil {
+				return fmt.Errorf("node%d lacks entry %s acknowledged by node%d at step %d", rn.index, a.id.Short(), a.node, a.step)
+			}
+		}
+	}
+	return nil
+}
+
+// checkChains: on every node, every author's feed validates from seq 1.
+func checkChains(ns []running) error {
+	for _, rn := range ns {
+		st := rn.node.Store()
+		for author, head := range st.Frontier() {
+			feed, err := st.Feed(author, 0, 0)
+			if err != nil {
+				return fmt.Errorf("node%d: feed of %s: %v", rn.index, author.Short(), err)
+			}
+			// The node is live: entries may have been added since the
+			// frontier was read. The feed must hold at least the head.
+			if uint64(len(feed)) < head.Seq {
+				return fmt.Errorf("node%d: feed of %s holds %d entries, its head says %d", rn.index, author.Short(), len(feed), head.Seq)
+			}
+			feed = feed[:head.Seq]
+			if k, err := log.CheckRun(st.Network(), st.Roster(), log.Head{}, feed); k != len(feed) && !head.Forked {
+				return fmt.Errorf("node%d: feed of %s breaks at entry %d: %v", rn.index, author.Short(), k+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkCrisis: every node's committed crisis state is the same, at the
+// same index.
+func checkCrisis(ns []running) error {
+	var want []byte
+	var at uint64
+	for k, rn := range ns {
+		v := rn.node.Consensus().Local()
+		b, err := v.State.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if k == 0 {
+			want, at = b, v.Index
+			continue
+		}
+		if v.Index != at || !bytes.Equal(b, want) {
+			return fmt.Errorf("node%d holds the state at index %d, node%d at %d, and they differ", rn.index, v.Index, ns[0].index, at)
+		}
+	}
+	return nil
+}

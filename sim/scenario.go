@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// A Scenario is a network and a schedule. Field names are the file's keys.
+type Scenario struct {
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
+	Nodes       int    `toml:"nodes"`  // default 5
+	Voters      int    `toml:"voters"` // default 3
+	Seed        uint64 `toml:"seed"`   // default: drawn, printed
+	// ConvergeWithin bounds the wait for identical logs after the final
+	// heal. Default 60 s.
+	ConvergeWithin Duration `toml:"converge_within"`
+	Steps          []Step   `toml:"step"`
+}
+
+// A Step is one action of the schedule, run in order.
+type Step struct {
+	Do string `toml:"do"` // see the Do constants
+	// Nodes the step acts on (indexes); Groups for a partition.
+	Nodes  []int   `toml:"nodes"`
+	Groups [][]int `toml:"groups"`
+	// Count and Priority for posts; Kind and its fields for commands.
+	Count    int    `toml:"count"`
+	Priority string `toml:"priority"`
+	Kind     string `toml:"kind"`
+	Level    int    `toml:"level"`
+	Mode     string `toml:"mode"`
+	Title    string `toml:"title"`
+	// For for waits and pauses; Link for link emulation ("satellite").
+	For  Duration `toml:"for"`
+	Link string   `toml:"link"`
+}
+
+// The actions.
+const (
+	DoPost      = "post"      // Nodes each post Count entries (default 1) at Priority
+	DoCommand   = "command"   // Nodes[0] issues a crisis command
+	DoPartition = "partition" // cut between Groups (all pairs across groups)
+	DoIsolate   = "isolate"   // cut Nodes from everyone else ("leader" in Nodes: -1)
+	DoHeal      = "heal"      // remove every cut and emulated link
+	DoLink      = "link"      // emulate Link between every pair of Nodes
+	DoCrash     = "crash"     // close Nodes without drain
+	DoRestart   = "restart"   // reopen Nodes from their directories
+	DoWait      = "wait"      // let time pass: For
+	DoConverge  = "converge"  // wait until all running nodes hold the same log
+	DoCheck     = "check"     // run the checkers now
+)
+
+// Duration is a time.Duration written as "2s", "500ms".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	d.Duration = v
+	return err
+}
+
+// Load reads a scenario file.
+func Load(path string) (*Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(string(b))
+}
+
+// Parse reads a scenario and checks it, reporting every problem at once.
+func Parse(text string) (*Scenario, error) {
+	var s Scenario
+	md, err := toml.Decode(text, &s)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("scenario: unknown keys %v", und)
+	}
+	if s.Nodes == 0 {
+		s.Nodes = 5
+	}
+	if s.Voters == 0 {
+		s.Voters = min(3, s.Nodes)
+		if s.Voters%2 == 0 {
+			s.Voters--
+		}
+	}
+	if s.ConvergeWithin.Duration == 0 {
+		s.ConvergeWithin.Duration = 60 * time.Second
+	}
+	var problems []string
+	if s.Nodes < 1 || s.Nodes > 64 {
+		problems = append(problems, fmt.Sprintf("nodes = %d: want 1 to 64", s.Nodes))
+	}
+	if s.Voters%2 == 0 || s.Voters > s.Nodes {
+		problems = append(problems, fmt.Sprintf("voters = %d: want an odd number up to nodes", s.Voters))
+	}
+	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
+		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true}
+	for i, st := range s.Steps {
+		if !valid[st.Do] {
+			problems = append(problems, fmt.Sprintf("step %d: unknown action %q", i+1, st.Do))
+		}
+		for _, n := range st.Nodes {
+			if n < -1 || n >= s.Nodes {
+				problems = append(problems, fmt.Sprintf("step %d: node %d out of range", i+1, n))
+			}
+		}
+		if st.Do == DoPartition && len(st.Groups) < 2 {
+			problems = append(problems, fmt.Sprintf("step %d: a partition needs at least two groups", i+1))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("scenario %s: %w", s.Name, errors.New(strings.Join(problems, "; ")))
+	}
+	return &s, nil
+}
