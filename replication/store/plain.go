@@ -321,7 +321,7 @@ func (s *Store) settleRevoked(m *crypto.Member) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ev, err := s.evidenceOf(id)
+	ev, err := s.EvidenceOf(id)
 	if err != nil {
 		return false, err
 	}
@@ -387,26 +387,4 @@ func (s *Store) settleRevoked(m *crypto.Member) (bool, error) {
 	s.mu.Unlock()
 	s.logger.Warn("feed of a revoked member settled at the entry its revocation keeps", "member", m.Card.Name(), "seq", head.Seq)
 	return true, nil
-}
-
-// evidenceOf returns the evidence held for one author.
-func (s *Store) evidenceOf(author crypto.MemberID) ([]*log.Entry, error) {
-	var out []*log.Entry
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: append([]byte{pEvidence}, author[:]...), PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
-			}
-			e, err := log.Decode(v)
-			if err != nil {
-				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	return out, err
 }

@@ -449,10 +449,18 @@ func (s *Store) Forks() []Fork {
 
 // Evidence returns every entry set aside as evidence (forks, entries past
 // a revocation).
-func (s *Store) Evidence() ([]*log.Entry, error) {
+func (s *Store) Evidence() ([]*log.Entry, error) { return s.evidenceUnder([]byte{pEvidence}) }
+
+// EvidenceOf returns the evidence held for one author.
+func (s *Store) EvidenceOf(author crypto.MemberID) ([]*log.Entry, error) {
+	return s.evidenceUnder(append([]byte{pEvidence}, author[:]...))
+}
+
+// evidenceUnder returns the evidence entries whose keys start with prefix.
+func (s *Store) evidenceUnder(prefix []byte) ([]*log.Entry, error) {
 	var out []*log.Entry
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pEvidence}, PrefetchValues: true})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			v, err := it.Item().ValueCopy(nil)

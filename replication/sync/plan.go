@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/crisismesh/crisismesh/crypto"
@@ -59,7 +58,7 @@ func plan(st *store.Store, theirs log.Frontier) ([]feedPlan, []*log.Entry, error
 			from = h.Seq // nothing of the feed to send
 		}
 		if h.Forked && !(known && t.Forked) {
-			ev, err := evidenceOf(st, a)
+			ev, err := st.EvidenceOf(a)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -133,18 +132,4 @@ func idAt(st *store.Store, author crypto.MemberID, seq uint64) (log.Hash, error)
 		return log.Hash{}, fmt.Errorf("sync: own feed of %s lacks seq %d", author.Short(), seq)
 	}
 	return es[0].ID(), nil
-}
-
-func evidenceOf(st *store.Store, author crypto.MemberID) ([]*log.Entry, error) {
-	all, err := st.Evidence()
-	if err != nil {
-		return nil, err
-	}
-	var out []*log.Entry
-	for _, e := range all {
-		if bytes.Equal(e.Header.Author[:], author[:]) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }
