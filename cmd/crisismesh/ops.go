@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -35,16 +36,7 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
 			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
 			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
-			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND")
-			for _, p := range s.Peers {
-				last := "never"
-				if p.LastSync != nil {
-					last = time.Since(*p.LastSync).Round(time.Second).String() + " ago"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%s\t%s\t%d\n", p.Member, yes(p.Connected), p.RTTMS, p.Profile, last, p.Behind)
-			}
-			return tw.Flush()
+			return printPeers(w, s.Peers)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -177,4 +169,18 @@ func printEntry(c *cobra.Command, e node.EntryView) {
 		kind = "?"
 	}
 	fmt.Fprintf(w, "%s  %-10s %-9s %-12s %-9s %s  %s\n", e.Time.Format("2006-01-02 15:04:05"), e.Author, kind, "TLP:"+strings.ToUpper(orDash(e.TLP)), e.Priority, e.ID[:12], text)
+}
+
+// printPeers writes the members' links as a table.
+func printPeers(w io.Writer, peers []node.PeerView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
+	for _, p := range peers {
+		last := "never"
+		if p.LastSync != nil {
+			last = time.Since(*p.LastSync).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%s\t%s\t%d\t%s\n", p.Member, yes(p.Connected), p.RTTMS, p.Profile, last, p.Behind, p.PeerID)
+	}
+	return tw.Flush()
 }

@@ -30,16 +30,7 @@ func newPeersCmd() *cobra.Command {
 			if asJSON {
 				return printJSON(c.OutOrStdout(), s.Peers)
 			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
-			for _, p := range s.Peers {
-				last := "never"
-				if p.LastSync != nil {
-					last = time.Since(*p.LastSync).Round(time.Second).String() + " ago"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%s\t%s\t%d\t%s\n", p.Member, yes(p.Connected), p.RTTMS, p.Profile, last, p.Behind, p.PeerID)
-			}
-			return tw.Flush()
+			return printPeers(c.OutOrStdout(), s.Peers)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
