@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
@@ -16,6 +17,8 @@ const (
 	InvChains      = "every author's chain intact"
 	InvOneLeader   = "one leader per term"
 	InvCrisisState = "same committed crisis state"
+	InvForks       = "forks detected, not merged"
+	InvNoForgery   = "nothing forged accepted"
 )
 
 // checkAll runs every checker over the running nodes. With final, it first
@@ -33,8 +36,16 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	r.mu.Lock()
 	acked := append([]ackedEntry(nil), r.acked...)
 	conflict := r.conflict
+	forkers := append([]crypto.MemberID(nil), r.forkers...)
+	forged := append([]log.Hash(nil), r.forged...)
 	r.mu.Unlock()
 	out = append(out, verdict(InvNoLoss, step, checkNoLoss(r.running(), acked, final)))
+	if len(forged) > 0 {
+		out = append(out, verdict(InvNoForgery, step, checkNoForgery(r.running(), forged)))
+	}
+	if final && len(forkers) > 0 {
+		out = append(out, verdict(InvForks, step, checkForks(r.running(), forkers)))
+	}
 	out = append(out, verdict(InvChains, step, checkChains(r.running())))
 	out = append(out, verdict(InvOneLeader, step, boolErr(conflict == "", "two leaders in "+conflict)))
 	if final {
@@ -101,7 +112,7 @@ func checkNoLoss(ns []running, acked []ackedEntry, everywhere bool) error {
 			if !everywhere && rn.index != a.node {
 				continue
 			}
-			if _, err := rn.node.Store().Get(a.id); err != nil {
+			if _, err := rn.node.Store().Get(a.id); err != nil && !heldAsEvidence(rn.node, a.id) {
 				return fmt.Errorf("node%d lacks entry %s acknowledged by node%d at step %d", rn.index, a.id.Short(), a.node, a.step)
 			}
 		}
@@ -149,6 +160,46 @@ func checkCrisis(ns []running) error {
 		}
 		if v.Index != at || !bytes.Equal(b, want) {
 			return fmt.Errorf("node%d holds the state at index %d, node%d at %d, and they differ", rn.index, v.Index, ns[0].index, at)
+		}
+	}
+	return nil
+}
+
+// heldAsEvidence reports whether the node keeps id as evidence (an entry
+// of an author who forked, set aside but not lost).
+func heldAsEvidence(n *node.Node, id log.Hash) bool {
+	ev, err := n.Store().Evidence()
+	if err != nil {
+		return false
+	}
+	for _, e := range ev {
+		if e.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// checkForks: every node knows every equivocating author forked.
+func checkForks(ns []running, forkers []crypto.MemberID) error {
+	for _, rn := range ns {
+		f := rn.node.Store().Frontier()
+		for _, a := range forkers {
+			if !f[a].Forked {
+				return fmt.Errorf("node%d does not know that %s forked its feed", rn.index, a.Short())
+			}
+		}
+	}
+	return nil
+}
+
+// checkNoForgery: no node holds a forged entry.
+func checkNoForgery(ns []running, forged []log.Hash) error {
+	for _, rn := range ns {
+		for _, id := range forged {
+			if _, err := rn.node.Store().Get(id); err == nil {
+				return fmt.Errorf("node%d accepted forged entry %s", rn.index, id.Short())
+			}
 		}
 	}
 	return nil

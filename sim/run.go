@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/gologshim"
 
+	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/transport"
@@ -44,6 +45,8 @@ type Run struct {
 
 	mu       gosync.Mutex
 	acked    []ackedEntry
+	forkers  []crypto.MemberID // authors made to equivocate
+	forged   []log.Hash        // entries that must never be accepted
 	leaders  map[uint64]string // term → leader, as observed
 	conflict string
 	outcomes []string
@@ -376,8 +379,86 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		}
 	case DoCheck:
 		return r.checkAll(ctx, idx, false), nil
+	case DoEquivocate:
+		return nil, r.equivocate(ctx, idx, nodes[0], nodes[1])
+	case DoForge:
+		return nil, r.forge(ctx, nodes[0])
 	}
 	return nil, nil
+}
+
+// equivocate makes node a's key sign two different entries at one seq: one
+// handed to node w, one posted by a itself.
+func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
+	na, nw := r.nodes[a], r.nodes[w]
+	if na == nil || nw == nil {
+		return fmt.Errorf("equivocate needs nodes %d and %d running", a, w)
+	}
+	id := na.Identity()
+	head, _ := na.Store().Head(id.ID())
+	key, ok := na.Store().CurrentKey("all")
+	if !ok {
+		return fmt.Errorf("node%d holds no network key", a)
+	}
+	rogue, err := log.Build(id, na.Store().Network(), log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, na.Store().MaxLamport(), time.Now(),
+		[]log.Draft{{Body: log.Body{Kind: log.KindMessage, TLP: log.TLPGreen, Text: fmt.Sprintf("rogue entry, step %d", idx)}, Key: key}})
+	if err != nil {
+		return err
+	}
+	if _, err := nw.Store().Ingest(ctx, rogue...); err != nil {
+		return err
+	}
+	e, err := na.Post(ctx, node.PostRequest{Kind: "sitrep", TLP: "green", Text: fmt.Sprintf("node%d's own entry at the same seq, step %d", a, idx)})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.forkers = append(r.forkers, id.ID())
+	r.acked = append(r.acked, ackedEntry{id: e.ID(), node: a, step: idx})
+	r.mu.Unlock()
+	return nil
+}
+
+// forge offers every node an entry that claims to be node a's but is
+// signed by another member's key.
+func (r *Run) forge(ctx context.Context, a int) error {
+	na := r.nodes[a]
+	if na == nil {
+		return fmt.Errorf("forge needs node %d running", a)
+	}
+	var signer *node.Node
+	for i, n := range r.nodes {
+		if n != nil && i != a {
+			signer = n
+			break
+		}
+	}
+	if signer == nil {
+		return fmt.Errorf("forge needs a second running node")
+	}
+	// Build as the signer, then claim node a as author: the signature
+	// no longer matches the author's key.
+	key, _ := signer.Store().CurrentKey("all")
+	es, err := log.Build(signer.Identity(), na.Store().Network(), log.Tip{}, 0, time.Now(),
+		[]log.Draft{{Body: log.Body{Kind: log.KindMessage, TLP: log.TLPGreen, Text: "forged"}, Key: key}})
+	if err != nil {
+		return err
+	}
+	forged, err := claimAuthor(es[0], na.Identity().ID())
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.forged = append(r.forged, forged.ID())
+	r.mu.Unlock()
+	for _, n := range r.nodes {
+		if n != nil {
+			if _, err := n.Store().Ingest(ctx, forged); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // converged reports whether every running node holds the same log.

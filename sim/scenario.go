@@ -54,6 +54,13 @@ const (
 	DoWait      = "wait"      // let time pass: For
 	DoConverge  = "converge"  // wait until all running nodes hold the same log
 	DoCheck     = "check"     // run the checkers now
+	// DoEquivocate: Nodes[0]'s key signs a second entry at its next seq,
+	// handed to Nodes[1] (as if the key were used on another machine),
+	// while Nodes[0] posts its own: a fork every node must detect.
+	DoEquivocate = "equivocate"
+	// DoForge: an entry claiming to be Nodes[0]'s, signed by another key,
+	// is offered to every node: no node may accept it.
+	DoForge = "forge"
 )
 
 // Duration is a time.Duration written as "2s", "500ms".
@@ -105,7 +112,7 @@ func Parse(text string) (*Scenario, error) {
 		problems = append(problems, fmt.Sprintf("voters = %d: want an odd number up to nodes", s.Voters))
 	}
 	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
-		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true}
+		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true}
 	for i, st := range s.Steps {
 		if !valid[st.Do] {
 			problems = append(problems, fmt.Sprintf("step %d: unknown action %q", i+1, st.Do))
@@ -114,6 +121,9 @@ func Parse(text string) (*Scenario, error) {
 			if n < -1 || n >= s.Nodes {
 				problems = append(problems, fmt.Sprintf("step %d: node %d out of range", i+1, n))
 			}
+		}
+		if (st.Do == DoEquivocate && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate) or [author] (forge)", i+1, st.Do))
 		}
 		if st.Do == DoPartition && len(st.Groups) < 2 {
 			problems = append(problems, fmt.Sprintf("step %d: a partition needs at least two groups", i+1))

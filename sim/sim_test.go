@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
@@ -94,5 +95,16 @@ func TestNoLossCheckerCatchesALostEntry(t *testing.T) {
 	}
 	if err := checkCrisis(ns); err != nil {
 		t.Errorf("one node disagrees with itself: %v", err)
+	}
+	// The fork and forgery checkers fail on the bugs they guard against:
+	// a fork nobody detected, a forged entry that was stored.
+	if err := checkForks(ns, []crypto.MemberID{n.Identity().ID()}); err == nil {
+		t.Error("an undetected fork went unnoticed")
+	}
+	if err := checkNoForgery(ns, []log.Hash{e.ID()}); err == nil {
+		t.Error("a stored \"forged\" entry went unnoticed")
+	}
+	if err := checkNoForgery(ns, []log.Hash{{2}}); err != nil {
+		t.Errorf("an entry nobody holds reported accepted: %v", err)
 	}
 }
