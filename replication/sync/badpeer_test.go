@@ -77,6 +77,9 @@ func TestTamperedEntryRefused(t *testing.T) {
 	raw := bytes.Clone(e.Bytes())
 	raw[len(raw)-10] ^= 1 // inside the signature
 	connect(t, evil, a)
+	// a may start a session with evil on connect (evil has no handler, so
+	// it fails); wait for it to end, or a would answer "busy".
+	waitFor(t, 10*time.Second, "a's connect session to end", func() bool { return !a.svc.initiating(evil.host.ID()) })
 	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,7 @@ type Service struct {
 	mu      gosync.Mutex
 	peers   map[peer.ID]*PeerStats
 	running map[peer.ID]bool // sessions we initiated, one per peer
+	again   map[peer.ID]bool // a session was asked for while one ran
 	pushing map[peer.ID]bool
 
 	stop  chan struct{} // closed by Close
@@ -112,7 +113,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
-		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, pushing: map[peer.ID]bool{},
+		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }
@@ -242,7 +243,7 @@ func (svc *Service) roundWithRandomPeer() {
 			if svc.stopping() {
 				return
 			}
-			if _, err := svc.session(ctx, p, false); err == nil || errors.Is(err, errBusy) {
+			if _, err := svc.session(ctx, p, false, false); err == nil || errors.Is(err, errBusy) {
 				return
 			}
 		}
@@ -255,7 +256,7 @@ func (svc *Service) goSession(p peer.ID) {
 		defer svc.wg.Done()
 		ctx, cancel := svc.opCtx()
 		defer cancel()
-		svc.session(ctx, p, false)
+		svc.session(ctx, p, false, true)
 	}()
 }
 
@@ -270,18 +271,25 @@ func (svc *Service) initiating(p peer.ID) bool {
 
 // SyncWith runs one anti-entropy session with p now and reports it.
 func (svc *Service) SyncWith(ctx context.Context, p peer.ID) (Report, error) {
-	return svc.session(ctx, p, false)
+	return svc.session(ctx, p, false, false)
 }
 
 // ForceResync runs a full session with p, skipping the digest shortcut:
 // frontiers are exchanged and everything either side lacks is sent.
 func (svc *Service) ForceResync(ctx context.Context, p peer.ID) (Report, error) {
-	return svc.session(ctx, p, true)
+	return svc.session(ctx, p, true, false)
 }
 
-func (svc *Service) session(ctx context.Context, p peer.ID, force bool) (Report, error) {
+// session runs one session with p. A kicked session (kicked) that finds
+// one already running is asked for again when that one ends: a kick on a
+// reconnect after a partition must not be lost because the old session was
+// still winding down.
+func (svc *Service) session(ctx context.Context, p peer.ID, force, kicked bool) (Report, error) {
 	svc.mu.Lock()
 	if svc.running[p] {
+		if kicked {
+			svc.again[p] = true
+		}
 		svc.mu.Unlock()
 		return Report{Peer: p}, errBusy
 	}
@@ -290,7 +298,12 @@ func (svc *Service) session(ctx context.Context, p peer.ID, force bool) (Report,
 	defer func() {
 		svc.mu.Lock()
 		delete(svc.running, p)
+		again := svc.again[p]
+		delete(svc.again, p)
 		svc.mu.Unlock()
+		if again {
+			svc.Kick(p)
+		}
 	}()
 	rep, err := svc.initiate(ctx, p, force)
 	svc.finished(rep, err)
