@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
@@ -19,6 +20,7 @@ const (
 	InvCrisisState = "same committed crisis state"
 	InvForks       = "forks detected, not merged"
 	InvNoForgery   = "nothing forged accepted"
+	InvNoRevoked   = "nothing written after revocation accepted"
 )
 
 // checkAll runs every checker over the running nodes. With final, it first
@@ -38,10 +40,14 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	conflict := r.conflict
 	forkers := append([]crypto.MemberID(nil), r.forkers...)
 	forged := append([]log.Hash(nil), r.forged...)
+	revoked := append([]crypto.MemberID(nil), r.revoked...)
 	r.mu.Unlock()
 	out = append(out, verdict(InvNoLoss, step, checkNoLoss(r.running(), acked, final)))
 	if len(forged) > 0 {
 		out = append(out, verdict(InvNoForgery, step, checkNoForgery(r.running(), forged)))
+	}
+	if final && len(revoked) > 0 {
+		out = append(out, verdict(InvNoRevoked, step, checkNoRevoked(r.running(), revoked)))
 	}
 	if final && len(forkers) > 0 {
 		out = append(out, verdict(InvForks, step, checkForks(r.running(), forkers)))
@@ -80,10 +86,16 @@ type running struct {
 	node  *node.Node
 }
 
+// running returns the nodes the checkers judge: those up and not revoked.
+// A revoked member's node is outside the network by design (the roster
+// gate refuses it), so its own view is not expected to converge.
 func (r *Run) running() []running {
+	r.mu.Lock()
+	revoked := append([]crypto.MemberID(nil), r.revoked...)
+	r.mu.Unlock()
 	var out []running
 	for i, n := range r.nodes {
-		if n != nil {
+		if n != nil && !slices.Contains(revoked, n.Identity().ID()) {
 			out = append(out, running{i, n})
 		}
 	}
@@ -112,7 +124,7 @@ func checkNoLoss(ns []running, acked []ackedEntry, everywhere bool) error {
 			if !everywhere && rn.index != a.node {
 				continue
 			}
-			if _, err := rn.node.Store().Get(a.id); err != nil && !heldAsEvidence(rn.node, a.id) {
+			if _, err := rn.node.Store().Get(a.id); err != nil && !heldAsEvidence(rn.node, a.id) && !writtenAfterRevocation(rn.node, a) {
 				return fmt.Errorf("node%d lacks entry %s acknowledged by node%d at step %d", rn.index, a.id.Short(), a.node, a.step)
 			}
 		}
@@ -199,6 +211,32 @@ func checkNoForgery(ns []running, forged []log.Hash) error {
 		for _, id := range forged {
 			if _, err := rn.node.Store().Get(id); err == nil {
 				return fmt.Errorf("node%d accepted forged entry %s", rn.index, id.Short())
+			}
+		}
+	}
+	return nil
+}
+
+// writtenAfterRevocation reports whether an acknowledged entry was written
+// by its author past the point its revocation keeps: the network refuses
+// such entries by design, so they are not "lost".
+func writtenAfterRevocation(n *node.Node, a ackedEntry) bool {
+	m, ok := n.Store().Roster().Member(a.author)
+	return ok && m.Revoked && a.seq > m.FeedSeq
+}
+
+// checkNoRevoked: no node holds an entry a revoked member wrote past the
+// seq its revocation keeps.
+func checkNoRevoked(ns []running, revoked []crypto.MemberID) error {
+	for _, rn := range ns {
+		st := rn.node.Store()
+		for _, id := range revoked {
+			m, ok := st.Roster().Member(id)
+			if !ok || !m.Revoked {
+				return fmt.Errorf("node%d does not know that %s was revoked", rn.index, id.Short())
+			}
+			if h, ok := st.Head(id); ok && h.Seq > m.FeedSeq {
+				return fmt.Errorf("node%d holds %s's feed up to seq %d, past the revocation's %d", rn.index, id.Short(), h.Seq, m.FeedSeq)
 			}
 		}
 	}

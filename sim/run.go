@@ -47,15 +47,18 @@ type Run struct {
 	acked    []ackedEntry
 	forkers  []crypto.MemberID // authors made to equivocate
 	forged   []log.Hash        // entries that must never be accepted
+	revoked  []crypto.MemberID // members revoked by the schedule
 	leaders  map[uint64]string // term → leader, as observed
 	conflict string
 	outcomes []string
 }
 
 type ackedEntry struct {
-	id   log.Hash
-	node int
-	step int
+	id     log.Hash
+	author crypto.MemberID
+	seq    uint64
+	node   int
+	step   int
 }
 
 // Report is what a run found.
@@ -295,11 +298,15 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 			for k := 0; k < count; k++ {
 				e, err := r.nodes[i].Post(ctx, node.PostRequest{Kind: "sitrep", TLP: "green", Priority: prio,
 					Text: fmt.Sprintf("node%d step %d #%d", i, idx, k)})
+				if err != nil && !r.nodes[i].Store().Roster().Active(r.nodes[i].Identity().ID()) {
+					r.logf("  node%d may not write any more (revoked): %v", i, err)
+					break
+				}
 				if err != nil {
 					return nil, err
 				}
 				r.mu.Lock()
-				r.acked = append(r.acked, ackedEntry{id: e.ID(), node: i, step: idx})
+				r.acked = append(r.acked, ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, node: i, step: idx})
 				r.mu.Unlock()
 			}
 		}
@@ -383,6 +390,8 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		return nil, r.equivocate(ctx, idx, nodes[0], nodes[1])
 	case DoForge:
 		return nil, r.forge(ctx, nodes[0])
+	case DoRevoke:
+		return nil, r.revoke(ctx, nodes[0], nodes[1])
 	}
 	return nil, nil
 }
@@ -405,8 +414,12 @@ func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := nw.Store().Ingest(ctx, rogue...); err != nil {
+	res, err := nw.Store().Ingest(ctx, rogue...)
+	if err != nil {
 		return err
+	}
+	if len(res.Added) != len(rogue) {
+		return fmt.Errorf("node%d did not take node%d's rogue entry (%v): it must hold node%d's feed first (add a converge step)", w, a, res.Rejected, a)
 	}
 	e, err := na.Post(ctx, node.PostRequest{Kind: "sitrep", TLP: "green", Text: fmt.Sprintf("node%d's own entry at the same seq, step %d", a, idx)})
 	if err != nil {
@@ -414,7 +427,7 @@ func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
 	}
 	r.mu.Lock()
 	r.forkers = append(r.forkers, id.ID())
-	r.acked = append(r.acked, ackedEntry{id: e.ID(), node: a, step: idx})
+	r.acked = append(r.acked, ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, node: a, step: idx})
 	r.mu.Unlock()
 	return nil
 }
@@ -461,19 +474,40 @@ func (r *Run) forge(ctx context.Context, a int) error {
 	return nil
 }
 
-// converged reports whether every running node holds the same log.
+// converged reports whether every running member's node holds the same
+// log.
 func (r *Run) converged() bool {
 	var d log.Digest
-	first := true
-	for _, n := range r.nodes {
-		if n == nil {
-			continue
-		}
-		if first {
-			d, first = n.Store().Digest(), false
-		} else if n.Store().Digest() != d {
+	for k, rn := range r.running() {
+		if k == 0 {
+			d = rn.node.Store().Digest()
+		} else if rn.node.Store().Digest() != d {
 			return false
 		}
 	}
 	return true
+}
+
+// revoke has admin node a revoke member node m, keeping m's feed up to the
+// head a holds of it.
+func (r *Run) revoke(ctx context.Context, a, m int) error {
+	na, nm := r.nodes[a], r.nodes[m]
+	if na == nil || nm == nil {
+		return fmt.Errorf("revoke needs nodes %d and %d running", a, m)
+	}
+	target := nm.Identity().ID()
+	head, _ := na.Store().Head(target)
+	u, err := crypto.NewUpdate(na.Store().Roster(), crypto.UpdateSpec{Op: crypto.OpRevoke, Target: target,
+		Reason: "revoked by the simulation", Created: time.Now(), FeedSeq: head.Seq, FeedHead: head.ID}, na.Identity())
+	if err != nil {
+		return err
+	}
+	if _, err := na.Store().AppendRosterUpdate(ctx, u); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.revoked = append(r.revoked, target)
+	r.mu.Unlock()
+	r.logf("  node%d revoked node%d, keeping its feed up to seq %d", a, m, head.Seq)
+	return nil
 }

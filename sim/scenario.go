@@ -61,6 +61,10 @@ const (
 	// DoForge: an entry claiming to be Nodes[0]'s, signed by another key,
 	// is offered to every node: no node may accept it.
 	DoForge = "forge"
+	// DoRevoke: Nodes[0] (an admin) revokes Nodes[1], keeping its feed up
+	// to the head the admin holds; entries it writes later must be refused
+	// everywhere.
+	DoRevoke = "revoke"
 )
 
 // Duration is a time.Duration written as "2s", "500ms".
@@ -112,7 +116,7 @@ func Parse(text string) (*Scenario, error) {
 		problems = append(problems, fmt.Sprintf("voters = %d: want an odd number up to nodes", s.Voters))
 	}
 	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
-		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true}
+		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true}
 	for i, st := range s.Steps {
 		if !valid[st.Do] {
 			problems = append(problems, fmt.Sprintf("step %d: unknown action %q", i+1, st.Do))
@@ -122,8 +126,8 @@ func Parse(text string) (*Scenario, error) {
 				problems = append(problems, fmt.Sprintf("step %d: node %d out of range", i+1, n))
 			}
 		}
-		if (st.Do == DoEquivocate && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
-			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate) or [author] (forge)", i+1, st.Do))
+		if ((st.Do == DoEquivocate || st.Do == DoRevoke) && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate), [admin, member] (revoke) or [author] (forge)", i+1, st.Do))
 		}
 		if st.Do == DoPartition && len(st.Groups) < 2 {
 			problems = append(problems, fmt.Sprintf("step %d: a partition needs at least two groups", i+1))
