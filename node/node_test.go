@@ -127,16 +127,7 @@ func TestTestnetComesUp(t *testing.T) {
 // The local API answers with the token of the data directory only, and
 // status, post, log and crisis work through it.
 func TestAPI(t *testing.T) {
-	dir := t.TempDir()
-	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(nodes[0].Dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, nodes := openSingle(t)
 	token, err := ReadToken(nodes[0].Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -190,16 +181,7 @@ func TestAPI(t *testing.T) {
 
 // /metrics answers without a token and carries the node's numbers.
 func TestMetrics(t *testing.T) {
-	dir := t.TempDir()
-	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(nodes[0].Dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, nodes := openSingle(t)
 	waitUntil(t, 20*time.Second, "leadership", func() bool { return n.Consensus().IsLeader() })
 	resp, err := http.Get("http://" + nodes[0].API + "/metrics")
 	if err != nil {
@@ -220,16 +202,7 @@ func TestMetrics(t *testing.T) {
 // The dashboard is served after /login, and the event stream delivers new
 // entries.
 func TestDashboardAndEvents(t *testing.T) {
-	dir := t.TempDir()
-	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(nodes[0].Dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, nodes := openSingle(t)
 	u, err := DashboardURL(nodes[0].Dir)
 	if err != nil {
 		t.Fatal(err)
@@ -281,4 +254,19 @@ func TestDashboardAndEvents(t *testing.T) {
 	if !strings.Contains(got.String(), "event: entry") {
 		t.Errorf("stream: %s", got.String())
 	}
+}
+
+// openSingle opens a one-node testnet (closed at the end of the test).
+func openSingle(t *testing.T) (*Node, []TestnetNode) {
+	t.Helper()
+	nodes, err := Testnet(TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(nodes[0].Dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, nodes
 }

@@ -65,11 +65,11 @@ func (e *Engine) loop() {
 		e.syncRoster()
 		e.syncMembers()
 		e.mu.Lock()
-		var todo []*Pending
+		var toSubmit []*Pending
 		for id, p := range e.pending {
 			if submitted[id] != term {
 				submitted[id] = term
-				todo = append(todo, p)
+				toSubmit = append(toSubmit, p)
 			}
 		}
 		for id := range submitted {
@@ -78,7 +78,7 @@ func (e *Engine) loop() {
 			}
 		}
 		e.mu.Unlock()
-		for _, p := range todo {
+		for _, p := range toSubmit {
 			e.wg.Add(1)
 			go func() {
 				defer e.wg.Done()
