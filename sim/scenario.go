@@ -17,6 +17,11 @@ type Scenario struct {
 	Nodes       int    `toml:"nodes"`  // default 5
 	Voters      int    `toml:"voters"` // default 3
 	Seed        uint64 `toml:"seed"`   // default: drawn, printed
+	// Layer is "network" (the default: real libp2p, badger, crypto) or
+	// "raft": only the Raft members of the crisis state, over Raft's
+	// in-memory transport, for scenarios about consensus alone (under
+	// tests they run in virtual time, inside testing/synctest).
+	Layer string `toml:"layer"`
 	// ConvergeWithin bounds the wait for identical logs after the final
 	// heal. Default 60 s.
 	ConvergeWithin Duration `toml:"converge_within"`
@@ -36,9 +41,16 @@ type Step struct {
 	Level    int    `toml:"level"`
 	Mode     string `toml:"mode"`
 	Title    string `toml:"title"`
-	// For for waits and pauses; Link for link emulation ("satellite").
-	For  Duration `toml:"for"`
-	Link string   `toml:"link"`
+	// For for waits, pauses, outages and workloads; Every for the pace of
+	// flapping and swizzling; Link for link emulation ("satellite",
+	// "narrow", "internet").
+	For   Duration `toml:"for"`
+	Every Duration `toml:"every"`
+	Link  string   `toml:"link"`
+	// Skew shifts the clock of Nodes ("-4m", "90s").
+	Skew Duration `toml:"skew"`
+	// Clients is how many concurrent clients a workload runs (default 3).
+	Clients int `toml:"clients"`
 }
 
 // The actions.
@@ -65,6 +77,44 @@ const (
 	// to the head the admin holds; entries it writes later must be refused
 	// everywhere.
 	DoRevoke = "revoke"
+
+	// DoOneWay: Nodes = [from, to]: data from "from" stops reaching "to";
+	// the other direction flows. Connections stay open.
+	DoOneWay = "one-way"
+	// DoRing: a majority ring: each node keeps links only to its
+	// neighbours, so every node sees a majority and no two see the same.
+	DoRing = "ring"
+	// DoBridge: Nodes = [bridge]: the other nodes split in two halves that
+	// only the bridge node reaches.
+	DoBridge = "bridge"
+	// DoSwizzle: cut every link one by one in a random order, Every apart,
+	// then restore them one by one in another random order.
+	DoSwizzle = "swizzle"
+	// DoFlap: for For, every Every, cut the network in two random halves
+	// or heal it, alternately; it ends healed.
+	DoFlap = "flap"
+	// DoOutage: the links between Nodes[0] and Nodes[1:] (every other
+	// node when alone) go silent for For, connections open, then resume.
+	DoOutage = "outage"
+	// DoPause: Nodes stop answering for For (every link silent, as peers
+	// see a paused process), then resume.
+	DoPause = "pause"
+	// DoSkew: Nodes' clocks move by Skew from now on.
+	DoSkew = "skew"
+	// DoDiskFull: Nodes' disks report no free space; DoDiskFree ends it.
+	DoDiskFull = "disk-full"
+	DoDiskFree = "disk-free"
+	// DoWorkload: Clients concurrent clients issue crisis commands and
+	// linearizable reads on random running nodes, in the background, for
+	// For (default: until the end of the schedule); the history is checked
+	// with porcupine at the end.
+	DoWorkload = "workload"
+)
+
+// Layers.
+const (
+	LayerNetwork = "network"
+	LayerRaft    = "raft"
 )
 
 // Duration is a time.Duration written as "2s", "500ms".
@@ -115,8 +165,28 @@ func Parse(text string) (*Scenario, error) {
 	if s.Voters%2 == 0 || s.Voters > s.Nodes {
 		problems = append(problems, fmt.Sprintf("voters = %d: want an odd number up to nodes", s.Voters))
 	}
+	if s.Layer == "" {
+		s.Layer = LayerNetwork
+	}
 	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
-		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true}
+		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true,
+		DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true, DoFlap: true, DoOutage: true, DoPause: true,
+		DoSkew: true, DoDiskFull: true, DoDiskFree: true, DoWorkload: true}
+	switch s.Layer {
+	case LayerNetwork:
+	case LayerRaft:
+		// The Raft layer has no log, links, disks or clocks of its own.
+		raftOnly := map[string]bool{DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoCrash: true,
+			DoRestart: true, DoWait: true, DoCheck: true, DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true,
+			DoFlap: true, DoWorkload: true}
+		for i, st := range s.Steps {
+			if valid[st.Do] && !raftOnly[st.Do] {
+				problems = append(problems, fmt.Sprintf("step %d: %s needs layer = \"network\"", i+1, st.Do))
+			}
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("layer = %q: want \"network\" or \"raft\"", s.Layer))
+	}
 	for i, st := range s.Steps {
 		if !valid[st.Do] {
 			problems = append(problems, fmt.Sprintf("step %d: unknown action %q", i+1, st.Do))
@@ -128,6 +198,27 @@ func Parse(text string) (*Scenario, error) {
 		}
 		if ((st.Do == DoEquivocate || st.Do == DoRevoke) && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
 			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate), [admin, member] (revoke) or [author] (forge)", i+1, st.Do))
+		}
+		if st.Do == DoOneWay && len(st.Nodes) != 2 {
+			problems = append(problems, fmt.Sprintf("step %d: one-way needs nodes = [from, to]", i+1))
+		}
+		if st.Do == DoBridge && len(st.Nodes) != 1 {
+			problems = append(problems, fmt.Sprintf("step %d: bridge needs nodes = [bridge]", i+1))
+		}
+		if (st.Do == DoRing || st.Do == DoBridge) && s.Nodes < 3 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs at least 3 nodes", i+1, st.Do))
+		}
+		if (st.Do == DoOutage || st.Do == DoPause || st.Do == DoFlap) && st.For.Duration <= 0 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs for = \"…\" (how long)", i+1, st.Do))
+		}
+		if (st.Do == DoOutage || st.Do == DoPause || st.Do == DoSkew || st.Do == DoDiskFull || st.Do == DoDiskFree) && len(st.Nodes) == 0 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes", i+1, st.Do))
+		}
+		if st.Do == DoSkew && st.Skew.Duration == 0 {
+			problems = append(problems, fmt.Sprintf("step %d: skew needs skew = \"…\" (e.g. \"-4m\")", i+1))
+		}
+		if st.Do == DoLink && st.Link != "satellite" && st.Link != "narrow" && st.Link != "internet" {
+			problems = append(problems, fmt.Sprintf("step %d: link %q: want satellite, narrow or internet", i+1, st.Link))
 		}
 		if st.Do == DoPartition && len(st.Groups) < 2 {
 			problems = append(problems, fmt.Sprintf("step %d: a partition needs at least two groups", i+1))
