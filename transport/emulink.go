@@ -35,11 +35,11 @@ type emuConn struct {
 	pumps     sync.WaitGroup
 }
 
-func newEmuConn(c net.Conn, link func() (Link, time.Time), seed uint64) *emuConn {
+func newEmuConn(c net.Conn, out, in func() (Link, time.Time), seed uint64) *emuConn {
 	e := &emuConn{
 		Conn: c,
-		out:  newLine(link, seed),
-		in:   newLine(link, seed+1),
+		out:  newLine(out, seed),
+		in:   newLine(in, seed+1),
 		done: make(chan struct{}),
 	}
 	e.rd.init()
@@ -114,6 +114,8 @@ func (e *emuConn) Close() error {
 	})
 	return e.closeErr
 }
+
+func (e *emuConn) closed() bool { return isDone(e.done) }
 
 func (e *emuConn) SetDeadline(t time.Time) error {
 	e.rd.set(t)

@@ -33,7 +33,7 @@ func emuPair(t *testing.T, seed uint64, link func() (Link, time.Time)) (*emuConn
 	if far == nil {
 		t.Fatal("accept failed")
 	}
-	e := newEmuConn(c, link, seed)
+	e := newEmuConn(c, link, link, seed)
 	t.Cleanup(func() { e.Close(); far.Close() })
 	return e, far
 }

@@ -28,6 +28,8 @@ type Faults struct {
 	blocked map[pair]bool
 	links   map[pair]*linkState
 	conns   uint64 // emulated connections made, to seed each one
+	// emulated connections by pair, to close when a one-way cut is lifted
+	emulated map[pair][]net.Conn
 }
 
 // A Link describes an emulated link, the same in both directions.
@@ -61,7 +63,12 @@ func (l Link) lossStall() time.Duration {
 type linkState struct {
 	link       Link
 	stallUntil time.Time
+	held       map[peer.ID]bool // one-way cuts: data from these peers is held
 }
+
+// forever is how long a one-way cut holds data: until the cut is lifted
+// and the connection closed.
+const forever = 100 * 365 * 24 * time.Hour
 
 type pair struct{ a, b peer.ID }
 
@@ -80,7 +87,7 @@ func NewFaults(seed uint64, logger *slog.Logger) *Faults {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Faults{
-		seed: seed, log: logger,
+		seed: seed, log: logger, emulated: map[pair][]net.Conn{},
 		hosts:   map[peer.ID]*Host{},
 		owners:  map[string]peer.ID{},
 		blocked: map[pair]bool{},
@@ -118,16 +125,97 @@ func (f *Faults) Partition(a, b []peer.ID) {
 	}
 }
 
-// Heal lifts every partition and tells every host to reconnect now
-// (clearing libp2p's dial backoff and the host's own).
+// Heal lifts every partition and one-way cut and tells every host to
+// reconnect now (clearing libp2p's dial backoff and the host's own).
+// Emulated links (latency, bandwidth) stay: see [Faults.ClearLink].
 func (f *Faults) Heal() {
 	f.mu.Lock()
 	clear(f.blocked)
+	var stale []net.Conn
+	for k, st := range f.links {
+		if len(st.held) > 0 {
+			clear(st.held)
+			stale = append(stale, f.emulated[k]...)
+		}
+		f.dropIdleLocked(k)
+	}
 	hosts := f.hostsLocked()
 	f.mu.Unlock()
 	f.log.Info("heal")
+	for _, c := range stale {
+		_ = c.Close()
+	}
 	for _, h := range hosts {
 		h.wakeAll(true)
+	}
+}
+
+// Reconnect lifts the partition and any one-way cut between a and b only,
+// and tells both to reconnect now.
+func (f *Faults) Reconnect(a, b peer.ID) {
+	k := pairOf(a, b)
+	f.mu.Lock()
+	delete(f.blocked, k)
+	var stale []net.Conn
+	if st := f.links[k]; st != nil && len(st.held) > 0 {
+		clear(st.held)
+		stale = f.emulated[k]
+	}
+	f.dropIdleLocked(k)
+	ha, hb := f.hosts[a], f.hosts[b]
+	f.mu.Unlock()
+	f.log.Info("reconnect", "a", a, "b", b)
+	for _, c := range stale {
+		_ = c.Close()
+	}
+	for _, h := range []*Host{ha, hb} {
+		if h != nil {
+			h.wakeAll(true)
+		}
+	}
+}
+
+// CutOneWay holds every byte from "from" to "to" from now on, while data
+// from "to" to "from" flows: an asymmetric fault. Open TCP connections
+// stay open (their traffic one way stops), other transports between the
+// two are cut and refused, and a new connection cannot complete its
+// handshake. [Faults.Heal] or [Faults.Reconnect] lifts it and closes the
+// connections it held, so fresh ones form.
+func (f *Faults) CutOneWay(from, to peer.ID) {
+	f.mu.Lock()
+	st := f.links[pairOf(from, to)]
+	if st == nil {
+		st = &linkState{}
+		f.links[pairOf(from, to)] = st
+	}
+	if st.held == nil {
+		st.held = map[peer.ID]bool{}
+	}
+	st.held[from] = true
+	hosts := f.hostsLocked()
+	f.mu.Unlock()
+	f.log.Info("one-way cut", "from", from, "to", to)
+	cutNonTCP(hosts[from], to)
+	cutNonTCP(hosts[to], from)
+}
+
+// dropIdleLocked forgets the state of a pair that no longer emulates
+// anything, so that other transports may connect it again.
+func (f *Faults) dropIdleLocked(k pair) {
+	st := f.links[k]
+	if st != nil && st.link == (Link{}) && len(st.held) == 0 && !st.stallUntil.After(time.Now()) {
+		delete(f.links, k)
+	}
+}
+
+func cutNonTCP(h *Host, other peer.ID) {
+	if h == nil {
+		return
+	}
+	for _, c := range h.h.Network().ConnsToPeer(other) {
+		if !isTCP(c.RemoteMultiaddr()) {
+			_ = c.Close()
+		}
 	}
 }
 
@@ -152,16 +240,6 @@ func (f *Faults) SetLink(a, b peer.ID, l Link) {
 	hosts := f.hostsLocked()
 	f.mu.Unlock()
 	f.log.Info("link", "a", a, "b", b, "latency", l.Latency, "bandwidth", l.Bandwidth, "loss", l.Loss)
-	cutNonTCP := func(h *Host, other peer.ID) {
-		if h == nil {
-			return
-		}
-		for _, c := range h.h.Network().ConnsToPeer(other) {
-			if !isTCP(c.RemoteMultiaddr()) {
-				_ = c.Close()
-			}
-		}
-	}
 	cutNonTCP(hosts[a], b)
 	cutNonTCP(hosts[b], a)
 }
@@ -240,9 +318,10 @@ func (f *Faults) unregister(h *Host) {
 	}
 }
 
-// linkFor returns the link from self to the host listening at remote
-// ("ip:port"), and until when it is stalled. Unknown: no emulation.
-func (f *Faults) linkFor(self peer.ID, remote string) (Link, time.Time) {
+// linkFor returns the link between self and the host listening at remote
+// ("ip:port"), and until when data in one direction is stalled: from self
+// (outbound) or to self. Unknown: no emulation.
+func (f *Faults) linkFor(self peer.ID, remote string, outbound bool) (Link, time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	owner, ok := f.owners[remote]
@@ -253,17 +332,38 @@ func (f *Faults) linkFor(self peer.ID, remote string) (Link, time.Time) {
 	if st == nil {
 		return Link{}, time.Time{}
 	}
+	sender := owner
+	if outbound {
+		sender = self
+	}
+	if st.held[sender] {
+		return st.link, time.Now().Add(forever)
+	}
 	return st.link, st.stallUntil
 }
 
 // wrap puts a freshly dialled TCP connection of self under emulation.
 func (f *Faults) wrap(self peer.ID, c net.Conn) net.Conn {
+	remote := c.RemoteAddr().String()
 	f.mu.Lock()
 	f.conns++
 	seed := f.seed ^ (f.conns * 0x9e3779b97f4a7c15)
+	e := newEmuConn(c,
+		func() (Link, time.Time) { return f.linkFor(self, remote, true) },
+		func() (Link, time.Time) { return f.linkFor(self, remote, false) }, seed)
+	if owner, ok := f.owners[remote]; ok {
+		k := pairOf(self, owner)
+		// Forget closed connections as new ones come.
+		live := f.emulated[k][:0]
+		for _, old := range f.emulated[k] {
+			if !old.(*emuConn).closed() {
+				live = append(live, old)
+			}
+		}
+		f.emulated[k] = append(live, e)
+	}
 	f.mu.Unlock()
-	remote := c.RemoteAddr().String()
-	return newEmuConn(c, func() (Link, time.Time) { return f.linkFor(self, remote) }, seed)
+	return e
 }
 
 func isTCP(a ma.Multiaddr) bool {

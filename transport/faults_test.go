@@ -148,3 +148,80 @@ func TestLinkBandwidth(t *testing.T) {
 		t.Errorf("64 KiB over 256 kbit/s took %v: the emulator is far slower than the link", took)
 	}
 }
+
+const lineProto = protocol.ID("/crisismesh/test-lines/1")
+
+// TestOneWayCut: after CutOneWay(a, b), what a writes on an open stream no
+// longer reaches b while what b writes reaches a; Reconnect lifts the cut
+// and fresh connections carry both directions again.
+func TestOneWayCut(t *testing.T) {
+	t.Parallel()
+	hosts, f := startFaultyHosts(t, 2, false)
+	a, b := hosts[0], hosts[1]
+	got := map[peer.ID]chan string{a.ID(): make(chan string, 16), b.ID(): make(chan string, 16)}
+	for _, h := range hosts {
+		h.Host().SetStreamHandler(lineProto, func(s network.Stream) {
+			buf := make([]byte, 64)
+			for {
+				n, err := s.Read(buf)
+				if n > 0 {
+					got[h.ID()] <- string(buf[:n])
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	introduce(t, a, b)
+	waitFor(t, 10*time.Second, "a connected to b", func() bool { return connected(a, b) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sa, err := a.Host().NewStream(ctx, b.ID(), lineProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.Host().NewStream(ctx, a.ID(), lineProto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	receive := func(at *Host, within time.Duration) (string, bool) {
+		select {
+		case s := <-got[at.ID()]:
+			return s, true
+		case <-time.After(within):
+			return "", false
+		}
+	}
+	for _, w := range []struct {
+		s  network.Stream
+		to *Host
+	}{{sa, b}, {sb, a}} {
+		if _, err := w.s.Write([]byte("before")); err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := receive(w.to, 10*time.Second); !ok || s != "before" {
+			t.Fatalf("before the cut: got %q, %v", s, ok)
+		}
+	}
+
+	f.CutOneWay(a.ID(), b.ID())
+	if _, err := sb.Write([]byte("b to a")); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := receive(a, 10*time.Second); !ok || s != "b to a" {
+		t.Fatalf("b→a under a one-way cut a→b: got %q, %v; want it delivered", s, ok)
+	}
+	if _, err := sa.Write([]byte("a to b")); err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := receive(b, 1500*time.Millisecond); ok {
+		t.Fatalf("a→b crossed the one-way cut: %q", s)
+	}
+
+	f.Reconnect(a.ID(), b.ID())
+	// The held connection is closed; a fresh one carries both ways.
+	waitFor(t, 20*time.Second, "echo both ways after the cut was lifted", func() bool {
+		return echoWithin(2*time.Second, a, b) == nil && echoWithin(2*time.Second, b, a) == nil
+	})
+}
