@@ -92,6 +92,16 @@ func (f *fsm) Apply(l *raft.Log) any {
 			res.Err = err
 			return res
 		}
+		if o, known := f.outcomeLocked(sc.ID()); known && o.Refused != "" {
+			// Refused before. A second copy (a proposal resubmitted by a
+			// leader whose state machine had not applied the refusal yet)
+			// must not be judged again against a state that has moved on:
+			// the first outcome stands, refusals included. (The state's own
+			// duplicate check knows only the commands it applied.)
+			res.Err = &crisis.Refusal{Rule: crisis.RuleDuplicate,
+				Detail: fmt.Sprintf("command %s was already refused at index %d: %s", sc.ID(), o.Index, o.Refused)}
+			return res
+		}
 		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: l.AppendedAt, Term: l.Term, Index: l.Index})
 		o := Outcome{ID: sc.ID(), Term: l.Term, Index: l.Index}
 		if err != nil {
