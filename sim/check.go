@@ -2,12 +2,19 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -21,6 +28,9 @@ const (
 	InvForks       = "forks detected, not merged"
 	InvNoForgery   = "nothing forged accepted"
 	InvNoRevoked   = "nothing written after revocation accepted"
+	InvCounters    = "counters never go backwards"
+	InvReads       = "every member reads exactly what its keys allow"
+	InvMembership  = "Raft configuration follows the roster"
 )
 
 // checkAll runs every checker over the running nodes. With final, it first
@@ -32,12 +42,19 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	// available log): convergence is checked at the end, after the heal,
 	// and by "converge" steps.
 	if final {
-		err := r.waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool { return r.converged() && r.sameAppliedIndex() })
+		err := r.waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool {
+			return r.converged() && r.sameAppliedIndex() && checkMembership(r.running()) == nil
+		})
+		if err != nil {
+			err = fmt.Errorf("not within %s: %w", r.sc.ConvergeWithin.Duration, cmp.Or(divergence(r.running()), err))
+		}
 		out = append(out, verdict(InvConverged, step, err))
+		out = append(out, verdict(InvMembership, step, checkMembership(r.running())))
 	}
 	r.mu.Lock()
 	acked := append([]ackedEntry(nil), r.acked...)
 	conflict := r.conflict
+	regress := r.regress
 	forkers := append([]crypto.MemberID(nil), r.forkers...)
 	forged := append([]log.Hash(nil), r.forged...)
 	revoked := append([]crypto.MemberID(nil), r.revoked...)
@@ -54,8 +71,26 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	}
 	out = append(out, verdict(InvChains, step, checkChains(r.running())))
 	out = append(out, verdict(InvOneLeader, step, boolErr(conflict == "", "two leaders in "+conflict)))
+	out = append(out, verdict(InvCounters, step, boolErr(regress == "", regress)))
+	if final {
+		out = append(out, verdict(InvReads, step, checkReads(r.running(), acked)))
+	}
 	if final {
 		out = append(out, verdict(InvCrisisState, step, checkCrisis(r.running())))
+	}
+	if r.hist.Len() > 0 {
+		if final {
+			r.finalRead(ctx)
+		}
+		html := filepath.Join(r.dir, fmt.Sprintf("linearizability-step%d.html", step))
+		c := verdict(InvLinearizable, step, checkLinearizable(&r.hist, html))
+		if !c.OK {
+			if _, err := os.Stat(html); err == nil {
+				c.File = html
+			}
+		}
+		r.logf("  history: %d operations", r.hist.Len())
+		out = append(out, c)
 	}
 	for _, c := range out {
 		mark := "ok"
@@ -94,7 +129,7 @@ func (r *Run) running() []running {
 	revoked := append([]crypto.MemberID(nil), r.revoked...)
 	r.mu.Unlock()
 	var out []running
-	for i, n := range r.nodes {
+	for i, n := range r.snapshot() {
 		if n != nil && !slices.Contains(revoked, n.Identity().ID()) {
 			out = append(out, running{i, n})
 		}
@@ -146,11 +181,26 @@ func checkChains(ns []running) error {
 			if uint64(len(feed)) < head.Seq {
 				return fmt.Errorf("node%d: feed of %s holds %d entries, its head says %d", rn.index, author.Short(), len(feed), head.Seq)
 			}
-			feed = feed[:head.Seq]
-			if k, err := log.CheckRun(st.Network(), st.Roster(), log.Head{}, feed); k != len(feed) && !head.Forked {
-				return fmt.Errorf("node%d: feed of %s breaks at entry %d: %v", rn.index, author.Short(), k+1, err)
+			if err := checkFeed(st.Network(), st.Roster(), head, feed[:head.Seq]); err != nil {
+				return fmt.Errorf("node%d: feed of %s %w", rn.index, author.Short(), err)
 			}
 		}
+	}
+	return nil
+}
+
+// stateAt is one node's committed crisis state.
+type stateAt struct {
+	node  int
+	index uint64
+	state []byte
+}
+
+// checkFeed: a feed validates from seq 1 up to its head (a forked feed is
+// frozen and judged by checkForks).
+func checkFeed(network crypto.NetworkID, roster *crypto.Roster, head log.Head, feed []*log.Entry) error {
+	if k, err := log.CheckRun(network, roster, log.Head{}, feed); k != len(feed) && !head.Forked {
+		return fmt.Errorf("breaks at entry %d: %v", k+1, err)
 	}
 	return nil
 }
@@ -158,20 +208,22 @@ func checkChains(ns []running) error {
 // checkCrisis: every node's committed crisis state is the same, at the
 // same index.
 func checkCrisis(ns []running) error {
-	var want []byte
-	var at uint64
-	for k, rn := range ns {
+	var views []stateAt
+	for _, rn := range ns {
 		v := rn.node.Consensus().Local()
 		b, err := v.State.MarshalBinary()
 		if err != nil {
 			return err
 		}
-		if k == 0 {
-			want, at = b, v.Index
-			continue
-		}
-		if v.Index != at || !bytes.Equal(b, want) {
-			return fmt.Errorf("node%d holds the state at index %d, node%d at %d, and they differ", rn.index, v.Index, ns[0].index, at)
+		views = append(views, stateAt{rn.index, v.Index, b})
+	}
+	return sameState(views)
+}
+
+func sameState(views []stateAt) error {
+	for _, v := range views[min(1, len(views)):] {
+		if v.index != views[0].index || !bytes.Equal(v.state, views[0].state) {
+			return fmt.Errorf("node%d holds the state at index %d, node%d at %d, and they differ", v.node, v.index, views[0].node, views[0].index)
 		}
 	}
 	return nil
@@ -241,4 +293,78 @@ func checkNoRevoked(ns []running, revoked []crypto.MemberID) error {
 		}
 	}
 	return nil
+}
+
+// checkReads: every node holds every acknowledged entry it is meant to
+// read and can read it, and cannot read one sealed to others (it still
+// holds and relays it). Entries whose loss checkNoLoss explains (evidence,
+// past a revocation) are skipped.
+func checkReads(ns []running, acked []ackedEntry) error {
+	for _, a := range acked {
+		for _, rn := range ns {
+			e, err := rn.node.Store().Get(a.id)
+			if err != nil {
+				continue // checkNoLoss reports it if it matters
+			}
+			want := a.readers == nil || slices.Contains(a.readers, rn.index)
+			_, rerr := rn.node.Store().Read(e)
+			switch {
+			case want && rerr != nil:
+				return fmt.Errorf("node%d cannot read entry %s of node%d it is a recipient of: %v", rn.index, a.id.Short(), a.node, rerr)
+			case !want && rerr == nil:
+				return fmt.Errorf("node%d reads entry %s that node%d sealed to %v only", rn.index, a.id.Short(), a.node, a.readers)
+			}
+		}
+	}
+	return nil
+}
+
+// checkMembership: every node's Raft configuration holds exactly the
+// active members, the genesis voters as voters and the others as
+// non-voters.
+func checkMembership(ns []running) error {
+	for _, rn := range ns {
+		f := rn.node.Consensus().Raft().GetConfiguration()
+		if err := f.Error(); err != nil {
+			return fmt.Errorf("node%d: %w", rn.index, err)
+		}
+		have := map[raft.ServerID]raft.ServerSuffrage{}
+		for _, s := range f.Configuration().Servers {
+			have[s.ID] = s.Suffrage
+		}
+		roster := rn.node.Store().Roster()
+		for _, m := range roster.Members() {
+			id := consensus.ServerID(m.Card)
+			suf, in := have[id]
+			delete(have, id)
+			switch {
+			case m.Revoked && in:
+				return fmt.Errorf("node%d: revoked member %s is still in the Raft configuration", rn.index, m.Card.Name())
+			case !m.Revoked && !in:
+				return fmt.Errorf("node%d: member %s is not in the Raft configuration", rn.index, m.Card.Name())
+			case !m.Revoked && roster.IsVoter(m.Card.ID()) != (suf == raft.Voter):
+				return fmt.Errorf("node%d: member %s is a %v in Raft, the roster says voter=%v", rn.index, m.Card.Name(), suf, roster.IsVoter(m.Card.ID()))
+			}
+		}
+		for id := range have {
+			return fmt.Errorf("node%d: Raft server %s is no member", rn.index, id)
+		}
+	}
+	return nil
+}
+
+// finalRead adds a linearizable read on the leader, after convergence, to
+// the history: every committed change must show in it.
+func (r *Run) finalRead(ctx context.Context) {
+	client := r.hist.reserveClients(1)
+	t := netTarget{r}
+	for range 20 {
+		call := r.hist.stamp()
+		if set, err := t.Read(ctx, max(r.leader(), 0)); err == nil {
+			r.hist.read(client, call, set)
+			return
+		}
+		_ = sleep(ctx, 100*time.Millisecond)
+	}
+	r.logf("  no final read: no leader answered")
 }

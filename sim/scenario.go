@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/crisismesh/crisismesh/replication/crisis"
 )
 
 // A Scenario is a network and a schedule. Field names are the file's keys.
@@ -51,11 +54,20 @@ type Step struct {
 	Skew Duration `toml:"skew"`
 	// Clients is how many concurrent clients a workload runs (default 3).
 	Clients int `toml:"clients"`
+	// Expect "refused" when a command step is meant to be refused (any
+	// other refusal stops the run: it is a mistake in the scenario).
+	Expect string `toml:"expect"`
+	// To seals posts to these nodes' members only (TLP:RED): the others
+	// must hold the entries and not be able to read them.
+	To []int `toml:"to"`
 }
 
 // The actions.
 const (
-	DoPost      = "post"      // Nodes each post Count entries (default 1) at Priority
+	// DoPost: Nodes each post Count entries (default 1) at Priority,
+	// sealed To some members only when To is set; with Every, they post
+	// in the background, Every apart, for For (or to the end).
+	DoPost      = "post"
 	DoCommand   = "command"   // Nodes[0] issues a crisis command
 	DoPartition = "partition" // cut between Groups (all pairs across groups)
 	DoIsolate   = "isolate"   // cut Nodes from everyone else ("leader" in Nodes: -1)
@@ -191,13 +203,19 @@ func Parse(text string) (*Scenario, error) {
 		if !valid[st.Do] {
 			problems = append(problems, fmt.Sprintf("step %d: unknown action %q", i+1, st.Do))
 		}
-		for _, n := range st.Nodes {
+		for _, n := range append(append([]int(nil), st.Nodes...), st.To...) {
 			if n < -1 || n >= s.Nodes {
 				problems = append(problems, fmt.Sprintf("step %d: node %d out of range", i+1, n))
 			}
 		}
 		if ((st.Do == DoEquivocate || st.Do == DoRevoke) && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
 			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate), [admin, member] (revoke) or [author] (forge)", i+1, st.Do))
+		}
+		if st.Do == DoCommand && !slices.Contains(crisis.Kinds(), crisis.Kind(st.Kind)) {
+			problems = append(problems, fmt.Sprintf("step %d: command kind %q: want one of %v", i+1, st.Kind, crisis.Kinds()))
+		}
+		if st.Expect != "" && st.Expect != "refused" {
+			problems = append(problems, fmt.Sprintf("step %d: expect = %q: only \"refused\" can be expected", i+1, st.Expect))
 		}
 		if st.Do == DoOneWay && len(st.Nodes) != 2 {
 			problems = append(problems, fmt.Sprintf("step %d: one-way needs nodes = [from, to]", i+1))

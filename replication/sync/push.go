@@ -68,7 +68,8 @@ func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 		}()
 		ctx, cancel := svc.opCtx()
 		defer cancel()
-		if err := svc.push(ctx, p, out); err != nil {
+		n, err := svc.push(ctx, p, out)
+		if err != nil {
 			svc.logger.Debug("push failed", "peer", p, "err", err)
 			return
 		}
@@ -83,17 +84,20 @@ func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 			}
 		}
 		ps.EntriesSent += int64(len(out))
+		ps.BytesSent += n
 		svc.mu.Unlock()
 	}()
 }
 
-func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry) error {
+// push sends entries to p on a stream of their own and returns the bytes
+// written.
+func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry) (int64, error) {
 	t := svc.timing(p)
 	ctx, cancel := context.WithTimeout(ctx, t.SessionTimeout)
 	defer cancel()
 	s, err := svc.cfg.Host.NewStream(ctx, p, ProtocolPush)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.SetDeadline(time.Now().Add(t.SessionTimeout))
 	raw := make([][]byte, len(entries))
@@ -103,9 +107,9 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry) e
 	c := newConn(s, nil)
 	if err := c.send(&message{Type: msgEntries, Entries: raw}); err != nil {
 		s.Reset()
-		return err
+		return c.written.n.Load(), err
 	}
-	return s.Close()
+	return c.written.n.Load(), s.Close()
 }
 
 // handlePush ingests pushed entries; if they do not chain onto what we

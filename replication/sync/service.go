@@ -60,7 +60,7 @@ type PeerStats struct {
 	Sessions       int
 	Failures       int
 	Offences       int
-	BytesSent      int64
+	BytesSent      int64 // by sessions and pushes
 	BytesRecv      int64
 	EntriesSent    int64
 	EntriesRecv    int64 // newly stored from this peer

@@ -1,0 +1,224 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/crisismesh/crisismesh/node"
+)
+
+// Kinds of fault spans: network spans end at a heal, node spans when the
+// node restarts, timed spans by themselves, link spans at the end.
+type spanKind int
+
+const (
+	spanNetwork spanKind = iota
+	spanNode
+	spanTimed
+	spanLink
+)
+
+type openSpan struct {
+	kind spanKind
+	node int // for node spans
+	at   int // index in timeline.Faults
+}
+
+// openSpan starts a span; a timed span (d > 0) is closed d from now.
+func (r *Run) openSpan(kind spanKind, label string, d time.Duration) {
+	r.openNodeSpan(kind, -1, label, d)
+}
+
+func (r *Run) openNodeSpan(kind spanKind, nodeIdx int, label string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Since(r.start)
+	sp := Span{From: now, Label: label}
+	if d > 0 {
+		sp.To = now + d
+	}
+	r.timeline.Faults = append(r.timeline.Faults, sp)
+	if d == 0 {
+		r.spans = append(r.spans, openSpan{kind: kind, node: nodeIdx, at: len(r.timeline.Faults) - 1})
+	}
+}
+
+// closeSpans ends the open spans of a kind (of one node for node spans;
+// node -1: all).
+func (r *Run) closeSpans(kind spanKind) { r.closeNodeSpans(kind, -1) }
+
+func (r *Run) closeNodeSpans(kind spanKind, nodeIdx int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Since(r.start)
+	keep := r.spans[:0]
+	for _, s := range r.spans {
+		if s.kind == kind && (nodeIdx < 0 || s.node == nodeIdx) {
+			r.timeline.Faults[s.at].To = now
+			continue
+		}
+		keep = append(keep, s)
+	}
+	r.spans = keep
+}
+
+// counters are the numbers a node must never see go backwards, even
+// across a crash and restart: its Raft term (a lower term could vote
+// twice), its own feed's seq (a lower one would fork its own feed) and its
+// Lamport clock (a lower one could order its next entries before ones it
+// already saw).
+type counters struct {
+	term    uint64
+	seq     uint64
+	lamport uint64
+}
+
+func readCounters(n *node.Node) counters {
+	h, _ := n.Store().Head(n.Identity().ID())
+	return counters{term: n.Consensus().Raft().CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport()}
+}
+
+// backwards names the counter that is lower in now than in before.
+func (c counters) backwards(before counters) string {
+	switch {
+	case c.term < before.term:
+		return fmt.Sprintf("Raft term %d after %d", c.term, before.term)
+	case c.seq < before.seq:
+		return fmt.Sprintf("own feed seq %d after %d", c.seq, before.seq)
+	case c.lamport < before.lamport:
+		return fmt.Sprintf("Lamport clock %d after %d", c.lamport, before.lamport)
+	}
+	return ""
+}
+
+// noteCounters records node i's counters and remembers the first time one
+// went backwards.
+func (r *Run) noteCounters(i int, n *node.Node, when string) {
+	c := readCounters(n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev, ok := r.counters[i]; ok {
+		if b := c.backwards(prev); b != "" && r.regress == "" {
+			r.regress = fmt.Sprintf("node%d %s: %s", i, when, b)
+		}
+	}
+	r.counters[i] = c
+}
+
+func entryCount(n *node.Node) int {
+	total := 0
+	for _, h := range n.Store().Frontier() {
+		total += int(h.Seq)
+	}
+	return total
+}
+
+// sampleEvery is the timeline's pace: finer for small networks.
+func (r *Run) sampleEvery() time.Duration {
+	if len(r.specs) > 10 {
+		return time.Second
+	}
+	return 250 * time.Millisecond
+}
+
+// sampler records the timeline until ctx ends.
+func (r *Run) sampler(ctx context.Context) {
+	t := time.NewTicker(r.sampleEvery())
+	defer t.Stop()
+	for {
+		r.sample()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Run) sample() {
+	r.nodesMu.RLock()
+	s := Sample{At: time.Since(r.start), Entries: make([]int, len(r.nodes)), Leader: -1}
+	for i, n := range r.nodes { // under nodesMu: a crash waits for the sample
+		if n == nil {
+			s.Entries[i] = -1
+			continue
+		}
+		s.Entries[i] = entryCount(n)
+		if n.Consensus().IsLeader() {
+			s.Leader, s.Term = i, n.Consensus().Raft().CurrentTerm()
+		}
+		r.noteCounters(i, n, "while running")
+	}
+	r.nodesMu.RUnlock()
+	r.mu.Lock()
+	r.timeline.Samples = append(r.timeline.Samples, s)
+	r.mu.Unlock()
+}
+
+// noteLinks adds what node i's sync service counted so far (it starts
+// from zero when the node restarts).
+func (r *Run) noteLinks(i int, n *node.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ps := range n.Sync().Peers() {
+		j, ok := r.index[ps.Peer]
+		if !ok {
+			continue
+		}
+		r.linkBytes[[2]int{i, j}] += uint64(ps.BytesSent)
+	}
+}
+
+// links returns the traffic per pair: the saved counts of crashed
+// lives plus the current ones, each direction counted by its sender.
+func (r *Run) links() []LinkUse {
+	r.nodesMu.RLock()
+	cur := map[[2]int]uint64{}
+	for i, n := range r.nodes {
+		if n == nil {
+			continue
+		}
+		for _, ps := range n.Sync().Peers() {
+			if j, ok := r.index[ps.Peer]; ok {
+				cur[[2]int{i, j}] += uint64(ps.BytesSent)
+			}
+		}
+	}
+	r.nodesMu.RUnlock()
+	r.mu.Lock()
+	for k, v := range r.linkBytes {
+		cur[k] += v
+	}
+	r.mu.Unlock()
+	pairs := map[[2]int]uint64{}
+	for k, v := range cur {
+		a, b := k[0], k[1]
+		if b < a {
+			a, b = b, a
+		}
+		pairs[[2]int{a, b}] += v
+	}
+	var out []LinkUse
+	for k, v := range pairs {
+		out = append(out, LinkUse{A: k[0], B: k[1], Bytes: v})
+	}
+	return out
+}
+
+func (r *Run) indexPeers() {
+	r.index = map[peer.ID]int{}
+	for i, s := range r.specs {
+		r.index[peerOf(s)] = i
+	}
+}
+
+func totalBytes(ls []LinkUse) uint64 {
+	var t uint64
+	for _, l := range ls {
+		t += l.Bytes
+	}
+	return t
+}

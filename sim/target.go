@@ -1,0 +1,99 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+)
+
+// netTarget is the workload's view of the real network: clients go
+// through the nodes' own Command and Crisis calls, as the CLI and the API
+// do.
+type netTarget struct{ r *Run }
+
+func (t netTarget) Nodes() int { return len(t.r.specs) }
+
+func (t netTarget) Up(i int) bool { return t.r.node(i) != nil && !t.r.isPaused(i) }
+
+// outcomeWait bounds how long a client waits for a proposal made through
+// the log to be decided before calling its outcome unknown.
+const outcomeWait = 5 * time.Second
+
+func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (Outcome, error) {
+	n := t.r.node(i)
+	if n == nil {
+		return OutcomeUnknown, fmt.Errorf("node%d is down: %w", i, ErrNoEffect)
+	}
+	// Only the members who assess a crisis may change its affected
+	// states: a command from another member would be refused by rule,
+	// which says nothing about the set.
+	if m, ok := n.Store().Roster().Member(n.Identity().ID()); !ok || (!m.HasRole(crypto.RoleCSIRT) && !m.HasRole(crypto.RoleCyclone)) {
+		return OutcomeUnknown, fmt.Errorf("node%d's member may not change affected states: %w", i, ErrNoEffect)
+	}
+	req := node.CommandRequest{Kind: string(crisis.KindAffected)}
+	if add {
+		req.Add = []string{state}
+	} else {
+		req.Remove = []string{state}
+	}
+	cmd, err := req.ToCommand()
+	if err != nil {
+		return OutcomeUnknown, fmt.Errorf("%w: %w", ErrNoEffect, err)
+	}
+	res, err := n.Command(ctx, cmd)
+	if err != nil {
+		return OutcomeUnknown, err
+	}
+	if res.Status == "pending" {
+		id, _ := crisis.ParseID(res.ID)
+		deadline := time.Now().Add(outcomeWait)
+		for res.Status == "pending" && time.Now().Before(deadline) && ctx.Err() == nil {
+			if o, ok := n.Consensus().Outcome(id); ok {
+				res.Status, res.Rule = "committed", ""
+				if o.Refused != "" {
+					res.Status, res.Rule = "refused", refusedRule(o.Refused)
+				}
+				break
+			}
+			_ = sleep(ctx, 20*time.Millisecond)
+		}
+	}
+	switch {
+	case res.Status == "committed":
+		return OutcomeCommitted, nil
+	case res.Status == "refused" && res.Rule == crisis.RuleNoChange:
+		return OutcomeRefused, nil
+	case res.Status == "refused":
+		return OutcomeUnknown, fmt.Errorf("refused by rule %s (%s): %w", res.Rule, res.Detail, ErrNoEffect)
+	}
+	return OutcomeUnknown, nil
+}
+
+// refusedRule extracts the rule from an outcome's refusal text (a
+// crisis.Refusal's Error: "crisis: command refused by rule RULE: …").
+func refusedRule(text string) string {
+	const marker = "refused by rule "
+	_, rest, ok := strings.Cut(text, marker)
+	if !ok {
+		return ""
+	}
+	rule, _, _ := strings.Cut(rest, ":")
+	return rule
+}
+
+func (t netTarget) Read(ctx context.Context, i int) ([]string, error) {
+	n := t.r.node(i)
+	if n == nil {
+		return nil, fmt.Errorf("node%d is down", i)
+	}
+	v, err := n.Crisis(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	return v.Affected, nil
+}
