@@ -176,6 +176,11 @@ func (s *Store) Disk() DiskStatus {
 	return s.guard.measure()
 }
 
+// CheckDisk measures the free space now and returns nil if writes may go
+// ahead, or the error (wrapping ErrDiskFull) that a write would get. It
+// writes nothing.
+func (s *Store) CheckDisk() error { return s.guard.room("writing") }
+
 // DiskFull reports whether the last measurement (the last write attempt
 // or call of Disk) found the disk full. It does not measure.
 func (s *Store) DiskFull() bool { return s.guard != nil && s.guard.full.Load() }
