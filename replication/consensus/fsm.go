@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	gosync "sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -22,10 +23,35 @@ const (
 type entryWire struct {
 	Type    uint8  `cbor:"1,keyasint"`
 	Payload []byte `cbor:"2,keyasint"`
+	// Time is the submitting leader's clock (Config.Now), Unix
+	// milliseconds; absent in entries of earlier versions, which use the
+	// time hashicorp/raft stamps (AppendedAt, the leader's process clock).
+	Time int64 `cbor:"3,keyasint,omitempty"`
 }
 
-func encodeEntry(t uint8, payload []byte) ([]byte, error) {
-	return crypto.MarshalCanonical(&entryWire{Type: t, Payload: payload})
+// encodeEntry encodes a Raft entry stamped with time at (none if zero).
+func encodeEntry(t uint8, payload []byte, at time.Time) ([]byte, error) {
+	w := entryWire{Type: t, Payload: payload}
+	if !at.IsZero() {
+		w.Time = at.UnixMilli()
+	}
+	return crypto.MarshalCanonical(&w)
+}
+
+// entryTime is the committed time of a command entry: the time the leader
+// stamped (AppendedAt for entries without one), but never earlier than
+// the time of the last committed command, so that a leader whose clock is
+// behind cannot move the crisis back in time. Every node computes it from
+// the same entry and the same state, so they agree.
+func entryTime(w *entryWire, l *raft.Log, last time.Time) time.Time {
+	at := l.AppendedAt
+	if w.Time != 0 {
+		at = time.UnixMilli(w.Time).UTC()
+	}
+	if at.Before(last) {
+		return last
+	}
+	return at
 }
 
 // An Outcome is what became of one command.
@@ -92,7 +118,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 			res.Err = err
 			return res
 		}
-		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: l.AppendedAt, Term: l.Term, Index: l.Index})
+		at := entryTime(&w, l, f.state.Updated)
+		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: at, Term: l.Term, Index: l.Index})
 		o := Outcome{ID: sc.ID(), Term: l.Term, Index: l.Index}
 		if err != nil {
 			res.Err = err

@@ -123,7 +123,7 @@ func TestFSMSnapshotAndDeterminism(t *testing.T) {
 	open := command(t, c.byName["cert-lu"], net, crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
 	var logs []*raft.Log
 	for i, sc := range []*crisis.SignedCommand{open} {
-		data, _ := encodeEntry(entryCommand, sc.Bytes())
+		data, _ := encodeEntry(entryCommand, sc.Bytes(), time.Time{})
 		logs = append(logs, &raft.Log{Index: uint64(i + 1), Term: 1, Data: data, AppendedAt: t0.Add(time.Duration(i) * time.Second)})
 	}
 	st := crisisStateAfter(t, open, logs, a)
@@ -179,7 +179,7 @@ func TestDuplicateKeepsFirstOutcome(t *testing.T) {
 	c := newCast(t, 3)
 	f := newFSM(c.genesis)
 	open := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
-	data, _ := encodeEntry(entryCommand, open.Bytes())
+	data, _ := encodeEntry(entryCommand, open.Bytes(), time.Time{})
 	if res := f.Apply(&raft.Log{Index: 1, Term: 1, Data: data, AppendedAt: t0}).(*ApplyResult); res.Err != nil {
 		t.Fatal(res.Err)
 	}
