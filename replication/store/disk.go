@@ -153,17 +153,26 @@ func (g *diskGuard) room(what string) error {
 	if !st.Full {
 		return nil // with st.Err set: unknown, badger reports ENOSPC where it can
 	}
-	return g.errorFor(what, st)
+	return diskFullError(what+" refused, nothing was written", st)
 }
 
-// errorFor is the operator's message for a refused write.
-func (g *diskGuard) errorFor(what string, st DiskStatus) error {
+// diskFullError is the operator's message for a full disk: what happened,
+// how much is free, the reserve, where, and what to do.
+func diskFullError(what string, st DiskStatus) error {
 	where := "the file system of " + st.Dir
 	if st.Dir == "" {
 		where = "the store's (simulated) disk"
 	}
-	return fmt.Errorf("%w: %s refused: %s free on %s, below the %s the store keeps in reserve (badger writes through memory-mapped files and would crash on a full disk); nothing was written. Free space on %s; the node resumes writing by itself",
+	return fmt.Errorf("%w: %s: %s free on %s, below the %s the store keeps in reserve (badger writes through memory-mapped files and would crash on a full disk). Free space on %s; the node resumes writing by itself",
 		ErrDiskFull, what, bytesString(st.Free), where, bytesString(st.Reserve), where)
+}
+
+// entries is "1 entry" or "n entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
 
 // Disk measures the free space of the store's file system now and reports
@@ -179,7 +188,15 @@ func (s *Store) Disk() DiskStatus {
 // CheckDisk measures the free space now and returns nil if writes may go
 // ahead, or the error (wrapping ErrDiskFull) that a write would get. It
 // writes nothing.
-func (s *Store) CheckDisk() error { return s.guard.room("writing") }
+func (s *Store) CheckDisk() error {
+	if s.guard == nil {
+		return nil
+	}
+	if st := s.guard.measure(); st.Full {
+		return diskFullError("writes are refused", st)
+	}
+	return nil
+}
 
 // DiskFull reports whether the last measurement (the last write attempt
 // or call of Disk) found the disk full. It does not measure.

@@ -108,7 +108,7 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 		return nil, fmt.Errorf("store: append: this member's feed is frozen: another entry with our key forked it at seq %d (is the identity used on two machines, or stolen?)", head.Seq+1)
 	}
 	// Checked before building: a refused batch costs no signature.
-	if err := s.guard.room(fmt.Sprintf("appending %d entries", len(drafts))); err != nil {
+	if err := s.guard.room("appending " + entries(len(drafts))); err != nil {
 		return nil, err
 	}
 	es, err := log.Build(s.self, s.network, log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, maxLamport, s.now(), drafts)
@@ -358,7 +358,7 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 	}
 	n, err := log.CheckRun(s.network, roster, head, rest)
 	if n > 0 {
-		if werr := s.guard.room(fmt.Sprintf("storing %d entries of %s", n, author.Short())); werr != nil {
+		if werr := s.guard.room(fmt.Sprintf("storing %s of %s", entries(n), author.Short())); werr != nil {
 			return nil, werr
 		}
 		if werr := s.writeRun(rest[:n]); werr != nil {
