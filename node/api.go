@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // API paths. They are a contract with the CLI and scripts.
@@ -132,6 +134,17 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, apiError{Code: code, Message: msg})
 }
 
+// writeFailure answers a request that failed with err: a full disk is 507
+// Insufficient Storage with code "disk-full" (the message says how much is
+// free, the reserve, and what to do), anything else status and code.
+func writeFailure(w http.ResponseWriter, err error, status int, code, msg string) {
+	if errors.Is(err, store.ErrDiskFull) {
+		writeError(w, http.StatusInsufficientStorage, "disk-full", err.Error())
+		return
+	}
+	writeError(w, status, code, msg)
+}
+
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, n.Status(r.Context()))
 }
@@ -154,7 +167,7 @@ func (n *Node) handlePost(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := n.Post(r.Context(), req)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "refused", err.Error())
+		writeFailure(w, err, http.StatusBadRequest, "refused", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusCreated, n.ViewEntry(e))
@@ -183,7 +196,7 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := n.Command(r.Context(), cmd)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+		writeFailure(w, err, http.StatusServiceUnavailable, "unavailable", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -227,7 +240,7 @@ func (n *Node) handleSync(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := n.ForceSync(r.Context(), req.Peer)
 	if err != nil {
-		writeError(w, http.StatusBadGateway, "sync-failed", err.Error())
+		writeFailure(w, err, http.StatusBadGateway, "sync-failed", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -253,7 +266,7 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := n.ImportBundle(r.Context(), req.File)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "import-failed", err.Error())
+		writeFailure(w, err, http.StatusBadRequest, "import-failed", err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, v)

@@ -65,6 +65,9 @@ var (
 	descCommit   = prometheus.NewDesc("crisismesh_raft_commit_index", "Last committed Raft index.", nil, nil)
 	descLevel    = prometheus.NewDesc("crisismesh_crisis_level", "Crisis level (0 normal … 4 cyber crisis) as this node knows it.", nil, nil)
 	descAge      = prometheus.NewDesc("crisismesh_crisis_view_age_seconds", "Time since the last contact with a Raft leader (-1: never).", nil, nil)
+	descDiskFull = prometheus.NewDesc("crisismesh_disk_full", "1 while the store refuses writes because free disk space is below its reserve.", nil, nil)
+	descDiskFree = prometheus.NewDesc("crisismesh_disk_free_bytes", "Free space on the store's file system.", nil, nil)
+	descDiskRes  = prometheus.NewDesc("crisismesh_disk_reserve_bytes", "Free space the store keeps in reserve: below it, writes are refused.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -113,6 +116,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		age = float64(s.Crisis.AgeMS) / 1000
 	}
 	gauge(descAge, age)
+	gauge(descDiskFull, b2f(s.DiskFull))
+	gauge(descDiskFree, float64(s.Disk.FreeBytes))
+	gauge(descDiskRes, float64(s.Disk.ReserveBytes))
 }
 
 func b2f(b bool) float64 {

@@ -40,6 +40,21 @@ type Options struct {
 	// Faults puts the node's host under a shared fault injector (tests
 	// and sim only).
 	Faults *transport.Faults
+	// Now is the node's wall clock (nil: time.Now): the author time of
+	// its entries (posts, key and roster entries, checkpoints), the time
+	// it stamps into Raft entries as leader (the committed time of crisis
+	// commands; never earlier than the last committed one), bundle dates
+	// and the time left to Reserve deadlines. Ordering never depends on it
+	// (Lamport clocks, Raft indexes) and timeouts use the monotonic clock.
+	// Simulators skew it.
+	Now func() time.Time
+	// FreeSpace reports the bytes free on the store's file system (nil:
+	// statfs of the data directory). Below the store's reserve every write
+	// is refused with store.ErrDiskFull; reads go on and writing resumes
+	// by itself. With less than 4 MiB free, Open fails with
+	// store.ErrDiskFull (badger could not even start). Simulators return
+	// 0 to fake a full disk.
+	FreeSpace func() (uint64, error)
 }
 
 // Node is one running participant: its store, libp2p host, sync and Raft
@@ -61,6 +76,7 @@ type Node struct {
 	profile transport.Profile
 	api     *http.Server
 	metrics *metrics
+	now     func() time.Time
 
 	stop      chan struct{}
 	wg        gosync.WaitGroup
@@ -76,7 +92,10 @@ func Open(dir string, opts Options) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{dir: dir, logger: logger, stop: make(chan struct{}), metrics: newMetrics()}
+	n = &Node{dir: dir, logger: logger, stop: make(chan struct{}), metrics: newMetrics(), now: opts.Now}
+	if n.now == nil {
+		n.now = time.Now
+	}
 	cleanup := []func(){}
 	defer func() {
 		if err != nil {
@@ -106,7 +125,7 @@ func Open(dir string, opts Options) (n *Node, err error) {
 	}
 	n.profile, _ = transport.ProfileByName(n.cfg.Profile)
 
-	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, store.Options{Logger: logger}); err != nil {
+	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, store.Options{Logger: logger, Now: n.now, FreeSpace: opts.FreeSpace}); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.store.Close() })
@@ -154,7 +173,7 @@ func Open(dir string, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node: snapshots: %w", err)
 	}
 	if n.engine, err = consensus.New(consensus.Config{
-		Store: n.store, Identity: n.id, Genesis: n.genesis, Transport: n.raftTr, Snapshots: snaps, Logger: logger,
+		Store: n.store, Identity: n.id, Genesis: n.genesis, Transport: n.raftTr, Snapshots: snaps, Logger: logger, Now: n.now,
 		Timing: consensus.Timing{Heartbeat: n.profile.HeartbeatTimeout, Election: n.profile.ElectionTimeout,
 			LeaderLease: n.profile.LeaderLeaseTimeout, Commit: n.profile.CommitTimeout},
 	}); err != nil {

@@ -262,7 +262,7 @@ func (n *Node) Crisis(ctx context.Context, linearizable bool) (CrisisView, error
 	for _, p := range v.Provisional {
 		cv.Pending = append(cv.Pending, PendingView{Command: p.Command.ID.String(), Kind: string(p.Command.Kind), Signer: p.Signer.Short(), Seen: p.Seen})
 	}
-	now := time.Now()
+	now := n.now()
 	for _, r := range s.Requests {
 		cv.Requests = append(cv.Requests, RequestView{ID: r.ID.String(), Sector: r.Sector, Services: r.Services,
 			Status: fmt.Sprint(r.Status), Deadline: r.Deadline, LeftMS: r.Deadline.Sub(now).Milliseconds()})
@@ -336,6 +336,20 @@ type StatusView struct {
 	Peers       []PeerView `json:"peers"`
 	Raft        RaftView   `json:"raft"`
 	Crisis      CrisisView `json:"crisis"`
+	// DiskFull is true while the store refuses writes for lack of disk
+	// space; Disk says how much is free against the reserve.
+	DiskFull bool     `json:"disk_full"`
+	Disk     DiskView `json:"disk"`
+}
+
+// DiskView is the store's disk space. Field names are a contract.
+type DiskView struct {
+	Dir          string `json:"dir"`
+	FreeBytes    uint64 `json:"free_bytes"`
+	ReserveBytes uint64 `json:"reserve_bytes"`
+	Full         bool   `json:"full"`
+	// Message says what to do when Full, or why free space is unknown.
+	Message string `json:"message,omitempty"`
 }
 
 // PeerView is one member's link as this node sees it.
@@ -369,7 +383,9 @@ func (n *Node) Status(ctx context.Context) StatusView {
 	sv := StatusView{
 		Member: n.id.Name(), MemberID: n.id.ID().String(), PeerID: n.host.ID().String(), Network: st.Network().String(),
 		Entries: count, Digest: st.Digest().String(), Forks: len(st.Forks()), Peers: []PeerView{},
+		Disk: n.diskView(),
 	}
+	sv.DiskFull = sv.Disk.Full
 	for _, a := range n.host.Addrs() {
 		sv.ListenAddrs = append(sv.ListenAddrs, a.String())
 	}
@@ -411,6 +427,21 @@ func (n *Node) Status(ctx context.Context) StatusView {
 	}
 	sv.Crisis, _ = n.Crisis(ctx, false)
 	return sv
+}
+
+// diskView measures the store's free space now.
+func (n *Node) diskView() DiskView {
+	d := n.store.Disk()
+	v := DiskView{Dir: d.Dir, FreeBytes: d.Free, ReserveBytes: d.Reserve, Full: d.Full}
+	switch {
+	case d.Full:
+		if err := n.store.CheckDisk(); err != nil {
+			v.Message = err.Error()
+		}
+	case d.Err != nil:
+		v.Message = "free space unknown, writing without the disk-full guard: " + d.Err.Error()
+	}
+	return v
 }
 
 type syncStats struct {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/replication/sync"
 )
 
@@ -80,6 +82,9 @@ func (n *Node) ForceSync(ctx context.Context, who string) (SyncReport, error) {
 	rep, err := n.sync.ForceResync(ctx, p)
 	out := SyncReport{Peer: p.String(), Member: name, Equal: rep.Equal, EntriesSent: rep.EntriesSent, EntriesRecv: rep.EntriesRecv,
 		BytesSent: rep.BytesSent, BytesRecv: rep.BytesRecv, DurationMS: rep.Duration.Milliseconds()}
+	if errors.Is(err, store.ErrDiskFull) {
+		return out, fmt.Errorf("sync with %s: %w", name, err)
+	}
 	if err != nil {
 		return out, fmt.Errorf("sync with %s: %w (is it connected? see crisismesh status)", name, err)
 	}
@@ -118,7 +123,7 @@ func (n *Node) ExportBundle(out, forMember string) (BundleView, error) {
 			}
 		}
 	}
-	info, err := sync.Export(n.store, n.id, base, out, time.Now())
+	info, err := sync.Export(n.store, n.id, base, out, n.now())
 	if err != nil {
 		return BundleView{}, err
 	}

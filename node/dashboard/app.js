@@ -67,6 +67,7 @@ async function refreshStatus() {
       tb.append(tr);
     }
     showAlerts("forks", s.forks > 0 ? [s.forks + " fork(s): a member's key signed two different entries"] : []);
+    showAlerts("disk", s.disk_full ? ["DISK FULL: this node stores nothing until space is freed. " + (s.disk.message || "")] : []);
     showCrisis(s.crisis);
   } catch (err) { $("summary").textContent = "node unreachable: " + err.message; }
 }

@@ -106,14 +106,34 @@ type cluster struct {
 	members []*member
 }
 
+// clusterOpts varies the members of a test cluster.
+type clusterOpts struct {
+	// now returns member i's clock (nil: time.Now).
+	now func(i int) func() time.Time
+	// freeSpace returns member i's FreeSpace hook; with it, Raft's log
+	// and stable store are the (in-memory) badger store's, under its
+	// disk-full guard, instead of raft.InmemStore.
+	freeSpace func(i int) func() (uint64, error)
+}
+
 // newCluster starts nodes for the first n members of the cast (voters and
 // non-voters alike), connected all to all with Raft's in-memory transport.
 func newCluster(t testing.TB, c *cast, n int) *cluster {
 	t.Helper()
+	return newClusterWith(t, c, n, clusterOpts{})
+}
+
+// newClusterWith is newCluster with options.
+func newClusterWith(t testing.TB, c *cast, n int, o clusterOpts) *cluster {
+	t.Helper()
 	cl := &cluster{t: t, c: c}
 	for i := 0; i < n; i++ {
 		id := c.ids[i]
-		st, err := store.Open("", c.genesis, id, store.Options{InMemory: true})
+		sopts := store.Options{InMemory: true}
+		if o.freeSpace != nil {
+			sopts.FreeSpace = o.freeSpace(i)
+		}
+		st, err := store.Open("", c.genesis, id, sopts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,10 +150,17 @@ func newCluster(t testing.TB, c *cast, n int) *cluster {
 			}
 		}
 	}
-	for _, m := range cl.members {
-		logs := raft.NewInmemStore()
-		eng, err := New(Config{Store: m.store, Identity: m.id, Genesis: c.genesis, Transport: m.trans,
-			Snapshots: raft.NewInmemSnapshotStore(), RaftLogs: logs, RaftStable: logs, CheckpointEvery: 200 * time.Millisecond})
+	for i, m := range cl.members {
+		cfg := Config{Store: m.store, Identity: m.id, Genesis: c.genesis, Transport: m.trans,
+			Snapshots: raft.NewInmemSnapshotStore(), CheckpointEvery: 200 * time.Millisecond}
+		if o.freeSpace == nil {
+			logs := raft.NewInmemStore()
+			cfg.RaftLogs, cfg.RaftStable = logs, logs
+		}
+		if o.now != nil {
+			cfg.Now = o.now(i)
+		}
+		eng, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

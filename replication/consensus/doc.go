@@ -14,8 +14,37 @@
 // roster. The roster the FSM checks commands against is therefore part of
 // the Raft state: the leader carries roster updates from the crisis log
 // into Raft (entry type roster), and the FSM applies them in Raft order.
-// Time comes from the Raft log entry (AppendedAt, set by the leader), never
-// from a local clock.
+// Time comes from the Raft log entry, never from a local clock: the
+// leader's engine stamps its clock (Config.Now) into every entry it
+// submits (entries of earlier versions carry only hashicorp/raft's
+// AppendedAt, the leader's process clock, which is used for them).
+//
+// # Clocks
+//
+// Clocks may be wrong; what a skewed clock can and cannot do:
+//
+//   - Order is by Raft index for the crisis state and by Lamport clock for
+//     the crisis log: no clock changes either.
+//   - The committed time of a command (decisions, Reserve request times
+//     and their 24-hour deadlines, the state's Updated) is the time the
+//     leader stamped, but never earlier than the last committed time: the
+//     FSM applies max(stamp, state.Updated), so committed time never goes
+//     backwards, also when a leader whose clock is behind takes over.
+//     Every node computes it from the same entry and state, so all agree.
+//     A Reserve deadline is always 24 h after its request's committed
+//     time.
+//   - A leader whose clock is ahead moves committed time ahead by its
+//     skew, and later leaders with correct clocks stamp that time until
+//     their clocks catch up: committed time stands still meanwhile (and
+//     deadlines come out later than they should by at most the skew). The
+//     leader logs a warning when its clock is behind the committed time.
+//   - Author times in log entries (posts, keys, roster updates,
+//     checkpoints) are the author's clock: informative only.
+//   - How old a view is: measured on the monotonic clock for Raft
+//     contact; for a checkpoint it is this node's clock minus the
+//     author's, so skew between the two shows up in the age.
+//   - Timeouts, elections and checkpoint coalescing use the monotonic
+//     clock and are not affected by Config.Now.
 //
 // # Proposals
 //

@@ -45,7 +45,12 @@ type Config struct {
 	Snapshots raft.SnapshotStore
 	Timing    Timing
 	Logger    *slog.Logger
-	// Now is the clock of this node, used only to say how old a view is.
+	// Now is the clock of this node (default time.Now). As leader the
+	// engine stamps it into the Raft entries it submits: it is the
+	// committed time of commands (see the package doc on clocks). It also
+	// dates provisional proposals and the age of views built from
+	// checkpoints. Durations (timeouts, coalescing) use the monotonic
+	// clock, never Now.
 	Now func() time.Time
 	// CheckpointEvery coalesces checkpoints; default 1 s.
 	CheckpointEvery time.Duration
@@ -205,8 +210,23 @@ func (e *Engine) Propose(ctx context.Context, sc *crisis.SignedCommand) (Result,
 // this node is not the leader; its outcome comes later.
 var ErrProposed = errors.New("consensus: proposed through the crisis log; waiting for the leader")
 
+// stamp is the time the leader writes into an entry: its clock, or the
+// last committed time if its clock is behind that (the FSM enforces the
+// same bound; stamping it keeps the log itself monotonic too).
+func (e *Engine) stamp() time.Time {
+	now := e.cfg.Now()
+	e.fsm.mu.RLock()
+	last := e.fsm.state.Updated
+	e.fsm.mu.RUnlock()
+	if now.Before(last) {
+		e.logger.Warn("this node's clock is behind the last committed time: stamping the committed time instead", "clock", now, "committed", last, "behind", last.Sub(now))
+		return last
+	}
+	return now
+}
+
 func (e *Engine) apply(ctx context.Context, typ uint8, payload []byte) (Result, error) {
-	data, err := encodeEntry(typ, payload)
+	data, err := encodeEntry(typ, payload, e.stamp())
 	if err != nil {
 		return Result{}, err
 	}
@@ -277,10 +297,16 @@ func (e *Engine) Local() View {
 	v.Recent = append(v.Recent, e.fsm.outcomes[max(0, len(e.fsm.outcomes)-16):]...)
 	e.fsm.mu.RUnlock()
 	v.Leader = e.IsLeader()
+	// Raft's last contact is on the process clock: its age is measured on
+	// the monotonic clock and expressed on this node's clock (Now), which
+	// may be skewed. A checkpoint carries its author's clock: its age is
+	// the difference of two clocks, the best there is.
 	now := e.cfg.Now()
-	v.LeaderContact = e.raft.LastContact()
 	if v.Leader {
 		v.LeaderContact = now
+	} else if lc := e.raft.LastContact(); !lc.IsZero() {
+		v.Age = max(time.Since(lc), 0)
+		v.LeaderContact = now.Add(-v.Age)
 	}
 	e.mu.Lock()
 	if cp := e.checkpoint; cp != nil && cp.Index > v.Index {
@@ -288,15 +314,13 @@ func (e *Engine) Local() View {
 		v.Recent = cp.Outcomes
 		if cp.Written.After(v.LeaderContact) {
 			v.LeaderContact = cp.Written
+			v.Age = max(now.Sub(cp.Written), 0)
 		}
 	}
 	for _, p := range e.pending {
 		v.Provisional = append(v.Provisional, *p)
 	}
 	e.mu.Unlock()
-	if !v.LeaderContact.IsZero() {
-		v.Age = now.Sub(v.LeaderContact)
-	}
 	return v
 }
 

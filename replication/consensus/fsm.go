@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	gosync "sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -22,10 +23,35 @@ const (
 type entryWire struct {
 	Type    uint8  `cbor:"1,keyasint"`
 	Payload []byte `cbor:"2,keyasint"`
+	// Time is the submitting leader's clock (Config.Now), Unix
+	// milliseconds; absent in entries of earlier versions, which use the
+	// time hashicorp/raft stamps (AppendedAt, the leader's process clock).
+	Time int64 `cbor:"3,keyasint,omitempty"`
 }
 
-func encodeEntry(t uint8, payload []byte) ([]byte, error) {
-	return crypto.MarshalCanonical(&entryWire{Type: t, Payload: payload})
+// encodeEntry encodes a Raft entry stamped with time at (none if zero).
+func encodeEntry(t uint8, payload []byte, at time.Time) ([]byte, error) {
+	w := entryWire{Type: t, Payload: payload}
+	if !at.IsZero() {
+		w.Time = at.UnixMilli()
+	}
+	return crypto.MarshalCanonical(&w)
+}
+
+// entryTime is the committed time of a command entry: the time the leader
+// stamped (AppendedAt for entries without one), but never earlier than
+// the time of the last committed command, so that a leader whose clock is
+// behind cannot move the crisis back in time. Every node computes it from
+// the same entry and the same state, so they agree.
+func entryTime(w *entryWire, l *raft.Log, last time.Time) time.Time {
+	at := l.AppendedAt
+	if w.Time != 0 {
+		at = time.UnixMilli(w.Time).UTC()
+	}
+	if at.Before(last) {
+		return last
+	}
+	return at
 }
 
 // An Outcome is what became of one command.
@@ -102,7 +128,8 @@ func (f *fsm) Apply(l *raft.Log) any {
 				Detail: fmt.Sprintf("command %s was already refused at index %d: %s", sc.ID(), o.Index, o.Refused)}
 			return res
 		}
-		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: l.AppendedAt, Term: l.Term, Index: l.Index})
+		at := entryTime(&w, l, f.state.Updated)
+		next, err := crisis.Apply(f.state, sc, f.roster, crisis.Meta{Time: at, Term: l.Term, Index: l.Index})
 		o := Outcome{ID: sc.ID(), Term: l.Term, Index: l.Index}
 		if err != nil {
 			res.Err = err
@@ -171,6 +198,10 @@ type snapshotWire struct {
 	State    []byte        `cbor:"1,keyasint"`
 	Updates  [][]byte      `cbor:"2,keyasint,omitempty"`
 	Outcomes []outcomeWire `cbor:"3,keyasint,omitempty"`
+	// Applied and Term: the Raft index and term the state is at (a
+	// restored member reports them before it applies anything new).
+	Applied uint64 `cbor:"4,keyasint,omitempty"`
+	Term    uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 type outcomeWire struct {
@@ -187,7 +218,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := snapshotWire{State: st, Updates: append([][]byte(nil), f.updates...)}
+	w := snapshotWire{State: st, Updates: append([][]byte(nil), f.updates...), Applied: f.applied, Term: f.term}
 	for _, o := range f.outcomes {
 		w.Outcomes = append(w.Outcomes, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
 	}
@@ -232,6 +263,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state, f.roster, f.updates, f.outcomes = st, r, w.Updates, outs
+	f.applied, f.term = w.Applied, w.Term
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // Checkpoint is a committed state written into the crisis log by a leader.
@@ -42,6 +43,7 @@ func (e *Engine) loop() {
 	defer tick.Stop()
 	var lastCheckpoint uint64
 	var lastCheckpointAt time.Time
+	var checkpointErr error             // the last checkpoint's error, to say a full disk once
 	submitted := map[crisis.ID]uint64{} // command → term we submitted it in
 	for {
 		select {
@@ -92,11 +94,21 @@ func (e *Engine) loop() {
 		e.fsm.mu.RLock()
 		applied := e.fsm.applied
 		e.fsm.mu.RUnlock()
-		if applied > lastCheckpoint && e.cfg.Now().Sub(lastCheckpointAt) >= e.cfg.CheckpointEvery {
-			if err := e.writeCheckpoint(); err != nil {
+		if applied > lastCheckpoint && time.Since(lastCheckpointAt) >= e.cfg.CheckpointEvery {
+			err := e.writeCheckpoint()
+			switch {
+			case err == nil:
+				lastCheckpoint, lastCheckpointAt, checkpointErr = applied, time.Now(), nil
+			case errors.Is(err, store.ErrDiskFull):
+				// Said once per episode, retried every CheckpointEvery.
+				lastCheckpointAt = time.Now()
+				if !errors.Is(checkpointErr, store.ErrDiskFull) {
+					e.logger.Warn("checkpoint not written until disk space is freed", "err", err)
+				}
+				checkpointErr = err
+			default:
 				e.logger.Warn("checkpoint not written", "err", err)
-			} else {
-				lastCheckpoint, lastCheckpointAt = applied, e.cfg.Now()
+				checkpointErr = err
 			}
 		}
 	}

@@ -123,8 +123,8 @@ func TestFSMSnapshotAndDeterminism(t *testing.T) {
 	open := command(t, c.byName["cert-lu"], net, crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
 	var logs []*raft.Log
 	for i, sc := range []*crisis.SignedCommand{open} {
-		data, _ := encodeEntry(entryCommand, sc.Bytes())
-		logs = append(logs, &raft.Log{Index: uint64(i + 1), Term: 1, Data: data, AppendedAt: t0.Add(time.Duration(i) * time.Second)})
+		data, _ := encodeEntry(entryCommand, sc.Bytes(), time.Time{})
+		logs = append(logs, &raft.Log{Index: uint64(i + 7), Term: 2, Data: data, AppendedAt: t0.Add(time.Duration(i) * time.Second)})
 	}
 	st := crisisStateAfter(t, open, logs, a)
 	st2 := crisisStateAfter(t, open, logs, b)
@@ -149,8 +149,14 @@ func TestFSMSnapshotAndDeterminism(t *testing.T) {
 	if !bytes.Equal(sa, sr) {
 		t.Error("restored state differs")
 	}
-	if o, ok := r.outcome(open.ID()); !ok || o.Index != 1 {
+	if o, ok := r.outcome(open.ID()); !ok || o.Index != 7 {
 		t.Error("outcome lost in the snapshot")
+	}
+	// The restored member knows the index and term its state is at (it
+	// reported 0 before: a restored node looked as if it had applied
+	// nothing).
+	if r.applied != 7 || r.term != 2 {
+		t.Errorf("restored FSM at index %d term %d, want 7 and 2", r.applied, r.term)
 	}
 	if err := newFSM(c.genesis).Restore(io.NopCloser(bytes.NewReader([]byte("junk")))); err == nil {
 		t.Error("a junk snapshot restored")
@@ -179,7 +185,7 @@ func TestDuplicateKeepsFirstOutcome(t *testing.T) {
 	c := newCast(t, 3)
 	f := newFSM(c.genesis)
 	open := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindOpen, Title: "x", Level: 1})
-	data, _ := encodeEntry(entryCommand, open.Bytes())
+	data, _ := encodeEntry(entryCommand, open.Bytes(), time.Time{})
 	if res := f.Apply(&raft.Log{Index: 1, Term: 1, Data: data, AppendedAt: t0}).(*ApplyResult); res.Err != nil {
 		t.Fatal(res.Err)
 	}

@@ -23,7 +23,7 @@ func TestRefusedCommandIsNotAppliedLater(t *testing.T) {
 	apply := func(sc *crisis.SignedCommand) *ApplyResult {
 		t.Helper()
 		index++
-		data, err := encodeEntry(entryCommand, sc.Bytes())
+		data, err := encodeEntry(entryCommand, sc.Bytes(), t0)
 		if err != nil {
 			t.Fatal(err)
 		}

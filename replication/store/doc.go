@@ -25,6 +25,22 @@
 // signed batch in one transaction, so N concurrent appends cost one
 // signature and one fsync.
 //
+// # Disk space
+//
+// Badger writes through memory-mapped files that it creates sparse; on a
+// file system that is really full a write into such a file is a SIGBUS,
+// a crash. So the store refuses to write before the disk is full: every
+// write transaction (a group-committed append batch, an ingested run,
+// fork evidence, a Raft StoreLogs or DeleteRange) first measures the free
+// space of the directory (statfs, about 1 µs) and is refused with
+// ErrDiskFull, writing nothing, below a reserve computed from the badger
+// options (DefaultReserve, 318 MiB). Reads keep working; writing resumes
+// by itself once space is freed. Writes that complete one already made
+// (setting aside what a revocation refuses) and Raft's term and vote are
+// not refused: they are small, and stopping them half-way would leave the
+// log or Raft inconsistent. Options.FreeSpace replaces the measurement
+// (simulators fake a full disk with it).
+//
 // # Ingest
 //
 // Remote entries are grouped by author and sorted by seq, so any arrival

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -25,10 +26,28 @@ var errNotFound = errors.New("not found")
 
 // RaftStore is the store's Raft LogStore and StableStore. Writes are
 // durable (fsynced) before they return. It is safe for concurrent use.
-type RaftStore struct{ s *Store }
+//
+// On a full disk (see ErrDiskFull) StoreLogs and DeleteRange write
+// nothing and return an error wrapping ErrDiskFull. hashicorp/raft v1.8.0
+// handles that safely: a follower answers the AppendEntries RPC with
+// failure and keeps its log and last index (the leader retries with
+// backoff); a leader fails the futures of the entries it could not store
+// and steps down, so nothing it could not store is acknowledged or
+// committed. StableStore writes (Set, SetUint64: the term and the vote, a
+// few dozen bytes per election) are never refused: hashicorp/raft panics
+// when it cannot save its term (setCurrentTerm), and the reserve exists so
+// that such small writes still fit.
+type RaftStore struct {
+	s *Store
+	// truncated is 1 + the first index of the last DeleteRange: raft
+	// deletes a conflicting suffix and then stores the leader's entries
+	// from that index; see StoreLogs.
+	truncated *atomic.Uint64
+}
 
-// Raft returns the store's Raft log and stable store.
-func (s *Store) Raft() *RaftStore { return &RaftStore{s: s} }
+// Raft returns the store's Raft log and stable store. All RaftStores of a
+// Store share their state.
+func (s *Store) Raft() *RaftStore { return &RaftStore{s: s, truncated: &s.raftTruncated} }
 
 var (
 	_ raft.LogStore    = (*RaftStore)(nil)
@@ -122,8 +141,22 @@ func (r *RaftStore) GetLog(index uint64, l *raft.Log) error {
 func (r *RaftStore) StoreLog(l *raft.Log) error { return r.StoreLogs([]*raft.Log{l}) }
 
 // StoreLogs stores log entries durably, in transactions small enough for
-// badger; each transaction is atomic.
+// badger; each transaction is atomic. On a full disk it stores nothing and
+// returns an error wrapping ErrDiskFull, except right after DeleteRange
+// cut the log at the first index stored: hashicorp/raft does not undo its
+// in-memory last index when that second step fails (raft.go,
+// appendEntries), so the entries that replace the deleted suffix are
+// written anyway (DeleteRange itself was refused if the disk was full).
 func (r *RaftStore) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	replacing := r.truncated.Swap(0) == logs[0].Index+1
+	if !replacing {
+		if err := r.s.guard.room(fmt.Sprintf("storing %d Raft log entries", len(logs))); err != nil {
+			return fmt.Errorf("store: raft log: %w", err)
+		}
+	}
 	for len(logs) > 0 {
 		n, size := 0, 0
 		for n < len(logs) && n < maxTxnEntries && size < maxTxnBytes {
@@ -151,8 +184,13 @@ func (r *RaftStore) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// DeleteRange deletes log entries min..max inclusive.
+// DeleteRange deletes log entries min..max inclusive. On a full disk it
+// deletes nothing and returns an error wrapping ErrDiskFull (deleting
+// writes tombstones first and frees space only at compaction).
 func (r *RaftStore) DeleteRange(min, max uint64) error {
+	if err := r.s.guard.room("deleting Raft log entries"); err != nil {
+		return fmt.Errorf("store: raft delete range: %w", err)
+	}
 	wb := r.s.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := r.s.db.View(func(txn *badger.Txn) error {
@@ -175,10 +213,12 @@ func (r *RaftStore) DeleteRange(min, max uint64) error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("store: raft delete range: %w", err)
 	}
+	r.truncated.Store(min + 1)
 	return nil
 }
 
-// Set stores a stable value durably.
+// Set stores a stable value durably. It is never refused for a full disk
+// (see RaftStore).
 func (r *RaftStore) Set(key, val []byte) error {
 	return r.s.db.Update(func(txn *badger.Txn) error { return txn.Set(raftStableKey(key), val) })
 }

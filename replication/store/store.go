@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -59,6 +61,9 @@ type Store struct {
 	network crypto.NetworkID
 	self    *crypto.Identity
 	now     func() time.Time
+	guard   *diskGuard // nil: no disk to fill
+	// raftTruncated is RaftStore.truncated.
+	raftTruncated atomic.Uint64
 
 	// wmu serialises writers; the writer holding it drains queue.
 	wmu   sync.Mutex
@@ -91,6 +96,18 @@ type Options struct {
 	// Now is the clock whose time Append writes as the author time
 	// (informative only: order is by Lamport clock). Default time.Now.
 	Now func() time.Time
+	// FreeSpace returns the bytes free on the store's file system; nil
+	// measures the directory with statfs (an in-memory store then has no
+	// guard). Every write transaction asks it first and is refused with
+	// ErrDiskFull below the reserve, so it must be cheap; simulators set
+	// it to fake a full disk. An error lets writes through (unknown is not
+	// full) and is logged once.
+	FreeSpace func() (uint64, error)
+	// Reserve is the free space below which writes are refused; zero
+	// means DefaultReserve, computed from the badger options the store
+	// uses. Lower it only where nothing else writes to the file system
+	// and the store stays small (tests).
+	Reserve uint64
 }
 
 // Open opens (creating if needed) the store in dir for the network that
@@ -103,23 +120,20 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	if opts.InMemory {
 		dir = ""
 	}
-	bopts := badger.DefaultOptions(dir).
-		WithInMemory(opts.InMemory).
-		WithSyncWrites(true).
-		WithLogger(badgerLogger{logger}).
-		WithNumVersionsToKeep(1).
-		WithDetectConflicts(false).
-		WithMemTableSize(32 << 20).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
-		WithChecksumVerificationMode(options.OnBlockRead).
-		WithVerifyValueChecksum(true).
-		WithNumCompactors(2).
-		WithCompactL0OnClose(true)
-	if !opts.InMemory {
-		// Entries of a few KiB stay in the LSM tree; larger ones go to
-		// the value log.
-		bopts = bopts.WithValueThreshold(4 << 10)
+	bopts := badgerOptions(dir, opts, logger)
+	guard := newDiskGuard(dir, opts, bopts, logger)
+	if guard != nil && !opts.InMemory {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+	}
+	if guard != nil {
+		// Opening writes file headers through fresh memory maps: on a
+		// file system with no room at all that would crash the process.
+		if st := guard.measure(); st.Err == nil && st.Free < minOpenFree {
+			return nil, fmt.Errorf("%w: cannot open the store: %s free, badger needs %s to start; free space on the file system of %s and start again",
+				ErrDiskFull, bytesString(st.Free), bytesString(minOpenFree), dir)
+		}
 	}
 	db, err := badger.Open(bopts)
 	if err != nil {
@@ -129,7 +143,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
 		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
 		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
-		now:           opts.Now,
+		now:           opts.Now, guard: guard,
 	}
 	s.qcond = sync.NewCond(&s.qmu)
 	if s.now == nil {
@@ -137,7 +151,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	}
 	if err := s.load(!opts.SkipIntegrityCheck); err != nil {
 		db.Close()
-		if errors.Is(err, ErrWrongNetwork) {
+		if errors.Is(err, ErrWrongNetwork) || errors.Is(err, ErrDiskFull) {
 			return nil, err
 		}
 		if !errors.Is(err, ErrCorrupt) {
@@ -152,6 +166,35 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		}
 	}
 	return s, nil
+}
+
+// badgerOptions are the badger options of a store in dir (in memory if
+// dir is "").
+func badgerOptions(dir string, opts Options, logger *slog.Logger) badger.Options {
+	bopts := badger.DefaultOptions(dir).
+		WithInMemory(opts.InMemory).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger}).
+		WithNumVersionsToKeep(1).
+		WithDetectConflicts(false).
+		WithMemTableSize(32 << 20).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithChecksumVerificationMode(options.OnBlockRead).
+		WithVerifyValueChecksum(true).
+		WithNumCompactors(2).
+		WithCompactL0OnClose(true).
+		// Value-log files of 64 MiB (badger's default is 1 GiB): value-log
+		// garbage collection rewrites a file at a time, and the disk-full
+		// reserve must hold one such rewrite. Existing larger files stay
+		// readable; new files rotate at the new size.
+		WithValueLogFileSize(64 << 20)
+	if !opts.InMemory {
+		// Entries of a few KiB stay in the LSM tree; larger ones go to
+		// the value log.
+		bopts = bopts.WithValueThreshold(4 << 10)
+	}
+	return bopts
 }
 
 // recoverHint tells the operator what to do with a damaged database.
@@ -237,6 +280,9 @@ func (s *Store) load(check bool) error {
 func (s *Store) checkMetaLocked(txn *badger.Txn) error {
 	item, err := txn.Get(metaKey("network"))
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if err := s.guard.room("creating the store"); err != nil {
+			return err
+		}
 		return s.db.Update(func(w *badger.Txn) error {
 			ver := binary.BigEndian.AppendUint32(nil, formatVersion)
 			if err := w.Set(metaKey("format"), ver); err != nil {

@@ -74,7 +74,7 @@ func (s *Store) commitAppends(batch []*appendReq) {
 		all = append(all, r.drafts...)
 	}
 	es, err := s.appendLocked(all)
-	if err != nil && len(batch) > 1 {
+	if err != nil && len(batch) > 1 && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrClosed) {
 		// One request's bad draft must not fail the others: retry alone.
 		for _, r := range batch {
 			es, err := s.appendLocked(r.drafts)
@@ -107,6 +107,10 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 	case head.Forked:
 		return nil, fmt.Errorf("store: append: this member's feed is frozen: another entry with our key forked it at seq %d (is the identity used on two machines, or stolen?)", head.Seq+1)
 	}
+	// Checked before building: a refused batch costs no signature.
+	if err := s.guard.room("appending " + entries(len(drafts))); err != nil {
+		return nil, err
+	}
 	es, err := log.Build(s.self, s.network, log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, maxLamport, s.now(), drafts)
 	if err != nil {
 		return nil, fmt.Errorf("store: append: %w", err)
@@ -118,8 +122,8 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 }
 
 // writeRun durably stores a run of one author's entries that extends its
-// feed head, and moves the head; the caller holds wmu and has validated
-// the run. Runs too large for one transaction are split; each part moves
+// feed head, and moves the head; the caller holds wmu, has validated the
+// run and asked the disk guard. Runs too large for one transaction are split; each part moves
 // the head only over what it holds, so a crash leaves a valid shorter feed.
 func (s *Store) writeRun(run []*log.Entry) error {
 	for len(run) > 0 {
@@ -204,7 +208,9 @@ type IngestResult struct {
 // Ingest validates and durably stores remote entries. Entries may come in
 // any order and mix authors; an entry that this node already holds is
 // skipped. Invalid entries are reported in the result, never stored; the
-// error is for I/O failures only.
+// error is for I/O failures and a full disk (ErrDiskFull) only. On an
+// error the result says what was stored before it; a full disk refuses an
+// author's run before any of it is written, so feeds stay valid.
 func (s *Store) Ingest(ctx context.Context, entries ...*log.Entry) (*IngestResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -352,6 +358,9 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 	}
 	n, err := log.CheckRun(s.network, roster, head, rest)
 	if n > 0 {
+		if werr := s.guard.room(fmt.Sprintf("storing %s of %s", entries(n), author.Short())); werr != nil {
+			return nil, werr
+		}
 		if werr := s.writeRun(rest[:n]); werr != nil {
 			return nil, werr
 		}
@@ -440,6 +449,9 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 		return false, err
 	}
 	fork := Fork{Author: author, Seq: seq, A: held, B: e}
+	if err := s.guard.room("storing fork evidence"); err != nil {
+		return false, err
+	}
 	// Keep the other branch as far as it is vouched for, so that the proof
 	// can be passed on to nodes that have not seen the fork.
 	if err := s.setAside(author, seq, chain[:n], log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {

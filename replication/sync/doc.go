@@ -61,6 +61,17 @@
 // reported through Config.OnMisbehave. Nothing invalid is stored, and the
 // node keeps serving others.
 //
+// # Full disk
+//
+// When the store refuses writes because this node's disk is full
+// (store.ErrDiskFull), sync stops asking for entries it could not store:
+// it starts no session, turns away sessions peers start (an error
+// message, not an offence on either side), and drops pushes. A failed
+// ingest is never counted against the peer that sent the entries. The
+// node looks every second whether space is back, and then starts a
+// session with every connected peer to catch up. Its own entries reach
+// others again at that point (or by bundle: export only reads).
+//
 // # Bundles
 //
 // Export writes the same missing-entries stream to a file: a magic line,

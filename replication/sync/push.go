@@ -2,12 +2,14 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // pushLoop pushes entries the store adds to connected peers that lack them.
@@ -144,6 +146,16 @@ func (svc *Service) handlePush(s network.Stream) {
 	}
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
 	if err != nil {
+		if res != nil {
+			svc.recordIngest(p, res)
+		}
+		if errors.Is(err, store.ErrDiskFull) {
+			// Not the pusher's fault; anti-entropy fetches the entries
+			// when space is back.
+			svc.diskFull() // pause, and say so once
+			svc.logger.Debug("pushed entries dropped: this node's disk is full", "peer", p)
+			return
+		}
 		svc.logger.Warn("ingest of pushed entries failed", "peer", p, "err", err)
 		return
 	}

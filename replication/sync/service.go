@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -79,6 +80,10 @@ type Service struct {
 	running map[peer.ID]bool // sessions we initiated, one per peer
 	again   map[peer.ID]bool // a session was asked for while one ran
 	pushing map[peer.ID]bool
+
+	// paused is set while this node's disk is full: it asks no peer for
+	// entries (it could not store them) until space is back.
+	paused atomic.Bool
 
 	stop  chan struct{} // closed by Close
 	wg    gosync.WaitGroup
@@ -213,20 +218,53 @@ func (svc *Service) Kick(p peer.ID) {
 	}
 }
 
+// diskRecheck is how often a node whose disk is full looks whether space
+// is back (at most every sync interval).
+const diskRecheck = time.Second
+
 func (svc *Service) antiEntropy() {
 	defer svc.wg.Done()
 	tick := time.NewTicker(svc.cfg.Interval)
 	defer tick.Stop()
+	recheck := time.NewTicker(min(diskRecheck, svc.cfg.Interval))
+	defer recheck.Stop()
 	for {
 		select {
 		case <-svc.stop:
 			return
 		case p := <-svc.kick:
-			svc.goSession(p)
+			if !svc.diskFull() {
+				svc.goSession(p)
+			}
 		case <-tick.C:
-			svc.roundWithRandomPeer()
+			if !svc.diskFull() {
+				svc.roundWithRandomPeer()
+			}
+		case <-recheck.C:
+			if svc.paused.Load() {
+				svc.diskFull()
+			}
 		}
 	}
+}
+
+// diskFull measures whether this node's disk is full. While it is, the
+// service starts no session and refuses those peers start: it could store
+// nothing they send, and a peer is not to blame for our disk. When space
+// is back it starts a session with every connected peer to catch up.
+func (svc *Service) diskFull() bool {
+	err := svc.cfg.Store.CheckDisk()
+	full := err != nil
+	switch was := svc.paused.Swap(full); {
+	case full && !was:
+		svc.logger.Warn("sync paused: this node's disk is full; it asks no peer for entries until space is freed", "err", err)
+	case !full && was:
+		svc.logger.Info("sync resumed: disk space is back")
+		for _, p := range svc.cfg.Host.Network().Peers() {
+			svc.Kick(p)
+		}
+	}
+	return full
 }
 
 // roundWithRandomPeer runs one session with a random connected peer, and
@@ -243,7 +281,7 @@ func (svc *Service) roundWithRandomPeer() {
 			if svc.stopping() {
 				return
 			}
-			if _, err := svc.session(ctx, p, false, false); err == nil || errors.Is(err, errBusy) {
+			if _, err := svc.session(ctx, p, false, false); err == nil || errors.Is(err, errBusy) || errors.Is(err, store.ErrDiskFull) {
 				return
 			}
 		}
@@ -285,6 +323,10 @@ func (svc *Service) ForceResync(ctx context.Context, p peer.ID) (Report, error) 
 // reconnect after a partition must not be lost because the old session was
 // still winding down.
 func (svc *Service) session(ctx context.Context, p peer.ID, force, kicked bool) (Report, error) {
+	if err := svc.cfg.Store.CheckDisk(); err != nil {
+		svc.diskFull() // pause, and log it once
+		return Report{Peer: p}, fmt.Errorf("sync: not syncing with %s: %w", p, err)
+	}
 	svc.mu.Lock()
 	if svc.running[p] {
 		if kicked {
@@ -321,6 +363,11 @@ func (svc *Service) finished(rep Report, err error) {
 	ps.EntriesSent += int64(rep.EntriesSent)
 	if errors.Is(err, errBusy) {
 		return // the other side is already syncing with us: not a failure
+	}
+	if errors.Is(err, store.ErrDiskFull) {
+		// Our disk, not the peer's fault: not a failure of the link.
+		svc.logger.Debug("session ended: this node's disk is full", "peer", rep.Peer)
+		return
 	}
 	if err != nil {
 		ps.Failures++

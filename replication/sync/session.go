@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // Receiver batching: entries are ingested (durably) every batchEntries
@@ -27,6 +28,10 @@ const (
 // busyMessage answers a session the responder turns away because it is
 // already syncing with the same peer.
 const busyMessage = "busy: a session with you is running"
+
+// diskFullMessage answers a session the responder turns away because its
+// disk is full (it names no local path: it goes to the peer).
+const diskFullMessage = "disk full: this node stores no entries until its operator frees space; it syncs again by itself then"
 
 // ErrStalled reports a session the watchdog aborted for lack of progress.
 var ErrStalled = errors.New("sync: session stalled")
@@ -178,10 +183,13 @@ func (svc *Service) respond(s network.Stream) {
 	defer stop()
 	err := sess.respond()
 	rep := sess.report(start)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrDiskFull):
+		s.Close() // let the peer read why (the exchange, if any, reset it already)
+	case err != nil:
 		s.Reset()
 		err = sess.fail(err)
-	} else {
+	default:
 		s.Close()
 	}
 	svc.finished(rep, err)
@@ -195,6 +203,13 @@ func (sess *session) respond() error {
 	}
 	if m.Type != msgHello {
 		return sess.offence(fmt.Errorf("%w: expected hello, got message %d", ErrProtocol, m.Type))
+	}
+	if err := st.CheckDisk(); err != nil {
+		// We could store nothing the peer sends: turn it away, without
+		// blaming it. It tries another peer; we ask when space is back.
+		sess.svc.diskFull()
+		sess.c.send(&message{Type: msgError, Error: diskFullMessage})
+		return fmt.Errorf("sync: turned %s away: %w", sess.peer, err)
 	}
 	// Both sides may start a session at once (periodic rounds); two
 	// sessions would both send the whole backlog. The side with the lower
@@ -407,11 +422,20 @@ func honest(r log.Reason) bool {
 
 // ingest stores entries from p. It returns how many were added, the
 // unsigned tail to retry with the next batch, and an offence error if p
-// sent something invalid.
+// sent something invalid. A store error (a full disk: store.ErrDiskFull)
+// is returned as it is: it is this node's trouble, never p's offence.
 func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, error) {
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
 	if err != nil {
-		return 0, nil, err
+		added := 0
+		if res != nil {
+			svc.recordIngest(p, res) // what was stored before the error
+			added = len(res.Added)
+		}
+		if errors.Is(err, store.ErrDiskFull) {
+			svc.diskFull() // pause, and say so once
+		}
+		return added, nil, err
 	}
 	byID := make(map[log.Hash]*log.Entry, len(entries))
 	for _, e := range entries {

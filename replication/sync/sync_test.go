@@ -123,12 +123,14 @@ type nodeOpt struct {
 	interval time.Duration
 	timing   Timing
 	noStart  bool
+	// freeSpace fakes the store's free disk space (nil: no guard).
+	freeSpace func() (uint64, error)
 }
 
 func (w *world) node(t testing.TB, name string, o nodeOpt) *node {
 	t.Helper()
 	id := w.ids[name]
-	st, err := store.Open("", w.genesis, id, store.Options{InMemory: true})
+	st, err := store.Open("", w.genesis, id, store.Options{InMemory: true, FreeSpace: o.freeSpace})
 	if err != nil {
 		t.Fatal(err)
 	}
