@@ -88,7 +88,10 @@ func TestDiskFullReal(t *testing.T) {
 	}
 	db := filepath.Join(mnt, "db")
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDiskFullChild$", "-test.v")
+	// A child that hangs is killed, and reported as hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestDiskFullChild$", "-test.v")
 	cmd.Env = append(os.Environ(), diskFullEnv+"="+home+string(os.PathListSeparator)+db)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -124,6 +127,9 @@ func TestDiskFullReal(t *testing.T) {
 		}
 	}
 	err = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("the child hung (killed after 5 minutes, %d entries acknowledged)\n%s", len(acked), stderr.String())
+	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ProcessState.Sys().(unix.WaitStatus).Signaled() {
 		t.Fatalf("the store crashed on a full disk (%v) after %d acknowledged entries: the reserve is too small\n%s", err, len(acked), stderr.String())
