@@ -11,7 +11,8 @@ import (
 )
 
 // Kinds of fault spans: network spans end at a heal, node spans when the
-// node restarts, timed spans by themselves, link spans at the end.
+// node restarts, timed spans by themselves, disk spans when the disk is
+// freed, link (and clock) spans at the end.
 type spanKind int
 
 const (
@@ -19,6 +20,7 @@ const (
 	spanNode
 	spanTimed
 	spanLink
+	spanDisk
 )
 
 type openSpan struct {

@@ -6,6 +6,7 @@ import (
 	cryptorand "crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/transport"
 )
 
@@ -75,6 +77,8 @@ type Run struct {
 	linkBytes map[[2]int]uint64
 	paused    map[int]time.Time
 	hist      History // the workloads' crisis history
+	skew      map[int]time.Duration
+	diskFull  map[int]bool
 }
 
 type ackedEntry struct {
@@ -131,7 +135,8 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		return executeRaft(ctx, sc, file, o)
 	}
 	r := &Run{sc: sc, seed: pickSeed(sc, o), out: o.Out, leaders: map[uint64]string{}, start: time.Now(),
-		counters: map[int]counters{}, linkBytes: map[[2]int]uint64{}, paused: map[int]time.Time{}}
+		counters: map[int]counters{}, linkBytes: map[[2]int]uint64{}, paused: map[int]time.Time{},
+		skew: map[int]time.Duration{}, diskFull: map[int]bool{}}
 	if r.out == nil {
 		r.out = io.Discard
 	}
@@ -201,6 +206,9 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		return rep, fmt.Errorf("sim: background work: %w", err)
 	}
 	bytes0, healed := totalBytes(r.links()), time.Now()
+	r.mu.Lock()
+	clear(r.diskFull)
+	r.mu.Unlock()
 	r.faults.Heal()
 	r.closeSpans(spanNetwork)
 	for i := range r.nodes {
@@ -373,7 +381,7 @@ func (r *Run) stopBackground() error {
 
 // finishTimeline closes the spans still open and adds the link counts.
 func (r *Run) finishTimeline() {
-	for _, k := range []spanKind{spanNetwork, spanNode, spanLink} {
+	for _, k := range []spanKind{spanNetwork, spanNode, spanLink, spanDisk} {
 		r.closeSpans(k)
 	}
 	links := r.links()
@@ -420,7 +428,8 @@ func describe(st Step) string {
 }
 
 func (r *Run) open(i int) error {
-	n, err := node.Open(r.specs[i].Dir, node.Options{Faults: r.faults, Logger: r.logs.Logger(i)})
+	n, err := node.Open(r.specs[i].Dir, node.Options{Faults: r.faults, Logger: r.logs.Logger(i),
+		Now: func() time.Time { return time.Now().Add(r.clockSkew(i)) }, FreeSpace: func() (uint64, error) { return r.freeSpace(i), nil }})
 	if err != nil {
 		return fmt.Errorf("sim: open node%d: %w", i, err)
 	}
@@ -631,8 +640,11 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 			d = r.sc.ConvergeWithin.Duration
 		}
 		if err := r.waitUntil(ctx, d, r.converged); err != nil {
-			return []Check{{Name: "converge", Step: idx, Detail: err.Error()}}, nil
+			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(divergence(r.running()), err))}
+			r.logf("  check %-30s FAILED: %s", c.Name, c.Detail)
+			return []Check{c}, nil
 		}
+		r.logf("  converged")
 	case DoCheck:
 		return r.checkAll(ctx, idx, false), nil
 	case DoEquivocate:
@@ -641,6 +653,24 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		return nil, r.forge(ctx, nodes[0])
 	case DoRevoke:
 		return nil, r.revoke(ctx, nodes[0], nodes[1])
+	case DoSkew:
+		r.mu.Lock()
+		for _, i := range nodes {
+			r.skew[i] = st.Skew.Duration
+		}
+		r.mu.Unlock()
+		r.openSpan(spanLink, fmt.Sprintf("clock of node%v %+v", nodes, st.Skew.Duration), 0)
+	case DoDiskFull, DoDiskFree:
+		r.mu.Lock()
+		for _, i := range nodes {
+			r.diskFull[i] = st.Do == DoDiskFull
+		}
+		r.mu.Unlock()
+		if st.Do == DoDiskFull {
+			r.openSpan(spanDisk, fmt.Sprintf("disk of node%v full", nodes), 0)
+		} else {
+			r.closeSpans(spanDisk)
+		}
 	case DoWorkload:
 		clients := st.Clients
 		if clients == 0 {
@@ -697,6 +727,10 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 			if err != nil && r.node(i) != n {
 				break // crashed meanwhile: nothing was acknowledged
 			}
+			if errors.Is(err, store.ErrDiskFull) {
+				r.logf("  node%d refuses to write, as it must: %v", i, err)
+				break // a clear error, nothing acknowledged
+			}
 			if err != nil {
 				return err
 			}
@@ -732,6 +766,25 @@ func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int) erro
 			return err
 		}
 	}
+}
+
+// clockSkew is how far node i's clock is off.
+func (r *Run) clockSkew(i int) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.skew[i]
+}
+
+// freeSpace is what node i's disk reports: nothing while the schedule
+// says it is full, else plenty (the simulation's disk is a temporary
+// directory; a really full one is the store's own tests' business).
+func (r *Run) freeSpace(i int) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.diskFull[i] {
+		return 0
+	}
+	return 1 << 40
 }
 
 func (r *Run) setPaused(i int, d time.Duration) {

@@ -33,6 +33,9 @@ func TestScenarios(t *testing.T) {
 			if sc.Layer == LayerRaft {
 				t.Skip("Raft layer: TestRaftScenarios runs it in virtual time")
 			}
+			if raceEnabled && sc.Nodes > 20 {
+				t.Skipf("%d nodes under the race detector would need 20+ GiB; .ci/run runs it without -race: go test ./sim -run 'TestScenarios/%s'", sc.Nodes, filepath.Base(f))
+			}
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
