@@ -133,3 +133,31 @@ func TestSimultaneousSessionsTurnedAway(t *testing.T) {
 		t.Fatalf("once low is idle: %v", err)
 	}
 }
+
+// While a session brings us a peer's entries, the frontier we advertise to
+// other peers includes them, so that after a heal every peer across the
+// cut does not send us the same backlog; the session's own peer is told
+// the truth, and a session that ends (or fails) withdraws its claim.
+func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{noStart: true})
+	x := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	a.post(t, w, 20, log.Routine)
+	theirs := a.store.Frontier()
+	author := a.id.ID()
+	if x.store.Frontier()[author].Seq >= theirs[author].Seq {
+		t.Fatal("x already holds a's feed")
+	}
+	s1, s2 := &session{}, &session{}
+	x.svc.expect(s1, theirs)
+	if got := x.svc.advertised(s2)[author]; got != theirs[author] {
+		t.Errorf("advertised to another peer while s1 brings a's feed: %+v, want %+v", got, theirs[author])
+	}
+	if got := x.svc.advertised(s1)[author]; got != x.store.Frontier()[author] {
+		t.Errorf("advertised to the peer that is sending: %+v, want what x stores, %+v", got, x.store.Frontier()[author])
+	}
+	x.svc.expect(s1, nil)
+	if got := x.svc.advertised(s2)[author]; got != x.store.Frontier()[author] {
+		t.Errorf("after s1 ended (without delivering): %+v, want what x stores, %+v", got, x.store.Frontier()[author])
+	}
+}

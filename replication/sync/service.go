@@ -80,6 +80,9 @@ type Service struct {
 	running map[peer.ID]bool // sessions we initiated, one per peer
 	again   map[peer.ID]bool // a session was asked for while one ran
 	pushing map[peer.ID]bool
+	// incoming: per running session, the heads its peer is sending us
+	// (see advertised).
+	incoming map[*session]log.Frontier
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -118,7 +121,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
-		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{},
+		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{}, incoming: map[*session]log.Frontier{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }

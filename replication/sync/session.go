@@ -226,7 +226,7 @@ func (sess *session) respond() error {
 	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(st.Frontier())}); err != nil {
+	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess))}); err != nil {
 		return err
 	}
 	m, err = sess.next()
@@ -247,10 +247,12 @@ func (sess *session) respond() error {
 // exchange sends what the peer lacks while receiving what we lack. The
 // initiator first sends its frontier.
 func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
+	sess.svc.expect(sess, theirs)
+	defer sess.svc.expect(sess, nil)
 	errc := make(chan error, 1)
 	go func() {
 		if initiator {
-			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.cfg.Store.Frontier())}); err != nil {
+			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess))}); err != nil {
 				errc <- err
 				return
 			}
@@ -458,4 +460,46 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 		return len(res.Added), nil, bad
 	}
 	return len(res.Added), carry, nil
+}
+
+// expect records the heads sess's peer is about to send us (theirs, where
+// it is ahead of us), or forgets them (nil) when the session ends.
+func (svc *Service) expect(sess *session, theirs log.Frontier) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if theirs == nil {
+		delete(svc.incoming, sess)
+		return
+	}
+	mine := svc.cfg.Store.Frontier()
+	ahead := log.Frontier{}
+	for a, h := range theirs {
+		if m := mine[a]; h.Seq > m.Seq && !h.Forked && !m.Forked {
+			ahead[a] = h
+		}
+	}
+	svc.incoming[sess] = ahead
+}
+
+// advertised is the frontier we tell sess's peer we hold: what we store,
+// plus what other running sessions are bringing us right now. After a
+// partition heals, every peer across the cut starts a session with us at
+// once; without this, each would send us the same backlog. If a session
+// that was to bring entries fails, they are missing from what we
+// advertised only until the next session (the digests still differ).
+func (svc *Service) advertised(sess *session) log.Frontier {
+	f := svc.cfg.Store.Frontier().Clone()
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	for other, heads := range svc.incoming {
+		if other == sess {
+			continue
+		}
+		for a, h := range heads {
+			if m := f[a]; h.Seq > m.Seq && !m.Forked {
+				f[a] = h
+			}
+		}
+	}
+	return f
 }
