@@ -76,11 +76,12 @@ type counters struct {
 	term    uint64
 	seq     uint64
 	lamport uint64
+	forked  bool // the member's own feed forked: frozen before the fork, its seq is not judged
 }
 
 func readCounters(n *node.Node) counters {
 	h, _ := n.Store().Head(n.Identity().ID())
-	return counters{term: n.Consensus().Raft().CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport()}
+	return counters{term: n.Consensus().Raft().CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport(), forked: h.Forked}
 }
 
 // backwards names the counter that is lower in now than in before.
@@ -88,7 +89,7 @@ func (c counters) backwards(before counters) string {
 	switch {
 	case c.term < before.term:
 		return fmt.Sprintf("Raft term %d after %d", c.term, before.term)
-	case c.seq < before.seq:
+	case c.seq < before.seq && !c.forked:
 		return fmt.Sprintf("own feed seq %d after %d", c.seq, before.seq)
 	case c.lamport < before.lamport:
 		return fmt.Sprintf("Lamport clock %d after %d", c.lamport, before.lamport)

@@ -549,10 +549,13 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		if st.Every.Duration > 0 {
 			// A rate: post in the background, Every apart, for For (or
 			// until the end of the schedule).
-			r.background(func(ctx context.Context) error { return r.postEvery(ctx, idx, st, nodes) })
+			// Its own generator, seeded now: the schedule's goes on
+			// with the next steps meanwhile.
+			rng := rand.New(rand.NewPCG(r.rng.Uint64(), 0x9057))
+			r.background(func(ctx context.Context) error { return r.postEvery(ctx, idx, st, nodes, rng) })
 			return nil, nil
 		}
-		return nil, r.post(ctx, idx, st, nodes, max(st.Count, 1))
+		return nil, r.post(ctx, idx, st, nodes, max(st.Count, 1), r.rng)
 	case DoCommand:
 		if len(nodes) == 0 || r.node(nodes[0]) == nil {
 			return nil, fmt.Errorf("command needs a running node")
@@ -693,15 +696,16 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 	return nil, nil
 }
 
-// post has each of nodes (one at random when none) post count entries.
-func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int) error {
+// post has each of nodes (one drawn from rng when none) post count
+// entries.
+func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int, rng *rand.Rand) error {
 	prio := st.Priority
 	if prio == "" {
 		prio = "routine"
 	}
 	targets := nodes
 	if len(targets) == 0 {
-		targets = []int{r.rng.IntN(len(r.specs))}
+		targets = []int{rng.IntN(len(r.specs))}
 	}
 	req := node.PostRequest{Kind: "sitrep", TLP: "green", Priority: prio}
 	var readers []int
@@ -748,7 +752,7 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 
 // postEvery posts Count entries (default 1) Every apart, for For or
 // until the schedule ends.
-func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int) error {
+func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int, rng *rand.Rand) error {
 	if st.For.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, st.For.Duration)
@@ -762,7 +766,7 @@ func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int) erro
 			return nil
 		case <-t.C:
 		}
-		if err := r.post(ctx, idx, st, nodes, max(st.Count, 1)); err != nil && ctx.Err() == nil {
+		if err := r.post(ctx, idx, st, nodes, max(st.Count, 1), rng); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
