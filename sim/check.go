@@ -26,7 +26,7 @@ const (
 	InvOneLeader   = "one leader per term"
 	InvCrisisState = "same committed crisis state"
 	InvForks       = "forks detected, not merged"
-	InvNoForgery   = "nothing forged accepted"
+	InvNoForgery   = "nothing forged or malformed accepted"
 	InvNoRevoked   = "nothing written after revocation accepted"
 	InvCounters    = "counters never go backwards"
 	InvReads       = "every member reads exactly what its keys allow"

@@ -839,48 +839,6 @@ func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
 	return nil
 }
 
-// forge offers every node an entry that claims to be node a's but is
-// signed by another member's key.
-func (r *Run) forge(ctx context.Context, a int) error {
-	na := r.node(a)
-	if na == nil {
-		return fmt.Errorf("forge needs node %d running", a)
-	}
-	var signer *node.Node
-	for i, n := range r.snapshot() {
-		if n != nil && i != a {
-			signer = n
-			break
-		}
-	}
-	if signer == nil {
-		return fmt.Errorf("forge needs a second running node")
-	}
-	// Build as the signer, then claim node a as author: the signature
-	// no longer matches the author's key.
-	key, _ := signer.Store().CurrentKey("all")
-	es, err := log.Build(signer.Identity(), na.Store().Network(), log.Tip{}, 0, time.Now(),
-		[]log.Draft{{Body: log.Body{Kind: log.KindMessage, TLP: log.TLPGreen, Text: "forged"}, Key: key}})
-	if err != nil {
-		return err
-	}
-	forged, err := claimAuthor(es[0], na.Identity().ID())
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	r.forged = append(r.forged, forged.ID())
-	r.mu.Unlock()
-	for _, n := range r.snapshot() {
-		if n != nil {
-			if _, err := n.Store().Ingest(ctx, forged); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // converged reports whether every running member's node holds the same
 // log.
 func (r *Run) converged() bool { return divergence(r.running()) == nil }

@@ -82,8 +82,10 @@ const (
 	// handed to Nodes[1] (as if the key were used on another machine),
 	// while Nodes[0] posts its own: a fork every node must detect.
 	DoEquivocate = "equivocate"
-	// DoForge: an entry claiming to be Nodes[0]'s, signed by another key,
-	// is offered to every node: no node may accept it.
+	// DoForge: entries no node may accept are offered to every node: one
+	// claiming to be Nodes[0]'s but signed by another key, and two that
+	// Nodes[0]'s key signs but that are malformed (not chaining onto its
+	// feed; for another network).
 	DoForge = "forge"
 	// DoRevoke: Nodes[0] (an admin) revokes Nodes[1], keeping its feed up
 	// to the head the admin holds; entries it writes later must be refused
