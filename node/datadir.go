@@ -3,9 +3,12 @@ package node
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -197,4 +200,52 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		}
 	}
 	return nodes, nil
+}
+
+// FreeBasePort returns a base port for a testnet of n nodes on 127.0.0.1
+// whose ports (TCP and UDP at base+i, TCP at base+500+i) are free now. It
+// stays below the kernel's ephemeral ports (32768 on Linux), where an
+// outgoing connection could take one of them between a node's stop and
+// restart, and draws the base at random so that testnets started at the
+// same time rarely meet; what is free now may be taken later.
+func FreeBasePort(n int) (int, error) {
+	const lo, hi = 20000, 32768 - 500
+	if n < 1 || n > 400 {
+		return 0, fmt.Errorf("testnet: %d nodes: want 1 to 400", n)
+	}
+	for try := 0; try < 100; try++ {
+		var b [2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		base := lo + int(binary.BigEndian.Uint16(b[:]))%(hi-n-lo)
+		if portsFree(base, n) {
+			return base, nil
+		}
+	}
+	return 0, errors.New("testnet: found no free range of ports below 32768 in 100 tries")
+}
+
+func portsFree(base, n int) bool {
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		for _, port := range []int{base + i, base + 500 + i} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				return false
+			}
+			closers = append(closers, l)
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", base+i))
+		if err != nil {
+			return false
+		}
+		closers = append(closers, u)
+	}
+	return true
 }

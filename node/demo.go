@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"os"
 	"strings"
 	"time"
@@ -51,15 +49,15 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		}
 		dir = d
 	}
-	base, err := cryptorand.Int(cryptorand.Reader, big.NewInt(20000))
+	base, err := FreeBasePort(5)
 	if err != nil {
 		return err
 	}
-	specs, err := Testnet(TestnetOptions{Dir: dir, Nodes: 5, Voters: 3, BasePort: 30000 + int(base.Int64()), Now: time.Now().UTC()})
+	specs, err := Testnet(TestnetOptions{Dir: dir, Nodes: 5, Voters: 3, BasePort: base, Now: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
-	faults := transport.NewFaults(uint64(base.Int64()), slog.New(slog.DiscardHandler))
+	faults := transport.NewFaults(uint64(base), slog.New(slog.DiscardHandler))
 	nodes := make([]*Node, len(specs))
 	for i, s := range specs {
 		if nodes[i], err = Open(s.Dir, Options{Faults: faults}); err != nil {

@@ -166,22 +166,7 @@ func TestClockSkewNode(t *testing.T) {
 	if d := at.Sub(time.Now().Add(skew)); d > 5*time.Second || d < -5*time.Second {
 		t.Errorf("the slow node's entry carries %v, want its clock (%v)", at, time.Now().Add(skew))
 	}
-	waitUntil(t, 30*time.Second, "convergence", func() bool {
-		d := nodes[0].Store().Digest()
-		for _, n := range nodes[1:] {
-			if n.Store().Digest() != d {
-				return false
-			}
-		}
-		return true
-	})
-	for _, n := range nodes {
-		for _, e := range posted {
-			if _, err := n.Store().Get(e.ID()); err != nil {
-				t.Fatalf("%s lacks %s", n.Identity().Name(), e.ID().Short())
-			}
-		}
-	}
+	convergeHolding(t, nodes, posted)
 	if v := nodes[0].ViewEntry(posted[2]); !v.Time.Equal(at.UTC()) {
 		t.Errorf("node0 shows the slow node's entry at %v, want %v", v.Time, at.UTC())
 	}

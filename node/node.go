@@ -87,12 +87,14 @@ type Node struct {
 // Open starts the node of data directory dir: it locks the directory
 // (one process per directory), loads config, identity and genesis, opens
 // the store (checking its integrity), and starts the host, sync and Raft.
-func Open(dir string, opts Options) (n *Node, err error) {
+func Open(dir string, opts Options) (_ *Node, err error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{dir: dir, logger: logger, stop: make(chan struct{}), metrics: newMetrics(), now: opts.Now}
+	// n is not the result: a failed Open returns nil, and the cleanups
+	// (and the goroutines already started, until they stop) still use n.
+	n := &Node{dir: dir, logger: logger, stop: make(chan struct{}), metrics: newMetrics(), now: opts.Now}
 	if n.now == nil {
 		n.now = time.Now
 	}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -30,11 +30,11 @@ func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 func freeBasePort(t testing.TB) int {
-	n, err := rand.Int(rand.Reader, big.NewInt(20000))
+	base, err := FreeBasePort(10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return 20000 + int(n.Int64())
+	return base
 }
 
 // A testnet of three real nodes (libp2p on 127.0.0.1, badger, Raft) comes
@@ -78,22 +78,7 @@ func TestTestnetComesUp(t *testing.T) {
 		}
 		acked = append(acked, es...)
 	}
-	waitUntil(t, 30*time.Second, "convergence", func() bool {
-		d := running[0].Store().Digest()
-		for _, n := range running[1:] {
-			if n.Store().Digest() != d {
-				return false
-			}
-		}
-		return true
-	})
-	for _, n := range running {
-		for _, e := range acked {
-			if _, err := n.Store().Get(e.ID()); err != nil {
-				t.Fatalf("%s lacks %s", n.Identity().Name(), e.ID().Short())
-			}
-		}
-	}
+	convergeHolding(t, running, acked)
 	var leader *Node
 	waitUntil(t, 30*time.Second, "a Raft leader", func() bool {
 		for _, n := range running {
@@ -269,4 +254,53 @@ func openSingle(t *testing.T) (*Node, []TestnetNode) {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n, nodes
+}
+
+// convergeHolding waits until nodes hold the same log, and checks that
+// every one of them holds each entry of acked.
+func convergeHolding(t *testing.T, nodes []*Node, acked []*log.Entry) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "convergence", func() bool {
+		d := nodes[0].Store().Digest()
+		for _, n := range nodes[1:] {
+			if n.Store().Digest() != d {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		for _, e := range acked {
+			if _, err := n.Store().Get(e.ID()); err != nil {
+				t.Fatalf("%s lacks %s", n.Identity().Name(), e.ID().Short())
+			}
+		}
+	}
+}
+
+// A node whose Open fails late (its API port is taken) returns the error
+// and stops what it started; it used to panic in its cleanups, which ran
+// on the nil *Node a failed Open returns.
+func TestOpenFailingLateCleansUp(t *testing.T) {
+	specs, err := Testnet(TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", specs[0].API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := Open(specs[0].Dir, Options{}); err == nil {
+		t.Fatal("Open succeeded with its API port taken")
+	} else {
+		t.Logf("Open: %v", err)
+	}
+	// The directory is free again: the lock was released.
+	l.Close()
+	n, err := Open(specs[0].Dir, Options{})
+	if err != nil {
+		t.Fatalf("Open after the failed one: %v", err)
+	}
+	n.Close()
 }

@@ -121,15 +121,7 @@ func executeRaft(ctx context.Context, sc *Scenario, file string, o Options) (*Re
 
 // runRaft is executeRaft with an optional wrapper of the workloads' target.
 func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap func(*raftRun, Target) Target) (*Report, error) {
-	seed := sc.Seed
-	if o.Seed != 0 {
-		seed = o.Seed
-	}
-	if seed == 0 {
-		var b [8]byte
-		cryptorand.Read(b[:])
-		seed = binary.BigEndian.Uint64(b[:]) >> 1
-	}
+	seed := pickSeed(sc, o)
 	r := &raftRun{sc: sc, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), out: o.Out, htmlDir: o.Dir,
 		start: time.Now(), wrap: wrap, cut: map[[2]int]bool{}}
 	if r.out == nil {
@@ -449,22 +441,11 @@ func (r *raftRun) waitUntil(ctx context.Context, d time.Duration, cond func() bo
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s", d)
 		}
-		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // resolve returns a copy of nodes with -1 replaced by the leader (node 0
@@ -563,7 +544,7 @@ func (r *raftRun) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 			}
 		}
 	case DoWait:
-		return nil, sleepCtx(ctx, st.For.Duration)
+		return nil, sleep(ctx, st.For.Duration)
 	case DoCheck:
 		return r.checkAll(ctx, idx, false), nil
 	case DoWorkload:
@@ -590,7 +571,7 @@ func (r *raftRun) swizzle(ctx context.Context, st Step) error {
 	for _, cut := range []bool{true, false} {
 		for k, p := range r.rng.Perm(len(links)) {
 			if k > 0 || !cut {
-				if err := sleepCtx(ctx, every); err != nil {
+				if err := sleep(ctx, every); err != nil {
 					return err
 				}
 			}
@@ -627,7 +608,7 @@ func (r *raftRun) flap(ctx context.Context, st Step) error {
 			r.heal()
 			r.logf("  healed")
 		}
-		if err := sleepCtx(ctx, min(every, time.Until(end))); err != nil {
+		if err := sleep(ctx, min(every, time.Until(end))); err != nil {
 			return err
 		}
 	}
@@ -850,7 +831,7 @@ func (r *raftRun) finalRead(ctx context.Context) {
 			r.hist.read(client, call, set)
 			return
 		}
-		if sleepCtx(ctx, 100*time.Millisecond) != nil {
+		if sleep(ctx, 100*time.Millisecond) != nil {
 			return
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -156,10 +155,12 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		defer os.RemoveAll(d)
 		r.dir = d
 	}
-	base, _ := cryptorand.Int(cryptorand.Reader, big.NewInt(300))
-	var err error
+	base, err := node.FreeBasePort(sc.Nodes)
+	if err != nil {
+		return nil, err
+	}
 	r.specs, err = node.Testnet(node.TestnetOptions{Dir: r.dir, Nodes: sc.Nodes, Voters: sc.Voters,
-		BasePort: 20000 + int(base.Int64())*100, Now: time.Now().UTC()})
+		BasePort: base, Now: time.Now().UTC()})
 	if err != nil {
 		return nil, err
 	}

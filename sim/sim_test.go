@@ -69,7 +69,11 @@ func TestParseRefusals(t *testing.T) {
 // state of a one-node network (or into its pure core), and passes on the
 // state as it is.
 func TestCheckersCatchTheirBugs(t *testing.T) {
-	specs, err := node.Testnet(node.TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: 21000 + int(time.Now().UnixNano()%5000), Now: time.Now()})
+	base, err := node.FreeBasePort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := node.Testnet(node.TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: base, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

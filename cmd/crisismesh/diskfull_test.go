@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"math/big"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,8 +13,11 @@ import (
 // is free, the reserve, what to do) and `crisismesh status` says DISK
 // FULL; once space is back, post works again.
 func TestPostOnFullDisk(t *testing.T) {
-	base, _ := rand.Int(rand.Reader, big.NewInt(15000))
-	specs, err := node.Testnet(node.TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: 30000 + int(base.Int64()), Now: time.Now()})
+	base, err := node.FreeBasePort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := node.Testnet(node.TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: base, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crisismesh/crisismesh/node"
 )
 
 // TestEndToEnd builds the binary and runs a 4-node testnet as real
@@ -28,8 +28,10 @@ func TestEndToEnd(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(1500))
-	base := 40000 + int(n.Int64())*10
+	base, err := node.FreeBasePort(4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("base port %d", base)
 	dir := t.TempDir()
 	run := func(args ...string) (string, error) {
