@@ -148,7 +148,7 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 	if x.store.Frontier()[author].Seq >= theirs[author].Seq {
 		t.Fatal("x already holds a's feed")
 	}
-	s1, s2 := &session{}, &session{}
+	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
 	x.svc.expect(s1, theirs)
 	if got := x.svc.advertised(s2)[author]; got != theirs[author] {
 		t.Errorf("advertised to another peer while s1 brings a's feed: %+v, want %+v", got, theirs[author])
@@ -159,5 +159,15 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 	x.svc.expect(s1, nil)
 	if got := x.svc.advertised(s2)[author]; got != x.store.Frontier()[author] {
 		t.Errorf("after s1 ended (without delivering): %+v, want what x stores, %+v", got, x.store.Frontier()[author])
+	}
+	// s1 ended short: the peer told x held a's feed is asked again, or it
+	// would wait for the next periodic round (an hour in these tests).
+	select {
+	case p := <-x.svc.kick:
+		if p != "peer-two" {
+			t.Errorf("kicked %s, want peer-two", p)
+		}
+	default:
+		t.Error("s1 ended short and nobody was asked for a session again")
 	}
 }

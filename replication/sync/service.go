@@ -83,6 +83,7 @@ type Service struct {
 	// incoming: per running session, the heads its peer is sending us
 	// (see advertised).
 	incoming map[*session]log.Frontier
+	told     map[peer.ID]bool // peers told of entries still incoming
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -121,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
-		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{}, incoming: map[*session]log.Frontier{},
+		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{}, incoming: map[*session]log.Frontier{}, told: map[peer.ID]bool{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }

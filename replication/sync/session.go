@@ -463,30 +463,50 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 }
 
 // expect records the heads sess's peer is about to send us (theirs, where
-// it is ahead of us), or forgets them (nil) when the session ends.
+// it is ahead of us), or forgets them (nil) when the session ends. A
+// session that ends without bringing all it promised has peers re-run a
+// session with us: those we told (see advertised) that we held its
+// entries.
 func (svc *Service) expect(sess *session, theirs log.Frontier) {
+	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
-	defer svc.mu.Unlock()
-	if theirs == nil {
-		delete(svc.incoming, sess)
+	if theirs != nil {
+		ahead := log.Frontier{}
+		for a, h := range theirs {
+			if m := mine[a]; h.Seq > m.Seq && !h.Forked && !m.Forked {
+				ahead[a] = h
+			}
+		}
+		svc.incoming[sess] = ahead
+		svc.mu.Unlock()
 		return
 	}
-	mine := svc.cfg.Store.Frontier()
-	ahead := log.Frontier{}
-	for a, h := range theirs {
-		if m := mine[a]; h.Seq > m.Seq && !h.Forked && !m.Forked {
-			ahead[a] = h
+	short := false
+	for a, h := range svc.incoming[sess] {
+		if mine[a].Seq < h.Seq {
+			short = true
 		}
 	}
-	svc.incoming[sess] = ahead
+	delete(svc.incoming, sess)
+	var again []peer.ID
+	if short {
+		for p := range svc.told {
+			again = append(again, p)
+		}
+		clear(svc.told)
+	}
+	svc.mu.Unlock()
+	for _, p := range again {
+		svc.Kick(p)
+	}
 }
 
 // advertised is the frontier we tell sess's peer we hold: what we store,
 // plus what other running sessions are bringing us right now. After a
 // partition heals, every peer across the cut starts a session with us at
 // once; without this, each would send us the same backlog. If a session
-// that was to bring entries fails, they are missing from what we
-// advertised only until the next session (the digests still differ).
+// that was to bring entries ends short, the peers we told are asked for a
+// session again (see expect).
 func (svc *Service) advertised(sess *session) log.Frontier {
 	f := svc.cfg.Store.Frontier().Clone()
 	svc.mu.Lock()
@@ -498,6 +518,7 @@ func (svc *Service) advertised(sess *session) log.Frontier {
 		for a, h := range heads {
 			if m := f[a]; h.Seq > m.Seq && !m.Forked {
 				f[a] = h
+				svc.told[sess.peer] = true
 			}
 		}
 	}
