@@ -55,8 +55,11 @@
 // A Report (text or JSON) names every verdict with its step, and the first
 // broken invariant. With Options.Report, a run leaves plots there (entries
 // per node over time with the faults shaded, leader and term over time,
-// bytes per link), its timeline and its report; a failing run always keeps
-// its evidence (node logs, porcupine's HTML) and names where.
+// bytes per link: the Raft layer has no links and shades the time any link
+// is cut), its timeline and its report; a failing run of the network layer
+// always keeps its evidence (node logs, porcupine's HTML) and names where;
+// the Raft layer writes porcupine's HTML to Options.Dir (default: the
+// temporary directory) and names it in the failed check.
 //
 // sim imports node, transport, replication/* and crypto; only cmd imports
 // sim.

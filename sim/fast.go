@@ -109,6 +109,10 @@ type raftRun struct {
 	leaders  []leaderObs
 	outcomes []string
 	stops    []context.CancelFunc // of the running workloads
+	timeline Timeline
+	stepName string // the step running, to label the faults it lays
+	cutSince int    // index of the open "links cut" span, -1 when none
+	sampler  gosync.WaitGroup
 }
 
 // executeRaft runs a scenario of the Raft layer and returns its report; an
@@ -143,7 +147,18 @@ func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap fun
 	if err := r.waitUntil(ctx, upWithin, func() bool { return r.leader() >= 0 }); err != nil {
 		return nil, fmt.Errorf("sim: no Raft leader came up: %w", err)
 	}
+	r.start = time.Now() // the timeline starts with the schedule
+	r.cutSince = -1
+	for _, m := range r.members {
+		r.timeline.Nodes = append(r.timeline.Nodes, m.name)
+	}
+	sampling, stopSampling := context.WithCancel(r.bgCtx)
+	defer stopSampling()
+	r.sampler.Go(func() { r.sample(sampling) })
 	for i, st := range sc.Steps {
+		r.mu.Lock()
+		r.stepName = fmt.Sprintf("step %d: %s", i+1, describe(st))
+		r.mu.Unlock()
 		r.logf("step %d: %s", i+1, describe(st))
 		checks, err := r.step(ctx, i+1, st)
 		if err != nil {
@@ -178,11 +193,67 @@ func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap fun
 			rep.OK = false
 		}
 	}
+	stopSampling()
+	r.sampler.Wait()
 	r.mu.Lock()
 	rep.Commands = r.outcomes
+	if r.cutSince >= 0 {
+		r.timeline.Faults[r.cutSince].To = time.Since(r.start)
+	}
+	tl := r.timeline
 	r.mu.Unlock()
+	rep.Timeline = &tl
 	rep.Duration = time.Since(r.start)
+	for _, c := range rep.Checks {
+		if !c.OK && rep.Failed == "" {
+			rep.Failed = fmt.Sprintf("%s (step %d): %s", c.Name, c.Step, c.Detail)
+		}
+	}
+	if o.Report != "" {
+		writeReport(rep, o.Report, r.logf)
+	}
 	return rep, nil
+}
+
+// sample records the timeline until ctx ends: every member's crisis-log
+// entries (-1 while down), who leads in which term, and while any link is
+// cut, a fault span named after the step that cut it.
+func (r *raftRun) sample(ctx context.Context) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s := Sample{At: time.Since(r.start), Entries: make([]int, len(r.members)), Leader: -1}
+		for i, m := range r.members {
+			e := r.engine(i)
+			if e == nil {
+				s.Entries[i] = -1
+				continue
+			}
+			for _, h := range m.store.Frontier() {
+				s.Entries[i] += int(h.Seq)
+			}
+			s.Term = max(s.Term, e.Raft().CurrentTerm()) // the newest term, led or not
+			if e.IsLeader() {
+				s.Leader = i
+			}
+		}
+		r.mu.Lock()
+		r.timeline.Samples = append(r.timeline.Samples, s)
+		switch {
+		case len(r.cut) > 0 && r.cutSince < 0:
+			r.timeline.Faults = append(r.timeline.Faults, Span{From: s.At, Label: "links cut (" + r.stepName + ")"})
+			r.cutSince = len(r.timeline.Faults) - 1
+		case len(r.cut) == 0 && r.cutSince >= 0:
+			r.timeline.Faults[r.cutSince].To = s.At
+			r.cutSince = -1
+		}
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (r *raftRun) logf(format string, args ...any) {

@@ -62,6 +62,11 @@ func TestRaftScenarios(t *testing.T) {
 			if !slices.ContainsFunc(rep.Checks, func(c Check) bool { return c.Name == InvLinearizable }) {
 				t.Errorf("no linearizability check ran (replay: %s):\n%s", rep.Replay, out)
 			}
+			// The timeline the plots are drawn from: samples, and the
+			// faults (every shipped Raft scenario cuts links).
+			if tl := rep.Timeline; tl == nil || len(tl.Samples) < 10 || len(tl.Faults) == 0 || len(tl.Nodes) != sc.Nodes {
+				t.Errorf("timeline: %+v", tl)
+			}
 			t.Logf("%s: %s virtual, %s real; %s", sc.Name, rep.Duration.Round(time.Millisecond), took.Round(time.Millisecond), historyLine(out))
 		})
 	}

@@ -150,8 +150,9 @@ func (r *Run) sample() {
 			continue
 		}
 		s.Entries[i] = entryCount(n)
+		s.Term = max(s.Term, n.Consensus().Raft().CurrentTerm()) // the newest term, led or not
 		if n.Consensus().IsLeader() {
-			s.Leader, s.Term = i, n.Consensus().Raft().CurrentTerm()
+			s.Leader = i
 		}
 		r.noteCounters(i, n, "while running")
 	}

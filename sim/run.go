@@ -289,21 +289,7 @@ func (r *Run) conclude(rep *Report, o Options) {
 		return
 	}
 	if o.Report != "" {
-		files, err := rep.Timeline.WritePlots(out)
-		if err != nil {
-			r.logf("plots: %v", err)
-		}
-		rep.Files = append(rep.Files, files...)
-		for _, f := range []struct {
-			name string
-			v    any
-		}{{"timeline.json", rep.Timeline}, {"report.json", rep}} {
-			if err := writeJSON(filepath.Join(out, f.name), f.v); err != nil {
-				r.logf("%s: %v", f.name, err)
-				continue
-			}
-			rep.Files = append(rep.Files, filepath.Join(out, f.name))
-		}
+		writeReport(rep, out, r.logf)
 	}
 	if !rep.OK {
 		r.logs.Close()
@@ -323,6 +309,30 @@ func (r *Run) conclude(rep *Report, o Options) {
 			}
 		}
 		r.logf("evidence kept in %s", out)
+	}
+}
+
+// writeReport draws the plots and writes the timeline and the report into
+// out, adding the files to rep.Files.
+func writeReport(rep *Report, out string, logf func(string, ...any)) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		logf("report directory: %v", err)
+		return
+	}
+	files, err := rep.Timeline.WritePlots(out)
+	if err != nil {
+		logf("plots: %v", err)
+	}
+	rep.Files = append(rep.Files, files...)
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"timeline.json", rep.Timeline}, {"report.json", rep}} {
+		if err := writeJSON(filepath.Join(out, f.name), f.v); err != nil {
+			logf("%s: %v", f.name, err)
+			continue
+		}
+		rep.Files = append(rep.Files, filepath.Join(out, f.name))
 	}
 }
 

@@ -16,8 +16,8 @@ type Sample struct {
 	At time.Duration `json:"at_ns"`
 	// Entries known by each node (by index); -1 while the node is down.
 	Entries []int `json:"entries"`
-	// Leader is the index of the node that leads (-1: none known) and
-	// Term its Raft term.
+	// Leader is the index of the node that leads (-1: none known); Term
+	// the newest Raft term a running node is in.
 	Leader int    `json:"leader"`
 	Term   uint64 `json:"term"`
 }
