@@ -197,14 +197,14 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		r.logf("step %d: %s", i+1, describe(st))
 		checks, err := r.step(ctx, i+1, st)
 		if err != nil {
-			return rep, fmt.Errorf("sim: step %d (%s): %w", i+1, st.Do, err)
+			return rep, fmt.Errorf("sim: step %d (%s): %w%s", i+1, st.Do, err, r.keepLogs())
 		}
 		rep.Checks = append(rep.Checks, checks...)
 	}
 	// The end: stop the workloads, heal everything, restart what is down,
 	// converge, check.
 	if err := r.stopBackground(); err != nil {
-		return rep, fmt.Errorf("sim: background work: %w", err)
+		return rep, fmt.Errorf("sim: background work: %w%s", err, r.keepLogs())
 	}
 	bytes0, healed := totalBytes(r.links()), time.Now()
 	r.mu.Lock()
@@ -342,6 +342,19 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// keepLogs copies the node logs of a run that could not go on into a
+// temporary directory, and says where (for the error it ends with).
+func (r *Run) keepLogs() string {
+	d, err := os.MkdirTemp("", "crisismesh-sim-failed-")
+	if err != nil {
+		return ""
+	}
+	if _, err := r.logs.CopyTo(d); err != nil {
+		return ""
+	}
+	return " (node logs kept in " + d + ")"
 }
 
 func (r *Run) closeAll() {

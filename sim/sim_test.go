@@ -282,3 +282,35 @@ count = 3
 		t.Errorf("kept %d node logs, want 3: %v", logs, rep.Files)
 	}
 }
+
+// A run that cannot go on (here: a command through a node that is down)
+// says why, at which step, and where the node logs are.
+func TestRunErrorKeepsLogs(t *testing.T) {
+	sc, err := Parse(`name = "broken"
+nodes = 3
+voters = 1
+
+[[step]]
+do = "crash"
+nodes = [2]
+
+[[step]]
+do = "command"
+nodes = [2]
+kind = "open"
+title = "x"
+level = 1
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Execute(context.Background(), sc, "broken.toml", Options{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "step 2") || !strings.Contains(err.Error(), "node logs kept in ") {
+		t.Fatalf("got %v, want the step and where the logs are", err)
+	}
+	dir := strings.TrimSuffix(err.Error()[strings.Index(err.Error(), "node logs kept in ")+len("node logs kept in "):], ")")
+	defer os.RemoveAll(dir)
+	if logs, _ := filepath.Glob(filepath.Join(dir, "node*.log")); len(logs) != 3 {
+		t.Errorf("kept %v, want the 3 node logs", logs)
+	}
+}
