@@ -20,6 +20,14 @@ var namedLinks = map[string]func() transport.Link{
 	"internet": func() transport.Link { return transport.Link{Latency: 20 * time.Millisecond, Bandwidth: 10_000_000} },
 }
 
+// linkOf is the link a "link" step lays.
+func linkOf(st Step) transport.Link {
+	if st.Link == "custom" {
+		return transport.Link{Latency: st.Latency.Duration, Bandwidth: st.Bandwidth, Loss: st.Loss}
+	}
+	return namedLinks[st.Link]()
+}
+
 // ringCuts returns the pairs a majority ring cuts among n nodes: each node
 // keeps the nodes within keep ring steps on either side, the fewest that
 // make a majority with itself (for 5 nodes, its two neighbours), so that

@@ -643,7 +643,7 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		ids := r.peers(nodes)
 		for a := range ids {
 			for b := a + 1; b < len(ids); b++ {
-				r.faults.SetLink(ids[a], ids[b], namedLinks[st.Link]())
+				r.faults.SetLink(ids[a], ids[b], linkOf(st))
 			}
 		}
 		r.openSpan(spanLink, fmt.Sprintf("%s link %v", st.Link, nodes), 0)

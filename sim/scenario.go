@@ -46,10 +46,15 @@ type Step struct {
 	Title    string `toml:"title"`
 	// For for waits, pauses, outages and workloads; Every for the pace of
 	// flapping and swizzling; Link for link emulation ("satellite",
-	// "narrow", "internet").
+	// "narrow", "internet", or "custom").
 	For   Duration `toml:"for"`
 	Every Duration `toml:"every"`
 	Link  string   `toml:"link"`
+	// Latency (one way), Bandwidth (bits per second) and Loss (the share
+	// of 16 KiB segments retransmitted) describe a link = "custom".
+	Latency   Duration `toml:"latency"`
+	Bandwidth int64    `toml:"bandwidth"`
+	Loss      float64  `toml:"loss"`
 	// Skew shifts the clock of Nodes ("-4m", "90s").
 	Skew Duration `toml:"skew"`
 	// Clients is how many concurrent clients a workload runs (default 3).
@@ -237,8 +242,14 @@ func Parse(text string) (*Scenario, error) {
 		if st.Do == DoSkew && st.Skew.Duration == 0 {
 			problems = append(problems, fmt.Sprintf("step %d: skew needs skew = \"…\" (e.g. \"-4m\")", i+1))
 		}
-		if st.Do == DoLink && st.Link != "satellite" && st.Link != "narrow" && st.Link != "internet" {
-			problems = append(problems, fmt.Sprintf("step %d: link %q: want satellite, narrow or internet", i+1, st.Link))
+		if st.Do == DoLink && st.Link != "satellite" && st.Link != "narrow" && st.Link != "internet" && st.Link != "custom" {
+			problems = append(problems, fmt.Sprintf("step %d: link %q: want satellite, narrow, internet or custom (with latency, bandwidth, loss)", i+1, st.Link))
+		}
+		if (st.Latency.Duration != 0 || st.Bandwidth != 0 || st.Loss != 0) && st.Link != "custom" {
+			problems = append(problems, fmt.Sprintf("step %d: latency, bandwidth and loss go with link = \"custom\"", i+1))
+		}
+		if st.Latency.Duration < 0 || st.Bandwidth < 0 || st.Loss < 0 || st.Loss >= 1 {
+			problems = append(problems, fmt.Sprintf("step %d: latency and bandwidth must not be negative, loss must be in [0, 1)", i+1))
 		}
 		if st.Do == DoPartition && len(st.Groups) < 2 {
 			problems = append(problems, fmt.Sprintf("step %d: a partition needs at least two groups", i+1))

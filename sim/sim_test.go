@@ -58,6 +58,10 @@ func TestParseRefusals(t *testing.T) {
 		"even voters":    "nodes = 4\nvoters = 2\n",
 		"node range":     "nodes = 3\n[[step]]\ndo = \"crash\"\nnodes = [7]\n",
 		"one group":      "[[step]]\ndo = \"partition\"\ngroups = [[0]]\n",
+		"unknown link":   "[[step]]\ndo = \"link\"\nlink = \"carrier-pigeon\"\n",
+		"stray latency":  "[[step]]\ndo = \"link\"\nlink = \"satellite\"\nlatency = \"1s\"\n",
+		"loss of 1":      "[[step]]\ndo = \"link\"\nlink = \"custom\"\nloss = 1.0\n",
+		"refused kind":   "[[step]]\ndo = \"command\"\nkind = \"escalate-level-2\"\n",
 	} {
 		if _, err := Parse(text); err == nil {
 			t.Errorf("%s: got nil error", name)
