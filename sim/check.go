@@ -74,8 +74,6 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	out = append(out, verdict(InvCounters, step, boolErr(regress == "", regress)))
 	if final {
 		out = append(out, verdict(InvReads, step, checkReads(r.running(), acked)))
-	}
-	if final {
 		out = append(out, verdict(InvCrisisState, step, checkCrisis(r.running())))
 	}
 	if r.hist.Len() > 0 {
