@@ -42,7 +42,7 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	// available log): convergence is checked at the end, after the heal,
 	// and by "converge" steps.
 	if final {
-		err := r.waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool {
+		err := waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool {
 			return r.converged() && r.sameAppliedIndex() && checkMembership(r.running()) == nil
 		})
 		if err != nil {

@@ -144,7 +144,7 @@ func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap fun
 		return nil, err
 	}
 	r.carrier.Go(r.carry)
-	if err := r.waitUntil(ctx, upWithin, func() bool { return r.leader() >= 0 }); err != nil {
+	if err := waitUntil(ctx, upWithin, func() bool { return r.leader() >= 0 }); err != nil {
 		return nil, fmt.Errorf("sim: no Raft leader came up: %w", err)
 	}
 	r.start = time.Now() // the timeline starts with the schedule
@@ -506,19 +506,6 @@ func carryEntries(ctx context.Context, from, to *store.Store) {
 	}
 }
 
-func (r *raftRun) waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // resolve returns a copy of nodes with -1 replaced by the leader (node 0
 // when none leads).
 func (r *raftRun) resolve(nodes []int) []int {
@@ -788,7 +775,7 @@ func (r *raftRun) views() ([]memberView, error) {
 // stopped). It returns the views of the last poll.
 func (r *raftRun) waitConverged(ctx context.Context, d time.Duration) ([]memberView, error) {
 	var prev, vs []memberView
-	err := r.waitUntil(ctx, d, func() bool {
+	err := waitUntil(ctx, d, func() bool {
 		prev = vs
 		var err error
 		if vs, err = r.views(); err != nil || len(vs) != len(r.members) || r.leader() < 0 {

@@ -92,6 +92,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// waitUntil polls cond until it holds, d passes or ctx ends.
+func waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", d)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // networkFault runs the fault steps that act on links; handled is false
 // for any other step.
 func (r *Run) networkFault(ctx context.Context, st Step, nodes []int) (handled bool, err error) {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
-	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/transport"
@@ -182,7 +181,7 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 			return nil, err
 		}
 	}
-	if err := r.waitUntil(ctx, 60*time.Second+time.Duration(sc.Nodes)*time.Second, func() bool { return r.leader() >= 0 && r.keyed() }); err != nil {
+	if err := waitUntil(ctx, 60*time.Second+time.Duration(sc.Nodes)*time.Second, func() bool { return r.leader() >= 0 && r.keyed() }); err != nil {
 		return nil, fmt.Errorf("sim: the network did not come up: %w", err)
 	}
 	r.start = time.Now() // the timeline starts with the schedule
@@ -220,7 +219,7 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		}
 	}
 	r.logf("final: healed, all nodes up; waiting for convergence (at most %s)", sc.ConvergeWithin.Duration)
-	if r.waitUntil(ctx, sc.ConvergeWithin.Duration, r.converged) == nil {
+	if waitUntil(ctx, sc.ConvergeWithin.Duration, r.converged) == nil {
 		rep.ConvergedIn = time.Since(healed)
 		rep.BytesToConverge = totalBytes(r.links()) - bytes0
 		r.logf("converged %s after the final heal, %d bytes exchanged", rep.ConvergedIn.Round(time.Millisecond), rep.BytesToConverge)
@@ -529,21 +528,6 @@ func (r *Run) keyed() bool {
 	return true
 }
 
-func (r *Run) waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
 func (r *Run) peers(idx []int) []peer.ID {
 	var out []peer.ID
 	for _, i := range idx {
@@ -594,22 +578,10 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		if err != nil {
 			return nil, err
 		}
-		if res.Status == "pending" {
-			// Proposed through the log: wait a little for the outcome, as
-			// a person would before the next command (on a minority side
-			// it stays pending).
-			id, _ := crisis.ParseID(res.ID)
-			_ = r.waitUntil(ctx, 5*time.Second, func() bool {
-				o, ok := n.Consensus().Outcome(id)
-				if ok {
-					res.Status, res.Detail = "committed", fmt.Sprintf("at index %d", o.Index)
-					if o.Refused != "" {
-						res.Status, res.Detail = "refused", o.Refused
-					}
-				}
-				return ok
-			})
-		}
+		// Proposed through the log: wait a little for the outcome, as a
+		// person would before the next command (on a minority side it
+		// stays pending).
+		awaitOutcome(ctx, n, &res)
 		if (res.Status == "refused") != (st.Expect == "refused") {
 			return nil, fmt.Errorf("node%d %s: %s (%s), expected %s: check the scenario (roles: node0 presidency and admin, then cyclone, csirt, commission, enisa in turn)",
 				nodes[0], st.Kind, res.Status, res.Detail, cmp.Or(st.Expect, "committed or pending"))
@@ -666,7 +638,7 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		if d == 0 {
 			d = r.sc.ConvergeWithin.Duration
 		}
-		if err := r.waitUntil(ctx, d, r.converged); err != nil {
+		if err := waitUntil(ctx, d, r.converged); err != nil {
 			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(divergence(r.running()), err))}
 			r.logf("  check %-30s FAILED: %s", c.Name, c.Detail)
 			return []Check{c}, nil

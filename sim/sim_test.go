@@ -86,15 +86,11 @@ func TestCheckersCatchTheirBugs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, ok := n.Store().CurrentKey("all"); ok && n.Consensus().IsLeader() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no network key or no leader")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitUntil(context.Background(), 20*time.Second, func() bool {
+		_, ok := n.Store().CurrentKey("all")
+		return ok && n.Consensus().IsLeader()
+	}); err != nil {
+		t.Fatalf("no network key or no leader: %v", err)
 	}
 	var es []*log.Entry
 	for k := 0; k < 3; k++ {

@@ -49,20 +49,7 @@ func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (O
 	if err != nil {
 		return OutcomeUnknown, err
 	}
-	if res.Status == "pending" {
-		id, _ := crisis.ParseID(res.ID)
-		deadline := time.Now().Add(outcomeWait)
-		for res.Status == "pending" && time.Now().Before(deadline) && ctx.Err() == nil {
-			if o, ok := n.Consensus().Outcome(id); ok {
-				res.Status, res.Rule = "committed", ""
-				if o.Refused != "" {
-					res.Status, res.Rule = "refused", refusedRule(o.Refused)
-				}
-				break
-			}
-			_ = sleep(ctx, 20*time.Millisecond)
-		}
-	}
+	awaitOutcome(ctx, n, &res)
 	switch {
 	case res.Status == "committed":
 		return OutcomeCommitted, nil
@@ -72,6 +59,28 @@ func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (O
 		return OutcomeUnknown, fmt.Errorf("refused by rule %s (%s): %w", res.Rule, res.Detail, ErrNoEffect)
 	}
 	return OutcomeUnknown, nil
+}
+
+// awaitOutcome waits (at most outcomeWait) for the outcome of a command
+// res left pending (proposed through the log) and sets it in res.
+func awaitOutcome(ctx context.Context, n *node.Node, res *node.CommandResult) {
+	if res.Status != "pending" {
+		return
+	}
+	id, err := crisis.ParseID(res.ID)
+	if err != nil {
+		return
+	}
+	_ = waitUntil(ctx, outcomeWait, func() bool {
+		o, ok := n.Consensus().Outcome(id)
+		if ok {
+			res.Status, res.Rule, res.Detail = "committed", "", fmt.Sprintf("at index %d", o.Index)
+			if o.Refused != "" {
+				res.Status, res.Rule, res.Detail = "refused", refusedRule(o.Refused), o.Refused
+			}
+		}
+		return ok
+	})
 }
 
 // refusedRule extracts the rule from an outcome's refusal text (a
