@@ -150,14 +150,14 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 	}
 	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
 	x.svc.expect(s1, theirs)
-	if got := x.svc.advertised(s2)[author]; got != theirs[author] {
+	if got := x.svc.advertised(s2, s2.peer)[author]; got != theirs[author] {
 		t.Errorf("advertised to another peer while s1 brings a's feed: %+v, want %+v", got, theirs[author])
 	}
-	if got := x.svc.advertised(s1)[author]; got != x.store.Frontier()[author] {
+	if got := x.svc.advertised(s1, s1.peer)[author]; got != x.store.Frontier()[author] {
 		t.Errorf("advertised to the peer that is sending: %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
 	x.svc.expect(s1, nil)
-	if got := x.svc.advertised(s2)[author]; got != x.store.Frontier()[author] {
+	if got := x.svc.advertised(s2, s2.peer)[author]; got != x.store.Frontier()[author] {
 		t.Errorf("after s1 ended (without delivering): %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
 	// s1 ended short: the peer told x held a's feed is asked again, or it

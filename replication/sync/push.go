@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -31,10 +32,53 @@ func (svc *Service) pushLoop() {
 }
 
 // pushTo sends p the entries of batch it does not hold (as far as we know)
-// on a push stream, one push in flight per peer. Batches too large to push,
-// or arriving while a push to p is in flight, are left to anti-entropy.
+// on a push stream, one push in flight per peer: entries arriving while a
+// push to p is in flight wait for it and go in the next push (on a slow
+// link, starting a session instead would race with the push and with the
+// other peers' sessions, and p would receive the same entries several
+// times). Batches too large to push are left to anti-entropy. Our own new
+// entries go at once (nobody else has them); entries we relay are offered
+// first, since p may hold them or be receiving them already from their
+// author or another relay (see claim).
 func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 	svc.mu.Lock()
+	out, size := svc.unsentLocked(p, batch)
+	switch {
+	case len(out) == 0:
+		svc.mu.Unlock()
+		return
+	case svc.pushing[p] != nil:
+		q := svc.pushing[p]
+		if q.size+size > svc.cfg.PushLimit {
+			q.entries, q.size = nil, 0
+			svc.mu.Unlock()
+			svc.Kick(p)
+			return
+		}
+		q.entries = append(q.entries, out...)
+		q.size += size
+		svc.mu.Unlock()
+		return
+	case size > svc.cfg.PushLimit:
+		svc.mu.Unlock()
+		svc.Kick(p)
+		return
+	}
+	svc.pushing[p] = &queued{}
+	svc.mu.Unlock()
+	svc.wg.Add(1)
+	go svc.pushAll(p, out)
+}
+
+// queued holds the entries waiting for the push in flight to a peer.
+type queued struct {
+	entries []*log.Entry
+	size    int
+}
+
+// unsentLocked keeps the entries of batch that p does not hold as far as
+// we know, and their size.
+func (svc *Service) unsentLocked(p peer.ID, batch []*log.Entry) ([]*log.Entry, int) {
 	var known log.Frontier
 	if ps := svc.peers[p]; ps != nil {
 		known = ps.LastFrontier
@@ -48,74 +92,155 @@ func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 		out = append(out, e)
 		size += e.Size()
 	}
-	busy := svc.pushing[p]
-	if len(out) > 0 && !busy && size <= svc.cfg.PushLimit {
-		svc.pushing[p] = true
-	}
-	svc.mu.Unlock()
-	switch {
-	case len(out) == 0:
-		return
-	case busy || size > svc.cfg.PushLimit:
-		svc.Kick(p)
-		return
-	}
-	svc.wg.Add(1)
-	go func() {
-		defer svc.wg.Done()
-		defer func() {
-			svc.mu.Lock()
-			delete(svc.pushing, p)
-			svc.mu.Unlock()
-		}()
-		ctx, cancel := svc.opCtx()
-		defer cancel()
-		n, err := svc.push(ctx, p, out)
-		if err != nil {
-			svc.logger.Debug("push failed", "peer", p, "err", err)
-			return
-		}
+	return out, size
+}
+
+// pushAll pushes out to p, then what queued up meanwhile, until nothing
+// is left. A failed push drops what queued up and asks for a session.
+func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
+	defer svc.wg.Done()
+	ctx, cancel := svc.opCtx()
+	defer cancel()
+	for len(out) > 0 {
+		sent, n, err := svc.push(ctx, p, out, svc.relays(out))
 		svc.mu.Lock()
 		ps := svc.statsLocked(p)
+		ps.BytesSent += n
+		if err != nil {
+			lost := len(svc.pushing[p].entries) > 0
+			delete(svc.pushing, p)
+			svc.mu.Unlock()
+			svc.logger.Debug("push failed", "peer", p, "err", err)
+			if lost && !svc.stopping() {
+				svc.Kick(p)
+			}
+			return
+		}
 		if ps.LastFrontier == nil {
 			ps.LastFrontier = log.Frontier{}
 		}
-		for _, e := range out {
+		for _, e := range sent {
 			if h := ps.LastFrontier[e.Header.Author]; e.Header.Seq > h.Seq {
 				ps.LastFrontier[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
 			}
 		}
-		ps.EntriesSent += int64(len(out))
-		ps.BytesSent += n
+		ps.EntriesSent += int64(len(sent))
+		q := svc.pushing[p]
+		out, _ = svc.unsentLocked(p, q.entries)
+		q.entries, q.size = nil, 0
+		if svc.stopping() {
+			out = nil
+		}
+		if len(out) == 0 {
+			delete(svc.pushing, p)
+		}
 		svc.mu.Unlock()
-	}()
+	}
 }
 
-// push sends entries to p on a stream of their own and returns the bytes
-// written.
-func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry) (int64, error) {
+// relays reports whether entries holds any entry of another author than
+// this node: such a push is offered first.
+func (svc *Service) relays(entries []*log.Entry) bool {
+	for _, e := range entries {
+		if svc.cfg.Identity == nil || e.Header.Author != svc.cfg.Identity.ID() {
+			return true
+		}
+	}
+	return false
+}
+
+// push sends entries to p on a stream of their own, announcing their
+// heads first; with offer, it waits for p's frontier and sends only what
+// p neither holds nor is receiving. It returns the entries sent and the
+// bytes written.
+func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, offer bool) ([]*log.Entry, int64, error) {
 	t := svc.timing(p)
 	ctx, cancel := context.WithTimeout(ctx, t.SessionTimeout)
 	defer cancel()
+	// One protocol: libp2p then negotiates it lazily, with the first
+	// message, instead of spending a round trip on it (600 ms over a
+	// satellite). A peer that speaks only push/1 refuses the stream; its
+	// entries reach it by anti-entropy.
 	s, err := svc.cfg.Host.NewStream(ctx, p, ProtocolPush)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	s.SetDeadline(time.Now().Add(t.SessionTimeout))
+	c := newConn(s, nil)
+	fail := func(err error) ([]*log.Entry, int64, error) {
+		s.Reset()
+		return nil, c.written.n.Load(), err
+	}
+	{
+		typ := uint8(msgHeads)
+		if offer {
+			typ = msgOffer
+		}
+		if err := c.send(&message{Type: typ, Frontier: encodeFrontier(headsOf(entries))}); err != nil {
+			return fail(err)
+		}
+		if offer {
+			m, err := c.recv()
+			if err != nil {
+				return fail(err)
+			}
+			switch m.Type {
+			case msgFrontier:
+			case msgError:
+				return fail(fmt.Errorf("sync: %s declined the offer: %s", p, m.Error))
+			default:
+				return fail(errUnexpected(m.Type))
+			}
+			theirs, err := decodeFrontier(m.Frontier)
+			if err != nil {
+				return fail(err)
+			}
+			svc.raiseFrontier(p, theirs)
+			entries = lacking(entries, theirs)
+			if len(entries) == 0 {
+				if err := c.send(&message{Type: msgEnd}); err != nil {
+					return fail(err)
+				}
+				return nil, c.written.n.Load(), s.Close()
+			}
+		}
+	}
 	raw := make([][]byte, len(entries))
 	for i, e := range entries {
 		raw[i] = e.Bytes()
 	}
-	c := newConn(s, nil)
 	if err := c.send(&message{Type: msgEntries, Entries: raw}); err != nil {
-		s.Reset()
-		return c.written.n.Load(), err
+		return fail(err)
 	}
-	return c.written.n.Load(), s.Close()
+	return entries, c.written.n.Load(), s.Close()
 }
 
-// handlePush ingests pushed entries; if they do not chain onto what we
-// hold, it asks for an anti-entropy session with the pusher.
+// headsOf is the newest entry of each author among entries.
+func headsOf(entries []*log.Entry) log.Frontier {
+	f := log.Frontier{}
+	for _, e := range entries {
+		if h := f[e.Header.Author]; e.Header.Seq > h.Seq {
+			f[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
+		}
+	}
+	return f
+}
+
+// lacking keeps the entries beyond theirs.
+func lacking(entries []*log.Entry, theirs log.Frontier) []*log.Entry {
+	var out []*log.Entry
+	for _, e := range entries {
+		if theirs[e.Header.Author].Seq < e.Header.Seq {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// handlePush serves push/2: the heads of what follows (registered as
+// incoming at once, so that sessions and offers running meanwhile do not
+// bring the same entries), or an offer we answer with our frontier for
+// the offered authors; then the entries, or end.
 func (svc *Service) handlePush(s network.Stream) {
 	p := s.Conn().RemotePeer()
 	defer s.Close()
@@ -123,10 +248,62 @@ func (svc *Service) handlePush(s network.Stream) {
 	c := newConn(s, nil)
 	m, err := c.recv()
 	if err != nil {
-		if isProtocol(err) {
-			svc.offence(p, err)
-		}
+		svc.pushFailed(p, s, err)
+		return
+	}
+	if m.Type != msgHeads && m.Type != msgOffer {
+		svc.offence(p, errUnexpected(m.Type))
 		s.Reset()
+		return
+	}
+	heads, err := decodeFrontier(m.Frontier)
+	if err != nil {
+		svc.offence(p, err)
+		s.Reset()
+		return
+	}
+	key := new(pushKey)
+	defer svc.expect(key, nil)
+	if m.Type == msgOffer {
+		if err := svc.cfg.Store.CheckDisk(); err != nil {
+			svc.diskFull()
+			c.send(&message{Type: msgError, Error: diskFullMessage})
+			return
+		}
+		if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(key, p, heads))}); err != nil {
+			s.Reset()
+			return
+		}
+	} else {
+		svc.expect(key, heads)
+	}
+	m, err = c.recv()
+	if err != nil {
+		svc.pushFailed(p, s, err)
+		return
+	}
+	switch m.Type {
+	case msgEnd:
+	case msgEntries:
+		svc.ingestPushed(p, s, m)
+	default:
+		svc.offence(p, errUnexpected(m.Type))
+		s.Reset()
+	}
+}
+
+// pushKey marks a push being received in the incoming map.
+type pushKey struct{ _ byte }
+
+// handlePushV1 serves push/1: one message of entries.
+func (svc *Service) handlePushV1(s network.Stream) {
+	p := s.Conn().RemotePeer()
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(svc.timing(p).SessionTimeout))
+	c := newConn(s, nil)
+	m, err := c.recv()
+	if err != nil {
+		svc.pushFailed(p, s, err)
 		return
 	}
 	if m.Type != msgEntries {
@@ -134,6 +311,21 @@ func (svc *Service) handlePush(s network.Stream) {
 		s.Reset()
 		return
 	}
+	svc.ingestPushed(p, s, m)
+}
+
+// pushFailed ends a push we could not read: a malformed message is an
+// offence, a broken stream is not.
+func (svc *Service) pushFailed(p peer.ID, s network.Stream, err error) {
+	if isProtocol(err) {
+		svc.offence(p, err)
+	}
+	s.Reset()
+}
+
+// ingestPushed ingests pushed entries; if they do not chain onto what we
+// hold, it asks for an anti-entropy session with the pusher.
+func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
 	entries := make([]*log.Entry, 0, len(m.Entries))
 	for _, raw := range m.Entries {
 		e, err := log.Decode(raw)

@@ -77,12 +77,12 @@ type Service struct {
 
 	mu      gosync.Mutex
 	peers   map[peer.ID]*PeerStats
-	running map[peer.ID]bool // sessions we initiated, one per peer
-	again   map[peer.ID]bool // a session was asked for while one ran
-	pushing map[peer.ID]bool
-	// incoming: per running session, the heads its peer is sending us
-	// (see advertised).
-	incoming map[*session]log.Frontier
+	running map[peer.ID]bool    // sessions we initiated, one per peer
+	again   map[peer.ID]bool    // a session was asked for while one ran
+	pushing map[peer.ID]*queued // pushes in flight, and what waits for them
+	// incoming: per running session or push, the heads its peer is
+	// sending us (see advertised).
+	incoming map[any]log.Frontier
 	told     map[peer.ID]bool // peers told of entries still incoming
 
 	// paused is set while this node's disk is full: it asks no peer for
@@ -122,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
-		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]bool{}, incoming: map[*session]log.Frontier{}, told: map[peer.ID]bool{},
+		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]*queued{}, incoming: map[any]log.Frontier{}, told: map[peer.ID]bool{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }
@@ -143,6 +143,7 @@ func (svc *Service) Start() {
 	h := svc.cfg.Host
 	h.SetStreamHandler(ProtocolSync, svc.respond)
 	h.SetStreamHandler(ProtocolPush, svc.handlePush)
+	h.SetStreamHandler(ProtocolPushV1, svc.handlePushV1)
 	svc.notif = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			svc.connected(c.RemotePeer(), true)
@@ -183,6 +184,7 @@ func (svc *Service) Close() {
 	h := svc.cfg.Host
 	h.RemoveStreamHandler(ProtocolSync)
 	h.RemoveStreamHandler(ProtocolPush)
+	h.RemoveStreamHandler(ProtocolPushV1)
 	h.Network().StopNotify(svc.notif)
 	close(svc.stop)
 	svc.sub.Close()
@@ -412,6 +414,23 @@ func (svc *Service) sawFrontier(p peer.ID, f log.Frontier) {
 	defer svc.mu.Unlock()
 	ps := svc.statsLocked(p)
 	ps.LastFrontier, ps.LastFrontierAt = f.Clone(), time.Now()
+}
+
+// raiseFrontier raises what we know p holds by f (a partial frontier,
+// such as the answer to an offer), keeping what we know of other authors.
+func (svc *Service) raiseFrontier(p peer.ID, f log.Frontier) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	ps := svc.statsLocked(p)
+	if ps.LastFrontier == nil {
+		ps.LastFrontier = log.Frontier{}
+	}
+	for a, h := range f {
+		if h.Seq > ps.LastFrontier[a].Seq {
+			ps.LastFrontier[a] = h
+		}
+	}
+	ps.LastFrontierAt = time.Now()
 }
 
 // peerHolds records that p now holds the entries up to these heads (after

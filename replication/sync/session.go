@@ -226,7 +226,7 @@ func (sess *session) respond() error {
 	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess))}); err != nil {
+	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess, sess.peer))}); err != nil {
 		return err
 	}
 	m, err = sess.next()
@@ -252,7 +252,7 @@ func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
 	errc := make(chan error, 1)
 	go func() {
 		if initiator {
-			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess))}); err != nil {
+			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess, sess.peer))}); err != nil {
 				errc <- err
 				return
 			}
@@ -462,12 +462,12 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 	return len(res.Added), carry, nil
 }
 
-// expect records the heads sess's peer is about to send us (theirs, where
-// it is ahead of us), or forgets them (nil) when the session ends. A
-// session that ends without bringing all it promised has peers re-run a
-// session with us: those we told (see advertised) that we held its
-// entries.
-func (svc *Service) expect(sess *session, theirs log.Frontier) {
+// expect records the heads a session's or a push's peer is about to send
+// us (theirs, where it is ahead of us), keyed by that session or push, or
+// forgets them (nil) when it ends. A transfer that ends without bringing
+// all it promised has peers re-run a session with us: those we told (see
+// advertised) that we held its entries.
+func (svc *Service) expect(key any, theirs log.Frontier) {
 	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	if theirs != nil {
@@ -477,17 +477,17 @@ func (svc *Service) expect(sess *session, theirs log.Frontier) {
 				ahead[a] = h
 			}
 		}
-		svc.incoming[sess] = ahead
+		svc.incoming[key] = ahead
 		svc.mu.Unlock()
 		return
 	}
 	short := false
-	for a, h := range svc.incoming[sess] {
+	for a, h := range svc.incoming[key] {
 		if mine[a].Seq < h.Seq {
 			short = true
 		}
 	}
-	delete(svc.incoming, sess)
+	delete(svc.incoming, key)
 	var again []peer.ID
 	if short {
 		for p := range svc.told {
@@ -501,26 +501,57 @@ func (svc *Service) expect(sess *session, theirs log.Frontier) {
 	}
 }
 
-// advertised is the frontier we tell sess's peer we hold: what we store,
-// plus what other running sessions are bringing us right now. After a
-// partition heals, every peer across the cut starts a session with us at
-// once; without this, each would send us the same backlog. If a session
-// that was to bring entries ends short, the peers we told are asked for a
-// session again (see expect).
-func (svc *Service) advertised(sess *session) log.Frontier {
+// advertised is the frontier we tell peer to (in the session or push
+// key) we hold: what we store, plus what other running sessions and
+// pushes are bringing us right now. After a partition heals, every peer
+// across the cut starts a session with us at once; without this, each
+// would send us the same backlog. If a transfer that was to bring entries
+// ends short, the peers we told are asked for a session again (see
+// expect).
+func (svc *Service) advertised(key any, to peer.ID) log.Frontier {
 	f := svc.cfg.Store.Frontier().Clone()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
+	svc.advertiseLocked(f, key, to)
+	return f
+}
+
+// advertiseLocked raises f, what we store, by what transfers other than
+// key are bringing us, and remembers that we told peer to.
+func (svc *Service) advertiseLocked(f log.Frontier, key any, to peer.ID) {
 	for other, heads := range svc.incoming {
-		if other == sess {
+		if other == key {
 			continue
 		}
 		for a, h := range heads {
 			if m := f[a]; h.Seq > m.Seq && !m.Forked {
 				f[a] = h
-				svc.told[sess.peer] = true
+				svc.told[to] = true
 			}
 		}
 	}
-	return f
+}
+
+// claim answers an offer of entries up to heads from peer from (push
+// key): it returns our advertised frontier for the offered authors and,
+// in the same step, records as incoming under key the heads beyond it,
+// which the offerer is about to send. Two offers of the same entries
+// therefore never both get a yes.
+func (svc *Service) claim(key any, from peer.ID, heads log.Frontier) log.Frontier {
+	f := svc.cfg.Store.Frontier().Clone()
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	svc.advertiseLocked(f, key, from)
+	reply, ahead := log.Frontier{}, log.Frontier{}
+	for a, h := range heads {
+		m, ok := f[a]
+		if ok {
+			reply[a] = m
+		}
+		if h.Seq > m.Seq && !h.Forked && !m.Forked {
+			ahead[a] = h
+		}
+	}
+	svc.incoming[key] = ahead
+	return reply
 }

@@ -15,7 +15,12 @@ import (
 // Protocol IDs.
 const (
 	ProtocolSync = "/crisismesh/sync/1"
-	ProtocolPush = "/crisismesh/push/1"
+	// ProtocolPush announces what a push carries before its entries, and
+	// lets the receiver decline relayed entries it holds or is receiving.
+	ProtocolPush = "/crisismesh/push/2"
+	// ProtocolPushV1 is the older push (entries only), still served and
+	// used with peers that do not speak push/2.
+	ProtocolPushV1 = "/crisismesh/push/1"
 )
 
 // maxFrame bounds one message: an entry of the largest size plus framing.
@@ -29,6 +34,11 @@ const (
 	msgEntries  = 4
 	msgEnd      = 5
 	msgError    = 6
+	// push/2: the heads of the entries that follow at once (own entries),
+	// or an offer of them that the receiver answers with its frontier
+	// (relayed entries).
+	msgHeads = 7
+	msgOffer = 8
 )
 
 // ErrProtocol marks a peer that broke the protocol (malformed or oversized
