@@ -36,12 +36,25 @@
 // run on connect and every sync interval with a random connected peer;
 // ForceResync skips the digest shortcut with one peer.
 //
-// # Push: /crisismesh/push/1
+// # Push: /crisismesh/push/2
 //
 // New entries (appended here or learned from a peer) are pushed at once to
-// connected peers whose last known frontier lacks them: one stream, one
-// message. A push the receiver cannot chain (it lacks predecessors)
-// triggers an anti-entropy session with the pusher. Push is the fast path;
+// connected peers whose last known frontier lacks them, on a stream of
+// their own, one push in flight per peer; what arrives meanwhile waits
+// and goes in the next push. A push first names the heads it carries.
+// Our own new entries follow at once; entries we relay are an offer: the
+// receiver answers with what it holds or is already receiving (from the
+// author's push, another relay or a session), and only the rest is sent.
+// The receiver counts announced heads as incoming, so sessions and offers
+// running meanwhile do not bring the same entries again, and a push that
+// ends short has the peers told so asked for a session (as for sessions).
+// In a mesh this is what keeps a receiver from getting each entry once per
+// peer: the scarcest link, a satellite member's, carries each entry about
+// once or twice instead of once per peer. push/1 (entries only) is still
+// served for older peers.
+//
+// A push the receiver cannot chain (it lacks predecessors) triggers an
+// anti-entropy session with the pusher. Push is the fast path;
 // anti-entropy is the guarantee. We push over our own stream rather than
 // gossipsub: gossipsub silently drops messages over 1 MiB and does not
 // replay what a partitioned node missed, so it would add a second path

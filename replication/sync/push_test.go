@@ -117,15 +117,17 @@ func TestPushHeadsCountAsIncoming(t *testing.T) {
 // them.
 func TestOfferSendsOnlyWhatIsLacking(t *testing.T) {
 	w := newWorld(t)
+	// Neither b nor c runs its own pushes or sessions: c only serves
+	// pushes, b's are the test's.
 	a := w.node(t, "enisa", nodeOpt{noStart: true})
-	b := w.node(t, "cert-lu", nodeOpt{})
-	c := w.node(t, "cert-fr", nodeOpt{})
+	b := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	c := w.node(t, "cert-fr", nodeOpt{noStart: true})
+	c.host.SetStreamHandler(ProtocolPush, c.svc.handlePush)
 	es := a.post(t, w, 4, log.Routine)
 	mustIngestAll(t, b, es)
-	mustIngestAll(t, c, es[:2])
+	mustIngestAll(t, c, es)
 	connect(t, b, c)
-	waitFor(t, 10*time.Second, "b and c to converge", func() bool { return converged(b, c) })
-	// Now both hold all four; b offers them again: nothing but end.
+	// Both hold all four; b offers them again: nothing but end.
 	sent, n, err := b.svc.push(context.Background(), c.host.ID(), es, true)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +146,9 @@ func TestOfferSendsOnlyWhatIsLacking(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "the offered entries stored", func() bool { return converged(b, c) })
 	holdsAll(t, c, more)
+	if got := statsOf(c, b.host.ID()).Offences; got != 0 {
+		t.Errorf("honest offers counted as %d offences", got)
+	}
 }
 
 // A node still serves push/1 (entries only) for peers that do not speak
