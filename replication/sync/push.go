@@ -168,41 +168,41 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, o
 	s.SetDeadline(time.Now().Add(t.SessionTimeout))
 	c := newConn(s, nil)
 	fail := func(err error) ([]*log.Entry, int64, error) {
+		if isProtocol(err) {
+			svc.offence(p, err) // a garbled answer to our offer
+		}
 		s.Reset()
 		return nil, c.written.n.Load(), err
 	}
-	{
-		typ := uint8(msgHeads)
-		if offer {
-			typ = msgOffer
-		}
-		if err := c.send(&message{Type: typ, Frontier: encodeFrontier(headsOf(entries))}); err != nil {
+	typ := uint8(msgHeads)
+	if offer {
+		typ = msgOffer
+	}
+	if err := c.send(&message{Type: typ, Frontier: encodeFrontier(headsOf(entries))}); err != nil {
+		return fail(err)
+	}
+	if offer {
+		m, err := c.recv()
+		if err != nil {
 			return fail(err)
 		}
-		if offer {
-			m, err := c.recv()
-			if err != nil {
+		switch m.Type {
+		case msgFrontier:
+		case msgError:
+			return fail(fmt.Errorf("sync: %s declined the offer: %s", p, m.Error))
+		default:
+			return fail(errUnexpected(m.Type))
+		}
+		theirs, err := decodeFrontier(m.Frontier)
+		if err != nil {
+			return fail(err)
+		}
+		svc.raiseFrontier(p, theirs)
+		if entries = lacking(entries, theirs); len(entries) == 0 {
+			if err := c.send(&message{Type: msgEnd}); err != nil {
 				return fail(err)
 			}
-			switch m.Type {
-			case msgFrontier:
-			case msgError:
-				return fail(fmt.Errorf("sync: %s declined the offer: %s", p, m.Error))
-			default:
-				return fail(errUnexpected(m.Type))
-			}
-			theirs, err := decodeFrontier(m.Frontier)
-			if err != nil {
-				return fail(err)
-			}
-			svc.raiseFrontier(p, theirs)
-			entries = lacking(entries, theirs)
-			if len(entries) == 0 {
-				if err := c.send(&message{Type: msgEnd}); err != nil {
-					return fail(err)
-				}
-				return nil, c.written.n.Load(), s.Close()
-			}
+			return nil, c.written.n.Load(), s.Close()
 		}
 	}
 	raw := make([][]byte, len(entries))
