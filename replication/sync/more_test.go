@@ -149,14 +149,14 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 		t.Fatal("x already holds a's feed")
 	}
 	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
-	x.svc.expect(s1, theirs)
+	x.svc.expect(s1, theirs, nil)
 	if got := x.svc.advertised(s2, s2.peer)[author]; got != theirs[author] {
 		t.Errorf("advertised to another peer while s1 brings a's feed: %+v, want %+v", got, theirs[author])
 	}
 	if got := x.svc.advertised(s1, s1.peer)[author]; got != x.store.Frontier()[author] {
 		t.Errorf("advertised to the peer that is sending: %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
-	x.svc.expect(s1, nil)
+	x.svc.expect(s1, nil, nil)
 	if got := x.svc.advertised(s2, s2.peer)[author]; got != x.store.Frontier()[author] {
 		t.Errorf("after s1 ended (without delivering): %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
@@ -169,5 +169,38 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 		}
 	default:
 		t.Error("s1 ended short and nobody was asked for a session again")
+	}
+}
+
+// A peer told that another transfer brings us some entries does not send
+// them; its session ending without them is not short, and kicks nobody.
+// (It did: after a heal in a 50-node mesh, every such session kicked the
+// peers told, who started sessions that were told the same and ended the
+// same way, a storm that kept both cores busy and the run from converging
+// within 5 minutes.)
+func TestToldSessionEndingWithoutTheEntriesIsNotShort(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{noStart: true})
+	x := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	a.post(t, w, 20, log.Routine)
+	theirs := a.store.Frontier()
+	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
+	x.svc.expect(s1, theirs, nil) // s1 brings a's feed
+	told := x.svc.advertised(s2, s2.peer)
+	x.svc.expect(s2, theirs, told) // s2's peer holds it too, but was told x is getting it
+	x.svc.expect(s2, nil, nil)     // s2 ends: its peer rightly sent nothing
+	select {
+	case p := <-x.svc.kick:
+		t.Fatalf("a session that brought all it was asked for kicked %s", p)
+	default:
+	}
+	x.svc.expect(s1, nil, nil) // s1 ends without a's feed: short
+	select {
+	case p := <-x.svc.kick:
+		if p != "peer-two" {
+			t.Errorf("kicked %s, want peer-two", p)
+		}
+	default:
+		t.Error("s1 ended short and peer-two, told x was getting a's feed, was not asked again")
 	}
 }

@@ -263,7 +263,7 @@ func (svc *Service) handlePush(s network.Stream) {
 		return
 	}
 	key := new(pushKey)
-	defer svc.expect(key, nil)
+	defer svc.expect(key, nil, nil)
 	if m.Type == msgOffer {
 		if err := svc.cfg.Store.CheckDisk(); err != nil {
 			svc.diskFull()
@@ -275,7 +275,7 @@ func (svc *Service) handlePush(s network.Stream) {
 			return
 		}
 	} else {
-		svc.expect(key, heads)
+		svc.expect(key, heads, nil)
 	}
 	m, err = c.recv()
 	if err != nil {

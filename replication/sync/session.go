@@ -62,6 +62,7 @@ type session struct {
 	sent     int
 	recv     int
 	lastSent map[log.Hash]*log.Entry // per author (keyed by author), the last entry sent; writer goroutine only
+	told     log.Frontier            // the frontier we sent the peer (what it will send beyond)
 }
 
 func (svc *Service) newSession(s network.Stream) *session {
@@ -226,7 +227,8 @@ func (sess *session) respond() error {
 	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess, sess.peer))}); err != nil {
+	sess.told = sess.svc.advertised(sess, sess.peer)
+	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.told)}); err != nil {
 		return err
 	}
 	m, err = sess.next()
@@ -247,12 +249,15 @@ func (sess *session) respond() error {
 // exchange sends what the peer lacks while receiving what we lack. The
 // initiator first sends its frontier.
 func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
-	sess.svc.expect(sess, theirs)
-	defer sess.svc.expect(sess, nil)
+	if initiator {
+		sess.told = sess.svc.advertised(sess, sess.peer)
+	}
+	sess.svc.expect(sess, theirs, sess.told)
+	defer sess.svc.expect(sess, nil, nil)
 	errc := make(chan error, 1)
 	go func() {
 		if initiator {
-			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.svc.advertised(sess, sess.peer))}); err != nil {
+			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.told)}); err != nil {
 				errc <- err
 				return
 			}
@@ -463,17 +468,21 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 }
 
 // expect records the heads a session's or a push's peer is about to send
-// us (theirs, where it is ahead of us), keyed by that session or push, or
-// forgets them (nil) when it ends. A transfer that ends without bringing
-// all it promised has peers re-run a session with us: those we told (see
-// advertised) that we held its entries.
-func (svc *Service) expect(key any, theirs log.Frontier) {
+// us, keyed by that session or push, or forgets them (theirs nil) when it
+// ends. The peer sends what it holds (theirs) beyond what we told it we
+// hold (told; nil: what we store), so only that is expected of it: a peer
+// told that another transfer brings us some entries does not send them,
+// and its session ending without them is not short. A transfer that ends
+// short has peers re-run a session with us: those we told (see advertised)
+// that we held its entries.
+func (svc *Service) expect(key any, theirs, told log.Frontier) {
 	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	if theirs != nil {
 		ahead := log.Frontier{}
 		for a, h := range theirs {
-			if m := mine[a]; h.Seq > m.Seq && !h.Forked && !m.Forked {
+			m := mine[a]
+			if h.Seq > m.Seq && h.Seq > told[a].Seq && !h.Forked && !m.Forked {
 				ahead[a] = h
 			}
 		}
