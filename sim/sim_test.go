@@ -136,7 +136,7 @@ func TestCheckersCatchTheirBugs(t *testing.T) {
 		fails("a broken chain", checkFeed(st.Network(), st.Roster(), head, broken), "breaks at entry 2")
 	})
 	t.Run(InvCrisisState, func(t *testing.T) {
-		holds("crisis", checkCrisis(ns))
+		holds("crisis", checkCrisis(context.Background(), ns, 10*time.Second))
 		fails("states that differ", sameState([]stateAt{{0, 7, []byte{1}}, {1, 7, []byte{2}}}), "differ")
 		fails("states at different indexes", sameState([]stateAt{{0, 7, []byte{1}}, {1, 8, []byte{1}}}), "differ")
 	})
