@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	gosync "sync"
@@ -205,6 +206,23 @@ func (n *node) post(t testing.TB, w *world, k int, prio log.Priority) []*log.Ent
 	return es
 }
 
+// syncNow runs a session from a with b, waiting while one that a started
+// by itself (on connect, or asked for again) still runs: logs can be equal
+// before that session has ended.
+func syncNow(t testing.TB, a, b *node) Report {
+	t.Helper()
+	var rep Report
+	var err error
+	waitFor(t, 10*time.Second, "a session of our own", func() bool {
+		rep, err = a.svc.SyncWith(context.Background(), b.host.ID())
+		return !errors.Is(err, errBusy)
+	})
+	if err != nil {
+		t.Fatalf("session %s → %s: %v", a.name, b.name, err)
+	}
+	return rep
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -251,9 +269,9 @@ func TestThreeNodesConverge(t *testing.T) {
 		holdsAll(t, n, acked)
 	}
 	// Converged: a session is one small round trip.
-	rep, err := a.svc.SyncWith(context.Background(), b.host.ID())
-	if err != nil || !rep.Equal {
-		t.Fatalf("session between converged nodes: %+v, %v", rep, err)
+	rep := syncNow(t, a, b)
+	if !rep.Equal {
+		t.Fatalf("session between converged nodes: %+v", rep)
 	}
 	t.Logf("converged session: %d bytes sent, %d received", rep.BytesSent, rep.BytesRecv)
 	if rep.BytesSent+rep.BytesRecv > 128 {
@@ -375,9 +393,7 @@ func TestWhoHas(t *testing.T) {
 	es := a.post(t, w, 1, log.Routine)
 	connect(t, a, b)
 	waitFor(t, 10*time.Second, "sync", func() bool { return converged(a, b) })
-	if _, err := a.svc.SyncWith(context.Background(), b.host.ID()); err != nil {
-		t.Fatal(err)
-	}
+	syncNow(t, a, b)
 	hs, err := a.svc.WhoHas(es[0].ID())
 	if err != nil {
 		t.Fatal(err)
