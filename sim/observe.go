@@ -76,19 +76,23 @@ type counters struct {
 	term    uint64
 	seq     uint64
 	lamport uint64
-	forked  bool // the member's own feed forked: frozen before the fork, its seq is not judged
+	forked  bool          // the member's own feed forked: frozen before the fork, its seq is not judged
+	at      time.Duration // when read, since the schedule started (for the report)
+	state   string        // Raft state when read (for the report)
 }
 
 func readCounters(n *node.Node) counters {
 	h, _ := n.Store().Head(n.Identity().ID())
-	return counters{term: n.Consensus().Raft().CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport(), forked: h.Forked}
+	rf := n.Consensus().Raft()
+	return counters{term: rf.CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport(), forked: h.Forked, state: rf.State().String()}
 }
 
 // backwards names the counter that is lower in now than in before.
 func (c counters) backwards(before counters) string {
 	switch {
 	case c.term < before.term:
-		return fmt.Sprintf("Raft term %d after %d", c.term, before.term)
+		return fmt.Sprintf("Raft term %d after %d (%s at %s, %s at %s)", c.term, before.term,
+			before.state, before.at.Round(time.Millisecond), c.state, c.at.Round(time.Millisecond))
 	case c.seq < before.seq && !c.forked:
 		return fmt.Sprintf("own feed seq %d after %d", c.seq, before.seq)
 	case c.lamport < before.lamport:
@@ -101,6 +105,7 @@ func (c counters) backwards(before counters) string {
 // went backwards.
 func (r *Run) noteCounters(i int, n *node.Node, when string) {
 	c := readCounters(n)
+	c.at = time.Since(r.start)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if prev, ok := r.counters[i]; ok {
