@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -116,14 +117,7 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
 			}
 			return
 		}
-		if ps.LastFrontier == nil {
-			ps.LastFrontier = log.Frontier{}
-		}
-		for _, e := range sent {
-			if h := ps.LastFrontier[e.Header.Author]; e.Header.Seq > h.Seq {
-				ps.LastFrontier[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
-			}
-		}
+		raiseLocked(ps, headsOf(sent))
 		ps.EntriesSent += int64(len(sent))
 		q := svc.pushing[p]
 		out, _ = svc.unsentLocked(p, q.entries)
@@ -242,18 +236,9 @@ func lacking(entries []*log.Entry, theirs log.Frontier) []*log.Entry {
 // bring the same entries), or an offer we answer with our frontier for
 // the offered authors; then the entries, or end.
 func (svc *Service) handlePush(s network.Stream) {
-	p := s.Conn().RemotePeer()
 	defer s.Close()
-	s.SetDeadline(time.Now().Add(svc.timing(p).SessionTimeout))
-	c := newConn(s, nil)
-	m, err := c.recv()
-	if err != nil {
-		svc.pushFailed(p, s, err)
-		return
-	}
-	if m.Type != msgHeads && m.Type != msgOffer {
-		svc.offence(p, errUnexpected(m.Type))
-		s.Reset()
+	p, c, m, ok := svc.openPush(s, msgHeads, msgOffer)
+	if !ok {
 		return
 	}
 	heads, err := decodeFrontier(m.Frontier)
@@ -277,8 +262,7 @@ func (svc *Service) handlePush(s network.Stream) {
 	} else {
 		svc.expect(key, heads, nil)
 	}
-	m, err = c.recv()
-	if err != nil {
+	if m, err = c.recv(); err != nil {
 		svc.pushFailed(p, s, err)
 		return
 	}
@@ -297,21 +281,30 @@ type pushKey struct{ _ byte }
 
 // handlePushV1 serves push/1: one message of entries.
 func (svc *Service) handlePushV1(s network.Stream) {
-	p := s.Conn().RemotePeer()
 	defer s.Close()
+	if p, _, m, ok := svc.openPush(s, msgEntries); ok {
+		svc.ingestPushed(p, s, m)
+	}
+}
+
+// openPush sets a pushed stream's deadline and reads its first message,
+// which must be of one of the types want; anything else ends the stream
+// (an offence if no honest peer sends it).
+func (svc *Service) openPush(s network.Stream, want ...uint8) (peer.ID, *conn, *message, bool) {
+	p := s.Conn().RemotePeer()
 	s.SetDeadline(time.Now().Add(svc.timing(p).SessionTimeout))
 	c := newConn(s, nil)
 	m, err := c.recv()
 	if err != nil {
 		svc.pushFailed(p, s, err)
-		return
+		return p, nil, nil, false
 	}
-	if m.Type != msgEntries {
+	if !slices.Contains(want, m.Type) {
 		svc.offence(p, errUnexpected(m.Type))
 		s.Reset()
-		return
+		return p, nil, nil, false
 	}
-	svc.ingestPushed(p, s, m)
+	return p, c, m, true
 }
 
 // pushFailed ends a push we could not read: a malformed message is an

@@ -422,6 +422,12 @@ func (svc *Service) raiseFrontier(p peer.ID, f log.Frontier) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	ps := svc.statsLocked(p)
+	raiseLocked(ps, f)
+	ps.LastFrontierAt = time.Now()
+}
+
+// raiseLocked raises what ps says its peer holds by f, author by author.
+func raiseLocked(ps *PeerStats, f log.Frontier) {
 	if ps.LastFrontier == nil {
 		ps.LastFrontier = log.Frontier{}
 	}
@@ -430,7 +436,6 @@ func (svc *Service) raiseFrontier(p peer.ID, f log.Frontier) {
 			ps.LastFrontier[a] = h
 		}
 	}
-	ps.LastFrontierAt = time.Now()
 }
 
 // peerHolds records that p now holds the entries up to these heads (after
@@ -455,16 +460,7 @@ func (svc *Service) recordIngest(p peer.ID, res *store.IngestResult) {
 	defer svc.mu.Unlock()
 	ps := svc.statsLocked(p)
 	ps.EntriesRecv += int64(len(res.Added))
-	// What p sent, p holds.
-	if ps.LastFrontier == nil {
-		ps.LastFrontier = log.Frontier{}
-	}
-	for _, e := range res.Added {
-		h := ps.LastFrontier[e.Header.Author]
-		if e.Header.Seq > h.Seq {
-			ps.LastFrontier[e.Header.Author] = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport}
-		}
-	}
+	raiseLocked(ps, headsOf(res.Added)) // what p sent, p holds
 	for _, f := range res.Forks {
 		svc.logger.Error("fork found", "peer", p, "author", f.Author.Short(), "seq", f.Seq)
 	}
