@@ -58,12 +58,35 @@
 //
 // # Checkpoints
 //
-// After a committed change the leader writes a signed checkpoint entry
-// (state, term, index, recent outcomes) into the crisis log, coalesced to
-// at most one per second, so a node that cannot reach any voter still
-// learns the latest committed state through store-and-forward.
+// After a committed change the leader writes a checkpoint entry (state,
+// term, index, roster version, recent outcomes) into the crisis log,
+// coalesced to at most one per second, so a node that cannot reach any
+// voter still learns the latest committed state through store-and-forward.
+// A checkpoint is believed only when a majority of the voters in force at
+// its index stands behind it (a quorum certificate):
 //
-// # Reads
+//   - A vote is a composite signature (context crypto.ContextCheckpoint)
+//     over the statement (network, term, index, roster version, digest);
+//     the digest hashes the state, the recent outcomes, the hash of the
+//     older outcomes and the hash of the roster updates applied: all that
+//     decides what the state machine does next.
+//   - The leader's checkpoint carries its own vote. Every other voter that
+//     sees it and has applied that index itself with the same term, roster
+//     version and digest writes a vote entry (a checkpoint without the
+//     state), once per index and only forwards. A voter never signs a
+//     state it has not computed itself.
+//   - Every node gathers the votes of the log per claimed state and
+//     believes the state once the votes of a majority of the voters of the
+//     roster version it names are in. Votes of non-voters, of members
+//     revoked or rotated since, repeated votes and signatures over another
+//     statement do not count. A node that does not hold the roster version
+//     a checkpoint names yet waits for it.
+//   - A certified state replaces the shown state only when its index is
+//     higher than both this node's own state machine and the certified
+//     state it holds: a stale but genuine certificate never rolls a node
+//     back. A lone voter, hostile or not, certifies nothing.
+//
+// // # Reads
 //
 // Linearizable reads confirm leadership with a quorum first. Local reads
 // return the newest state this node knows, from Raft or from a checkpoint,
@@ -72,7 +95,11 @@
 //
 // # Trust
 //
-// Voters are trusted to take snapshots honestly: a snapshot installed from
-// the leader replaces the state without replaying commands. Commands
-// themselves are re-checked (signature, signer, role) by every node.
+// One voter, even the leader, cannot make another node show a state that
+// a quorum did not commit through the crisis log: checkpoints need a
+// majority's votes, and a linearizable read returns the state machine's
+// own state, never a checkpoint. Commands themselves are re-checked
+// (signature, signer, role) by every node. Snapshots installed from the
+// leader are still trusted as they are (issue 11, next step: re-derive
+// them from a certificate and the signed commands after it).
 package consensus

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -70,7 +71,10 @@ type Engine struct {
 
 	mu         gosync.Mutex
 	pending    map[crisis.ID]*Pending // proposals seen in the log, not yet decided
-	checkpoint *Checkpoint            // newest checkpoint seen in the log
+	checkpoint *Checkpoint            // newest certified checkpoint seen in the log
+	ballots    map[ballotKey]*ballot  // votes for checkpoints not certified yet
+	toVote     map[ballotKey]bool     // claimed states this voter may vote for
+	lastVoted  uint64                 // the highest index this voter voted for
 
 	stop chan struct{}
 	wg   gosync.WaitGroup
@@ -112,6 +116,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, logger: cfg.Logger.With("component", "consensus"), fsm: newFSM(cfg.Genesis),
 		group: "all", pending: map[crisis.ID]*Pending{}, stop: make(chan struct{}),
+		ballots: map[ballotKey]*ballot{}, toVote: map[ballotKey]bool{},
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = ServerID(cfg.Identity.Card())
@@ -272,12 +277,26 @@ func (e *Engine) notePending(sc *crisis.SignedCommand, entry log.Hash) {
 	}
 }
 
+// Where a View's state comes from.
+const (
+	// SourceRaft: this node's own state machine, which applied the
+	// committed commands itself (checking each signature and role).
+	SourceRaft = "raft"
+	// SourceCheckpoint: a checkpoint from the crisis log that a majority
+	// of the voters certified (View.Signers), newer than this node's own
+	// state machine.
+	SourceCheckpoint = "checkpoint"
+)
+
 // View is a local read of the crisis state.
 type View struct {
 	State  crisis.State
 	Index  uint64 // the Raft index the state is at
 	Term   uint64
-	Source string // "raft" or "checkpoint"
+	Source string // SourceRaft or SourceCheckpoint
+	// Signers are the voters whose votes certify a state from a
+	// checkpoint (empty for SourceRaft).
+	Signers []crypto.MemberID
 	// LeaderContact is the last time this node heard from a leader (or
 	// led); zero if never. Age is how long ago that was.
 	LeaderContact time.Time
@@ -291,9 +310,13 @@ type View struct {
 
 // Local returns the newest state this node knows, without asking anyone:
 // from its own Raft log or from a newer checkpoint seen in the crisis log.
-func (e *Engine) Local() View {
+func (e *Engine) Local() View { return e.view(true) }
+
+// view reads the state machine and, with checkpoints, a newer certified
+// checkpoint.
+func (e *Engine) view(checkpoints bool) View {
 	e.fsm.mu.RLock()
-	v := View{State: e.fsm.state.Clone(), Index: e.fsm.applied, Term: e.fsm.term, Source: "raft"}
+	v := View{State: e.fsm.state.Clone(), Index: e.fsm.applied, Term: e.fsm.term, Source: SourceRaft}
 	v.Recent = append(v.Recent, e.fsm.outcomes[max(0, len(e.fsm.outcomes)-16):]...)
 	e.fsm.mu.RUnlock()
 	v.Leader = e.IsLeader()
@@ -309,8 +332,9 @@ func (e *Engine) Local() View {
 		v.LeaderContact = now.Add(-v.Age)
 	}
 	e.mu.Lock()
-	if cp := e.checkpoint; cp != nil && cp.Index > v.Index {
-		v.State, v.Index, v.Term, v.Source = cp.State, cp.Index, cp.Term, "checkpoint"
+	if cp := e.checkpoint; checkpoints && cp != nil && cp.Index > v.Index {
+		v.State, v.Index, v.Term, v.Source = cp.State.Clone(), cp.Index, cp.Term, SourceCheckpoint
+		v.Signers = slices.Clone(cp.Signers)
 		v.Recent = cp.Outcomes
 		if cp.Written.After(v.LeaderContact) {
 			v.LeaderContact = cp.Written
@@ -336,9 +360,9 @@ func (e *Engine) Linearizable(ctx context.Context) (View, error) {
 	if err := e.raft.Barrier(10 * e.cfg.Timing.Election).Error(); err != nil {
 		return View{}, fmt.Errorf("%w: %v", ErrNoQuorum, err)
 	}
-	v := e.Local()
-	v.Source = "raft"
-	return v, nil
+	// The state machine's own state, never a checkpoint: after the
+	// barrier it holds every committed command.
+	return e.view(false), nil
 }
 
 // Outcome returns the outcome of command id, if this node knows it.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	gosync "sync"
 	"time"
 
@@ -79,6 +80,44 @@ type fsm struct {
 	applied  uint64 // last applied index
 	term     uint64
 	notify   chan struct{} // signalled (non-blocking) after each apply
+	// hist holds what a voter certifies (digest, term, roster version)
+	// of the last maxHistory applied indexes, oldest first, so that a
+	// voter can vote for a checkpoint at an index it has applied past.
+	hist []histEntry
+}
+
+// A histEntry is the state machine as it was after applying one index.
+type histEntry struct {
+	index, term, roster uint64
+	digest              [32]byte
+}
+
+// maxHistory bounds hist: a voter votes only for checkpoints of the last
+// maxHistory indexes it applied.
+const maxHistory = 256
+
+// recordLocked notes the digest of the state just applied; the caller
+// holds mu.
+func (f *fsm) recordLocked() {
+	w, err := f.certWireLocked()
+	if err != nil {
+		return // a state that cannot be encoded cannot be certified either
+	}
+	f.hist = append(f.hist, histEntry{index: f.applied, term: f.term, roster: w.Roster, digest: [32]byte(w.Digest)})
+	if len(f.hist) > maxHistory {
+		f.hist = slices.Clone(f.hist[len(f.hist)-maxHistory:])
+	}
+}
+
+// history returns what the state machine was after applying index.
+func (f *fsm) history(index uint64) (histEntry, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	i, ok := slices.BinarySearchFunc(f.hist, index, func(h histEntry, idx uint64) int { return cmpU64(h.index, idx) })
+	if !ok {
+		return histEntry{}, false
+	}
+	return f.hist[i], true
 }
 
 func newFSM(g *crypto.Genesis) *fsm {
@@ -101,6 +140,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	defer func() {
 		f.applied, f.term = l.Index, l.Term
+		f.recordLocked()
 		res.State = f.state.Clone()
 		select {
 		case f.notify <- struct{}{}:
@@ -264,6 +304,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.state, f.roster, f.updates, f.outcomes = st, r, w.Updates, outs
 	f.applied, f.term = w.Applied, w.Term
+	f.hist = nil
+	f.recordLocked()
 	return nil
 }
 

@@ -16,24 +16,6 @@ import (
 	"github.com/crisismesh/crisismesh/replication/store"
 )
 
-// Checkpoint is a committed state written into the crisis log by a leader.
-type Checkpoint struct {
-	State    crisis.State
-	Term     uint64
-	Index    uint64
-	Outcomes []Outcome
-	Author   crypto.MemberID
-	Written  time.Time // the author's clock
-	Entry    log.Hash
-}
-
-type checkpointWire struct {
-	State    []byte        `cbor:"1,keyasint"`
-	Term     uint64        `cbor:"2,keyasint"`
-	Index    uint64        `cbor:"3,keyasint"`
-	Outcomes []outcomeWire `cbor:"4,keyasint,omitempty"`
-}
-
 // loop watches the crisis log for proposals and checkpoints and does the
 // leader's duties.
 func (e *Engine) loop() {
@@ -60,6 +42,7 @@ func (e *Engine) loop() {
 		case <-tick.C:
 		}
 		e.prunePending()
+		e.voteDue()
 		if !e.IsLeader() {
 			continue
 		}
@@ -154,29 +137,9 @@ func (e *Engine) observe(en *log.Entry) {
 		}
 		e.notePending(sc, en.ID())
 	case log.KindCheckpoint:
-		if !e.cfg.Store.Roster().IsVoter(en.Header.Author) {
-			return // only voters write checkpoints
+		if err := e.observeCheckpoint(en, body.Payload); err != nil && !errors.Is(err, errCheckpointStale) {
+			e.logger.Debug("checkpoint not believed", "entry", en.ID().Short(), "author", en.Header.Author.Short(), "err", err)
 		}
-		var w checkpointWire
-		if err := crypto.UnmarshalCanonical(body.Payload, &w); err != nil {
-			return
-		}
-		st, err := crisis.UnmarshalState(w.State)
-		if err != nil {
-			return
-		}
-		cp := &Checkpoint{State: st, Term: w.Term, Index: w.Index, Author: en.Header.Author,
-			Written: time.UnixMilli(en.Header.Time), Entry: en.ID()}
-		for _, o := range w.Outcomes {
-			if len(o.ID) == len(crisis.ID{}) {
-				cp.Outcomes = append(cp.Outcomes, Outcome{ID: crisis.ID(o.ID), Term: o.Term, Index: o.Index, Refused: o.Refused})
-			}
-		}
-		e.mu.Lock()
-		if e.checkpoint == nil || cp.Index > e.checkpoint.Index {
-			e.checkpoint = cp
-		}
-		e.mu.Unlock()
 	}
 }
 
@@ -251,23 +214,40 @@ func (e *Engine) syncMembers() {
 	}
 }
 
-// writeCheckpoint appends the committed state to the crisis log.
+// writeCheckpoint appends the committed state to the crisis log, with
+// this voter's vote for it; the other voters add theirs (voteDue).
 func (e *Engine) writeCheckpoint() error {
-	key, ok := e.cfg.Store.CurrentKey(e.group)
-	if !ok {
-		return errors.New("no group key to seal the checkpoint")
-	}
 	e.fsm.mu.RLock()
-	st, err := e.fsm.state.MarshalBinary()
-	w := checkpointWire{State: st, Term: e.fsm.term, Index: e.fsm.applied}
-	for _, o := range e.fsm.outcomes[max(0, len(e.fsm.outcomes)-64):] {
-		w.Outcomes = append(w.Outcomes, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
-	}
+	w, err := e.fsm.certWireLocked()
 	e.fsm.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	payload, err := crypto.MarshalCanonical(&w)
+	if e.voterID() != (crypto.MemberID{}) {
+		v, err := e.signStatement(w.Term, w.Index, w.Roster, [32]byte(w.Digest))
+		if err != nil {
+			return err
+		}
+		w.Votes = []voteWire{v}
+	}
+	if err := e.appendCheckpoint(&w); err != nil {
+		return err
+	}
+	if len(w.Votes) > 0 {
+		e.mu.Lock()
+		e.lastVoted = max(e.lastVoted, w.Index)
+		e.mu.Unlock()
+	}
+	return nil
+}
+
+// appendCheckpoint writes a checkpoint entry (a checkpoint or a vote).
+func (e *Engine) appendCheckpoint(w *checkpointWire) error {
+	key, ok := e.cfg.Store.CurrentKey(e.group)
+	if !ok {
+		return errors.New("no group key to seal the checkpoint")
+	}
+	payload, err := crypto.MarshalCanonical(w)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,234 @@
+package consensus
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/crisis"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// forgeCheckpoint writes, as a hostile voter would with its own key, a
+// checkpoint entry into m's own feed claiming st at index (with the
+// voter's vote over it, the best a lone voter can give).
+func forgeCheckpoint(t testing.TB, m *member, st crisis.State, term, index uint64) *log.Entry {
+	t.Helper()
+	raw, err := st.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := checkpointWire{State: raw, Term: term, Index: index, Roster: m.store.Roster().Version()}
+	d := w.digest()
+	sig, err := m.id.Sign(crypto.ContextCheckpoint, statementBytes(m.store.Network(), term, index, w.Roster, d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Votes = []voteWire{{Voter: idBytes(m.id.ID()), Sig: sig}}
+	payload, err := crypto.MarshalCanonical(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, ok := m.store.CurrentKey("all")
+	if !ok {
+		t.Fatal("no network key")
+	}
+	es, err := m.store.Append(context.Background(), log.Draft{Body: log.Body{Kind: log.KindCheckpoint, TLP: log.TLPAmber, Payload: payload}, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es[0]
+}
+
+// waitFor polls cond in virtual time.
+func waitFor(t testing.TB, what string, bridge []*member, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if bridge != nil {
+			bridgeLogs(t, bridge...)
+		}
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("not within 20 s (virtual): %s", what)
+}
+
+// Finding 1 of issue 11: one voter's checkpoint at a huge index saying
+// "closed" was believed by every node, and even the leader's linearizable
+// read returned it. A checkpoint is believed only with the votes of a
+// majority of the voters behind it.
+func TestForgedCheckpointNotBelieved(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4) // three voters and a non-voter
+		defer cl.close()
+		l := cl.leader()
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hostile *member
+		for _, m := range cl.members[:3] {
+			if m != l {
+				hostile = m
+				break
+			}
+		}
+		forged := res.State.Clone()
+		forged.Status = crisis.StatusClosed
+		forged.Level = 0
+		forgeCheckpoint(t, hostile, forged, res.Term, 1<<62)
+		bridgeLogs(t, cl.members...)
+		time.Sleep(time.Second) // let every engine observe it (virtual time)
+		for _, m := range cl.members {
+			if v := m.eng.Local(); v.State.Status != crisis.StatusOpen || v.Index >= 1<<62 {
+				t.Errorf("%s shows status %v at index %d (source %s): a lone voter's checkpoint was believed", m.id.Name(), v.State.Status, v.Index, v.Source)
+			}
+		}
+		lin, err := l.eng.Linearizable(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lin.State.Status != crisis.StatusOpen || lin.Index >= 1<<62 {
+			t.Errorf("the leader's linearizable read returned status %v at index %d", lin.State.Status, lin.Index)
+		}
+	})
+}
+
+// An honest checkpoint gathers the votes of a majority of the voters
+// through the log, and a non-voter that Raft does not reach believes it,
+// naming its signers.
+func TestCertifiedCheckpointReachesFarNonVoter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		far := cl.members[3]
+		cl.isolate(far)
+		l := cl.leader(cl.members[:3]...)
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the far non-voter believes the committed state", cl.members, func() bool {
+			v := far.eng.Local()
+			return v.Source == SourceCheckpoint && v.Index >= res.Index && v.State.Status == crisis.StatusOpen
+		})
+		v := far.eng.Local()
+		if len(v.Signers) < 2 {
+			t.Errorf("signers %v: want a majority of the three voters", v.Signers)
+		}
+		for _, s := range v.Signers {
+			if !c.genesis.Roster().IsVoter(s) {
+				t.Errorf("signer %s is not a voter", s.Short())
+			}
+		}
+	})
+}
+
+// A genuine but older certificate never moves a node back.
+func TestStaleCertificateDoesNotRollBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		far := cl.members[3]
+		cl.isolate(far)
+		voters := cl.members[:3]
+		l := cl.leader(voters...)
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the first state certified among the voters", voters, func() bool {
+			v := far.eng.Local()
+			bridgeLogs(t, append(voters, far)...)
+			return v.Index >= res.Index && v.Source == SourceCheckpoint
+		})
+		old, err := far.store.Entries(nil, 0) // everything the first certificate rests on
+		if err != nil {
+			t.Fatal(err)
+		}
+		adv := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindAdviseLevel2, Crisis: res.State.Crisis})
+		res2, err := l.eng.Propose(context.Background(), adv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the far node at level 2", cl.members, func() bool {
+			v := far.eng.Local()
+			return v.Index >= res2.Index && v.State.Level == 2
+		})
+		// Observing the older certificate's entries again (as a slow
+		// voter's late vote would bring them) changes nothing.
+		for _, en := range old {
+			far.eng.observe(en)
+		}
+		if v := far.eng.Local(); v.State.Level != 2 || v.Index < res2.Index {
+			t.Errorf("after an old certificate: level %d at index %d", v.State.Level, v.Index)
+		}
+	})
+}
+
+func idBytes(id crypto.MemberID) []byte { return id[:] }
+
+// Votes that do not count: a non-voter's, the same voter twice, a
+// signature over another statement. One voter and such votes certify
+// nothing.
+func TestVotesThatDoNotCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		l := cl.leader()
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hostile *member
+		for _, m := range cl.members[:3] {
+			if m != l {
+				hostile = m
+			}
+		}
+		nonVoter := cl.members[3]
+		forged := res.State.Clone()
+		forged.Status = crisis.StatusClosed
+		raw, _ := forged.MarshalBinary()
+		net := hostile.store.Network()
+		w := checkpointWire{State: raw, Term: res.Term, Index: res.Index + 100, Roster: 0}
+		d := w.digest()
+		w.Digest = d[:]
+		sign := func(id *crypto.Identity, index uint64) voteWire {
+			sig, err := id.Sign(crypto.ContextCheckpoint, statementBytes(net, w.Term, index, 0, d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return voteWire{Voter: idBytes(id.ID()), Sig: sig}
+		}
+		own := sign(hostile.id, w.Index)
+		w.Votes = []voteWire{own, own, sign(nonVoter.id, w.Index)}
+		// The leader's key, but a signature over another index.
+		other := sign(l.id, w.Index+1)
+		other.Voter = idBytes(l.id.ID())
+		w.Votes = append(w.Votes, other)
+		payload, err := crypto.MarshalCanonical(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := hostile.store.CurrentKey("all")
+		if _, err := hostile.store.Append(context.Background(), log.Draft{Body: log.Body{Kind: log.KindCheckpoint, TLP: log.TLPAmber, Payload: payload}, Key: key}); err != nil {
+			t.Fatal(err)
+		}
+		bridgeLogs(t, cl.members...)
+		time.Sleep(time.Second)
+		for _, m := range cl.members {
+			if v := m.eng.Local(); v.State.Status != crisis.StatusOpen {
+				t.Errorf("%s shows status %v at index %d, signers %d", m.id.Name(), v.State.Status, v.Index, len(v.Signers))
+			}
+		}
+	})
+}
