@@ -420,3 +420,30 @@ func (e *Engine) writeVote(index, term, roster uint64, digest [32]byte) error {
 	e.mu.Unlock()
 	return nil
 }
+
+// advanceBase hands the newest certified checkpoint to the state machine,
+// which moves its snapshot base there once it has applied that index.
+func (e *Engine) advanceBase() {
+	e.mu.Lock()
+	cp := e.checkpoint
+	if cp == nil || cp.Index <= e.baseTried {
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	e.fsm.mu.RLock()
+	done := e.fsm.cert != nil && e.fsm.cert.Index >= cp.Index
+	behind := e.fsm.applied < cp.Index
+	e.fsm.mu.RUnlock()
+	if done || behind {
+		return
+	}
+	e.mu.Lock()
+	e.baseTried = cp.Index
+	e.mu.Unlock()
+	w := cp.wire
+	w.Votes = cp.votes
+	if !e.fsm.advanceBase(&w) {
+		e.logger.Warn("a certified checkpoint is not the state this node applied at its index", "index", cp.Index, "signers", len(cp.Signers))
+	}
+}

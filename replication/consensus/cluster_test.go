@@ -114,6 +114,8 @@ type clusterOpts struct {
 	// and stable store are the (in-memory) badger store's, under its
 	// disk-full guard, instead of raft.InmemStore.
 	freeSpace func(i int) func() (uint64, error)
+	// trailingLogs: Config.TrailingLogs.
+	trailingLogs uint64
 }
 
 // newCluster starts nodes for the first n members of the cast (voters and
@@ -152,7 +154,7 @@ func newClusterWith(t testing.TB, c *cast, n int, o clusterOpts) *cluster {
 	}
 	for i, m := range cl.members {
 		cfg := Config{Store: m.store, Identity: m.id, Genesis: c.genesis, Transport: m.trans,
-			Snapshots: raft.NewInmemSnapshotStore(), CheckpointEvery: 200 * time.Millisecond}
+			Snapshots: raft.NewInmemSnapshotStore(), CheckpointEvery: 200 * time.Millisecond, TrailingLogs: o.trailingLogs}
 		if o.freeSpace == nil {
 			logs := raft.NewInmemStore()
 			cfg.RaftLogs, cfg.RaftStable = logs, logs

@@ -93,13 +93,31 @@
 // with its index and the age of the last contact with a leader: a stale
 // view is never presented as current.
 //
+// # Snapshots
+//
+// A snapshot carries the newest quorum certificate the state machine
+// verified against its own history (or none: the genesis at index 0) and
+// every Raft entry applied after it. Whoever restores a snapshot from a
+// leader checks the certificate, re-applies the entries (each command's
+// signature and role checked again) and installs the result only if it is
+// the state the snapshot claims; otherwise Restore fails naming the rule
+// (ErrSnapshotRefused: snapshot-certificate, snapshot-tail,
+// snapshot-mismatch, snapshot-uncertified) and Raft keeps the node where
+// it was. The entries since the last certificate are kept in memory:
+// certificates come about a second after each change, so they are few.
+// A snapshot of an earlier version (the state alone) is read only from
+// this node's own disk at start.
+//
 // # Trust
 //
 // One voter, even the leader, cannot make another node show a state that
-// a quorum did not commit through the crisis log: checkpoints need a
-// majority's votes, and a linearizable read returns the state machine's
-// own state, never a checkpoint. Commands themselves are re-checked
-// (signature, signer, role) by every node. Snapshots installed from the
-// leader are still trusted as they are (issue 11, next step: re-derive
-// them from a certificate and the signed commands after it).
+// a quorum did not commit through the crisis log or a snapshot:
+// checkpoints need a majority's votes, snapshots are re-derived, and a
+// linearizable read returns the state machine's own state, never a
+// checkpoint. Commands themselves are re-checked (signature, signer,
+// role) by every node. What one hostile leader can still do is what Raft
+// lets any leader do: choose the order of genuine signed commands, delay
+// or drop proposals, and (Raft not being Byzantine fault tolerant) feed
+// followers different genuine commands at one index; the certificates
+// then expose it, since no majority signs two digests for one index.
 package consensus

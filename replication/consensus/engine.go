@@ -55,6 +55,10 @@ type Config struct {
 	Now func() time.Time
 	// CheckpointEvery coalesces checkpoints; default 1 s.
 	CheckpointEvery time.Duration
+	// TrailingLogs is how many Raft entries a snapshot leaves in the log
+	// (0: hashicorp/raft's default, 10240). A follower further behind is
+	// sent the snapshot instead.
+	TrailingLogs uint64
 	// RaftLogs and RaftStable override the store's badger-backed Raft
 	// stores (tests use raft.InmemStore, which passes the same suite).
 	RaftLogs   raft.LogStore
@@ -75,6 +79,7 @@ type Engine struct {
 	ballots    map[ballotKey]*ballot  // votes for checkpoints not certified yet
 	toVote     map[ballotKey]bool     // claimed states this voter may vote for
 	lastVoted  uint64                 // the highest index this voter voted for
+	baseTried  uint64                 // the newest certificate handed to the state machine
 
 	stop chan struct{}
 	wg   gosync.WaitGroup
@@ -125,6 +130,9 @@ func New(cfg Config) (*Engine, error) {
 	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLease
 	rc.CommitTimeout = cfg.Timing.Commit
 	rc.SnapshotThreshold = 1024
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	rc.Logger = newHCLogger(e.logger)
 	var logs raft.LogStore = cfg.Store.Raft()
 	var stable raft.StableStore = cfg.Store.Raft()
@@ -154,6 +162,11 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start Raft: %w", err)
 	}
+	// NewRaft restored this node's own newest snapshot, if any: every
+	// snapshot from now on comes from a leader (see snapshot.go).
+	e.fsm.mu.Lock()
+	e.fsm.started = true
+	e.fsm.mu.Unlock()
 	e.sub = cfg.Store.Subscribe(256)
 	e.wg.Add(1)
 	go e.loop()

@@ -84,6 +84,20 @@ type fsm struct {
 	// of the last maxHistory applied indexes, oldest first, so that a
 	// voter can vote for a checkpoint at an index it has applied past.
 	hist []histEntry
+	// base is the state machine at the newest certified checkpoint it
+	// verified against its own history (a fresh state machine at index 0
+	// before any), cert that checkpoint with its votes (nil at index 0),
+	// and tail every Raft entry applied since: a snapshot carries them so
+	// that whoever restores it re-derives the state (see snapshot.go).
+	base *fsm
+	cert *checkpointWire
+	tail []tailWire
+	// legacy: the base is a snapshot of an earlier version read from
+	// this node's own disk at start, without certificate or tail.
+	legacy bool
+	// started: Raft has started; a snapshot restored from now on comes
+	// from a leader, never from this node's own disk.
+	started bool
 }
 
 // A histEntry is the state machine as it was after applying one index.
@@ -140,6 +154,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	defer func() {
 		f.applied, f.term = l.Index, l.Term
+		f.tail = append(f.tail, tailWire{Index: l.Index, Term: l.Term, Data: bytes.Clone(l.Data), AppendedAt: l.AppendedAt.UnixNano()})
 		f.recordLocked()
 		res.State = f.state.Clone()
 		select {
@@ -234,79 +249,11 @@ func (f *fsm) outcomeLocked(id crisis.ID) (Outcome, bool) {
 	return Outcome{}, false
 }
 
-type snapshotWire struct {
-	State    []byte        `cbor:"1,keyasint"`
-	Updates  [][]byte      `cbor:"2,keyasint,omitempty"`
-	Outcomes []outcomeWire `cbor:"3,keyasint,omitempty"`
-	// Applied and Term: the Raft index and term the state is at (a
-	// restored member reports them before it applies anything new).
-	Applied uint64 `cbor:"4,keyasint,omitempty"`
-	Term    uint64 `cbor:"5,keyasint,omitempty"`
-}
-
 type outcomeWire struct {
 	ID      []byte `cbor:"1,keyasint"`
 	Term    uint64 `cbor:"2,keyasint"`
 	Index   uint64 `cbor:"3,keyasint"`
 	Refused string `cbor:"4,keyasint,omitempty"`
-}
-
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	st, err := f.state.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	w := snapshotWire{State: st, Updates: append([][]byte(nil), f.updates...), Applied: f.applied, Term: f.term}
-	for _, o := range f.outcomes {
-		w.Outcomes = append(w.Outcomes, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
-	}
-	b, err := crypto.MarshalCanonical(&w)
-	if err != nil {
-		return nil, err
-	}
-	return snapshot(b), nil
-}
-
-func (f *fsm) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, 256<<20))
-	if err != nil {
-		return err
-	}
-	var w snapshotWire
-	if err := crypto.UnmarshalCanonical(b, &w); err != nil {
-		return fmt.Errorf("consensus: snapshot: %w", err)
-	}
-	st, err := crisis.UnmarshalState(w.State)
-	if err != nil {
-		return fmt.Errorf("consensus: snapshot: %w", err)
-	}
-	r := f.genesis.Roster()
-	for i, raw := range w.Updates {
-		u, err := crypto.ParseUpdate(raw)
-		if err != nil {
-			return fmt.Errorf("consensus: snapshot roster update %d: %w", i, err)
-		}
-		if r, err = r.Apply(u); err != nil {
-			return fmt.Errorf("consensus: snapshot roster update %d: %w", i, err)
-		}
-	}
-	var outs []Outcome
-	for _, o := range w.Outcomes {
-		if len(o.ID) != len(crisis.ID{}) {
-			return fmt.Errorf("consensus: snapshot outcome with a bad ID")
-		}
-		outs = append(outs, Outcome{ID: crisis.ID(o.ID), Term: o.Term, Index: o.Index, Refused: o.Refused})
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.state, f.roster, f.updates, f.outcomes = st, r, w.Updates, outs
-	f.applied, f.term = w.Applied, w.Term
-	f.hist = nil
-	f.recordLocked()
-	return nil
 }
 
 type snapshot []byte

@@ -43,6 +43,7 @@ func (e *Engine) loop() {
 		}
 		e.prunePending()
 		e.voteDue()
+		e.advanceBase()
 		if !e.IsLeader() {
 			continue
 		}
