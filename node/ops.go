@@ -196,7 +196,8 @@ type CrisisView struct {
 	Outlook      string            `json:"outlook,omitempty"`
 	RootCause    string            `json:"root_cause,omitempty"`
 	Lead         string            `json:"lead,omitempty"`
-	Source       string            `json:"source"`
+	Source       string            `json:"source"` // "raft" (this node's own Raft state machine) or "checkpoint" (certified)
+	Signers      []string          `json:"signers"` // the voters whose votes certify a checkpoint's state (names); empty for raft
 	AppliedIndex uint64            `json:"applied_index"`
 	Term         uint64            `json:"term"`
 	AgeMS        int64             `json:"age_ms"` // since the last contact with a leader; -1: never
@@ -252,6 +253,15 @@ func (n *Node) Crisis(ctx context.Context, linearizable bool) (CrisisView, error
 		Exercise: s.Exercise, Affected: orEmpty(s.Affected), Sectors: orEmpty(s.Sectors), Impact: s.Severity, Outlook: s.Outlook,
 		RootCause: s.RootCause, Lead: s.LeadName, Source: v.Source, AppliedIndex: v.Index, Term: v.Term, Leader: v.Leader,
 		AgeMS: -1, Pending: []PendingView{}, Requests: []RequestView{}, Recent: []OutcomeView{}, Summary: s.Summary(),
+		Signers: []string{},
+	}
+	r := n.store.Roster()
+	for _, id := range v.Signers {
+		name := id.Short()
+		if m, ok := r.Member(id); ok {
+			name = m.Card.Name()
+		}
+		cv.Signers = append(cv.Signers, name)
 	}
 	if s.Crisis != (crisis.ID{}) {
 		cv.Crisis = s.Crisis.String()

@@ -234,7 +234,11 @@ func printCrisis(c *cobra.Command, v node.CrisisView) {
 	if v.AgeMS >= 0 {
 		age = fmt.Sprintf("last leader contact %d ms ago", v.AgeMS)
 	}
-	fmt.Fprintf(w, "  committed at index %d (term %d), from %s; %s\n", v.AppliedIndex, v.Term, v.Source, age)
+	from := v.Source
+	if len(v.Signers) > 0 {
+		from = fmt.Sprintf("%s certified by %s", v.Source, strings.Join(v.Signers, ", "))
+	}
+	fmt.Fprintf(w, "  committed at index %d (term %d), from %s; %s\n", v.AppliedIndex, v.Term, from, age)
 	if len(v.Affected) > 0 || len(v.Sectors) > 0 {
 		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
 	}
