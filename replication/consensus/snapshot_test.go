@@ -24,7 +24,7 @@ type snapFixture struct {
 	logs []*raft.Log
 }
 
-func newSnapFixture(t *testing.T) *snapFixture {
+func newSnapFixture(t testing.TB) *snapFixture {
 	t.Helper()
 	c := newCast(t, 3)
 	f := newFSM(c.genesis)
@@ -51,7 +51,7 @@ func newSnapFixture(t *testing.T) *snapFixture {
 
 // certAt returns a certificate for the fixture's state at index 7 with the
 // votes of the named members.
-func (s *snapFixture) certAt7(t *testing.T, voters ...string) *checkpointWire {
+func (s *snapFixture) certAt7(t testing.TB, voters ...string) *checkpointWire {
 	t.Helper()
 	g := newFSM(s.c.genesis)
 	if res := g.Apply(s.logs[0]).(*ApplyResult); res.Err != nil {
@@ -72,7 +72,7 @@ func (s *snapFixture) certAt7(t *testing.T, voters ...string) *checkpointWire {
 	return &w
 }
 
-func snapshotBytes(t *testing.T, f *fsm) []byte {
+func snapshotBytes(t testing.TB, f *fsm) []byte {
 	t.Helper()
 	snap, err := f.Snapshot()
 	if err != nil {
