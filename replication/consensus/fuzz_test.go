@@ -99,4 +99,3 @@ func FuzzCheckpointPayload(f *testing.F) {
 		}
 	})
 }
-
