@@ -196,7 +196,7 @@ type CrisisView struct {
 	Outlook      string            `json:"outlook,omitempty"`
 	RootCause    string            `json:"root_cause,omitempty"`
 	Lead         string            `json:"lead,omitempty"`
-	Source       string            `json:"source"` // "raft" (this node's own Raft state machine) or "checkpoint" (certified)
+	Source       string            `json:"source"`  // "raft" (this node's own Raft state machine) or "checkpoint" (certified)
 	Signers      []string          `json:"signers"` // the voters whose votes certify a checkpoint's state (names); empty for raft
 	AppliedIndex uint64            `json:"applied_index"`
 	Term         uint64            `json:"term"`

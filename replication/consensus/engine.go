@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -80,6 +81,8 @@ type Engine struct {
 	toVote     map[ballotKey]bool     // claimed states this voter may vote for
 	lastVoted  uint64                 // the highest index this voter voted for
 	baseTried  uint64                 // the newest certificate handed to the state machine
+
+	termRefusals atomic.Uint64 // Raft RPCs refused for a term out of range
 
 	stop chan struct{}
 	wg   gosync.WaitGroup
@@ -158,10 +161,19 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
 	}
-	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, cfg.Transport)
+	var running atomic.Pointer[raft.Raft]
+	guard := newTermGuard(cfg.Transport, func() uint64 {
+		if r := running.Load(); r != nil {
+			return r.CurrentTerm()
+		}
+		return 0
+	}, e.termRefused)
+	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, guard)
 	if err != nil {
+		guard.(interface{ halt() }).halt()
 		return nil, fmt.Errorf("consensus: start Raft: %w", err)
 	}
+	running.Store(e.raft)
 	// NewRaft restored this node's own newest snapshot, if any: every
 	// snapshot from now on comes from a leader (see snapshot.go).
 	e.fsm.mu.Lock()
@@ -394,3 +406,16 @@ func (e *Engine) Outcome(id crisis.ID) (Outcome, bool) {
 	}
 	return Outcome{}, false
 }
+
+// termRefused notes a Raft RPC refused by the term guard (logged at
+// powers of two, so that a flood does not flood the log).
+func (e *Engine) termRefused(term uint64, what string) {
+	n := e.termRefusals.Add(1)
+	if n&(n-1) == 0 {
+		e.logger.Warn("Raft message with a term out of range refused: a peer is faulty or hostile", "what", what, "term", term, "refused_so_far", n)
+	}
+}
+
+// TermRefusals returns how many Raft messages were refused for a term
+// out of range.
+func (e *Engine) TermRefusals() uint64 { return e.termRefusals.Load() }

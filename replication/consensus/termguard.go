@@ -1,0 +1,169 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// Raft terms a peer can push on this node.
+//
+// hashicorp/raft adopts any higher term it sees in a request or in a vote
+// response, and a candidate's next term is the current one plus one. A
+// hostile voter could therefore send a term near 2^64 and exhaust the
+// counter: the next election wraps to term 0 and terms already used come
+// back, which breaks Raft's safety. The guard refuses, before Raft sees
+// them, requests and vote responses whose term is beyond maxTerm or more
+// than maxTermJump above this node's current term. No honest cluster
+// comes near either: with pre-vote a term grows only with elections a
+// majority agreed to start, one per election timeout at the most, and
+// 2^62 elections take longer than the universe has existed. Reaching
+// maxTerm in jumps of maxTermJump takes 2^42 accepted requests.
+//
+// What a hostile voter can still do is what Raft lets any voter do: force
+// elections, and pose as a leader with a somewhat higher term (Raft
+// tolerates crashes, not lies); quorum certificates show what it changed
+// (see the package doc).
+const (
+	maxTerm     = 1 << 62
+	maxTermJump = 1 << 20
+)
+
+// errTermOutOfRange is the error a refused RPC gets.
+var errTermOutOfRange = errors.New("consensus: Raft term out of range: refused (a peer pushing terms far ahead is faulty or hostile)")
+
+// termGuard wraps the Raft transport handed to the engine.
+type termGuard struct {
+	raft.Transport
+	current  func() uint64 // this node's current term (0 before Raft runs)
+	consumer chan raft.RPC
+	stop     chan struct{}
+	refused  func(term uint64, what string)
+}
+
+// termGuardPreVote is a termGuard for a transport that supports pre-vote.
+type termGuardPreVote struct {
+	*termGuard
+	pv raft.WithPreVote
+}
+
+func newTermGuard(t raft.Transport, current func() uint64, refused func(term uint64, what string)) raft.Transport {
+	g := &termGuard{Transport: t, current: current, consumer: make(chan raft.RPC), stop: make(chan struct{}), refused: refused}
+	go g.forward()
+	if pv, ok := t.(raft.WithPreVote); ok {
+		return &termGuardPreVote{termGuard: g, pv: pv}
+	}
+	return g
+}
+
+// ok reports whether a term a peer sent may reach Raft.
+func (g *termGuard) ok(term uint64, what string) bool {
+	cur := g.current()
+	if term < maxTerm && (term <= cur || term-cur <= maxTermJump) {
+		return true
+	}
+	if g.refused != nil {
+		g.refused(term, what)
+	}
+	return false
+}
+
+func rpcTerm(cmd any) (uint64, bool) {
+	switch c := cmd.(type) {
+	case *raft.AppendEntriesRequest:
+		return c.Term, true
+	case *raft.RequestVoteRequest:
+		return c.Term, true
+	case *raft.RequestPreVoteRequest:
+		return c.Term, true
+	case *raft.InstallSnapshotRequest:
+		return c.Term, true
+	}
+	return 0, false
+}
+
+// forward passes requests within range on to Raft.
+func (g *termGuard) forward() {
+	in := g.Transport.Consumer()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case rpc := <-in:
+			if t, ok := rpcTerm(rpc.Command); ok && !g.ok(t, fmt.Sprintf("%T", rpc.Command)) {
+				rpc.Respond(nil, errTermOutOfRange)
+				continue
+			}
+			select {
+			case g.consumer <- rpc:
+			case <-g.stop:
+				return
+			}
+		}
+	}
+}
+
+func (g *termGuard) Consumer() <-chan raft.RPC { return g.consumer }
+
+func (g *termGuard) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
+	if cb == nil {
+		g.Transport.SetHeartbeatHandler(nil)
+		return
+	}
+	g.Transport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		if t, ok := rpcTerm(rpc.Command); ok && !g.ok(t, "heartbeat") {
+			rpc.Respond(nil, errTermOutOfRange)
+			return
+		}
+		cb(rpc)
+	})
+}
+
+func (g *termGuard) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	if err := g.Transport.RequestVote(id, target, args, resp); err != nil {
+		return err
+	}
+	if !g.ok(resp.Term, "vote response") {
+		return errTermOutOfRange
+	}
+	return nil
+}
+
+func (g *termGuard) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if err := g.Transport.AppendEntries(id, target, args, resp); err != nil {
+		return err
+	}
+	if !g.ok(resp.Term, "append response") {
+		return errTermOutOfRange
+	}
+	return nil
+}
+
+// halt stops forwarding (Raft did not start).
+func (g *termGuard) halt() {
+	select {
+	case <-g.stop:
+	default:
+		close(g.stop)
+	}
+}
+
+// Close stops the guard and closes the transport if it can be closed.
+func (g *termGuard) Close() error {
+	g.halt()
+	if c, ok := g.Transport.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (g *termGuardPreVote) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	if err := g.pv.RequestPreVote(id, target, args, resp); err != nil {
+		return err
+	}
+	if !g.ok(resp.Term, "pre-vote response") {
+		return errTermOutOfRange
+	}
+	return nil
+}
