@@ -196,8 +196,10 @@ type CrisisView struct {
 	Outlook      string            `json:"outlook,omitempty"`
 	RootCause    string            `json:"root_cause,omitempty"`
 	Lead         string            `json:"lead,omitempty"`
-	Source       string            `json:"source"`  // "raft" (this node's own Raft state machine) or "checkpoint" (certified)
-	Signers      []string          `json:"signers"` // the voters whose votes certify a checkpoint's state (names); empty for raft
+	Source       string            `json:"source"`                // "raft" (this node's own Raft state machine) or "checkpoint" (certified)
+	Signers      []string          `json:"signers"`               // the voters whose votes certify a checkpoint's state (names); empty for raft
+	Certified    uint64            `json:"certified_index"`       // newest index a majority of the voters certified (0: none yet)
+	Diverged     uint64            `json:"diverged_at,omitempty"` // a certificate contradicts this node's own Raft state at this index
 	AppliedIndex uint64            `json:"applied_index"`
 	Term         uint64            `json:"term"`
 	AgeMS        int64             `json:"age_ms"` // since the last contact with a leader; -1: never
@@ -253,7 +255,7 @@ func (n *Node) Crisis(ctx context.Context, linearizable bool) (CrisisView, error
 		Exercise: s.Exercise, Affected: orEmpty(s.Affected), Sectors: orEmpty(s.Sectors), Impact: s.Severity, Outlook: s.Outlook,
 		RootCause: s.RootCause, Lead: s.LeadName, Source: v.Source, AppliedIndex: v.Index, Term: v.Term, Leader: v.Leader,
 		AgeMS: -1, Pending: []PendingView{}, Requests: []RequestView{}, Recent: []OutcomeView{}, Summary: s.Summary(),
-		Signers: []string{},
+		Signers: []string{}, Certified: v.Certified, Diverged: v.Diverged,
 	}
 	r := n.store.Roster()
 	for _, id := range v.Signers {

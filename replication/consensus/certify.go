@@ -443,7 +443,11 @@ func (e *Engine) advanceBase() {
 	e.mu.Unlock()
 	w := cp.wire
 	w.Votes = cp.votes
-	if !e.fsm.advanceBase(&w) {
-		e.logger.Warn("a certified checkpoint is not the state this node applied at its index", "index", cp.Index, "signers", len(cp.Signers))
+	if _, contradicts := e.fsm.advanceBase(&w); contradicts {
+		e.mu.Lock()
+		e.diverged = cp.Index
+		e.mu.Unlock()
+		e.logger.Error("a majority of the voters certified another state than this node applied at the same index: its Raft log came from a faulty or hostile leader; it shows the certified state until it is repaired (restore from a snapshot of an honest voter)",
+			"index", cp.Index, "signers", len(cp.Signers))
 	}
 }

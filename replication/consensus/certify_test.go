@@ -2,9 +2,13 @@ package consensus
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/crisis"
@@ -228,6 +232,81 @@ func TestVotesThatDoNotCount(t *testing.T) {
 		for _, m := range cl.members {
 			if v := m.eng.Local(); v.State.Status != crisis.StatusOpen {
 				t.Errorf("%s shows status %v at index %d, signers %d", m.id.Name(), v.State.Status, v.Index, len(v.Signers))
+			}
+		}
+	})
+}
+
+// A hostile voter poses as leader to one follower (a somewhat higher term,
+// which Raft must accept) and has it apply a command it signed itself but
+// that no quorum committed. Raft cannot prevent it (it tolerates crashes,
+// not lies); the certificates expose it: the honest majority certifies
+// another state at that index, and the follower says it diverged and
+// shows the certified state instead of its own.
+func TestFakeLeaderExposedByCertificates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 3)
+		defer cl.close()
+		l := cl.leader()
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		others := without(cl.members, l)
+		h, f := others[0], others[1]
+		waitFor(t, "the follower applied the open", nil, func() bool { return f.eng.view(false).Index >= res.Index })
+		// h signs a command of its own (its role allows it) and feeds it
+		// to f as the "leader" of the next term.
+		bogus := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindAffected, Crisis: res.State.Crisis, Add: []string{"LU"}})
+		data, err := encodeEntry(entryCommand, bogus.Bytes(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := f.eng.raft.LastIndex()
+		var lastLog raft.Log
+		if err := f.eng.cfg.RaftLogs.GetLog(last, &lastLog); err != nil {
+			t.Fatal(err)
+		}
+		term := f.eng.raft.CurrentTerm() + 1
+		req := &raft.AppendEntriesRequest{
+			RPCHeader:    raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte(ServerID(h.id.Card())), Addr: []byte(h.trans.LocalAddr())},
+			Term:         term,
+			PrevLogEntry: last, PrevLogTerm: lastLog.Term,
+			Entries:           []*raft.Log{{Index: last + 1, Term: term, Type: raft.LogCommand, Data: data}},
+			LeaderCommitIndex: last + 1,
+		}
+		var resp raft.AppendEntriesResponse
+		if err := h.trans.AppendEntries(ServerID(f.id.Card()), f.trans.LocalAddr(), req, &resp); err != nil || !resp.Success {
+			t.Fatalf("the fake leader's append: %v, success %v", err, resp.Success)
+		}
+		// f is cut off from Raft right away (else its higher term and
+		// longer log could make it leader and spread the command); the
+		// crisis log still reaches it.
+		cl.isolate(f)
+		waitFor(t, "the follower applied the bogus command", nil, func() bool {
+			return slices.Contains(f.eng.view(false).State.Affected, "LU")
+		})
+		// The honest majority goes on at the same index; its certificate
+		// reaches f through the log.
+		adv := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindAdviseLevel2, Crisis: res.State.Crisis})
+		honest := without(cl.members, f)
+		if _, err := cl.leader(honest...).eng.Propose(context.Background(), adv); err != nil && !errors.Is(err, ErrProposed) {
+			t.Fatal(err)
+		}
+		waitFor(t, "the advice committed", honest, func() bool {
+			o, ok := cl.leader(honest...).eng.Outcome(adv.ID())
+			return ok && o.Refused == ""
+		})
+		l = cl.leader(honest...)
+		waitFor(t, "the follower sees that it diverged", cl.members, func() bool { return f.eng.Local().Diverged != 0 })
+		v := f.eng.Local()
+		if v.Source != SourceCheckpoint || slices.Contains(v.State.Affected, "LU") || len(v.Signers) < 2 {
+			t.Errorf("diverged follower shows source %s, affected %v, %d signers: want the certified state", v.Source, v.State.Affected, len(v.Signers))
+		}
+		for _, m := range []*member{l, without(others, f)[0]} {
+			if d := m.eng.Local().Diverged; d != 0 {
+				t.Errorf("%s (honest) reports divergence at %d", m.id.Name(), d)
 			}
 		}
 	})

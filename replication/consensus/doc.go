@@ -117,7 +117,11 @@
 // checkpoint. Commands themselves are re-checked (signature, signer,
 // role) by every node. What one hostile leader can still do is what Raft
 // lets any leader do: choose the order of genuine signed commands, delay
-// or drop proposals, and (Raft not being Byzantine fault tolerant) feed
-// followers different genuine commands at one index; the certificates
-// then expose it, since no majority signs two digests for one index.
+// or drop proposals, force elections, and (Raft tolerating crashes, not
+// lies) pose as leader to a follower with a somewhat higher term and have
+// it apply a command no quorum committed. The certificates expose that:
+// the honest majority certifies another state at that index, and the
+// follower reports that it diverged (View.Diverged, an error in the log)
+// and shows the certified state instead of its own. It cannot exhaust the
+// Raft term (termguard.go).
 package consensus

@@ -81,6 +81,7 @@ type Engine struct {
 	toVote     map[ballotKey]bool     // claimed states this voter may vote for
 	lastVoted  uint64                 // the highest index this voter voted for
 	baseTried  uint64                 // the newest certificate handed to the state machine
+	diverged   uint64                 // index of a certificate that contradicts this node's own state (0: none)
 
 	termRefusals atomic.Uint64 // Raft RPCs refused for a term out of range
 
@@ -322,6 +323,14 @@ type View struct {
 	// Signers are the voters whose votes certify a state from a
 	// checkpoint (empty for SourceRaft).
 	Signers []crypto.MemberID
+	// Certified is the newest index whose state a majority of the voters
+	// certified, as far as this node knows (0: none yet). A SourceRaft
+	// state above it is committed by Raft but not certified yet.
+	Certified uint64
+	// Diverged is the index of a certificate that contradicts the state
+	// this node's own state machine computed there (0: none): its Raft log
+	// came from a faulty leader, and the view shows the certified state.
+	Diverged uint64
 	// LeaderContact is the last time this node heard from a leader (or
 	// led); zero if never. Age is how long ago that was.
 	LeaderContact time.Time
@@ -357,7 +366,11 @@ func (e *Engine) view(checkpoints bool) View {
 		v.LeaderContact = now.Add(-v.Age)
 	}
 	e.mu.Lock()
-	if cp := e.checkpoint; checkpoints && cp != nil && cp.Index > v.Index {
+	if cp := e.checkpoint; cp != nil {
+		v.Certified = cp.Index
+	}
+	v.Diverged = e.diverged
+	if cp := e.checkpoint; checkpoints && cp != nil && (cp.Index > v.Index || e.diverged != 0) {
 		v.State, v.Index, v.Term, v.Source = cp.State.Clone(), cp.Index, cp.Term, SourceCheckpoint
 		v.Signers = slices.Clone(cp.Signers)
 		v.Recent = cp.Outcomes

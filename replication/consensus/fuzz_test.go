@@ -43,7 +43,7 @@ func FuzzSnapshotRestore(f *testing.F) {
 	s := newSnapFixture(f)
 	honest := snapshotBytes(f, s.f)
 	f.Add(honest)
-	if !s.f.advanceBase(s.certAt7(f, "enisa", "cyclone-fr")) {
+	if moved, _ := s.f.advanceBase(s.certAt7(f, "enisa", "cyclone-fr")); !moved {
 		f.Fatal("no base")
 	}
 	f.Add(snapshotBytes(f, s.f))

@@ -292,13 +292,15 @@ func (f *fsm) restoreLegacy(w *snapshotWire) error {
 // applied index whose state this state machine computed itself: it
 // replays the tail up to the checkpoint's index on a copy of the base and
 // keeps the result only if it hashes to the certified digest. The tail
-// before it is dropped, so snapshots stay small.
-func (f *fsm) advanceBase(cert *checkpointWire) bool {
+// before it is dropped, so snapshots stay small. It reports whether the
+// base moved, and whether the certified state contradicts the one this
+// state machine computed at that index.
+func (f *fsm) advanceBase(cert *checkpointWire) (moved, contradicts bool) {
 	f.mu.RLock()
 	base, tail, applied := f.base, slices.Clone(f.tail), f.applied
 	f.mu.RUnlock()
 	if cert == nil || cert.Index > applied || (base != nil && cert.Index <= base.applied) {
-		return false
+		return false, false
 	}
 	var next *fsm
 	if base == nil {
@@ -311,18 +313,21 @@ func (f *fsm) advanceBase(cert *checkpointWire) bool {
 		n++
 	}
 	if next.replay(tail[:n]) != nil {
-		return false
+		return false, false
 	}
 	nw, err := next.certWireLocked()
-	if err != nil || next.applied != cert.Index || !bytes.Equal(nw.Digest, cert.Digest) {
-		return false
+	if err != nil {
+		return false, false
+	}
+	if next.applied != cert.Index || !bytes.Equal(nw.Digest, cert.Digest) {
+		return false, true
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.base != base {
-		return false // moved meanwhile (a restore): try with the next certificate
+		return false, false // moved meanwhile (a restore): try with the next certificate
 	}
 	f.base, f.cert, f.legacy = next, cert, false
 	f.tail = slices.Clone(f.tail[n:])
-	return true
+	return true, false
 }

@@ -99,7 +99,7 @@ func restore(f *fsm, b []byte) error { return f.Restore(io.NopCloser(bytes.NewRe
 // the state machine verified and the entries after it.
 func TestSnapshotReDerived(t *testing.T) {
 	s := newSnapFixture(t)
-	if !s.f.advanceBase(s.certAt7(t, "enisa", "cyclone-fr")) {
+	if moved, _ := s.f.advanceBase(s.certAt7(t, "enisa", "cyclone-fr")); !moved {
 		t.Fatal("a certificate of the state at index 7 did not move the base")
 	}
 	if len(s.f.tail) != 1 || s.f.tail[0].Index != 8 {
@@ -164,7 +164,7 @@ func TestForgedSnapshotRefused(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSnapFixture(t)
-			if !s.f.advanceBase(s.certAt7(t, "enisa", "cyclone-fr")) {
+			if moved, _ := s.f.advanceBase(s.certAt7(t, "enisa", "cyclone-fr")); !moved {
 				t.Fatal("no base")
 			}
 			var w snapshotWire
