@@ -242,7 +242,11 @@ func printCrisis(c *cobra.Command, v node.CrisisView) {
 	if v.Diverged != 0 {
 		fmt.Fprintf(w, "  WARNING: a majority of the voters certified another state at index %d than this node's Raft log gave it (a faulty or hostile leader): showing the certified state; restore this node from an honest voter\n", v.Diverged)
 	} else if v.Source == "raft" && v.AppliedIndex > v.Certified {
-		fmt.Fprintf(w, "  certified by a majority of the voters up to index %d\n", v.Certified)
+		if v.Certified == 0 {
+			fmt.Fprintf(w, "  not yet certified by a majority of the voters (their votes follow each change within seconds)\n")
+		} else {
+			fmt.Fprintf(w, "  certified by a majority of the voters up to index %d\n", v.Certified)
+		}
 	}
 	if len(v.Affected) > 0 || len(v.Sectors) > 0 {
 		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
