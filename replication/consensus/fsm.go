@@ -80,10 +80,6 @@ type fsm struct {
 	applied  uint64 // last applied index
 	term     uint64
 	notify   chan struct{} // signalled (non-blocking) after each apply
-	// hist holds what a voter certifies (digest, term, roster version)
-	// of the last maxHistory applied indexes, oldest first, so that a
-	// voter can vote for a checkpoint at an index it has applied past.
-	hist []histEntry
 	// base is the state machine at the newest certified checkpoint it
 	// verified against its own history (a fresh state machine at index 0
 	// before any), cert that checkpoint with its votes (nil at index 0),
@@ -100,38 +96,53 @@ type fsm struct {
 	started bool
 }
 
-// A histEntry is the state machine as it was after applying one index.
+// A histEntry is what a voter certifies of the state machine after one
+// index.
 type histEntry struct {
 	index, term, roster uint64
 	digest              [32]byte
 }
 
-// maxHistory bounds hist: a voter votes only for checkpoints of the last
-// maxHistory indexes it applied.
-const maxHistory = 256
-
-// recordLocked notes the digest of the state just applied; the caller
-// holds mu.
-func (f *fsm) recordLocked() {
-	w, err := f.certWireLocked()
-	if err != nil {
-		return // a state that cannot be encoded cannot be certified either
-	}
-	f.hist = append(f.hist, histEntry{index: f.applied, term: f.term, roster: w.Roster, digest: [32]byte(w.Digest)})
-	if len(f.hist) > maxHistory {
-		f.hist = slices.Clone(f.hist[len(f.hist)-maxHistory:])
-	}
-}
-
-// history returns what the state machine was after applying index.
+// history returns what the state machine was after applying index: from
+// the current state, or by replaying the tail since the base on a copy
+// (votes are written about once a second, and the tail since the last
+// certificate is short; computing a digest after every apply instead
+// would cost the commit path a full encoding of the state each time).
 func (f *fsm) history(index uint64) (histEntry, bool) {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	i, ok := slices.BinarySearchFunc(f.hist, index, func(h histEntry, idx uint64) int { return cmpU64(h.index, idx) })
-	if !ok {
+	if index == f.applied {
+		w, err := f.certWireLocked()
+		f.mu.RUnlock()
+		if err != nil {
+			return histEntry{}, false
+		}
+		return histEntry{index: w.Index, term: w.Term, roster: w.Roster, digest: [32]byte(w.Digest)}, true
+	}
+	base, tail := f.base, f.tail
+	var scratch *fsm
+	if base == nil {
+		scratch = newFSM(f.genesis)
+	} else {
+		scratch = base.cloneLocked()
+	}
+	if index < scratch.applied || index > f.applied {
+		f.mu.RUnlock()
 		return histEntry{}, false
 	}
-	return f.hist[i], true
+	n := 0
+	for n < len(tail) && tail[n].Index <= index {
+		n++
+	}
+	tail = slices.Clone(tail[:n])
+	f.mu.RUnlock()
+	if scratch.replay(tail) != nil || scratch.applied != index {
+		return histEntry{}, false // no Raft entry of ours at that index
+	}
+	w, err := scratch.certWireLocked()
+	if err != nil {
+		return histEntry{}, false
+	}
+	return histEntry{index: w.Index, term: w.Term, roster: w.Roster, digest: [32]byte(w.Digest)}, true
 }
 
 func newFSM(g *crypto.Genesis) *fsm {
@@ -155,7 +166,6 @@ func (f *fsm) Apply(l *raft.Log) any {
 	defer func() {
 		f.applied, f.term = l.Index, l.Term
 		f.tail = append(f.tail, tailWire{Index: l.Index, Term: l.Term, Data: bytes.Clone(l.Data), AppendedAt: l.AppendedAt.UnixNano()})
-		f.recordLocked()
 		res.State = f.state.Clone()
 		select {
 		case f.notify <- struct{}{}:

@@ -170,8 +170,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.state, f.roster, f.updates, f.outcomes = got.state, got.roster, got.updates, got.outcomes
 	f.applied, f.term = got.applied, got.term
 	f.base, f.cert, f.tail, f.legacy = base, w.Cert, slices.Clone(w.Tail), false
-	f.hist = nil
-	f.recordLocked()
 	return nil
 }
 
@@ -283,8 +281,6 @@ func (f *fsm) restoreLegacy(w *snapshotWire) error {
 	f.state, f.roster, f.updates, f.outcomes = c.state, c.roster, c.updates, c.outcomes
 	f.applied, f.term = c.applied, c.term
 	f.base, f.cert, f.tail, f.legacy = c.cloneLocked(), nil, nil, true
-	f.hist = nil
-	f.recordLocked()
 	return nil
 }
 
