@@ -48,6 +48,15 @@
 // key, R = identity and S = 0 verify for every message), and the composite
 // would rest on ML-DSA alone.
 //
+// X-Wing public keys are refused when parsed ([ParseKEMPublicKey], and so
+// in cards) if they have the wrong length, an ML-KEM coefficient ≥ q, or an
+// X25519 share of low order (one that gives the all-zero shared secret).
+// Opening fails with [ErrTampered] itself, the same text whatever failed (a
+// low-order or damaged X25519 share, a damaged ML-KEM ciphertext, the
+// wrapped key, the content, bytes appended, another network, purpose or
+// associated data), so failures are no oracle; [ErrNotRecipient] says only
+// what the envelope's clear recipient list says.
+//
 // # What this package must not do
 //
 // It reads no clock (times come in as arguments) and touches no network. It

@@ -155,7 +155,7 @@ func parseGroupCiphertext(b []byte) (*groupWire, error) {
 	case len(w.Salt) != groupSaltSize:
 		return nil, fmt.Errorf("crypto: group ciphertext: %w: salt is %d bytes", ErrMalformed, len(w.Salt))
 	case len(w.Ciphertext) < gcmTagSize:
-		return nil, fmt.Errorf("crypto: group ciphertext: %w (truncated: %d bytes)", ErrTampered, len(w.Ciphertext))
+		return nil, ErrTampered // the same text as every other failure to open: no oracle
 	}
 	return &w, nil
 }
