@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -287,5 +289,64 @@ func TestOpenFailuresUniform(t *testing.T) {
 		if err == nil || err.Error() != ErrTampered.Error() {
 			t.Errorf("group ciphertext, %s: got %q, want exactly %q", name, err, ErrTampered)
 		}
+	}
+}
+
+// TestKeyEnvelopeOpenFailuresUniform: a key envelope that fails to open
+// for a recipient gives one text whatever failed, including a clear key ID
+// that does not match the sealed key (found only after decryption) and a
+// damaged encapsulation.
+func TestKeyEnvelopeOpenFailuresUniform(t *testing.T) {
+	a, b := newTestIdentity(t, "cert-lu"), newTestIdentity(t, "cert-fr")
+	net := NetworkID{3}
+	g, err := NewGroupKey("tlp-red/1", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke, err := NewKeyEnvelope(net, g, []Recipient{a.Card().Recipient(), b.Card().Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := func(f func(w *envelopeWire)) *Envelope {
+		w := ke.env.w
+		w.Recipients = slices.Clone(w.Recipients)
+		for i := range w.Recipients {
+			w.Recipients[i].Enc = bytes.Clone(w.Recipients[i].Enc)
+		}
+		f(&w)
+		return &Envelope{w: w}
+	}
+	cases := map[string]*KeyEnvelope{
+		"other key ID": {group: ke.group, epoch: ke.epoch, keyID: KeyID{9}, env: ke.env},
+		"other epoch":  {group: ke.group, epoch: 5, keyID: ke.keyID, env: ke.env},
+		"other group":  {group: "all", epoch: ke.epoch, keyID: ke.keyID, env: ke.env},
+		"ML-KEM part":  {group: ke.group, epoch: ke.epoch, keyID: ke.keyID, env: damaged(func(w *envelopeWire) { w.Recipients[0].Enc[0] ^= 1; w.Recipients[1].Enc[0] ^= 1 })},
+		"X25519 zero": {group: ke.group, epoch: ke.epoch, keyID: ke.keyID, env: damaged(func(w *envelopeWire) {
+			clear(w.Recipients[0].Enc[1088:])
+			clear(w.Recipients[1].Enc[1088:])
+		})},
+	}
+	var want string
+	for name, c := range cases {
+		parsed, err := ParseKeyEnvelope(c.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_, err = a.OpenKeyEnvelope(net, parsed)
+		if !errors.Is(err, ErrTampered) {
+			t.Errorf("%s: got %v, want ErrTampered", name, err)
+			continue
+		}
+		// The text names the envelope's clear group and epoch (public);
+		// compare what follows them.
+		got := strings.TrimPrefix(err.Error(), fmt.Sprintf("crypto: key envelope for %s epoch %d: ", c.group, c.epoch))
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Errorf("%s: got %q, want %q as for the other failures", name, got, want)
+		}
+	}
+	if want != ErrTampered.Error() {
+		t.Errorf("failures say %q, want %q", want, ErrTampered.Error())
 	}
 }
