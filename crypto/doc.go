@@ -35,6 +35,28 @@
 // algorithm suite, so stronger suites can be added later without a new
 // network.
 //
+// # Strict checks
+//
+// Both halves of a composite signature are verified strictly. The ML-DSA-65
+// half is FIPS 204 ML-DSA.Verify with the draft's label as its context, so a
+// plain ML-DSA signature (empty context) is not a valid half. The Ed25519
+// half is RFC 8032 verification (crypto/ed25519, cofactorless) plus the
+// checks libsodium makes: S < L; R canonical and not of small order; the
+// public key canonical and not of small order, checked when a key is parsed
+// ([ParsePublicKey], so a card carrying such a key is refused). Under a key
+// of small order the Ed25519 half would prove nothing (with the identity as
+// key, R = identity and S = 0 verify for every message), and the composite
+// would rest on ML-DSA alone.
+//
+// X-Wing public keys are refused when parsed ([ParseKEMPublicKey], and so
+// in cards) if they have the wrong length, an ML-KEM coefficient ≥ q, or an
+// X25519 share of low order (one that gives the all-zero shared secret).
+// Opening fails with [ErrTampered] itself, the same text whatever failed (a
+// low-order or damaged X25519 share, a damaged ML-KEM ciphertext, the
+// wrapped key, the content, bytes appended, another network, purpose or
+// associated data), so failures are no oracle; [ErrNotRecipient] says only
+// what the envelope's clear recipient list says.
+//
 // # What this package must not do
 //
 // It reads no clock (times come in as arguments) and touches no network. It

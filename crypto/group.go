@@ -155,7 +155,7 @@ func parseGroupCiphertext(b []byte) (*groupWire, error) {
 	case len(w.Salt) != groupSaltSize:
 		return nil, fmt.Errorf("crypto: group ciphertext: %w: salt is %d bytes", ErrMalformed, len(w.Salt))
 	case len(w.Ciphertext) < gcmTagSize:
-		return nil, fmt.Errorf("crypto: group ciphertext: %w (truncated: %d bytes)", ErrTampered, len(w.Ciphertext))
+		return nil, ErrTampered // the same text as every other failure to open: no oracle
 	}
 	return &w, nil
 }
@@ -263,11 +263,10 @@ func (k *KeyEnvelope) open(kk *kemKey, me MemberID, network NetworkID) (*GroupKe
 		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w", k.group, k.epoch, err)
 	}
 	defer clear(payload)
-	if len(payload) != keyIDSize+groupSecretSize {
-		return nil, fmt.Errorf("crypto: key envelope: %w: payload is %d bytes", ErrMalformed, len(payload))
-	}
-	if KeyID(payload[:keyIDSize]) != k.keyID {
-		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w: it names key %s but carries another", k.group, k.epoch, ErrTampered, k.keyID)
+	// A payload of the wrong size, or another key than the clear key ID
+	// names, fails with the same text as a failure to decrypt: no oracle.
+	if len(payload) != keyIDSize+groupSecretSize || KeyID(payload[:keyIDSize]) != k.keyID {
+		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w", k.group, k.epoch, ErrTampered)
 	}
 	g := &GroupKey{group: k.group, epoch: k.epoch}
 	copy(g.id[:], payload[:keyIDSize])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/subtle"
@@ -65,7 +66,35 @@ func ParseKEMPublicKey(b []byte) (*KEMPublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: X-Wing public key: %v", ErrBadKey, err)
 	}
+	if x25519LowOrder(b[KEMPublicKeySize-x25519Size:]) {
+		return nil, fmt.Errorf("%w: X-Wing public key: its X25519 share is a point of low order (all-zero shared secret)", ErrBadKey)
+	}
 	return &KEMPublicKey{raw: append([]byte(nil), b...), pk: pk}, nil
+}
+
+const x25519Size = 32
+
+// x25519Probe is a fixed X25519 scalar. X25519 clamps every scalar to a
+// multiple of the cofactor 8, so any point of low order (on the curve or its
+// twist), in any encoding, gives the all-zero shared secret with it, which
+// crypto/ecdh refuses.
+var x25519Probe = [x25519Size]byte{1: 0x63, 2: 0x72, 3: 0x69, 4: 0x73, 5: 0x69, 6: 0x73, 31: 0x40}
+
+// x25519LowOrder reports whether the X25519 share b is of low order.
+// crypto/hpke accepts such a key, and encapsulating to it then fails; it
+// would also leave X-Wing resting on ML-KEM alone. It is refused when a key
+// is parsed, so a card carrying one is refused.
+func x25519LowOrder(b []byte) bool {
+	priv, err := ecdh.X25519().NewPrivateKey(x25519Probe[:])
+	if err != nil {
+		return true
+	}
+	pub, err := ecdh.X25519().NewPublicKey(b)
+	if err != nil {
+		return true
+	}
+	_, err = priv.ECDH(pub)
+	return err != nil
 }
 
 // Bytes returns the encoded key. The caller must not modify it.
@@ -243,9 +272,12 @@ func (e *Envelope) open(k *kemKey, me MemberID, network NetworkID, purpose strin
 	var keyID KeyID
 	copy(keyID[:], e.w.KeyID)
 	_, kdf, hpkeAEAD := hpkeSuite()
+	// Every failure from here on is ErrTampered itself, with no detail: which
+	// step failed (a low-order X25519 share, a damaged ML-KEM ciphertext, the
+	// wrapped key, the content) is not said, so failures are no oracle.
 	r, err := hpke.NewRecipient(st.Enc, k.sk, kdf, hpkeAEAD, wrapInfo(network, purpose, keyID, me))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrTampered, err)
+		return nil, ErrTampered
 	}
 	contentKey, err := r.Open(nil, st.Wrapped)
 	if err != nil {
@@ -254,7 +286,7 @@ func (e *Envelope) open(k *kemKey, me MemberID, network NetworkID, purpose strin
 	defer clear(contentKey)
 	aead, err := newGCM(contentKey)
 	if err != nil {
-		return nil, err
+		return nil, ErrTampered
 	}
 	pt, err := aead.Open(nil, e.w.Nonce, e.w.Ciphertext, contentAAD(network, purpose, keyID, aad))
 	if err != nil {

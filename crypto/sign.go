@@ -124,6 +124,9 @@ func ParsePublicKey(b []byte) (*PublicKey, error) {
 	}
 	pk.mldsa = *mpk
 	pk.ed = ed25519.PublicKey(pk.raw[mldsa65.PublicKeySize:])
+	if err := checkEd25519PublicKey(pk.ed); err != nil {
+		return nil, err
+	}
 	pk.id = sha256.Sum256(pk.raw)
 	return pk, nil
 }
@@ -149,6 +152,88 @@ func verifyMLDSA(pk *mldsa65.PublicKey, msg, ctx, sig []byte) bool {
 		return false
 	}
 	return mldsa65.Verify(pk, msg, ctx, sig)
+}
+
+// ed25519SmallOrder lists every encoding of an Ed25519 point of small
+// order (1, 2, 4 or 8) with the x sign bit cleared, canonical or not: the
+// identity, (0, -1), y = 0, the two y of the order-8 points, and the
+// non-canonical y = p and y = p+1. It is libsodium's block list.
+var ed25519SmallOrder = [...][32]byte{
+	{0x00},
+	{0x01},
+	{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+		0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+	{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+		0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	ed25519Near(0xec), // p-1
+	ed25519Near(0xed), // p, non-canonical 0
+	ed25519Near(0xee), // p+1, non-canonical 1
+}
+
+// ed25519Near returns the encoding 0x??ff…ff7f of y = p-1, p or p+1.
+func ed25519Near(first byte) [32]byte {
+	var b [32]byte
+	for i := range b {
+		b[i] = 0xff
+	}
+	b[0], b[31] = first, 0x7f
+	return b
+}
+
+// ed25519SmallOrderPoint reports whether b encodes a point of small order.
+func ed25519SmallOrderPoint(b []byte) bool {
+	var y [32]byte
+	copy(y[:], b)
+	y[31] &= 0x7f
+	for _, s := range ed25519SmallOrder {
+		if y == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ed25519Canonical reports whether b encodes y < p = 2^255 - 19 (the
+// encodings of y = p … 2^255-1 are the non-canonical ones).
+func ed25519Canonical(b []byte) bool {
+	if b[31]&0x7f != 0x7f || b[0] < 0xed {
+		return true
+	}
+	for _, c := range b[1:31] {
+		if c != 0xff {
+			return true
+		}
+	}
+	return false
+}
+
+// checkEd25519PublicKey refuses an Ed25519 public key that is not a
+// canonical encoding or is a point of small order. With such a key the
+// Ed25519 half proves nothing (with the identity as key, R = identity and
+// S = 0 verify for every message), so the composite would rest on ML-DSA
+// alone.
+func checkEd25519PublicKey(pk []byte) error {
+	switch {
+	case len(pk) != ed25519.PublicKeySize:
+		return fmt.Errorf("%w: Ed25519 public key is %d bytes, want %d", ErrBadKey, len(pk), ed25519.PublicKeySize)
+	case !ed25519Canonical(pk):
+		return fmt.Errorf("%w: Ed25519 public key is not canonically encoded", ErrBadKey)
+	case ed25519SmallOrderPoint(pk):
+		return fmt.Errorf("%w: Ed25519 public key is a point of small order", ErrBadKey)
+	}
+	return nil
+}
+
+// verifyEd25519 is the Ed25519 half of composite verification, strict:
+// crypto/ed25519 (RFC 8032, cofactorless) refuses S ≥ L and, as it compares
+// R with the canonical encoding of the point it computes, any non-canonical
+// R; this also refuses an R of small order, as libsodium does. The key was
+// checked by [ParsePublicKey].
+func verifyEd25519(pk ed25519.PublicKey, msg, sig []byte) bool {
+	if len(sig) != ed25519.SignatureSize || ed25519SmallOrderPoint(sig[:32]) {
+		return false
+	}
+	return ed25519.Verify(pk, msg, sig)
 }
 
 // Bytes returns the encoded key. The caller must not modify it.
@@ -180,7 +265,7 @@ func (pk *PublicKey) verify(ctx Context, msg, sig []byte) error {
 	mprime := messageRepresentative(ctx, msg)
 	// Check both halves always, so timing does not say which one failed.
 	okML := verifyMLDSA(&pk.mldsa, mprime, compositeLabel, sig[:mldsa65.SignatureSize])
-	okEd := ed25519.Verify(pk.ed, mprime, sig[mldsa65.SignatureSize:])
+	okEd := verifyEd25519(pk.ed, mprime, sig[mldsa65.SignatureSize:])
 	switch {
 	case !okML && !okEd:
 		return fmt.Errorf("%w: neither half verifies", ErrBadSignature)

@@ -232,6 +232,27 @@ func Import(ctx context.Context, st *store.Store, path string) (ImportResult, er
 	return res, nil
 }
 
+// checkFrames walks the payload before anything of it is stored: exactly
+// count frames, each a length in its shortest uvarint form (at most
+// log.MaxEntrySize) and that many bytes, and nothing after the last. So a
+// bundle has one encoding: no bytes hide under the signature unread.
+func checkFrames(r io.Reader, count uint64) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	for i := uint64(0); i < count; i++ {
+		n, err := readLength(br)
+		if err != nil || n > log.MaxEntrySize {
+			return fmt.Errorf("%w: entry %d: bad frame", ErrBadBundle, i)
+		}
+		if d, err := br.Discard(int(n)); err != nil || d != int(n) {
+			return fmt.Errorf("%w: entry %d: truncated (the trailer counts %d entries)", ErrBadBundle, i, count)
+		}
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: bytes after the %d entries the trailer counts", ErrBadBundle, count)
+	}
+	return nil
+}
+
 // checkBundle verifies everything but the entries' own validity, which
 // Ingest checks. It returns the payload length.
 func checkBundle(f *os.File, st *store.Store) (BundleInfo, uint64, error) {
@@ -292,6 +313,9 @@ func checkBundle(f *os.File, st *store.Store) (BundleInfo, uint64, error) {
 	}
 	if !bytes.Equal(h.Sum(nil), body.SHA256) {
 		return BundleInfo{}, 0, fmt.Errorf("%w: checksum mismatch: the file was modified or damaged in transit", ErrBadBundle)
+	}
+	if err := checkFrames(io.NewSectionReader(f, int64(len(bundleMagic)), payloadLen), body.Count); err != nil {
+		return BundleInfo{}, 0, err
 	}
 	return BundleInfo{Network: net, Exporter: exporter, Created: time.UnixMilli(body.Created).UTC(), Entries: body.Count, Bytes: body.Length}, uint64(payloadLen), nil
 }

@@ -67,7 +67,10 @@
 //
 // # Bad peers
 //
-// A malformed message, an oversized frame or an entry that fails
+// Every message has one encoding: a frame is a length in its shortest
+// uvarint form and canonical CBOR, and a frontier lists authors in
+// ascending order; anything else is malformed. A malformed message, an
+// oversized frame or an entry that fails
 // validation for a reason no honest peer produces (bad signature,
 // non-canonical, wrong network, …) ends the session and counts an offence
 // against the peer; after three offences the peer is disconnected and
@@ -90,7 +93,9 @@
 // Export writes the same missing-entries stream to a file: a magic line,
 // framed entries, and a trailer with the entry count, the SHA-256 of the
 // payload and the network ID, signed by the exporting member (context
-// crisismesh/bundle/v1). Import checks trailer, signature, network and
-// checksum over the whole file before ingesting anything, so a truncated,
-// tampered or foreign bundle stores nothing; importing twice is harmless.
+// crisismesh/bundle/v1). Import checks trailer, signature, network,
+// checksum over the whole file, and that exactly the counted frames (each
+// length in its shortest form) fill the payload, before ingesting
+// anything, so a truncated, tampered or foreign bundle stores nothing and
+// no bytes ride under the signature unread; importing twice is harmless.
 package sync

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -74,13 +75,17 @@ func encodeFrontier(f log.Frontier) []frontierItem {
 
 func decodeFrontier(items []frontierItem) (log.Frontier, error) {
 	f := make(log.Frontier, len(items))
-	for _, it := range items {
+	for i, it := range items {
 		if len(it.Author) != 32 || len(it.Head) != 32 {
 			return nil, fmt.Errorf("%w: frontier item of the wrong size", ErrProtocol)
 		}
 		a := crypto.MemberID(it.Author)
 		if _, dup := f[a]; dup {
 			return nil, fmt.Errorf("%w: author listed twice in frontier", ErrProtocol)
+		}
+		// encodeFrontier sorts by author: one frontier, one encoding.
+		if i > 0 && bytes.Compare(items[i-1].Author, it.Author) >= 0 {
+			return nil, fmt.Errorf("%w: frontier authors are not in ascending order", ErrProtocol)
 		}
 		f[a] = log.Head{Seq: it.Seq, ID: log.Hash(it.Head), Lamport: it.Lamport, Forked: it.Forked}
 	}
@@ -156,7 +161,7 @@ func (c *conn) send(m *message) error {
 }
 
 func (c *conn) recv() (*message, error) {
-	n, err := binary.ReadUvarint(c.r)
+	n, err := readLength(c.r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, io.ErrUnexpectedEOF
@@ -175,6 +180,37 @@ func (c *conn) recv() (*message, error) {
 		return nil, fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
 	return &m, nil
+}
+
+// readLength reads a frame length: a uvarint in its shortest form. A
+// length that overflows 64 bits or is written longer than needed is a
+// protocol violation (ErrProtocol), so a frame has exactly one encoding.
+func readLength(r io.ByteReader) (uint64, error) {
+	cr := &byteCounter{r: r}
+	n, err := binary.ReadUvarint(cr)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return 0, err
+	case err != nil:
+		return 0, fmt.Errorf("%w: frame length: %v", ErrProtocol, err)
+	case cr.n != len(binary.AppendUvarint(nil, n)):
+		return 0, fmt.Errorf("%w: frame length %d written in %d bytes, not its shortest form", ErrProtocol, n, cr.n)
+	}
+	return n, nil
+}
+
+// byteCounter counts the bytes read through it.
+type byteCounter struct {
+	r io.ByteReader
+	n int
+}
+
+func (c *byteCounter) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
 }
 
 func isProtocol(err error) bool { return errors.Is(err, ErrProtocol) }

@@ -1,0 +1,95 @@
+package transport
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// newNoiseHost is a plain libp2p host whose only security transport is
+// Noise (classical X25519, no post-quantum key exchange), over TCP only:
+// QUIC always runs TLS, so a Noise-only peer is a TCP peer.
+func newNoiseHost(t *testing.T, id *crypto.Identity) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.Identity(id.PeerKey()),
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatalf("Noise-only host: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// TestNoiseOnlyControl: two Noise-only hosts connect and open a stream, so
+// the refusals in TestNoiseOnlyPeerRefused are ours, not a broken test peer.
+func TestNoiseOnlyControl(t *testing.T) {
+	t.Parallel()
+	ids := newIdentities(t, 2)
+	a, b := newNoiseHost(t, ids[0]), newNoiseHost(t, ids[1])
+	b.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatalf("Noise-only hosts cannot connect: %v", err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), echoProto)
+	if err != nil {
+		t.Fatalf("Noise-only hosts cannot open a stream: %v", err)
+	}
+	s.Close()
+}
+
+// TestNoiseOnlyPeerRefused: a peer that offers only Noise is refused by our
+// transport over TCP, whether it dials or is dialled, although the roster
+// lists it: security negotiation finds no common protocol, because our
+// host offers TLS 1.3 (X25519MLKEM768) alone.
+func TestNoiseOnlyPeerRefused(t *testing.T) {
+	t.Parallel()
+	ids := newIdentities(t, 2)
+	r := newRoster(t, ids...)
+	cfg := testConfig(t, ids[0], r)
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	member := startHost(t, cfg)
+	nh := newNoiseHost(t, ids[1])
+	nh.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
+
+	// The Noise peer dials the member.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := nh.Connect(ctx, peer.AddrInfo{ID: member.ID(), Addrs: tcpAddrs(member.Host().Addrs())}); err == nil {
+		t.Fatal("a Noise-only peer connected to a member")
+	}
+	if _, err := nh.NewStream(ctx, member.ID(), echoProto); err == nil {
+		t.Fatal("a Noise-only peer opened a stream to a member")
+	}
+
+	// The member dials the Noise peer.
+	if err := member.AddPeer(peer.AddrInfo{ID: nh.ID(), Addrs: nh.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer dcancel()
+	if err := member.Host().Connect(dctx, peer.AddrInfo{ID: nh.ID()}); err == nil {
+		t.Fatal("a member connected to a Noise-only peer")
+	}
+	for _, c := range member.Host().Network().ConnsToPeer(nh.ID()) {
+		t.Errorf("member holds a connection to the Noise-only peer: security %q", c.ConnState().Security)
+	}
+	if got := nh.Network().Connectedness(member.ID()); got == network.Connected {
+		t.Errorf("the Noise-only peer is connected to the member")
+	}
+}
