@@ -161,7 +161,9 @@ type Keyring struct {
 //     epoch too), nobody else;
 //   - any other (need-to-know) group: the author is an admin
 //     ([KeyRuleIssuer]). Members who want a private circle use a
-//     recipient-set group, which names its members exactly.
+//     recipient-set group, which names its members exactly;
+//   - an entry a revoked author wrote past the seq its revocation keeps
+//     issues nothing ([KeyRuleIssuer]).
 //
 // An admin revoked later stays an issuer for the key entries its
 // revocation keeps valid, so what was sealed under its keys stays
@@ -243,6 +245,12 @@ func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identi
 	m, ok := roster.Member(author)
 	if !ok {
 		return refuse(KeyRuleIssuer, "the author is not a member of the network")
+	}
+	if m.Revoked && e.Header.Seq > m.FeedSeq {
+		// CheckRun refuses such entries; one stored before its node
+		// learned of the revocation is set aside, but must not count
+		// meanwhile.
+		return refuse(KeyRuleIssuer, "%s was revoked (%s); its entries after seq %d do not count", m.Card.Name(), m.Reason, m.FeedSeq)
 	}
 	if n := len(roster.Members()); ke.Slots() > n {
 		return refuse(KeyRuleRecipients, "%d recipient slots, but the network has %d members", ke.Slots(), n)

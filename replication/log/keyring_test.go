@@ -110,3 +110,85 @@ func TestBelieveRed(t *testing.T) {
 		}
 	}
 }
+
+// Every key entry the keyring does not trust names the rule it breaks.
+func TestKeyringRefusals(t *testing.T) {
+	n := newNet(t)
+	outsider, err := crypto.NewIdentity("cert-xx", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := []crypto.MemberID{n.lu.ID(), n.fr.ID()}
+	key := func(group string) *crypto.GroupKey {
+		k, err := crypto.NewGroupKey(group, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	var many []*crypto.Identity
+	for range 4 {
+		id, err := crypto.NewIdentity("cert-yy", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		many = append(many, id)
+	}
+	garbage := n.build(t, n.lu, Tip{}, Draft{Body: Body{Kind: KindKey, TLP: TLPClear, Payload: []byte{0xa0}}})[0]
+	for _, tc := range []struct {
+		name string
+		e    *Entry
+		rule string
+	}{
+		{"no key envelope", garbage, KeyRuleMalformed},
+		{"sealed to a non-member", n.keyEntry(t, n.lu, Tip{}, key(RecipientGroup([]crypto.MemberID{n.lu.ID(), n.fr.ID(), outsider.ID()})), n.lu, n.fr, outsider), KeyRuleRecipients},
+		{"more slots than members", n.keyEntry(t, n.lu, Tip{}, key(RecipientGroup(pair)), append([]*crypto.Identity{n.lu, n.fr}, many...)...), KeyRuleRecipients},
+		{"not sealed to its author", n.keyEntry(t, n.admin, Tip{}, key(RecipientGroup(pair)), n.lu, n.fr), KeyRuleAuthor},
+		{"name of another set", n.keyEntry(t, n.lu, Tip{}, key(RecipientGroup(pair)), n.lu, n.fr, n.admin), KeyRuleGroup},
+		{"group all from a non-admin", n.keyEntry(t, n.lu, Tip{}, key(GroupAll), n.lu, n.fr, n.admin), KeyRuleIssuer},
+		{"need-to-know from a non-admin", n.keyEntry(t, n.lu, Tip{}, key("need-to-know/x"), n.lu, n.fr), KeyRuleIssuer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := DeriveKeyring(n.id, n.roster, n.fr, []*Entry{tc.e})
+			r := k.Refused()
+			if len(r) != 1 || r[0].Rule != tc.rule || r[0].Entry != tc.e.ID() || r[0].Author != tc.e.Header.Author {
+				t.Fatalf("got %v, want one refusal for %s", r, tc.rule)
+			}
+			if len(k.byID) != 0 {
+				t.Error("the refused key is held")
+			}
+		})
+	}
+	// A key entry past the seq a revocation keeps issues nothing, also
+	// one the node stored before it learned of the revocation.
+	l1 := n.keyEntry(t, n.lu, Tip{}, key(RecipientGroup(pair)), n.lu, n.fr)
+	l2 := n.keyEntry(t, n.lu, tipOf(l1), key(RecipientGroup(pair)), n.lu, n.fr)
+	u, err := crypto.NewUpdate(n.roster, crypto.UpdateSpec{Op: crypto.OpRevoke, Target: n.lu.ID(), Reason: "key stolen", Created: t0, FeedSeq: 1, FeedHead: l1.ID()}, n.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := n.roster.Apply(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := DeriveKeyring(n.id, revoked, n.fr, []*Entry{l1, l2})
+	if r := k.Refused(); len(r) != 1 || r[0].Entry != l2.ID() || r[0].Rule != KeyRuleIssuer {
+		t.Errorf("revoked: got %v, want l2 refused for %s", r, KeyRuleIssuer)
+	}
+	if len(k.Keys(keyIDOf(t, l1))) != 1 {
+		t.Error("the key entry the revocation keeps is not trusted")
+	}
+}
+
+func keyIDOf(t *testing.T, e *Entry) crypto.KeyID {
+	t.Helper()
+	b, err := DecodeBody(e.BodyBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke, err := crypto.ParseKeyEnvelope(b.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ke.KeyID()
+}
