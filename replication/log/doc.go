@@ -85,9 +85,10 @@
 //   - any other, need-to-know, group: admins only. A member who wants a
 //     private circle uses a recipient-set group.
 //
-// Each untrusted key entry sealed to the member is a [*KeyRefusal] naming
-// its rule (KeyRule*); key entries sealed to others are not judged (only
-// their recipients can open them).
+// Each untrusted key entry is a [*KeyRefusal] naming its rule (KeyRule*).
+// Only a recipient can open an envelope, so most rules are checked by the
+// recipients only; a payload that is no key envelope, or one with more
+// slots than the network has members, every member refuses.
 //
 // # Valid but not believed
 //

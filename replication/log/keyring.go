@@ -174,8 +174,9 @@ type Keyring struct {
 // issue a key for a set it is not in, and a member of the set could leak
 // the key anyway. Envelopes with more slots than the network has members
 // are refused before any slot is tried (trying costs a decapsulation per
-// slot). Key entries not sealed to me are skipped unjudged: only
-// recipients can judge them.
+// slot). Apart from that and from a payload that is no key envelope, which
+// every member refuses, key entries not sealed to me are skipped unjudged:
+// only their recipients can judge them.
 func DeriveKeyring(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, entries []*Entry) *Keyring {
 	k := &Keyring{byID: map[crypto.KeyID][]*grant{}, refused: map[Hash]*KeyRefusal{}}
 	return k.With(network, roster, me, entries)
