@@ -16,7 +16,13 @@
 //     AES-256-GCM content key, which is wrapped to each recipient with HPKE
 //     (X-Wing, HKDF-SHA256, AES-256-GCM). Group keys ([GroupKey],
 //     [SealWith], [OpenWith]) seal many payloads under one key, distributed
-//     once per epoch in a [KeyEnvelope].
+//     once per epoch in a [KeyEnvelope]. A key envelope (format 2) hides
+//     its group name and its recipients' member IDs inside the seal; its
+//     recipient slots do not say whose they are, so a recipient finds its
+//     own by trying each ([Identity.OpenGrant]). In clear stay the key ID,
+//     the epoch and the number of slots. Format-1 envelopes, which named
+//     both in clear, are still read. Whether to trust an opened key is not
+//     decided here: see replication/log's keyring.
 //   - Key files ([SaveIdentity], [LoadIdentity]): 0600, optional argon2id
 //     passphrase, checksummed so corruption and a wrong passphrase are told
 //     apart.

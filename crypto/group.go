@@ -1,14 +1,17 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -179,12 +182,24 @@ func (g *GroupKey) derive(network NetworkID, salt []byte) (cipher.AEAD, []byte, 
 	return aead, okm[contentKeySize:], nil
 }
 
-// keyPurpose is the seal purpose of a key envelope: it binds group and epoch,
-// so an envelope replayed under another group or epoch does not open.
+// Key envelope formats. Format 1 named its group and its recipients' member
+// IDs in clear, so every relay learned who talks to whom; it is still read
+// (stores hold such entries) but no longer written. Format 2 shows only what
+// a node needs to file and find it: the key ID, the epoch and the number of
+// recipient slots.
+const (
+	keyEnvelopeV1 = 1
+	keyEnvelopeV2 = 2
+)
+
+// keyPurpose is the seal purpose of a format-1 key envelope: it binds group
+// and epoch, so an envelope replayed under another group or epoch does not
+// open.
 func keyPurpose(group string, epoch uint64) string {
 	return "group-key\x00" + group + "\x00" + strconv.FormatUint(epoch, 10)
 }
 
+// keyEnvelopeWire is format 1.
 type keyEnvelopeWire struct {
 	Group    string `cbor:"1,keyasint"`
 	Epoch    uint64 `cbor:"2,keyasint"`
@@ -192,55 +207,203 @@ type keyEnvelopeWire struct {
 	KeyID    []byte `cbor:"4,keyasint"`
 }
 
-// A KeyEnvelope distributes one group key to the members of its group. Its
-// group, epoch and key ID are in clear so that nodes can index it; all three
-// are bound into the seal, so changing any of them makes it fail to open.
-type KeyEnvelope struct {
-	group string
-	epoch uint64
-	keyID KeyID
-	env   *Envelope
+// keyEnvelopeV2Wire is format 2. Its keys do not overlap format 1's
+// group (1) and envelope (3), and it names its version (5), so the strict
+// decoder tells the two apart.
+type keyEnvelopeV2Wire struct {
+	Epoch      uint64    `cbor:"2,keyasint"`
+	KeyID      []byte    `cbor:"4,keyasint"`
+	Version    uint      `cbor:"5,keyasint"`
+	Slots      []keySlot `cbor:"6,keyasint"`
+	Nonce      []byte    `cbor:"7,keyasint"`
+	Ciphertext []byte    `cbor:"8,keyasint"`
 }
 
-// NewKeyEnvelope seals g to recipients.
+// A keySlot is one recipient's wrapped copy of the content key. It does not
+// say whose it is: a recipient finds its slot by trying to open each.
+type keySlot struct {
+	Enc     []byte `cbor:"1,keyasint"` // X-Wing encapsulation
+	Wrapped []byte `cbor:"2,keyasint"` // AES-256-GCM(content key)
+}
+
+// keyGrantWire is the sealed payload of a format-2 envelope.
+type keyGrantWire struct {
+	Group   string   `cbor:"1,keyasint"`
+	Members [][]byte `cbor:"2,keyasint"` // sorted, unique
+	Secret  []byte   `cbor:"3,keyasint"`
+}
+
+// A KeyEnvelope distributes one group key to the members of its group.
+//
+// In format 2 (the one [NewKeyEnvelope] writes) only the key ID, the epoch
+// and the number of recipient slots are in clear: the group name and the
+// recipients' member IDs are sealed, and a slot does not say whose it is, so
+// a node that is not a recipient learns neither who the recipients are nor
+// what the group is called. What still shows: that a key was distributed,
+// by whom (the entry's author), its key ID and epoch, how many recipients
+// it has, and the sizes and times of entries. Format-1 envelopes, which
+// named group and recipients in clear, are still parsed and opened.
+//
+// Everything in clear is bound into the seal, so changing any of it makes
+// the envelope fail to open. It is immutable and safe for concurrent use.
+type KeyEnvelope struct {
+	version int
+	epoch   uint64
+	keyID   KeyID
+	// format 1
+	group string
+	env   *Envelope
+	// format 2
+	w2 *keyEnvelopeV2Wire
+}
+
+// A Grant is what a recipient learns by opening a key envelope: the group
+// key, and the members the envelope's author says it is sealed to (the
+// group name and this list are sealed in format 2, clear in format 1). A
+// recipient can check its own slot only; whether the key is to be trusted
+// is a policy of the caller (replication/log's keyring), which compares
+// Members with the author and with [KeyEnvelope.Slots].
+type Grant struct {
+	Key     *GroupKey
+	Members []MemberID // sorted, unique; the caller's
+}
+
+// NewKeyEnvelope seals g to recipients in format 2. The group name and the
+// recipients' member IDs travel inside the seal.
 func NewKeyEnvelope(network NetworkID, g *GroupKey, recipients []Recipient) (*KeyEnvelope, error) {
-	payload := make([]byte, 0, keyIDSize+groupSecretSize)
-	payload = append(payload, g.id[:]...)
-	payload = append(payload, g.secret[:]...)
-	defer clear(payload)
-	env, err := Seal(network, keyPurpose(g.group, g.epoch), recipients, nil, payload)
-	if err != nil {
+	fail := func(err error) (*KeyEnvelope, error) {
 		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w", g.group, g.epoch, err)
 	}
-	return &KeyEnvelope{group: g.group, epoch: g.epoch, keyID: g.id, env: env}, nil
+	if len(recipients) == 0 {
+		return fail(errors.New("no recipients"))
+	}
+	if len(recipients) > maxRecipients {
+		return fail(fmt.Errorf("%d recipients is over the limit of %d", len(recipients), maxRecipients))
+	}
+	members := make([][]byte, 0, len(recipients))
+	for _, r := range recipients {
+		if r.Key == nil || r.ID.IsZero() {
+			return fail(errors.New("recipient without member ID or KEM key"))
+		}
+		members = append(members, bytes.Clone(r.ID[:]))
+	}
+	slices.SortFunc(members, bytes.Compare)
+	for i := 1; i < len(members); i++ {
+		if bytes.Equal(members[i-1], members[i]) {
+			return fail(fmt.Errorf("recipient %s listed twice", MemberID(members[i]).Short()))
+		}
+	}
+	payload, err := marshal(&keyGrantWire{Group: g.group, Members: members, Secret: g.secret[:]})
+	if err != nil {
+		return fail(err)
+	}
+	defer clear(payload)
+
+	var contentKey [contentKeySize]byte
+	defer clear(contentKey[:])
+	w := &keyEnvelopeV2Wire{Version: keyEnvelopeV2, Epoch: g.epoch, KeyID: g.id[:], Nonce: make([]byte, gcmNonceSize)}
+	for _, b := range [][]byte{contentKey[:], w.Nonce} {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("crypto: read randomness: %w", err)
+		}
+	}
+	_, kdf, hpkeAEAD := hpkeSuite()
+	for _, r := range recipients {
+		enc, sender, err := hpke.NewSender(r.Key.pk, kdf, hpkeAEAD, slotInfo(network, g.id, g.epoch, r.ID))
+		if err != nil {
+			return fail(err)
+		}
+		wrapped, err := sender.Seal(nil, contentKey[:])
+		if err != nil {
+			return fail(err)
+		}
+		w.Slots = append(w.Slots, keySlot{Enc: enc, Wrapped: wrapped})
+	}
+	// Sorted by the random encapsulations: the order says nothing of who.
+	slices.SortFunc(w.Slots, func(a, b keySlot) int { return bytes.Compare(a.Enc, b.Enc) })
+	aead, err := newGCM(contentKey[:])
+	if err != nil {
+		return nil, err
+	}
+	w.Ciphertext = aead.Seal(nil, w.Nonce, payload, grantAAD(network, w))
+	return &KeyEnvelope{version: keyEnvelopeV2, epoch: g.epoch, keyID: g.id, w2: w}, nil
+}
+
+// slotInfo is the HPKE info string of one format-2 slot. It binds the
+// recipient's member ID, which the recipient knows and nobody else reads.
+func slotInfo(network NetworkID, keyID KeyID, epoch uint64, member MemberID) []byte {
+	b := []byte("crisismesh/key-envelope/v2/slot\x00")
+	b = append(b, network[:]...)
+	b = append(b, keyID[:]...)
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	return append(b, member[:]...)
+}
+
+// grantAAD binds the sealed payload of a format-2 envelope to its network,
+// key ID, epoch and every slot, so no slot can be added, dropped or changed
+// without the payload failing to open.
+func grantAAD(network NetworkID, w *keyEnvelopeV2Wire) []byte {
+	h := sha256.New()
+	for _, s := range w.Slots {
+		h.Write(s.Enc)
+		h.Write(s.Wrapped)
+	}
+	b := []byte("crisismesh/key-envelope/v2/grant\x00")
+	b = append(b, network[:]...)
+	b = append(b, w.KeyID...)
+	b = binary.BigEndian.AppendUint64(b, w.Epoch)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(w.Slots)))
+	return h.Sum(b)
 }
 
 // KeyID returns the ID of the group key the envelope claims to carry; it is
 // checked against the sealed key when opened.
 func (k *KeyEnvelope) KeyID() KeyID { return k.keyID }
 
-// Group returns the group the envelope claims to carry a key for.
-func (k *KeyEnvelope) Group() string { return k.group }
-
 // Epoch returns the epoch the envelope claims.
 func (k *KeyEnvelope) Epoch() uint64 { return k.epoch }
 
-// Recipients returns the members the key is sealed to.
-func (k *KeyEnvelope) Recipients() []MemberID { return k.env.Recipients() }
+// Version returns the envelope's format: 2, or 1 for envelopes written
+// before recipients were hidden.
+func (k *KeyEnvelope) Version() int { return k.version }
+
+// Slots returns how many recipients the envelope is sealed to: the one
+// thing about its recipients that is in clear.
+func (k *KeyEnvelope) Slots() int {
+	if k.version == keyEnvelopeV1 {
+		return len(k.env.w.Recipients)
+	}
+	return len(k.w2.Slots)
+}
 
 // Bytes returns the canonical encoding.
 func (k *KeyEnvelope) Bytes() []byte {
-	b, err := marshal(&keyEnvelopeWire{Group: k.group, Epoch: k.epoch, Envelope: k.env.Bytes(), KeyID: k.keyID[:]})
+	var v any = k.w2
+	if k.version == keyEnvelopeV1 {
+		v = &keyEnvelopeWire{Group: k.group, Epoch: k.epoch, Envelope: k.env.Bytes(), KeyID: k.keyID[:]}
+	}
+	b, err := marshal(v)
 	if err != nil {
 		panic(err) // only reachable with a value this package did not build
 	}
 	return b
 }
 
-// ParseKeyEnvelope decodes a key envelope strictly.
+// ParseKeyEnvelope decodes a key envelope of either format strictly.
 func ParseKeyEnvelope(b []byte) (*KeyEnvelope, error) {
+	var w2 keyEnvelopeV2Wire
+	err2 := unmarshalCanonical(b, &w2)
+	if err2 == nil {
+		if err := w2.check(); err != nil {
+			return nil, fmt.Errorf("crypto: key envelope: %w: %v", ErrMalformed, err)
+		}
+		return &KeyEnvelope{version: keyEnvelopeV2, epoch: w2.Epoch, keyID: KeyID(w2.KeyID), w2: &w2}, nil
+	}
 	var w keyEnvelopeWire
 	if err := unmarshalCanonical(b, &w); err != nil {
+		if errors.Is(err2, ErrNonCanonical) {
+			err = err2
+		}
 		return nil, fmt.Errorf("crypto: key envelope: %w", err)
 	}
 	if err := checkGroupName(w.Group); err != nil {
@@ -253,11 +416,102 @@ func ParseKeyEnvelope(b []byte) (*KeyEnvelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crypto: key envelope: %w", err)
 	}
-	return &KeyEnvelope{group: w.Group, epoch: w.Epoch, keyID: KeyID(w.KeyID), env: env}, nil
+	return &KeyEnvelope{version: keyEnvelopeV1, group: w.Group, epoch: w.Epoch, keyID: KeyID(w.KeyID), env: env}, nil
 }
 
-// openKeyEnvelope recovers the group key with the member's KEM key.
-func (k *KeyEnvelope) open(kk *kemKey, me MemberID, network NetworkID) (*GroupKey, error) {
+func (w *keyEnvelopeV2Wire) check() error {
+	switch {
+	case w.Version != keyEnvelopeV2:
+		return fmt.Errorf("format %d (this version knows 1 and 2)", w.Version)
+	case len(w.KeyID) != keyIDSize:
+		return fmt.Errorf("key ID is %d bytes, want %d", len(w.KeyID), keyIDSize)
+	case len(w.Nonce) != gcmNonceSize:
+		return fmt.Errorf("nonce is %d bytes, want %d", len(w.Nonce), gcmNonceSize)
+	case len(w.Ciphertext) < gcmTagSize:
+		return fmt.Errorf("ciphertext of %d bytes is shorter than its tag", len(w.Ciphertext))
+	case len(w.Slots) == 0 || len(w.Slots) > maxRecipients:
+		return fmt.Errorf("%d recipient slots (want 1 to %d)", len(w.Slots), maxRecipients)
+	}
+	for i, s := range w.Slots {
+		switch {
+		case len(s.Enc) != kemEncSize:
+			return fmt.Errorf("slot %d: encapsulation is %d bytes, want %d", i, len(s.Enc), kemEncSize)
+		case len(s.Wrapped) != wrappedKeySize:
+			return fmt.Errorf("slot %d: wrapped key is %d bytes, want %d", i, len(s.Wrapped), wrappedKeySize)
+		case i > 0 && bytes.Compare(w.Slots[i-1].Enc, s.Enc) >= 0:
+			return fmt.Errorf("slots are not sorted and unique at %d", i)
+		}
+	}
+	return nil
+}
+
+// open recovers the grant with the member's KEM key.
+func (k *KeyEnvelope) open(kk *kemKey, me MemberID, network NetworkID) (*Grant, error) {
+	if k.version == keyEnvelopeV1 {
+		return k.openV1(kk, me, network)
+	}
+	w := k.w2
+	_, kdf, hpkeAEAD := hpkeSuite()
+	info := slotInfo(network, k.keyID, k.epoch, me)
+	var contentKey []byte
+	for _, s := range w.Slots {
+		// X-Wing decapsulation never fails on a slot that is not ours; it
+		// yields another key, under which the wrapped key fails to open.
+		r, err := hpke.NewRecipient(s.Enc, kk.sk, kdf, hpkeAEAD, info)
+		if err != nil {
+			continue
+		}
+		if ck, err := r.Open(nil, s.Wrapped); err == nil {
+			contentKey = ck
+			break
+		}
+	}
+	if contentKey == nil {
+		// A slot of ours that was damaged looks the same as none: the
+		// envelope travels in a signed entry, so damage in transit is
+		// caught before this.
+		return nil, fmt.Errorf("%w (member %s; no slot of %d opens: also the case for another network, key ID or epoch)", ErrNotRecipient, me.Short(), len(w.Slots))
+	}
+	defer clear(contentKey)
+	aead, err := newGCM(contentKey)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := aead.Open(nil, w.Nonce, w.Ciphertext, grantAAD(network, w))
+	if err != nil {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: %w", k.epoch, ErrTampered)
+	}
+	defer clear(payload)
+	var p keyGrantWire
+	if err := unmarshalCanonical(payload, &p); err != nil {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: sealed payload: %w", k.epoch, err)
+	}
+	defer clear(p.Secret)
+	if err := checkGroupName(p.Group); err != nil {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: %w: %v", k.epoch, ErrMalformed, err)
+	}
+	if len(p.Secret) != groupSecretSize {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: %w: secret is %d bytes", k.epoch, ErrMalformed, len(p.Secret))
+	}
+	if len(p.Members) == 0 || len(p.Members) > maxRecipients {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: %w: %d members", k.epoch, ErrMalformed, len(p.Members))
+	}
+	g := &Grant{Key: &GroupKey{group: p.Group, epoch: k.epoch, id: k.keyID}, Members: make([]MemberID, len(p.Members))}
+	for i, m := range p.Members {
+		if len(m) != len(MemberID{}) || (i > 0 && bytes.Compare(p.Members[i-1], m) >= 0) {
+			return nil, fmt.Errorf("crypto: key envelope epoch %d: %w: member list is not sorted, unique 32-byte IDs", k.epoch, ErrMalformed)
+		}
+		g.Members[i] = MemberID(m)
+	}
+	if _, found := slices.BinarySearchFunc(g.Members, me, func(a, b MemberID) int { return bytes.Compare(a[:], b[:]) }); !found {
+		return nil, fmt.Errorf("crypto: key envelope epoch %d: %w: a slot opens for %s, but the sealed member list leaves it out", k.epoch, ErrTampered, me.Short())
+	}
+	copy(g.Key.secret[:], p.Secret)
+	return g, nil
+}
+
+// openV1 opens a format-1 envelope.
+func (k *KeyEnvelope) openV1(kk *kemKey, me MemberID, network NetworkID) (*Grant, error) {
 	payload, err := k.env.open(kk, me, network, keyPurpose(k.group, k.epoch), nil)
 	if err != nil {
 		return nil, fmt.Errorf("crypto: key envelope for %s epoch %d: %w", k.group, k.epoch, err)
@@ -271,5 +525,5 @@ func (k *KeyEnvelope) open(kk *kemKey, me MemberID, network NetworkID) (*GroupKe
 	g := &GroupKey{group: k.group, epoch: k.epoch}
 	copy(g.id[:], payload[:keyIDSize])
 	copy(g.secret[:], payload[keyIDSize:])
-	return g, nil
+	return &Grant{Key: g, Members: k.env.Recipients()}, nil
 }

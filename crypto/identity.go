@@ -95,6 +95,18 @@ func (id *Identity) Open(network NetworkID, purpose string, env *Envelope, aad [
 
 // OpenKeyEnvelope recovers the group key that env distributes.
 func (id *Identity) OpenKeyEnvelope(network NetworkID, env *KeyEnvelope) (*GroupKey, error) {
+	g, err := env.open(id.kem, id.ID(), network)
+	if err != nil {
+		return nil, err
+	}
+	return g.Key, nil
+}
+
+// OpenGrant recovers the group key that env distributes together with the
+// members env says it is sealed to. It fails with [ErrNotRecipient] when no
+// slot of env is this member's (in format 2 also the answer for an envelope
+// of another network, key ID or epoch: a slot does not say whose it is).
+func (id *Identity) OpenGrant(network NetworkID, env *KeyEnvelope) (*Grant, error) {
 	return env.open(id.kem, id.ID(), network)
 }
 

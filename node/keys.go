@@ -36,7 +36,7 @@ func (n *Node) ensureGroupKey(ctx context.Context) error {
 	}
 	key, ok := n.store.CurrentKey(networkGroup)
 	if ok {
-		holders := n.store.KeyRecipients(key.ID())
+		holders := n.store.KeyMembers(key)
 		revokedHolder := slices.ContainsFunc(holders, func(id crypto.MemberID) bool { return !roster.Active(id) })
 		if !revokedHolder {
 			var missing []*crypto.Member

@@ -68,6 +68,7 @@ var (
 	descDiskFull = prometheus.NewDesc("crisismesh_disk_full", "1 while the store refuses writes because free disk space is below its reserve.", nil, nil)
 	descDiskFree = prometheus.NewDesc("crisismesh_disk_free_bytes", "Free space on the store's file system.", nil, nil)
 	descDiskRes  = prometheus.NewDesc("crisismesh_disk_reserve_bytes", "Free space the store keeps in reserve: below it, writes are refused.", nil, nil)
+	descOffence  = prometheus.NewDesc("crisismesh_offences_total", "Entries of a member this node refused to trust or believe, by rule.", []string{"member", "rule"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -119,6 +120,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDiskFull, b2f(s.DiskFull))
 	gauge(descDiskFree, float64(s.Disk.FreeBytes))
 	gauge(descDiskRes, float64(s.Disk.ReserveBytes))
+	for _, o := range s.Offences {
+		counter(descOffence, float64(o.Entries), o.Member, o.Rule)
+	}
 }
 
 func b2f(b bool) float64 {

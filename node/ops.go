@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	cryptorand "crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,7 +41,10 @@ type EntryView struct {
 	Text     string    `json:"text"`
 	Exercise bool      `json:"exercise,omitempty"`
 	Sealed   string    `json:"sealed,omitempty"` // why it cannot be read
-	Refs     []string  `json:"refs,omitempty"`
+	// NotBelieved names the rule an entry this node does not believe
+	// breaks (e.g. red-not-to-recipients); its body is never shown.
+	NotBelieved string   `json:"not_believed,omitempty"`
+	Refs        []string `json:"refs,omitempty"`
 }
 
 // ViewEntry reads an entry for display, opening it if this node can.
@@ -60,6 +61,12 @@ func (n *Node) ViewEntry(e *log.Entry) EntryView {
 		v.Refs = append(v.Refs, r.String())
 	}
 	body, err := n.store.Read(e)
+	var nb *log.NotBelievedError
+	if errors.As(err, &nb) {
+		// Valid, but breaks a rule no honest author breaks: show none of
+		// it, only why.
+		v.NotBelieved = nb.Rule
+	}
 	if err != nil {
 		v.Sealed = err.Error()
 		return v
@@ -86,7 +93,9 @@ func (n *Node) describePayload(b *log.Body) string {
 		return "committed crisis state, written by the Raft leader"
 	case log.KindKey:
 		if ke, err := crypto.ParseKeyEnvelope(b.Payload); err == nil {
-			return fmt.Sprintf("key of group %s epoch %d for %d members", ke.Group(), ke.Epoch(), len(ke.Recipients()))
+			// Group and members are sealed (format 2): say only what is
+			// in clear.
+			return fmt.Sprintf("group key %s epoch %d for %d members", ke.KeyID(), ke.Epoch(), ke.Slots())
 		}
 	case log.KindRoster:
 		if u, err := crypto.ParseUpdate(b.Payload); err == nil {
@@ -147,7 +156,9 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 }
 
 // recipientKey returns a group key for exactly these members (and this
-// node), creating and distributing it on first use.
+// node), creating and distributing it on first use. Only a key the store's
+// keyring trusts for exactly this set is reused (log.DeriveKeyring): a key
+// someone else slipped in under the group's name is not.
 func (n *Node) recipientKey(ctx context.Context, names []string) (*crypto.GroupKey, error) {
 	r := n.store.Roster()
 	ids := []crypto.MemberID{n.id.ID()}
@@ -162,16 +173,10 @@ func (n *Node) recipientKey(ctx context.Context, names []string) (*crypto.GroupK
 			recips = append(recips, m.Card.Recipient())
 		}
 	}
-	slices.SortFunc(ids, func(a, b crypto.MemberID) int { return strings.Compare(a.String(), b.String()) })
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write(id[:])
-	}
-	group := "to/" + hex.EncodeToString(h.Sum(nil)[:8])
-	if k, ok := n.store.CurrentKey(group); ok {
+	if k, ok := n.store.KeyFor(ids); ok {
 		return k, nil
 	}
-	k, err := crypto.NewGroupKey(group, 1)
+	k, err := crypto.NewGroupKey(log.RecipientGroup(ids), 1)
 	if err != nil {
 		return nil, err
 	}
@@ -352,6 +357,19 @@ type StatusView struct {
 	// space; Disk says how much is free against the reserve.
 	DiskFull bool     `json:"disk_full"`
 	Disk     DiskView `json:"disk"`
+	// Offences: per member and rule, how many of its entries this node
+	// refused to trust (key entries) or believe (valid entries that break
+	// a rule, e.g. TLP:RED sealed to everyone). Empty when none.
+	Offences []OffenceView `json:"offences"`
+}
+
+// OffenceView counts one member's entries refused for one rule. Field
+// names are a contract.
+type OffenceView struct {
+	Member   string `json:"member"`
+	MemberID string `json:"member_id"`
+	Rule     string `json:"rule"`
+	Entries  int    `json:"entries"`
 }
 
 // DiskView is the store's disk space. Field names are a contract.
@@ -398,6 +416,14 @@ func (n *Node) Status(ctx context.Context) StatusView {
 		Disk: n.diskView(),
 	}
 	sv.DiskFull = sv.Disk.Full
+	sv.Offences = []OffenceView{}
+	for _, o := range st.Offences() {
+		name := o.Author.Short()
+		if m, ok := st.Roster().Member(o.Author); ok {
+			name = m.Card.Name()
+		}
+		sv.Offences = append(sv.Offences, OffenceView{Member: name, MemberID: o.Author.String(), Rule: o.Rule, Entries: o.Entries})
+	}
 	for _, a := range n.host.Addrs() {
 		sv.ListenAddrs = append(sv.ListenAddrs, a.String())
 	}

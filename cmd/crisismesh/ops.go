@@ -165,7 +165,10 @@ func printJSONLine(c *cobra.Command, v any) error {
 func printEntry(c *cobra.Command, e node.EntryView) {
 	w := c.OutOrStdout()
 	text := e.Text
-	if !e.Readable {
+	switch {
+	case e.NotBelieved != "":
+		text = "[not believed, rule " + e.NotBelieved + ": " + e.Sealed + "]"
+	case !e.Readable:
 		text = "[sealed: " + e.Sealed + "]"
 	}
 	kind := e.Kind

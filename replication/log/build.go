@@ -108,8 +108,9 @@ func checkDraft(d *Draft, h *Header) error {
 		return fmt.Errorf("kind %s travels in clear: give no key", d.Body.Kind)
 	case !plainKind(d.Body.Kind) && d.Key == nil:
 		return fmt.Errorf("kind %s must be sealed: give the group key", d.Body.Kind)
-	case d.Key != nil && d.Body.TLP == TLPRed && d.Key.Group() == "all":
-		return errors.New("TLP:RED must be sealed to an explicit recipient group, not to the whole network")
+	case d.Key != nil && d.Body.TLP == TLPRed && !IsRecipientGroup(d.Key.Group()):
+		// Receivers do not believe it otherwise (Believe).
+		return errors.New("TLP:RED must be sealed to an explicit recipient group (RecipientGroup), not to the whole network or a need-to-know group")
 	}
 	if d.Key != nil {
 		h.KeyID, h.Epoch = d.Key.ID(), d.Key.Epoch()

@@ -65,6 +65,52 @@
 // entry stored before its node learned of the revocation is set aside as
 // evidence by the store.
 //
+// # Keys: the keyring
+//
+// Which group keys a member trusts is one pure function, [DeriveKeyring],
+// of the roster, the key entries held and the member's own identity (to
+// open the envelopes sealed to it); package store only keeps its result.
+// The same roster and entries give the same keyring in any order, and
+// every member of a group picks the same current key ([Keyring.Current]:
+// highest epoch, then smallest key ID). A key is trusted only when its
+// envelope is sealed to exactly the members it names (as many slots as
+// members) with the author among them, and the author may issue it:
+//
+//   - group all (the whole network: TLP:CLEAR, GREEN, AMBER, proposals,
+//     checkpoints): admins only;
+//   - a recipient-set group (TLP:RED): its name is [RecipientGroup] of its
+//     members, and any of those members may issue a key or a new epoch of
+//     it, nobody else. So no member can slip a key it knows into a group
+//     it is not in: the substitution of issue 11, finding 3;
+//   - any other, need-to-know, group: admins only. A member who wants a
+//     private circle uses a recipient-set group.
+//
+// Each untrusted key entry is a [*KeyRefusal] naming its rule (KeyRule*).
+// Only a recipient can open an envelope, so most rules are checked by the
+// recipients only; a payload that is no key envelope, or one with more
+// slots than the network has members, every member refuses.
+//
+// # Valid but not believed
+//
+// Validity ([CheckRun]) never depends on what a node can decrypt, so every
+// node stores and relays the same entries. Some valid entries must still
+// not be believed once opened: [Believe] refuses a TLP:RED body sealed
+// under any key but a recipient-set group's ([BeliefRedToRecipients]),
+// with a [*NotBelievedError] (errors.Is [ErrNotBelieved]). Such an entry is
+// never shown, exported or acted on, and counts as an offence of its
+// author. [Build] refuses to write one.
+//
+// # What a relay still sees
+//
+// Key envelopes (crypto, format 2) hide the group name and the recipients'
+// member IDs. In clear remain: every entry's author, seq, Lamport clock,
+// time, refs, priority and size; the key ID and epoch an entry is sealed
+// under (so entries under one key are linkable to each other and to the
+// key entry that distributed it, and a relay learns that the authors of
+// those entries share a group); and how many recipients a key has. Key
+// entries of format 1, written before, keep their names and recipients in
+// clear.
+//
 // # Order, frontier and digest
 //
 // The display order is (lamport, author, seq): identical on every node that

@@ -316,7 +316,8 @@ func writeBstrLong(buf *bytes.Buffer, b []byte) {
 
 func TestBuildRefusals(t *testing.T) {
 	n := newNet(t)
-	red, _ := crypto.NewGroupKey("tlp-red/1", 1)
+	red, _ := crypto.NewGroupKey(RecipientGroup([]crypto.MemberID{n.lu.ID(), n.fr.ID()}), 1)
+	ntk, _ := crypto.NewGroupKey("need-to-know/1", 1)
 	tests := []struct {
 		name  string
 		draft Draft
@@ -332,6 +333,7 @@ func TestBuildRefusals(t *testing.T) {
 		{"sealed kind without key", Draft{Body: Body{Kind: KindMessage, TLP: TLPClear}}},
 		{"plain kind with key", Draft{Body: Body{Kind: KindRoster, TLP: TLPClear}, Key: n.key}},
 		{"TLP:RED to the whole network", Draft{Body: Body{Kind: KindMessage, TLP: TLPRed}, Key: n.key}},
+		{"TLP:RED to a need-to-know group", Draft{Body: Body{Kind: KindMessage, TLP: TLPRed}, Key: ntk}},
 		{"too many refs", Draft{Body: Body{Kind: KindMessage, TLP: TLPClear}, Key: n.key, Refs: make([]Hash, MaxRefs+1)}},
 		{"oversize", Draft{Body: Body{Kind: KindMessage, TLP: TLPClear, Text: strings.Repeat("x", MaxEntrySize)}, Key: n.key}},
 	}

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -39,17 +41,17 @@ func (s *Store) loadPlainLocked(txn *badger.Txn) error {
 		return err
 	}
 	s.roster = s.rosterFrom(plain)
-	for _, e := range plain {
-		s.learnKey(e)
-	}
+	s.keyring = log.DeriveKeyring(s.network, s.roster, s.self, plain)
+	s.noteKeyRefusalsLocked(nil)
 	return nil
 }
 
-// applyPlain takes effect of newly stored plain entries: keys sealed to us
-// are opened; roster updates rebuild the roster and set aside what a
-// revocation refuses. The caller holds wmu.
+// applyPlain takes effect of newly stored plain entries: key entries are
+// judged into the keyring; roster updates rebuild the roster (and so the
+// keyring) and set aside what a revocation refuses. The caller holds wmu.
 func (s *Store) applyPlain(added []*log.Entry) error {
 	rosterChanged := false
+	var keys []*log.Entry
 	for _, e := range added {
 		body, err := log.DecodeBody(e.BodyBytes())
 		if err != nil {
@@ -57,14 +59,15 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 		}
 		switch body.Kind {
 		case log.KindKey:
-			s.mu.Lock()
-			s.learnKey(e)
-			s.mu.Unlock()
+			keys = append(keys, e)
 		case log.KindRoster:
 			rosterChanged = true
 		}
 	}
 	if !rosterChanged {
+		if len(keys) > 0 {
+			s.learnKeys(keys)
+		}
 		return nil
 	}
 	var plain []*log.Entry
@@ -77,8 +80,12 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 		return err
 	}
 	next := s.rosterFrom(plain)
+	keyring := log.DeriveKeyring(s.network, next, s.self, plain)
 	s.mu.Lock()
 	s.roster = next
+	old := s.keyring
+	s.keyring = keyring
+	s.noteKeyRefusalsLocked(old)
 	s.mu.Unlock()
 	return s.enforceRevocations(next)
 }
@@ -198,62 +205,103 @@ func (s *Store) enforceRevocations(r *crypto.Roster) error {
 	return nil
 }
 
-// learnKey opens a key entry sealed to us and remembers the group key. The
-// caller holds mu (or is opening the store).
-func (s *Store) learnKey(e *log.Entry) {
-	b, err := log.DecodeBody(e.BodyBytes())
-	if err != nil || b.Kind != log.KindKey {
-		return
-	}
-	ke, err := crypto.ParseKeyEnvelope(b.Payload)
-	if err != nil {
-		s.logger.Warn("key entry does not hold a key envelope", "entry", e.ID().Short(), "err", err)
-		return
-	}
-	// Keys of the whole-network group come from admins only: otherwise any
-	// member could hand out a newer "all" key that leaves others out.
-	if ke.Group() == "all" && !s.roster.IsAdmin(e.Header.Author) {
-		s.logger.Warn("ignoring a key for group all from a non-admin", "entry", e.ID().Short(), "author", e.Header.Author.Short())
-		return
-	}
-	// Recipients are as the entries' (signed) authors declared them; a key
-	// may be sealed again later to members who joined since.
-	for _, r := range ke.Recipients() {
-		if !slices.Contains(s.keyRecipients[ke.KeyID()], r) {
-			s.keyRecipients[ke.KeyID()] = append(s.keyRecipients[ke.KeyID()], r)
-		}
-	}
-	me := s.self.ID()
-	if !slices.Contains(ke.Recipients(), me) {
-		return
-	}
-	k, err := s.self.OpenKeyEnvelope(s.network, ke)
-	if err != nil {
-		s.logger.Warn("cannot open a group key sealed to us", "entry", e.ID().Short(), "group", ke.Group(), "epoch", ke.Epoch(), "err", err)
-		return
-	}
-	s.keys[k.ID()] = k
+// learnKeys judges new key entries into the keyring. Opening an envelope
+// costs a decapsulation per slot, so it runs outside mu; the caller holds
+// wmu, so nobody else replaces the keyring meanwhile.
+func (s *Store) learnKeys(es []*log.Entry) {
+	s.mu.RLock()
+	old, roster := s.keyring, s.roster
+	s.mu.RUnlock()
+	next := old.With(s.network, roster, s.self, es)
+	s.mu.Lock()
+	s.keyring = next
+	s.noteKeyRefusalsLocked(old)
+	s.mu.Unlock()
 }
 
-// Key returns the group key with ID id, if this node holds it.
+// An offence is one entry whose author broke a rule.
+type offence struct {
+	author crypto.MemberID
+	rule   string
+	entry  log.Hash
+}
+
+// An Offence counts the entries of one author that this node refused to
+// trust or believe for one rule: a log.KeyRule* (a key entry sealed to this
+// node that its keyring does not trust) or a log.Belief* (a valid entry
+// this node does not believe, found when it was stored or read). Each
+// entry counts once. Only what this node can open is judged, so the counts
+// differ between nodes; they are kept in memory, and after a restart they
+// count again as entries are read and keys judged.
+type Offence struct {
+	Author  crypto.MemberID
+	Rule    string
+	Entries int
+}
+
+// Offences returns the offences this node has seen, by author and rule.
+func (s *Store) Offences() []Offence {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	count := map[offence]int{}
+	for o := range s.offences {
+		count[offence{author: o.author, rule: o.rule}]++
+	}
+	out := make([]Offence, 0, len(count))
+	for o, n := range count {
+		out = append(out, Offence{Author: o.author, Rule: o.rule, Entries: n})
+	}
+	slices.SortFunc(out, func(a, b Offence) int {
+		if c := bytes.Compare(a.Author[:], b.Author[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Rule, b.Rule)
+	})
+	return out
+}
+
+// noteKeyRefusalsLocked records the key refusals of the keyring that old
+// (nil: none) did not have. The caller holds mu.
+func (s *Store) noteKeyRefusalsLocked(old *log.Keyring) {
+	seen := map[log.Hash]bool{}
+	if old != nil {
+		for _, r := range old.Refused() {
+			seen[r.Entry] = true
+		}
+	}
+	for _, r := range s.keyring.Refused() {
+		s.offences[offence{author: r.Author, rule: r.Rule, entry: r.Entry}] = struct{}{}
+		if !seen[r.Entry] {
+			s.logger.Warn("key entry not trusted", "entry", r.Entry.Short(), "author", r.Author.Short(), "rule", r.Rule, "detail", r.Detail)
+		}
+	}
+}
+
+// Key returns a trusted group key with ID id, if this node holds one.
 func (s *Store) Key(id crypto.KeyID) (*crypto.GroupKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	k, ok := s.keys[id]
-	return k, ok
+	keys := s.keyring.Keys(id)
+	if len(keys) == 0 {
+		return nil, false
+	}
+	return keys[0], true
 }
 
-// CurrentKey returns the held key of group with the highest epoch.
+// CurrentKey returns the trusted key of group with the highest epoch.
 func (s *Store) CurrentKey(group string) (*crypto.GroupKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var best *crypto.GroupKey
-	for _, k := range s.keys {
-		if k.Group() == group && (best == nil || k.Epoch() > best.Epoch()) {
-			best = k
-		}
-	}
-	return best, best != nil
+	return s.keyring.Current(group)
+}
+
+// KeyFor returns the current trusted key of the recipient-set group of
+// exactly members (see log.RecipientGroup), if this node holds one. Only
+// a key sealed to exactly those members, by one of them, qualifies.
+func (s *Store) KeyFor(members []crypto.MemberID) (*crypto.GroupKey, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keyring.ForMembers(members)
 }
 
 // AppendKey distributes key to recipients with a key entry. This node is
@@ -289,18 +337,75 @@ func (s *Store) AppendRosterUpdate(ctx context.Context, u *crypto.Update) (*log.
 // ErrSealed reports an entry whose group key this node does not hold.
 var ErrSealed = errors.New("store: sealed: this node does not hold the key")
 
-// Read returns the entry's body, opening it with the group key it names.
-// Without that key it returns ErrSealed: the entry is stored and
-// forwarded all the same, and becomes readable when the key arrives.
+// Read returns the entry's body, opening it with the trusted group key it
+// names. Without that key it returns ErrSealed: the entry is stored and
+// forwarded all the same, and becomes readable when the key arrives. A body
+// that log.Believe refuses (TLP:RED sealed to the whole network, …) is not
+// returned: the error is a *log.NotBelievedError (errors.Is
+// log.ErrNotBelieved) naming the rule, and the entry counts as an offence
+// of its author.
 func (s *Store) Read(e *log.Entry) (*log.Body, error) {
 	if e.Header.Plain() {
 		return e.Open(nil)
 	}
-	k, ok := s.Key(e.Header.KeyID)
-	if !ok {
+	s.mu.RLock()
+	keys := s.keyring.Keys(e.Header.KeyID)
+	s.mu.RUnlock()
+	if len(keys) == 0 {
 		return nil, fmt.Errorf("%w (key %s epoch %d)", ErrSealed, e.Header.KeyID, e.Header.Epoch)
 	}
-	return e.Open(k)
+	var body *log.Body
+	var key *crypto.GroupKey
+	var err error
+	for _, key = range keys {
+		if body, err = e.Open(key); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.believe(e, key, body); err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", e.ID().Short(), err)
+	}
+	return body, nil
+}
+
+// believe applies log.Believe and records a refusal as an offence.
+func (s *Store) believe(e *log.Entry, key *crypto.GroupKey, body *log.Body) error {
+	err := log.Believe(e, key, body)
+	var nb *log.NotBelievedError
+	if errors.As(err, &nb) {
+		s.mu.Lock()
+		o := offence{author: e.Header.Author, rule: nb.Rule, entry: e.ID()}
+		if _, had := s.offences[o]; !had {
+			s.offences[o] = struct{}{}
+			s.logger.Warn("entry not believed", "entry", e.ID().Short(), "author", e.Header.Author.Short(), "rule", nb.Rule, "detail", nb.Detail)
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// judgeBodies opens the newly stored entries this node holds the key of and
+// records those it does not believe as offences of their authors, so an
+// offence is counted when it arrives, not only when someone reads it.
+// Their validity is not in question: they stay stored and relayed.
+func (s *Store) judgeBodies(added []*log.Entry) {
+	for _, e := range added {
+		if e.Header.Plain() || e.Header.Author == s.self.ID() {
+			continue // this node's own entries passed log.Build's rules
+		}
+		s.mu.RLock()
+		keys := s.keyring.Keys(e.Header.KeyID)
+		s.mu.RUnlock()
+		for _, k := range keys {
+			if body, err := e.Open(k); err == nil {
+				_ = s.believe(e, k, body)
+				break
+			}
+		}
+	}
 }
 
 // settleRevoked makes a revoked member's feed exactly the chain that ends

@@ -77,11 +77,14 @@ type Store struct {
 	digest     log.Digest
 	maxLamport uint64
 	roster     *crypto.Roster
-	keys       map[crypto.KeyID]*crypto.GroupKey
-	// keyRecipients: for each key ID named by a key entry, its recipients.
-	keyRecipients map[crypto.KeyID][]crypto.MemberID
-	forks         []Fork
-	subs          []*Subscription
+	// keyring: the group keys this member trusts, derived from the roster
+	// and the key entries held (log.DeriveKeyring); never edited here.
+	keyring *log.Keyring
+	// offences: entries whose authors broke a key or belief rule, as this
+	// node found them (see Offences).
+	offences map[offence]struct{}
+	forks    []Fork
+	subs     []*Subscription
 }
 
 // Options tunes a store. The zero value is usable.
@@ -141,9 +144,8 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	}
 	s := &Store{
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
-		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
-		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
-		now:           opts.Now, guard: guard,
+		frontier: log.Frontier{}, roster: genesis.Roster(), offences: map[offence]struct{}{},
+		now: opts.Now, guard: guard,
 	}
 	s.qcond = sync.NewCond(&s.qmu)
 	if s.now == nil {

@@ -395,7 +395,8 @@ func TestLateKey(t *testing.T) {
 	}
 }
 
-// A key for the whole network from a non-admin is ignored.
+// A key for the whole network or a need-to-know group from a non-admin is
+// ignored; any member issues a key for a recipient set it is in.
 func TestAllKeyOnlyFromAdmins(t *testing.T) {
 	n := newTestNet(t)
 	a := openStore(t, t.TempDir(), n, n.lu)
@@ -406,12 +407,19 @@ func TestAllKeyOnlyFromAdmins(t *testing.T) {
 	if k, ok := a.CurrentKey("all"); ok && k.Epoch() == 99 {
 		t.Error("a non-admin's key for group all was adopted")
 	}
-	red, _ := crypto.NewGroupKey("tlp-red/1", 1)
+	ntk, _ := crypto.NewGroupKey("need-to-know/1", 1)
+	if _, err := a.AppendKey(context.Background(), ntk, []crypto.Recipient{n.fr.Card().Recipient()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.CurrentKey("need-to-know/1"); ok {
+		t.Error("a non-admin's key for a need-to-know group was adopted")
+	}
+	red, _ := crypto.NewGroupKey(log.RecipientGroup([]crypto.MemberID{n.lu.ID(), n.fr.ID()}), 1)
 	if _, err := a.AppendKey(context.Background(), red, []crypto.Recipient{n.fr.Card().Recipient()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.CurrentKey("tlp-red/1"); !ok {
-		t.Error("the author of an explicit group does not hold its key")
+	if _, ok := a.KeyFor([]crypto.MemberID{n.fr.ID(), n.lu.ID()}); !ok {
+		t.Error("the author of a recipient-set group does not hold its key")
 	}
 }
 

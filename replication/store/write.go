@@ -168,6 +168,7 @@ func (s *Store) writeRun(run []*log.Entry) error {
 				return err
 			}
 		}
+		s.judgeBodies(part)
 	}
 	return nil
 }

@@ -327,7 +327,7 @@ func TestLineConverges(t *testing.T) {
 	a, b, c := w.node(t, "enisa", nodeOpt{}), w.node(t, "cert-lu", nodeOpt{}), w.node(t, "cert-fr", nodeOpt{})
 	a.gate.set(c.host.ID(), true)
 	c.gate.set(a.host.ID(), true)
-	red, _ := crypto.NewGroupKey("tlp-red/a-c", 1)
+	red, _ := crypto.NewGroupKey("to/a-c", 1)
 	secret, err := a.store.Append(context.Background(), log.Draft{Body: log.Body{Kind: log.KindMessage, TLP: log.TLPRed, Text: "for C only"}, Key: red})
 	if err != nil {
 		t.Fatal(err)
