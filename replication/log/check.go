@@ -23,7 +23,8 @@ type Head struct {
 // The rules: the network is ours; the author is a member of roster and, if
 // revoked, the entry is within the part of its feed the revocation kept;
 // seqs continue from head without gap; prev is the previous entry's ID;
-// the Lamport clock grows; a signed entry's signature verifies; a plain
+// the Lamport clock is in 1..MaxLamport and grows, or stays at the cap
+// (MaxLamport) once it reached it; a signed entry's signature verifies; a plain
 // body is of kind roster or key at control priority; the run does not end
 // unsigned.
 func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []*Entry) (int, error) {
@@ -53,10 +54,10 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 			return valid, invalid(ReasonGap, e, "seq %d does not follow %d: entries %d..%d are missing", h.Seq, prevSeq, prevSeq+1, h.Seq-1)
 		case h.Seq > 1 && h.Prev != prevID:
 			return valid, invalid(ReasonBadPrev, e, "prev %s is not the ID of seq %d (%s)", h.Prev.Short(), prevSeq, prevID.Short())
-		case h.Lamport <= prevLamport:
-			return valid, invalid(ReasonLamport, e, "Lamport clock %d is not greater than %d of seq %d", h.Lamport, prevLamport, prevSeq)
-		case h.Lamport == 0 || h.Lamport >= MaxLamport:
-			return valid, invalid(ReasonLamport, e, "Lamport clock %d is out of range", h.Lamport)
+		case h.Lamport == 0 || h.Lamport > MaxLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is out of range 1..%d", h.Lamport, uint64(MaxLamport))
+		case h.Lamport < prevLamport || h.Lamport == prevLamport && h.Lamport != MaxLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is not greater than %d of seq %d (equal is allowed only at the cap)", h.Lamport, prevLamport, prevSeq)
 		case len(h.Refs) > MaxRefs:
 			return valid, invalid(ReasonTooManyRefs, e, "%d refs, limit %d", len(h.Refs), MaxRefs)
 		case e.Size() > MaxEntrySize:

@@ -65,6 +65,30 @@
 // entry stored before its node learned of the revocation is set aside as
 // evidence by the store.
 //
+// # Clocks
+//
+// Every entry carries a Lamport clock in 1..[MaxLamport]. Within a feed the
+// clock grows, except at the cap: once an author's clock reached
+// MaxLamport it writes at MaxLamport (an equal clock is valid only there).
+// [Build] takes one more than the largest clock the author has seen,
+// saturating at the cap, so it never fails for the clock. This is a rule
+// on the entry and its author's feed only, so every node reaches the same
+// verdict, and the order (lamport, author, seq) stays total: at the cap,
+// entries of one author differ by seq.
+//
+// The cap alone would let one member's entry at MaxLamport-1 drag every
+// honest clock to the cap, where causal order among honest entries is
+// lost. So a node does not carry a clock that jumps more than [MaxJump]
+// (2^32) above the largest clock it holds ([Jumped]): it stores and relays
+// the entry, which is valid, records an offence of its author, and keeps
+// writing at the clock it had. An honest clock never exceeds the number
+// of entries written in the whole network, so an honest entry does not
+// jump. The jumping entry sorts after the honest entries written since,
+// and the attacker's own later entries stay at least as high: the cost
+// falls on the attacker's place in the order, not on anyone's ability to
+// write. An attacker that climbs in steps below MaxJump needs 2^30 entries
+// to reach the cap, and even then the network keeps writing, at the cap.
+//
 // # Order, frontier and digest
 //
 // The display order is (lamport, author, seq): identical on every node that

@@ -23,10 +23,23 @@ const (
 	MaxEntrySize = 1 << 20
 	// MaxRefs is the most refs one entry may carry.
 	MaxRefs = 64
-	// MaxLamport bounds the Lamport clock, so that no author can push the
-	// clock of the whole network to its end.
+	// MaxLamport is the cap of the Lamport clock. The clock saturates
+	// there: an author whose clock reached the cap writes at the cap (see
+	// the package documentation, "Clocks"), so no entry can push the clock
+	// so far that honest members stop writing.
 	MaxLamport = 1 << 62
+	// MaxJump is how far an entry's clock may lie above the largest clock a
+	// node holds before the node records an offence of its author and does
+	// not carry that clock into its own entries. An honest clock never
+	// exceeds the number of entries written in the whole network, far below
+	// MaxJump. A jump is not a reason to refuse the entry: whether an entry
+	// is valid must not depend on what a node has seen.
+	MaxJump = 1 << 32
 )
+
+// Jumped reports whether clock lamport jumps more than [MaxJump] above
+// held, the largest clock a node holds.
+func Jumped(held, lamport uint64) bool { return lamport > held && lamport-held > MaxJump }
 
 // ErrForked reports that an author equivocated: two different entries with
 // the same seq. Its feed is frozen and both entries are kept as evidence.

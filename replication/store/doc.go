@@ -52,6 +52,16 @@
 // are kept as evidence under 'x', the author's feed is cut back to the seq
 // before the fork and frozen, and the fork is reported.
 //
+// # Clocks and offences
+//
+// [Store.Append] builds on the largest Lamport clock the store holds,
+// leaving out a clock that jumped more than log.MaxJump above what the
+// store held when it arrived: such an entry is valid and stored, but its
+// author is charged an [Offence] (kind lamport-jump, counted per author in
+// memory, see [Store.Offences], and reported in [IngestResult]), so one
+// member's entry near the cap cannot drag every honest clock there. At
+// open the clock is rebuilt from the feed heads the same way.
+//
 // # Roster and keys
 //
 // The roster is the genesis plus the roster entries (kind roster) this

@@ -71,13 +71,18 @@ type Store struct {
 	queue []*appendReq
 	qcond *sync.Cond // on qmu: the queue's front or a request finished
 
-	mu         sync.RWMutex // guards the fields below
-	closed     bool
-	frontier   log.Frontier
-	digest     log.Digest
+	mu       sync.RWMutex // guards the fields below
+	closed   bool
+	frontier log.Frontier
+	digest   log.Digest
+	// maxLamport is the clock this node's next entry builds on: the
+	// largest clock held, leaving out clocks that jumped (log.Jumped).
 	maxLamport uint64
-	roster     *crypto.Roster
-	keys       map[crypto.KeyID]*crypto.GroupKey
+	// offences counts, per author, the valid entries it wrote that no
+	// honest author writes (see Offence). In memory only.
+	offences map[crypto.MemberID]uint64
+	roster   *crypto.Roster
+	keys     map[crypto.KeyID]*crypto.GroupKey
 	// keyRecipients: for each key ID named by a key entry, its recipients.
 	keyRecipients map[crypto.KeyID][]crypto.MemberID
 	forks         []Fork
@@ -142,8 +147,8 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	s := &Store{
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
 		frontier: log.Frontier{}, roster: genesis.Roster(), keys: map[crypto.KeyID]*crypto.GroupKey{},
-		keyRecipients: map[crypto.KeyID][]crypto.MemberID{},
-		now:           opts.Now, guard: guard,
+		keyRecipients: map[crypto.KeyID][]crypto.MemberID{}, offences: map[crypto.MemberID]uint64{},
+		now: opts.Now, guard: guard,
 	}
 	s.qcond = sync.NewCond(&s.qmu)
 	if s.now == nil {
@@ -243,6 +248,7 @@ func (s *Store) load(check bool) error {
 		}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pHead}, PrefetchValues: true})
 		defer it.Close()
+		var clocks []uint64
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
 			if len(k) != 33 {
@@ -259,9 +265,10 @@ func (s *Store) load(check bool) error {
 			author := crypto.MemberID(k[1:])
 			s.frontier[author] = h
 			s.digest.Add(log.ItemHash(author, h))
-			s.maxLamport = max(s.maxLamport, h.Lamport)
+			clocks = append(clocks, h.Lamport)
 		}
 		it.Close()
+		s.maxLamport = carriedClock(clocks, s.frontier[s.self.ID()].Lamport)
 		if err := s.loadPlainLocked(txn); err != nil {
 			return err
 		}
@@ -371,11 +378,63 @@ func (s *Store) Head(author crypto.MemberID) (log.Head, bool) {
 	return h, ok
 }
 
-// MaxLamport returns the largest Lamport clock held.
+// MaxLamport returns the clock this node's next entry builds on: the
+// largest Lamport clock held, leaving out clocks that jumped more than
+// log.MaxJump above what the node held when they arrived (an offence of
+// their author, see Offences), so that one member's entry cannot drag
+// every honest clock to the cap.
 func (s *Store) MaxLamport() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.maxLamport
+}
+
+// carriedClock is the clock a store reopened with feed heads at clocks
+// carries: the largest clock reachable from 0 in steps that do not jump
+// (log.Jumped), or own, this node's own head, if larger.
+func carriedClock(clocks []uint64, own uint64) uint64 {
+	slices.Sort(clocks)
+	var c uint64
+	for _, l := range clocks {
+		if log.Jumped(c, l) {
+			break
+		}
+		c = l
+	}
+	return max(c, own)
+}
+
+// The kinds of offence a store records.
+const (
+	// OffenceLamportJump: the entry's Lamport clock lies more than
+	// log.MaxJump above the largest clock this node held. The entry is
+	// valid and kept, but its clock is not carried into this node's own
+	// entries.
+	OffenceLamportJump = "lamport-jump"
+)
+
+// An Offence is a valid entry that no honest author writes. It is a soft
+// signal about the entry's author, not a verdict on the entry: the entry
+// is stored and relayed like any other (its validity must be the same on
+// every node), and the author is charged.
+type Offence struct {
+	Author crypto.MemberID
+	Seq    uint64
+	ID     log.Hash
+	Kind   string // OffenceLamportJump
+	Detail string
+}
+
+// Offences returns, per author, how many offences this node recorded
+// since it opened. The map is the caller's.
+func (s *Store) Offences() map[crypto.MemberID]uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[crypto.MemberID]uint64, len(s.offences))
+	for a, n := range s.offences {
+		out[a] = n
+	}
+	return out
 }
 
 // Roster returns the current roster.

@@ -115,7 +115,7 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: append: %w", err)
 	}
-	if err := s.writeRun(es); err != nil {
+	if _, err := s.writeRun(es); err != nil {
 		return nil, err
 	}
 	return es, nil
@@ -125,7 +125,9 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 // feed head, and moves the head; the caller holds wmu, has validated the
 // run and asked the disk guard. Runs too large for one transaction are split; each part moves
 // the head only over what it holds, so a crash leaves a valid shorter feed.
-func (s *Store) writeRun(run []*log.Entry) error {
+// It returns the offences the run's author committed (clock jumps).
+func (s *Store) writeRun(run []*log.Entry) ([]Offence, error) {
+	var offences []Offence
 	for len(run) > 0 {
 		n, size := 0, 0
 		for n < len(run) && n < maxTxnEntries && size < maxTxnBytes {
@@ -148,15 +150,29 @@ func (s *Store) writeRun(run []*log.Entry) error {
 			return txn.Set(headKey(author), encodeHead(head))
 		})
 		if err != nil {
-			return fmt.Errorf("store: write: %w (nothing of this batch was acknowledged)", err)
+			return offences, fmt.Errorf("store: write: %w (nothing of this batch was acknowledged)", err)
 		}
 		s.mu.Lock()
 		old, had := s.frontier[author]
 		s.frontier[author] = head
 		s.digest.Move(author, old, had, head)
-		s.maxLamport = max(s.maxLamport, head.Lamport)
+		charged := len(offences)
+		for _, e := range part {
+			// A clock far above everything held is carried no further
+			// and charged to its author: the entry stays valid.
+			if l := e.Header.Lamport; log.Jumped(s.maxLamport, l) {
+				offences = append(offences, Offence{Author: author, Seq: e.Header.Seq, ID: e.ID(), Kind: OffenceLamportJump,
+					Detail: fmt.Sprintf("Lamport clock %d jumps %d above the largest clock held (%d); not carried", l, l-s.maxLamport, s.maxLamport)})
+				s.offences[author]++
+			} else {
+				s.maxLamport = max(s.maxLamport, l)
+			}
+		}
 		s.notifyLocked(part)
 		s.mu.Unlock()
+		for _, o := range offences[charged:] {
+			s.logger.Warn("offence: valid entry no honest author writes", "kind", o.Kind, "author", o.Author.Short(), "seq", o.Seq, "detail", o.Detail)
+		}
 		var plain []*log.Entry
 		for _, e := range part {
 			if e.Header.Plain() {
@@ -165,11 +181,11 @@ func (s *Store) writeRun(run []*log.Entry) error {
 		}
 		if len(plain) > 0 {
 			if err := s.applyPlain(plain); err != nil {
-				return err
+				return offences, err
 			}
 		}
 	}
-	return nil
+	return offences, nil
 }
 
 func putEntry(txn *badger.Txn, e *log.Entry) error {
@@ -202,7 +218,8 @@ type IngestResult struct {
 	Added      []*log.Entry // newly stored, per author in seq order
 	Duplicates int          // already held
 	Rejected   []Rejection
-	Forks      []Fork // forks found in this call
+	Forks      []Fork    // forks found in this call
+	Offences   []Offence // offences of the added entries' authors
 }
 
 // Ingest validates and durably stores remote entries. Entries may come in
@@ -361,7 +378,9 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		if werr := s.guard.room(fmt.Sprintf("storing %s of %s", entries(n), author.Short())); werr != nil {
 			return nil, werr
 		}
-		if werr := s.writeRun(rest[:n]); werr != nil {
+		offences, werr := s.writeRun(rest[:n])
+		res.Offences = append(res.Offences, offences...)
+		if werr != nil {
 			return nil, werr
 		}
 		res.Added = append(res.Added, rest[:n]...)
