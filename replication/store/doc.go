@@ -64,11 +64,13 @@
 //
 // # Roster and keys
 //
-// The roster is the genesis plus the roster entries (kind roster) this
-// node holds, applied in order of their roster version; for one version,
-// the first valid update in display order wins, so nodes holding the same
-// entries agree. When a revocation arrives, the revoked member's entries
-// past the seq it keeps are set aside as evidence. Group keys come from key
+// The roster is derived by one pure function, log.DeriveRoster, from the
+// genesis and the roster entries this node holds; the store only persists
+// those entries and enforces the result. When a revocation arrives, the
+// revoked member's entries that the revocation rule (package log,
+// "Revocation") refuses are set aside as evidence; as that may set aside a
+// revoked admin's roster entries, the roster is derived again until it
+// holds still. Group keys come from key
 // entries sealed to this node; they are kept in memory only (the node's
 // identity file is what protects them at rest) and reopened at start. A key
 // that arrives later makes earlier entries readable at once: bodies are

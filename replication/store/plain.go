@@ -67,20 +67,36 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 	if !rosterChanged {
 		return nil
 	}
-	var plain []*log.Entry
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		plain, err = plainEntries(txn)
-		return err
-	})
-	if err != nil {
-		return err
+	// Enforcing a revocation may set aside roster entries (of a revoked
+	// admin), which changes the roster again: repeat until it holds still.
+	// Each round only removes entries, so this ends.
+	var before []log.Hash
+	for {
+		var plain []*log.Entry
+		err := s.db.View(func(txn *badger.Txn) error {
+			var err error
+			plain, err = plainEntries(txn)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		now := make([]log.Hash, len(plain))
+		for i, e := range plain {
+			now[i] = e.ID()
+		}
+		if before != nil && slices.Equal(before, now) {
+			return nil
+		}
+		before = now
+		next := s.rosterFrom(plain)
+		s.mu.Lock()
+		s.roster = next
+		s.mu.Unlock()
+		if err := s.enforceRevocations(next); err != nil {
+			return err
+		}
 	}
-	next := s.rosterFrom(plain)
-	s.mu.Lock()
-	s.roster = next
-	s.mu.Unlock()
-	return s.enforceRevocations(next)
 }
 
 // RosterUpdates returns the roster updates in force, in version order:
@@ -95,56 +111,24 @@ func (s *Store) RosterUpdates() ([]*crypto.Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, applied := s.rosterAndUpdates(plain)
-	return applied, nil
+	_, applied, _ := log.DeriveRoster(s.genesis.Roster(), plain)
+	out := make([]*crypto.Update, len(applied))
+	for i, a := range applied {
+		out[i] = a.Update
+	}
+	return out, nil
 }
 
-// rosterFrom applies the roster updates among plain, in order of roster
-// version; for one version the first valid update in display order wins.
+// rosterFrom derives the roster from the genesis and the roster entries
+// among plain (log.DeriveRoster), logging the entries that do not count.
 func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
-	r, _ := s.rosterAndUpdates(plain)
+	r, _, refused := log.DeriveRoster(s.genesis.Roster(), plain)
+	for _, f := range refused {
+		if f.Rule != "superseded" {
+			s.logger.Warn("roster entry does not count", "entry", f.Entry.ID().Short(), "author", f.Entry.Header.Author.Short(), "rule", f.Rule, "err", f.Err)
+		}
+	}
 	return r
-}
-
-func (s *Store) rosterAndUpdates(plain []*log.Entry) (*crypto.Roster, []*crypto.Update) {
-	var updates []*crypto.Update
-	for _, e := range plain {
-		b, err := log.DecodeBody(e.BodyBytes())
-		if err != nil || b.Kind != log.KindRoster {
-			continue
-		}
-		u, err := crypto.ParseUpdate(b.Payload)
-		if err != nil {
-			s.logger.Warn("roster entry does not hold a roster update", "entry", e.ID().Short(), "err", err)
-			continue
-		}
-		updates = append(updates, u)
-	}
-	// Stable: display order among updates of one version.
-	slices.SortStableFunc(updates, func(a, b *crypto.Update) int {
-		switch {
-		case a.Version() < b.Version():
-			return -1
-		case a.Version() > b.Version():
-			return 1
-		}
-		return 0
-	})
-	r := s.genesis.Roster()
-	var applied []*crypto.Update
-	for _, u := range updates {
-		if u.Version() != r.Version()+1 {
-			continue
-		}
-		next, err := r.Apply(u)
-		if err != nil {
-			s.logger.Warn("roster update refused", "version", u.Version(), "err", err)
-			continue
-		}
-		r = next
-		applied = append(applied, u)
-	}
-	return r, applied
 }
 
 // enforceRevocations sets aside the entries revoked members wrote past the
