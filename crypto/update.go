@@ -34,9 +34,10 @@ type updateBody struct {
 	Reason  string      `cbor:"7,keyasint,omitempty"`
 	Created int64       `cbor:"8,keyasint"`
 	// FeedSeq and FeedHead (revoke, rotate) name the target's last log
-	// entry that stays valid: the head of its feed as the admin saw it.
-	// The crisis log accepts the target's entries up to that seq and none
-	// after, whatever order nodes learn things in.
+	// entry the admin saw: the head of its feed. The crisis log keeps the
+	// target's entries up to that seq, and later ones only below the
+	// Lamport clock of the entry carrying the update, whatever order nodes
+	// learn things in (package replication/log, "Revocation").
 	FeedSeq  uint64 `cbor:"9,keyasint,omitempty"`
 	FeedHead []byte `cbor:"10,keyasint,omitempty"`
 }
@@ -50,7 +51,7 @@ type UpdateSpec struct {
 	Reason  string
 	Created time.Time
 	// FeedSeq and FeedHead (OpRevoke, OpRotate): the target's last log
-	// entry that stays valid. Zero seq: none of its entries stay valid.
+	// entry the admin saw, kept whatever else. Zero seq: none named.
 	FeedSeq  uint64
 	FeedHead [32]byte
 }

@@ -21,7 +21,8 @@ type Head struct {
 // the next one is not.
 //
 // The rules: the network is ours; the author is a member of roster and, if
-// revoked, the entry is within the part of its feed the revocation kept;
+// revoked, the revocation keeps the entry ([RevocationKeeps]; the entry at
+// the revocation's FeedSeq must be its FeedHead);
 // seqs continue from head without gap; prev is the previous entry's ID;
 // the Lamport clock is in 1..MaxLamport and grows, or stays at the cap
 // (MaxLamport) once it reached it; a signed entry's signature verifies; a plain
@@ -64,11 +65,12 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 			return valid, invalid(ReasonOversize, e, "%d bytes, limit %d", e.Size(), MaxEntrySize)
 		}
 		if m.Revoked {
-			if h.Seq > m.FeedSeq {
-				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s); its entries after seq %d are refused", m.Card.Name(), m.Reason, m.FeedSeq)
-			}
 			if h.Seq == m.FeedSeq && e.ID() != Hash(m.FeedHead) {
 				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked keeping entry %s at seq %d; this is another entry", m.Card.Name(), Hash(m.FeedHead).Short(), m.FeedSeq)
+			}
+			if !RevocationKeeps(m, h.Seq, h.Lamport) {
+				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s) by an entry at Lamport clock %d; its entries after seq %d are kept only below that clock, this one is at %d",
+					m.Card.Name(), m.Reason, m.RevokedClock, m.FeedSeq, h.Lamport)
 			}
 		}
 		if h.Plain() {
@@ -94,4 +96,23 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 		return valid, invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[valid].Header.Seq, last.Header.Seq)
 	}
 	return valid, nil
+}
+
+// RevocationKeeps reports whether an entry at seq with Lamport clock
+// lamport, written by member m, stays valid after m's revocation (or key
+// rotation): always for a member that is not revoked; for a revoked one,
+// when seq is at most the revocation's FeedSeq (the last entry the admin
+// saw), or when the entry's clock is below the clock of the log entry
+// that carried the revocation (it may have been written before the admin
+// acted). At the cap (a revocation clock of MaxLamport) and for a
+// revocation whose clock is not known (RevokedClock 0) only FeedSeq
+// counts. See the package documentation, "Revocation".
+func RevocationKeeps(m *crypto.Member, seq, lamport uint64) bool {
+	switch {
+	case !m.Revoked || seq <= m.FeedSeq:
+		return true
+	case m.RevokedClock == 0 || m.RevokedClock >= MaxLamport:
+		return false
+	}
+	return lamport < m.RevokedClock
 }

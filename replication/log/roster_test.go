@@ -62,3 +62,52 @@ func TestDeriveRoster(t *testing.T) {
 		}
 	}
 }
+
+// The revocation rule: entries up to FeedSeq stay; after it, those below
+// the clock of the revocation's entry stay and the rest are refused; at
+// the cap, or with no clock known, only FeedSeq counts.
+func TestRevocationKeepsByClock(t *testing.T) {
+	n := newNet(t)
+	es := n.build(t, n.lu, Tip{}, n.msg("1"), n.msg("2"))
+	es = append(es, n.build(t, n.lu, tipOf(es[1]), n.msg("3"))...)
+	u, err := crypto.NewUpdate(n.roster, crypto.UpdateSpec{Op: crypto.OpRevoke, Target: n.lu.ID(), Reason: "stolen", Created: t0, FeedSeq: 1, FeedHead: es[0].ID()}, n.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(clock uint64) *crypto.Roster {
+		r, err := n.roster.ApplyAt(u, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	thief := func(clock uint64) []*Entry {
+		es, err := Build(n.lu, n.id, tipOf(es[2]), clock, t0, []Draft{n.msg("thief")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	// Revoked by an entry at clock 10: lu's seqs 2 and 3 (clocks 2, 3) stay.
+	if k, err := CheckRun(n.id, at(10), Head{}, es); k != 3 || err != nil {
+		t.Errorf("entries below the revocation's clock: %d valid, %v", k, err)
+	}
+	if _, err := CheckRun(n.id, at(10), headOf(es[2]), thief(9)); ReasonOf(err) != ReasonRevokedAuthor {
+		t.Errorf("an entry at the revocation's clock: %v, want %s", err, ReasonRevokedAuthor)
+	}
+	// A backdated entry below the clock is kept: it sorts before the
+	// revocation (the documented limit of the rule).
+	if k, _ := CheckRun(n.id, at(10), headOf(es[2]), thief(5)); k != 1 {
+		t.Error("an entry below the revocation's clock is refused")
+	}
+	for _, clock := range []uint64{0, MaxLamport} {
+		if k, err := CheckRun(n.id, at(clock), Head{}, es); k != 1 || ReasonOf(err) != ReasonRevokedAuthor {
+			t.Errorf("revocation clock %d: %d valid, %v; want only FeedSeq kept", clock, k, err)
+		}
+	}
+	// An entry at FeedSeq must be the one named.
+	other := n.build(t, n.lu, Tip{}, n.msg("1'"))
+	if _, err := CheckRun(n.id, at(10), Head{}, other); ReasonOf(err) != ReasonRevokedAuthor {
+		t.Errorf("another entry at FeedSeq: %v", err)
+	}
+}

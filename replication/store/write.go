@@ -354,9 +354,25 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 			res.Duplicates++
 			continue
 		}
+		if held, err := s.heldAsEvidence(e); err != nil || held {
+			// Already proof of a fork, or set aside by a revocation.
+			res.Duplicates++
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		forked, err := s.tryFork(roster, e, run[i:], res)
-		if err != nil || forked {
+		if err != nil {
 			return nil, err
+		}
+		if forked {
+			if h, _ := s.Head(author); !h.Forked && i+1 < len(run) {
+				// A revocation settled the fork (it names one branch):
+				// the rest of the run may extend the settled feed.
+				return s.ingestRun(run[i+1:], res)
+			}
+			return nil, nil
 		}
 		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(),
 			Err: fmt.Errorf("%w (conflicts with the held entry at this seq but is not vouched for by its author)", log.ErrInvalid)})
@@ -404,6 +420,20 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: err})
 	}
 	return nil, nil
+}
+
+// heldAsEvidence reports whether e is held as evidence.
+func (s *Store) heldAsEvidence(e *log.Entry) (bool, error) {
+	held := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(evidenceKey(e.Header.Author, e.Header.Seq, e.ID()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		held = err == nil
+		return err
+	})
+	return held, err
 }
 
 // idAt returns the ID of the held entry of author at seq (zero if none).
@@ -486,6 +516,12 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 	}
 	s.logger.Error("author forked its feed: two different signed entries at one seq; feed frozen",
 		"author", name, "member_id", author.String(), "seq", seq, "held", held.ID().Short(), "other", e.ID().Short())
+	if m, ok := roster.Member(author); ok && m.Revoked {
+		// The revocation may settle the fork (it names one branch): the
+		// feed must not depend on whether the fork or the revocation
+		// came first.
+		return true, s.settleRevoked(m)
+	}
 	return true, nil
 }
 
