@@ -85,7 +85,10 @@
 // nothing of the thief counts after it; if the owner wrote that seq too,
 // the feed is forked and frozen before it. At the cap (a revocation at
 // MaxLamport) "below" means nothing, so only FeedSeq counts; likewise for
-// a roster built from updates alone, with no clock (RevokedClock 0).
+// a roster built from updates alone, with no clock (RevokedClock 0). The
+// rule needs honest clocks far from the cap, one more reason why nodes do
+// not carry a clock that jumps (see Clocks): an admin dragged near the
+// cap would open the thief a window as wide as the clock range.
 //
 // An entry stored before its node learned of the revocation, and refused
 // by it, is set aside as evidence by the store.
