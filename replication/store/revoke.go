@@ -13,12 +13,14 @@ import (
 
 // enforceRevocations makes the feed of every revoked member what its
 // revocation keeps (settleRevoked). The caller holds wmu.
+// The roster entries this moves are taken into account by the caller,
+// applyPlain, which derives the roster again.
 func (s *Store) enforceRevocations(r *crypto.Roster) error {
 	for _, m := range r.Members() {
 		if !m.Revoked {
 			continue
 		}
-		if err := s.settleRevoked(m); err != nil {
+		if _, err := s.settleRevoked(m); err != nil {
 			return err
 		}
 	}
@@ -37,19 +39,20 @@ func (s *Store) enforceRevocations(r *crypto.Roster) error {
 //
 // When this node lacks part of the chain up to FeedHead, it cuts the feed
 // before the named seq (at its last signed entry) and settles once the
-// chain is complete. The caller holds wmu.
-func (s *Store) settleRevoked(m *crypto.Member) error {
+// chain is complete. It returns the plain entries it moved into or out of
+// the feed. The caller holds wmu.
+func (s *Store) settleRevoked(m *crypto.Member) ([]*log.Entry, error) {
 	id := m.Card.ID()
 	feed, err := s.Feed(id, 0, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev, err := s.EvidenceOf(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(feed) == 0 && len(ev) == 0 {
-		return nil
+		return nil, nil
 	}
 	head, _ := s.Head(id)
 	feedHead := log.Hash(m.FeedHead)
@@ -74,7 +77,7 @@ func (s *Store) settleRevoked(m *crypto.Member) error {
 			}
 		}
 		if len(chain) == 0 || chain[len(chain)-1].Header.Seq != 1 || uint64(len(chain)) != m.FeedSeq {
-			return s.cutRevoked(m, feed, head)
+			return nil, s.cutRevoked(m, feed, head)
 		}
 		slices.Reverse(chain)
 	}
@@ -120,7 +123,7 @@ func (s *Store) settleRevoked(m *crypto.Member) error {
 		next = log.Head{Seq: e.Header.Seq, ID: e.ID(), Lamport: e.Header.Lamport, Forked: forked}
 	}
 	if next == head && slices.EqualFunc(feed, chain, func(a, b *log.Entry) bool { return a.ID() == b.ID() }) {
-		return nil
+		return nil, nil
 	}
 	return s.rewriteFeed(m, feed, chain, next)
 }
@@ -128,7 +131,9 @@ func (s *Store) settleRevoked(m *crypto.Member) error {
 // rewriteFeed replaces a member's feed by chain with head next: entries of
 // feed off chain become evidence, entries of chain not in feed leave the
 // evidence. Not refused on a full disk: it completes a write made before.
-func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log.Head) error {
+// Subscribers get the entries that come back. It returns the plain
+// entries it moved.
+func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log.Head) ([]*log.Entry, error) {
 	id := m.Card.ID()
 	on, inFeed := map[log.Hash]bool{}, map[log.Hash]bool{}
 	for _, e := range chain {
@@ -137,13 +142,14 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 	for _, e := range feed {
 		inFeed[e.ID()] = true
 	}
-	aside, back := 0, 0
+	var aside, back, plain []*log.Entry
 	err := s.db.Update(func(txn *badger.Txn) error {
+		aside, back = aside[:0], back[:0]
 		for _, e := range feed {
 			if on[e.ID()] {
 				continue
 			}
-			aside++
+			aside = append(aside, e)
 			for _, k := range [][]byte{entryKey(e.ID()), feedKey(id, e.Header.Seq), orderKey(pOrder, e.Order()), orderKey(pPlain, e.Order())} {
 				if err := txn.Delete(k); err != nil {
 					return err
@@ -157,7 +163,7 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 			if inFeed[e.ID()] {
 				continue
 			}
-			back++
+			back = append(back, e)
 			if err := txn.Delete(evidenceKey(id, e.Header.Seq, e.ID())); err != nil {
 				return err
 			}
@@ -171,7 +177,7 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 		return txn.Set(headKey(id), encodeHead(next))
 	})
 	if err != nil {
-		return fmt.Errorf("store: settle the feed of revoked %s: %w", m.Card.Name(), err)
+		return nil, fmt.Errorf("store: settle the feed of revoked %s: %w", m.Card.Name(), err)
 	}
 	s.mu.Lock()
 	old, had := s.frontier[id]
@@ -184,10 +190,18 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 		s.frontier[id] = next
 		s.digest.Move(id, old, had, next)
 	}
+	if len(back) > 0 {
+		s.notifyLocked(back)
+	}
 	s.mu.Unlock()
 	s.logger.Warn("feed of a revoked member settled by its revocation", "member", m.Card.Name(), "seq", next.Seq, "forked", next.Forked,
-		"set_aside", aside, "restored", back, "revoked_at_lamport", m.RevokedClock, "kept_seq", m.FeedSeq)
-	return nil
+		"set_aside", len(aside), "restored", len(back), "revoked_at_lamport", m.RevokedClock, "kept_seq", m.FeedSeq)
+	for _, e := range append(aside, back...) {
+		if e.Header.Plain() {
+			plain = append(plain, e)
+		}
+	}
+	return plain, nil
 }
 
 // cutRevoked is settleRevoked for a node that lacks part of the chain up

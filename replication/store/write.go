@@ -520,7 +520,11 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 		// The revocation may settle the fork (it names one branch): the
 		// feed must not depend on whether the fork or the revocation
 		// came first.
-		return true, s.settleRevoked(m)
+		moved, err := s.settleRevoked(m)
+		if err == nil && len(moved) > 0 {
+			err = s.applyPlain(moved)
+		}
+		return true, err
 	}
 	return true, nil
 }
