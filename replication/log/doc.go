@@ -53,6 +53,15 @@
 // as evidence, the author's feed is frozen at the last seq before the fork
 // (nothing of the author past it is accepted), and [ErrForked] reports it.
 //
+// # Roster
+//
+// The roster in force is one pure function of the genesis and the roster
+// entries a node holds, [DeriveRoster]: updates apply in order of the
+// roster version they create; for one version the first in display order
+// that applies wins; an update counts only in its own signer's entry.
+// Nodes holding the same entries hold the same roster, and package
+// replication/store only persists the entries and enforces the result.
+//
 // # Revocation
 //
 // A roster update that revokes a member (or rotates its keys) is carried by

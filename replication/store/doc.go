@@ -50,7 +50,10 @@
 // ever stored. Ingest is idempotent. A second, different entry at a seq the
 // node already holds, signed (or vouched for) by its author, is a fork: both
 // are kept as evidence under 'x', the author's feed is cut back to the seq
-// before the fork and frozen, and the fork is reported.
+// before the fork and frozen, and the fork is reported; for a revoked
+// author the revocation may settle the fork (it names one branch), and the
+// rest of the run goes on. An entry already held as evidence counts as a
+// duplicate.
 //
 // # Clocks and offences
 //
