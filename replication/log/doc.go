@@ -117,10 +117,12 @@
 // honest clock to the cap, where causal order among honest entries is
 // lost. So a node does not carry a clock that jumps more than [MaxJump]
 // (2^32) above the largest clock it holds ([Jumped]): it stores and relays
-// the entry, which is valid, records an offence of its author, and keeps
-// writing at the clock it had. An honest clock never exceeds the number
-// of entries written in the whole network, so an honest entry does not
-// jump. The jumping entry sorts after the honest entries written since,
+// the entry, which is valid, and keeps writing at the clock it had. An
+// entry whose clock lies more than MaxJump above its author's previous
+// entry (0 before seq 1) is recorded as an offence of its author; that
+// depends on the feed only, so every node charges the same entries. An
+// honest clock grows by the number of entries written in between, never
+// by MaxJump. The jumping entry sorts after the honest entries written since,
 // and the attacker's own later entries stay at least as high: the cost
 // falls on the attacker's place in the order, not on anyone's ability to
 // write. An attacker that climbs in steps below MaxJump needs 2^30 entries

@@ -28,17 +28,19 @@ const (
 	// the package documentation, "Clocks"), so no entry can push the clock
 	// so far that honest members stop writing.
 	MaxLamport = 1 << 62
-	// MaxJump is how far an entry's clock may lie above the largest clock a
-	// node holds before the node records an offence of its author and does
-	// not carry that clock into its own entries. An honest clock never
-	// exceeds the number of entries written in the whole network, far below
-	// MaxJump. A jump is not a reason to refuse the entry: whether an entry
-	// is valid must not depend on what a node has seen.
+	// MaxJump is how far a clock may jump: an entry whose clock lies more
+	// than MaxJump above its author's previous one is an offence of its
+	// author, and a node does not carry a clock more than MaxJump above
+	// the largest it holds into its own entries. An honest clock never
+	// exceeds the number of entries written in the whole network, far
+	// below MaxJump. A jump is not a reason to refuse the entry: validity
+	// is the same rule on every node (see the package documentation,
+	// "Clocks").
 	MaxJump = 1 << 32
 )
 
 // Jumped reports whether clock lamport jumps more than [MaxJump] above
-// held, the largest clock a node holds.
+// held.
 func Jumped(held, lamport uint64) bool { return lamport > held && lamport-held > MaxJump }
 
 // ErrForked reports that an author equivocated: two different entries with

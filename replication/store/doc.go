@@ -59,11 +59,15 @@
 //
 // [Store.Append] builds on the largest Lamport clock the store holds,
 // leaving out a clock that jumped more than log.MaxJump above what the
-// store held when it arrived: such an entry is valid and stored, but its
-// author is charged an [Offence] (kind lamport-jump, counted per author in
-// memory, see [Store.Offences], and reported in [IngestResult]), so one
-// member's entry near the cap cannot drag every honest clock there. At
-// open the clock is rebuilt from the feed heads the same way.
+// store held when it arrived, so one member's entry near the cap cannot
+// drag every honest clock there; at open the clock is rebuilt from the
+// feed heads the same way. An entry whose clock jumps more than
+// log.MaxJump above its author's previous entry is valid and stored, but
+// its author is charged an [Offence] (kind lamport-jump; counted per
+// author in memory, see [Store.Offences], and reported in
+// [IngestResult]). That judgement depends on the feed only, so every node
+// charges the same entries and an honest author, whose clock grows by the
+// entries written in between, is never charged.
 //
 // # Roster and keys
 //

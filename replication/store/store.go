@@ -380,9 +380,8 @@ func (s *Store) Head(author crypto.MemberID) (log.Head, bool) {
 
 // MaxLamport returns the clock this node's next entry builds on: the
 // largest Lamport clock held, leaving out clocks that jumped more than
-// log.MaxJump above what the node held when they arrived (an offence of
-// their author, see Offences), so that one member's entry cannot drag
-// every honest clock to the cap.
+// log.MaxJump above what the node held when they arrived, so that one
+// member's entry cannot drag every honest clock to the cap.
 func (s *Store) MaxLamport() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -390,11 +389,14 @@ func (s *Store) MaxLamport() uint64 {
 }
 
 // carriedClock is the clock a store reopened with feed heads at clocks
-// carries: the largest clock reachable from 0 in steps that do not jump
-// (log.Jumped), or own, this node's own head, if larger.
+// carries: the largest clock reachable from the lowest head in steps that
+// do not jump (log.Jumped), or own, this node's own head, if larger.
 func carriedClock(clocks []uint64, own uint64) uint64 {
 	slices.Sort(clocks)
 	var c uint64
+	if len(clocks) > 0 {
+		c = clocks[0]
+	}
 	for _, l := range clocks {
 		if log.Jumped(c, l) {
 			break
@@ -407,9 +409,10 @@ func carriedClock(clocks []uint64, own uint64) uint64 {
 // The kinds of offence a store records.
 const (
 	// OffenceLamportJump: the entry's Lamport clock lies more than
-	// log.MaxJump above the largest clock this node held. The entry is
-	// valid and kept, but its clock is not carried into this node's own
-	// entries.
+	// log.MaxJump above its author's previous entry (0 for seq 1), which
+	// no honest author's does: an honest clock grows by the number of
+	// entries written in between, far less. Every node charges the same
+	// entries. The entry is valid and kept.
 	OffenceLamportJump = "lamport-jump"
 )
 

@@ -55,6 +55,9 @@ func TestLamportBombDoesNotStopWriters(t *testing.T) {
 	if o.Digest() != s.Digest() {
 		t.Error("the two nodes' digests differ")
 	}
+	if got, want := o.Offences(), s.Offences(); got[n.fr.ID()] != 1 || got[n.lu.ID()] != 0 || want[n.fr.ID()] != 1 {
+		t.Errorf("offences differ between nodes or charge the wrong author: %v and %v", got, want)
+	}
 	// Reopened, the store still does not carry the bomb's clock.
 	s.Close()
 	s = openStore(t, dir, n, n.lu)

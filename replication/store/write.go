@@ -157,16 +157,23 @@ func (s *Store) writeRun(run []*log.Entry) ([]Offence, error) {
 		s.frontier[author] = head
 		s.digest.Move(author, old, had, head)
 		charged := len(offences)
+		prev := old.Lamport // had is true unless part starts the feed: then 0
 		for _, e := range part {
-			// A clock far above everything held is carried no further
-			// and charged to its author: the entry stays valid.
-			if l := e.Header.Lamport; log.Jumped(s.maxLamport, l) {
+			l := e.Header.Lamport
+			// A clock far above its author's previous one is charged to
+			// the author, the same on every node (it depends on the feed
+			// only); the entry stays valid.
+			if log.Jumped(prev, l) {
 				offences = append(offences, Offence{Author: author, Seq: e.Header.Seq, ID: e.ID(), Kind: OffenceLamportJump,
-					Detail: fmt.Sprintf("Lamport clock %d jumps %d above the largest clock held (%d); not carried", l, l-s.maxLamport, s.maxLamport)})
+					Detail: fmt.Sprintf("Lamport clock %d jumps %d above the author's previous clock %d", l, l-prev, prev)})
 				s.offences[author]++
-			} else {
+			}
+			// A clock far above everything held is not carried into our
+			// own entries.
+			if !log.Jumped(s.maxLamport, l) {
 				s.maxLamport = max(s.maxLamport, l)
 			}
+			prev = l
 		}
 		s.notifyLocked(part)
 		s.mu.Unlock()
