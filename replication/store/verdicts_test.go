@@ -266,3 +266,41 @@ func TestPropertyRevocationOrder(t *testing.T) {
 		}
 	})
 }
+
+// A thief that backdates an entry below the revocation's clock at a seq
+// the owner also wrote forks the feed: every node freezes it before that
+// seq, whatever the order.
+func TestRevocationBackdatedForkFreezes(t *testing.T) {
+	n := newTestNet(t)
+	p := newRevocationPool(t, n)
+	var lu3 *log.Entry
+	for _, e := range p.all {
+		if e.Header.Author == n.lu.ID() && e.Header.Seq == 3 {
+			lu3 = e
+		}
+	}
+	backdated, err := log.Build(n.lu, n.genesis.NetworkID(), log.Tip{Seq: 3, ID: lu3.ID(), Lamport: lu3.Header.Lamport}, 0, t0, []log.Draft{n.msg("backdated 4")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backdated[0].Header.Lamport >= p.revoke.Header.Lamport {
+		t.Fatal("test setup: not below the revocation's clock")
+	}
+	all := append(slices.Clone(p.all), backdated...)
+	var heads []log.Head
+	for _, order := range [][]*log.Entry{all, slices.Concat(all[1:], all[:1]), {all[len(all)-1]}} {
+		s := openStore(t, t.TempDir(), n, n.fr)
+		for _, e := range order {
+			mustIngest(t, s, e) // refused for gaps or unsigned tails as they come
+		}
+		mustIngest(t, s, all...)
+		mustIngest(t, s, all...)
+		h, _ := s.Head(n.lu.ID())
+		heads = append(heads, h)
+	}
+	for i, h := range heads {
+		if h.Seq != 3 || !h.Forked || h != heads[0] {
+			t.Errorf("order %d: lu's head at seq %d forked %v, want frozen at 3 on every node", i, h.Seq, h.Forked)
+		}
+	}
+}
