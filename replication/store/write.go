@@ -361,12 +361,13 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 			res.Duplicates++
 			continue
 		}
-		if held, err := s.heldAsEvidence(e); err != nil || held {
+		held, err := s.heldAsEvidence(e)
+		if err != nil {
+			return nil, err
+		}
+		if held {
 			// Already proof of a fork, or set aside by a revocation.
 			res.Duplicates++
-			if err != nil {
-				return nil, err
-			}
 			continue
 		}
 		forked, err := s.tryFork(roster, e, run[i:], res)
