@@ -304,3 +304,51 @@ func TestRevocationBackdatedForkFreezes(t *testing.T) {
 		}
 	}
 }
+
+// After a Lamport bomb, an honest admin's revocation of the bomber still
+// has a clock of its own (not the cap), so the revocation rule keeps its
+// meaning: the bomber's entries after the revocation, at the cap, are
+// refused on every node, while the bomb itself, which the admin saw, is
+// kept as the record of what happened.
+func TestRevocationAfterLamportBomb(t *testing.T) {
+	n := newTestNet(t)
+	admin := openStore(t, t.TempDir(), n, n.admin)
+	mustIngest(t, admin, n.keyEntry)
+	bomb, err := log.Build(n.fr, n.genesis.NetworkID(), log.Tip{}, log.MaxLamport-2, t0, []log.Draft{n.msg("bomb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustIngest(t, admin, bomb...)
+	spec := crypto.UpdateSpec{Op: crypto.OpRevoke, Target: n.fr.ID(), Reason: "Lamport bomb", Created: t0, FeedSeq: 1, FeedHead: bomb[0].ID()}
+	u, err := crypto.NewUpdate(admin.Roster(), spec, n.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke, err := admin.AppendRosterUpdate(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revoke.Header.Lamport >= log.MaxJump {
+		t.Fatalf("the admin's clock was dragged to %d by the bomb", revoke.Header.Lamport)
+	}
+	more, err := log.Build(n.fr, n.genesis.NetworkID(), log.Tip{Seq: 1, ID: bomb[0].ID(), Lamport: bomb[0].Header.Lamport}, 0, t0, []log.Draft{n.msg("at the cap")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []bool{true, false} {
+		s := openStore(t, t.TempDir(), n, n.lu)
+		if first {
+			mustIngest(t, s, n.keyEntry, revoke)
+			mustIngest(t, s, slices.Concat(bomb, more)...)
+		} else {
+			mustIngest(t, s, slices.Concat([]*log.Entry{n.keyEntry}, bomb, more)...)
+			mustIngest(t, s, revoke)
+		}
+		if h, _ := s.Head(n.fr.ID()); h.Seq != 1 || h.ID != bomb[0].ID() {
+			t.Errorf("revocation first %v: the bomber's feed ends at seq %d, want 1 (the bomb, which the admin saw)", first, h.Seq)
+		}
+		if _, err := s.Append(context.Background(), n.msg("still writing")); err != nil {
+			t.Errorf("revocation first %v: append: %v", first, err)
+		}
+	}
+}
