@@ -69,6 +69,9 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked keeping entry %s at seq %d; this is another entry", m.Card.Name(), Hash(m.FeedHead).Short(), m.FeedSeq)
 			}
 			if !RevocationKeeps(m, h.Seq, h.Lamport) {
+				if m.RevokedClock == 0 || m.RevokedClock >= MaxLamport {
+					return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s); with no revocation clock below the cap, its entries after seq %d are refused", m.Card.Name(), m.Reason, m.FeedSeq)
+				}
 				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s) by an entry at Lamport clock %d; its entries after seq %d are kept only below that clock, this one is at %d",
 					m.Card.Name(), m.Reason, m.RevokedClock, m.FeedSeq, h.Lamport)
 			}
