@@ -92,10 +92,15 @@ type Member struct {
 	Revoked   bool
 	Reason    string
 	RevokedAt uint64
-	// FeedSeq and FeedHead: for a revoked member, its last log entry that
-	// stays valid (zero: none).
+	// FeedSeq and FeedHead: for a revoked member, the last log entry the
+	// revoking admin saw of it (zero: none). The crisis log keeps every
+	// entry up to it (package replication/log, "Revocation").
 	FeedSeq  uint64
 	FeedHead [32]byte
+	// RevokedClock: for a revoked member, the Lamport clock of the log
+	// entry that carried the revocation, as [Roster.ApplyAt] was told
+	// (zero: not known, for a roster built from updates alone).
+	RevokedClock uint64
 }
 
 // HasRole reports whether m holds role r (revoked or not).

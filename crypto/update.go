@@ -34,9 +34,10 @@ type updateBody struct {
 	Reason  string      `cbor:"7,keyasint,omitempty"`
 	Created int64       `cbor:"8,keyasint"`
 	// FeedSeq and FeedHead (revoke, rotate) name the target's last log
-	// entry that stays valid: the head of its feed as the admin saw it.
-	// The crisis log accepts the target's entries up to that seq and none
-	// after, whatever order nodes learn things in.
+	// entry the admin saw: the head of its feed. The crisis log keeps the
+	// target's entries up to that seq, and later ones only below the
+	// Lamport clock of the entry carrying the update, whatever order nodes
+	// learn things in (package replication/log, "Revocation").
 	FeedSeq  uint64 `cbor:"9,keyasint,omitempty"`
 	FeedHead []byte `cbor:"10,keyasint,omitempty"`
 }
@@ -50,7 +51,7 @@ type UpdateSpec struct {
 	Reason  string
 	Created time.Time
 	// FeedSeq and FeedHead (OpRevoke, OpRotate): the target's last log
-	// entry that stays valid. Zero seq: none of its entries stay valid.
+	// entry the admin saw, kept whatever else. Zero seq: none named.
 	FeedSeq  uint64
 	FeedHead [32]byte
 }
@@ -152,7 +153,12 @@ func (u *Update) Signer() MemberID { return u.signer }
 // Apply returns the roster with u applied, or a [*RuleError] naming the
 // rule u breaks. r is not changed. Apply is pure: the same roster and
 // update always give the same result.
-func (r *Roster) Apply(u *Update) (*Roster, error) {
+func (r *Roster) Apply(u *Update) (*Roster, error) { return r.ApplyAt(u, 0) }
+
+// ApplyAt is Apply for an update carried by a log entry with Lamport clock
+// clock: a member the update revokes or rotates records it as
+// RevokedClock, which the crisis log's revocation rule needs.
+func (r *Roster) ApplyAt(u *Update, clock uint64) (*Roster, error) {
 	b := &u.body
 	switch {
 	case !bytes.Equal(b.Network, r.network[:]):
@@ -192,7 +198,7 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 		if b.Reason == "" {
 			return nil, ruleErr("revoke-reason", "revoking %s needs a reason", target.Card.name)
 		}
-		target.Revoked, target.Reason, target.RevokedAt = true, b.Reason, b.Version
+		target.Revoked, target.Reason, target.RevokedAt, target.RevokedClock = true, b.Reason, b.Version, clock
 		target.FeedSeq, target.FeedHead = b.FeedSeq, [32]byte(pad32(b.FeedHead))
 		if next.admins[target.Card.ID()] && len(next.activeAdmins()) == 0 {
 			return nil, ruleErr("last-admin", "revoking %s would leave the network without an active admin", target.Card.name)
@@ -213,7 +219,7 @@ func (r *Roster) Apply(u *Update) (*Roster, error) {
 			return nil, ruleErr("rotate-name", "new card is for %q, not %q", card.name, target.Card.name)
 		}
 		oldID, newID := target.Card.ID(), card.ID()
-		target.Revoked, target.Reason, target.RevokedAt = true, "rotated", b.Version
+		target.Revoked, target.Reason, target.RevokedAt, target.RevokedClock = true, "rotated", b.Version, clock
 		target.FeedSeq, target.FeedHead = b.FeedSeq, [32]byte(pad32(b.FeedHead))
 		nm := &Member{Card: card, Roles: slices.Clone(target.Roles), Addrs: slices.Clone(target.Addrs)}
 		// The name is the target's own: admit past the unique-name rule.

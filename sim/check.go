@@ -286,15 +286,15 @@ func checkNoForgery(ns []running, forged []log.Hash) error {
 }
 
 // writtenAfterRevocation reports whether an acknowledged entry was written
-// by its author past the point its revocation keeps: the network refuses
-// such entries by design, so they are not "lost".
+// by its author past the point its revocation keeps (log.RevocationKeeps):
+// the network refuses such entries by design, so they are not "lost".
 func writtenAfterRevocation(n *node.Node, a ackedEntry) bool {
 	m, ok := n.Store().Roster().Member(a.author)
-	return ok && m.Revoked && a.seq > m.FeedSeq
+	return ok && !log.RevocationKeeps(m, a.seq, a.lamport)
 }
 
-// checkNoRevoked: no node holds an entry a revoked member wrote past the
-// seq its revocation keeps.
+// checkNoRevoked: no node holds an entry of a revoked member that its
+// revocation does not keep.
 func checkNoRevoked(ns []running, revoked []crypto.MemberID) error {
 	for _, rn := range ns {
 		st := rn.node.Store()
@@ -303,8 +303,9 @@ func checkNoRevoked(ns []running, revoked []crypto.MemberID) error {
 			if !ok || !m.Revoked {
 				return fmt.Errorf("node%d does not know that %s was revoked", rn.index, id.Short())
 			}
-			if h, ok := st.Head(id); ok && h.Seq > m.FeedSeq {
-				return fmt.Errorf("node%d holds %s's feed up to seq %d, past the revocation's %d", rn.index, id.Short(), h.Seq, m.FeedSeq)
+			if h, ok := st.Head(id); ok && !log.RevocationKeeps(m, h.Seq, h.Lamport) {
+				return fmt.Errorf("node%d holds %s's feed up to seq %d (Lamport %d), past what the revocation keeps (seq %d, or below Lamport %d)",
+					rn.index, id.Short(), h.Seq, h.Lamport, m.FeedSeq, m.RevokedClock)
 			}
 		}
 	}

@@ -83,6 +83,7 @@ type ackedEntry struct {
 	id      log.Hash
 	author  crypto.MemberID
 	seq     uint64
+	lamport uint64
 	node    int
 	step    int
 	readers []int // nodes whose members may read it; nil: every member
@@ -735,7 +736,7 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 				return err
 			}
 			r.mu.Lock()
-			a := ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, node: i, step: idx}
+			a := ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, lamport: e.Header.Lamport, node: i, step: idx}
 			if readers != nil {
 				a.readers = append([]int{i}, readers...)
 			}
@@ -830,7 +831,7 @@ func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
 	}
 	r.mu.Lock()
 	r.forkers = append(r.forkers, id.ID())
-	r.acked = append(r.acked, ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, node: a, step: idx})
+	r.acked = append(r.acked, ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, lamport: e.Header.Lamport, node: a, step: idx})
 	r.mu.Unlock()
 	return nil
 }

@@ -33,20 +33,21 @@ type Tip struct {
 // Build seals, chains and signs drafts as the next entries of author's
 // feed after tip. Each entry's Lamport clock is one more than the larger
 // of the previous entry's and minLamport (the largest clock the caller has
-// seen from anyone). Only the last entry is signed: its signature vouches
-// for the whole batch. now is written as the author time.
+// seen from anyone), saturating at MaxLamport: an author whose clock is at
+// the cap writes at the cap, so Build never fails for the clock. Only the
+// last entry is signed: its signature vouches for the whole batch. now is
+// written as the author time.
 func Build(author *crypto.Identity, network crypto.NetworkID, tip Tip, minLamport uint64, now time.Time, drafts []Draft) ([]*Entry, error) {
 	if len(drafts) == 0 {
 		return nil, errors.New("log: build: no drafts")
 	}
-	lamport := max(tip.Lamport, minLamport)
+	lamport := min(max(tip.Lamport, minLamport), MaxLamport)
 	prev, seq := tip.ID, tip.Seq
 	out := make([]*Entry, 0, len(drafts))
 	for i, d := range drafts {
 		seq++
-		lamport++
-		if lamport >= MaxLamport {
-			return nil, fmt.Errorf("log: build: Lamport clock %d is at its limit", lamport)
+		if lamport < MaxLamport {
+			lamport++
 		}
 		h := Header{
 			Version: FormatVersion, Suite: SuiteV1, Network: network, Author: author.ID(), Seq: seq, Prev: prev,

@@ -21,9 +21,11 @@ type Head struct {
 // the next one is not.
 //
 // The rules: the network is ours; the author is a member of roster and, if
-// revoked, the entry is within the part of its feed the revocation kept;
+// revoked, the revocation keeps the entry ([RevocationKeeps]; the entry at
+// the revocation's FeedSeq must be its FeedHead);
 // seqs continue from head without gap; prev is the previous entry's ID;
-// the Lamport clock grows; a signed entry's signature verifies; a plain
+// the Lamport clock is in 1..MaxLamport and grows, or stays at the cap
+// (MaxLamport) once it reached it; a signed entry's signature verifies; a plain
 // body is of kind roster or key at control priority; the run does not end
 // unsigned.
 func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []*Entry) (int, error) {
@@ -53,21 +55,25 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 			return valid, invalid(ReasonGap, e, "seq %d does not follow %d: entries %d..%d are missing", h.Seq, prevSeq, prevSeq+1, h.Seq-1)
 		case h.Seq > 1 && h.Prev != prevID:
 			return valid, invalid(ReasonBadPrev, e, "prev %s is not the ID of seq %d (%s)", h.Prev.Short(), prevSeq, prevID.Short())
-		case h.Lamport <= prevLamport:
-			return valid, invalid(ReasonLamport, e, "Lamport clock %d is not greater than %d of seq %d", h.Lamport, prevLamport, prevSeq)
-		case h.Lamport == 0 || h.Lamport >= MaxLamport:
-			return valid, invalid(ReasonLamport, e, "Lamport clock %d is out of range", h.Lamport)
+		case h.Lamport == 0 || h.Lamport > MaxLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is out of range 1..%d", h.Lamport, uint64(MaxLamport))
+		case h.Lamport < prevLamport || h.Lamport == prevLamport && h.Lamport != MaxLamport:
+			return valid, invalid(ReasonLamport, e, "Lamport clock %d is not greater than %d of seq %d (equal is allowed only at the cap)", h.Lamport, prevLamport, prevSeq)
 		case len(h.Refs) > MaxRefs:
 			return valid, invalid(ReasonTooManyRefs, e, "%d refs, limit %d", len(h.Refs), MaxRefs)
 		case e.Size() > MaxEntrySize:
 			return valid, invalid(ReasonOversize, e, "%d bytes, limit %d", e.Size(), MaxEntrySize)
 		}
 		if m.Revoked {
-			if h.Seq > m.FeedSeq {
-				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s); its entries after seq %d are refused", m.Card.Name(), m.Reason, m.FeedSeq)
-			}
 			if h.Seq == m.FeedSeq && e.ID() != Hash(m.FeedHead) {
 				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked keeping entry %s at seq %d; this is another entry", m.Card.Name(), Hash(m.FeedHead).Short(), m.FeedSeq)
+			}
+			if !RevocationKeeps(m, h.Seq, h.Lamport) {
+				if m.RevokedClock == 0 || m.RevokedClock >= MaxLamport {
+					return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s); with no revocation clock below the cap, its entries after seq %d are refused", m.Card.Name(), m.Reason, m.FeedSeq)
+				}
+				return valid, invalid(ReasonRevokedAuthor, e, "%s was revoked (%s) by an entry at Lamport clock %d; its entries after seq %d are kept only below that clock, this one is at %d",
+					m.Card.Name(), m.Reason, m.RevokedClock, m.FeedSeq, h.Lamport)
 			}
 		}
 		if h.Plain() {
@@ -93,4 +99,23 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 		return valid, invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[valid].Header.Seq, last.Header.Seq)
 	}
 	return valid, nil
+}
+
+// RevocationKeeps reports whether an entry at seq with Lamport clock
+// lamport, written by member m, stays valid after m's revocation (or key
+// rotation): always for a member that is not revoked; for a revoked one,
+// when seq is at most the revocation's FeedSeq (the last entry the admin
+// saw), or when the entry's clock is below the clock of the log entry
+// that carried the revocation (it may have been written before the admin
+// acted). At the cap (a revocation clock of MaxLamport) and for a
+// revocation whose clock is not known (RevokedClock 0) only FeedSeq
+// counts. See the package documentation, "Revocation".
+func RevocationKeeps(m *crypto.Member, seq, lamport uint64) bool {
+	switch {
+	case !m.Revoked || seq <= m.FeedSeq:
+		return true
+	case m.RevokedClock == 0 || m.RevokedClock >= MaxLamport:
+		return false
+	}
+	return lamport < m.RevokedClock
 }

@@ -53,17 +53,80 @@
 // as evidence, the author's feed is frozen at the last seq before the fork
 // (nothing of the author past it is accepted), and [ErrForked] reports it.
 //
+// # Roster
+//
+// The roster in force is one pure function of the genesis and the roster
+// entries a node holds, [DeriveRoster]: updates apply in order of the
+// roster version they create; for one version the first in display order
+// that applies wins; an update counts only in its own signer's entry.
+// Nodes holding the same entries hold the same roster, and package
+// replication/store only persists the entries and enforces the result.
+//
 // # Revocation
 //
-// Revocation takes effect at a point of the revoked member's own feed, not
-// at a point in time: the roster update that revokes (or rotates) a member
-// names the last entry of its feed that stays valid (crypto.Member FeedSeq
-// and FeedHead, the head as the revoking admin saw it). Entries up to that
-// seq stay valid forever, so what was reported before revocation is not
-// lost; entries after it are refused ([ReasonRevokedAuthor]) on every node,
-// in whatever order nodes learn of the revocation and the entries. An
-// entry stored before its node learned of the revocation is set aside as
-// evidence by the store.
+// A roster update that revokes a member (or rotates its keys) is carried by
+// an entry of the admin who signed it ([DeriveRoster] ignores a copy in
+// anyone else's entry), and names the last entry of the member's feed the
+// admin saw (crypto.Member FeedSeq and FeedHead). Which of the member's
+// entries stay valid is decided by [RevocationKeeps], on the entry, its
+// feed and the roster only, so every node reaches the same verdict in
+// whatever order it learns of the entries and the revocation:
+//
+//   - every entry up to FeedSeq stays, and the entry at FeedSeq must be
+//     FeedHead (the revocation vouches for it as a signed successor
+//     would, and settles a fork before it: the named branch counts);
+//   - an entry after FeedSeq stays if its Lamport clock is below the clock
+//     of the entry that carried the revocation (crypto.Member
+//     RevokedClock): it may have been written before the admin acted,
+//     whose clock exceeds everything it had seen;
+//   - every other entry is refused ([ReasonRevokedAuthor]), and so is
+//     everything after it, as clocks grow along a feed.
+//
+// Why not FeedSeq alone: then one admin erases a member's past by naming a
+// low seq. Under this rule a low seq erases nothing the admin's clock had
+// passed; to cut an entry the admin must write the revocation at a clock
+// not above that entry's, which its own feed forbids once it carried that
+// clock. What stays possible: an admin that kept its own clock low on
+// purpose can still cut the entries at or above it (the approval
+// threshold for roster changes is the remedy, not this rule), and a thief
+// holding the revoked key can add entries after FeedSeq with clocks below
+// the revocation's. Those sort before the revocation in display order, so
+// nothing of the thief counts after it; if the owner wrote that seq too,
+// the feed is forked and frozen before it. At the cap (a revocation at
+// MaxLamport) "below" means nothing, so only FeedSeq counts; likewise for
+// a roster built from updates alone, with no clock (RevokedClock 0). The
+// rule needs honest clocks far from the cap, one more reason why nodes do
+// not carry a clock that jumps (see Clocks): an admin dragged near the
+// cap would open the thief a window as wide as the clock range.
+//
+// An entry stored before its node learned of the revocation, and refused
+// by it, is set aside as evidence by the store.
+//
+// # Clocks
+//
+// Every entry carries a Lamport clock in 1..[MaxLamport]. Within a feed the
+// clock grows, except at the cap: once an author's clock reached
+// MaxLamport it writes at MaxLamport (an equal clock is valid only there).
+// [Build] takes one more than the largest clock the author has seen,
+// saturating at the cap, so it never fails for the clock. This is a rule
+// on the entry and its author's feed only, so every node reaches the same
+// verdict, and the order (lamport, author, seq) stays total: at the cap,
+// entries of one author differ by seq.
+//
+// The cap alone would let one member's entry at MaxLamport-1 drag every
+// honest clock to the cap, where causal order among honest entries is
+// lost. So a node does not carry a clock that jumps more than [MaxJump]
+// (2^32) above the largest clock it holds ([Jumped]): it stores and relays
+// the entry, which is valid, and keeps writing at the clock it had. An
+// entry whose clock lies more than MaxJump above its author's previous
+// entry (0 before seq 1) is recorded as an offence of its author; that
+// depends on the feed only, so every node charges the same entries. An
+// honest clock grows by the number of entries written in between, never
+// by MaxJump. The jumping entry sorts after the honest entries written since,
+// and the attacker's own later entries stay at least as high: the cost
+// falls on the attacker's place in the order, not on anyone's ability to
+// write. An attacker that climbs in steps below MaxJump needs 2^30 entries
+// to reach the cap, and even then the network keeps writing, at the cap.
 //
 // # Keys: the keyring
 //

@@ -23,10 +23,25 @@ const (
 	MaxEntrySize = 1 << 20
 	// MaxRefs is the most refs one entry may carry.
 	MaxRefs = 64
-	// MaxLamport bounds the Lamport clock, so that no author can push the
-	// clock of the whole network to its end.
+	// MaxLamport is the cap of the Lamport clock. The clock saturates
+	// there: an author whose clock reached the cap writes at the cap (see
+	// the package documentation, "Clocks"), so no entry can push the clock
+	// so far that honest members stop writing.
 	MaxLamport = 1 << 62
+	// MaxJump is how far a clock may jump: an entry whose clock lies more
+	// than MaxJump above its author's previous one is an offence of its
+	// author, and a node does not carry a clock more than MaxJump above
+	// the largest it holds into its own entries. An honest clock never
+	// exceeds the number of entries written in the whole network, far
+	// below MaxJump. A jump is not a reason to refuse the entry: validity
+	// is the same rule on every node (see the package documentation,
+	// "Clocks").
+	MaxJump = 1 << 32
 )
+
+// Jumped reports whether clock lamport jumps more than [MaxJump] above
+// held.
+func Jumped(held, lamport uint64) bool { return lamport > held && lamport-held > MaxJump }
 
 // ErrForked reports that an author equivocated: two different entries with
 // the same seq. Its feed is frozen and both entries are kept as evidence.

@@ -50,33 +50,53 @@
 // ever stored. Ingest is idempotent. A second, different entry at a seq the
 // node already holds, signed (or vouched for) by its author, is a fork: both
 // are kept as evidence under 'x', the author's feed is cut back to the seq
-// before the fork and frozen, and the fork is reported.
+// before the fork and frozen, and the fork is reported; for a revoked
+// author the revocation may settle the fork (it names one branch), and the
+// rest of the run goes on. An entry already held as evidence counts as a
+// duplicate.
+//
+// # Clocks and offences
+//
+// [Store.Append] builds on the largest Lamport clock the store holds,
+// leaving out a clock that jumped more than log.MaxJump above what the
+// store held when it arrived, so one member's entry near the cap cannot
+// drag every honest clock there; at open the clock is rebuilt from the
+// feed heads the same way. An entry whose clock jumps more than
+// log.MaxJump above its author's previous entry is valid and stored, but
+// its author is charged (a [Charge] of kind lamport-jump in
+// [IngestResult].Charges, counted per author and rule by
+// [Store.Offences]). That judgement depends on the feed only, so every node
+// charges the same entries and an honest author, whose clock grows by the
+// entries written in between, is never charged.
 //
 // # Roster and keys
 //
-// The roster is the genesis plus the roster entries (kind roster) this
-// node holds, applied in order of their roster version; for one version,
-// the first valid update in display order wins, so nodes holding the same
-// entries agree. When a revocation arrives, the revoked member's entries
-// past the seq it keeps are set aside as evidence. Group keys come from key
-// entries: the keyring is log.DeriveKeyring of the roster and the key
-// entries held, judged anew when the roster changes and extended
-// (Keyring.With) as key entries arrive; the store never edits it. It is
-// kept in memory only (the node's identity file is what protects keys at
-// rest) and derived again at open, which costs one KEM decapsulation per
-// recipient slot of each key entry not sealed to this node (about 0.16 ms
-// a slot). A key that arrives later makes earlier entries readable at
-// once: bodies are opened when read ([Store.Read]), with the trusted keys
-// only.
+// The roster is derived by one pure function, log.DeriveRoster, from the
+// genesis and the roster entries this node holds; the store only persists
+// those entries and enforces the result. When a revocation arrives, the
+// revoked member's entries that the revocation rule (package log,
+// "Revocation") refuses are set aside as evidence; as that may set aside a
+// revoked admin's roster entries, the roster is derived again until it
+// holds still. Group keys come from key entries: the keyring is
+// log.DeriveKeyring of the roster and the key entries held, judged anew
+// when the roster changes and extended (Keyring.With) as key entries
+// arrive; the store never edits it. It is kept in memory only (the node's
+// identity file is what protects keys at rest) and derived again at open,
+// which costs one KEM decapsulation per recipient slot of each key entry
+// not sealed to this node (about 0.16 ms a slot). A key that arrives later
+// makes earlier entries readable at once: bodies are opened when read
+// ([Store.Read]), with the trusted keys only.
 //
 // # Belief and offences
 //
 // Read refuses a body that log.Believe does not believe (TLP:RED sealed to
 // the whole network, …) with a *log.NotBelievedError; the entry stays
-// stored and relayed. Such entries, and key entries sealed to this node
-// that its keyring does not trust, count as offences of their authors
-// ([Store.Offences]): found when stored (for entries under a key this node
-// holds) or when read, each entry once, in memory.
+// stored and relayed. Such entries, key entries sealed to this node that
+// its keyring does not trust, and entries whose Lamport clock jumps far
+// beyond their author's previous one (OffenceLamportJump, see "Clocks and
+// offences") count as offences of their authors ([Store.Offences]): found
+// when stored (for entries under a key this node holds) or when read, each
+// entry once, in memory.
 //
 // # Integrity
 //

@@ -70,24 +70,40 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 		}
 		return nil
 	}
-	var plain []*log.Entry
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		plain, err = plainEntries(txn)
-		return err
-	})
-	if err != nil {
-		return err
+	// Enforcing a revocation may set aside roster entries (of a revoked
+	// admin), which changes the roster again: repeat until it holds still.
+	// Each round only removes entries, so this ends.
+	var before []log.Hash
+	for {
+		var plain []*log.Entry
+		err := s.db.View(func(txn *badger.Txn) error {
+			var err error
+			plain, err = plainEntries(txn)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		now := make([]log.Hash, len(plain))
+		for i, e := range plain {
+			now[i] = e.ID()
+		}
+		if before != nil && slices.Equal(before, now) {
+			return nil
+		}
+		before = now
+		next := s.rosterFrom(plain)
+		keyring := log.DeriveKeyring(s.network, next, s.self, plain)
+		s.mu.Lock()
+		s.roster = next
+		old := s.keyring
+		s.keyring = keyring
+		s.noteKeyRefusalsLocked(old)
+		s.mu.Unlock()
+		if err := s.enforceRevocations(next); err != nil {
+			return err
+		}
 	}
-	next := s.rosterFrom(plain)
-	keyring := log.DeriveKeyring(s.network, next, s.self, plain)
-	s.mu.Lock()
-	s.roster = next
-	old := s.keyring
-	s.keyring = keyring
-	s.noteKeyRefusalsLocked(old)
-	s.mu.Unlock()
-	return s.enforceRevocations(next)
 }
 
 // RosterUpdates returns the roster updates in force, in version order:
@@ -102,107 +118,24 @@ func (s *Store) RosterUpdates() ([]*crypto.Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, applied := s.rosterAndUpdates(plain)
-	return applied, nil
+	_, applied, _ := log.DeriveRoster(s.genesis.Roster(), plain)
+	out := make([]*crypto.Update, len(applied))
+	for i, a := range applied {
+		out[i] = a.Update
+	}
+	return out, nil
 }
 
-// rosterFrom applies the roster updates among plain, in order of roster
-// version; for one version the first valid update in display order wins.
+// rosterFrom derives the roster from the genesis and the roster entries
+// among plain (log.DeriveRoster), logging the entries that do not count.
 func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
-	r, _ := s.rosterAndUpdates(plain)
+	r, _, refused := log.DeriveRoster(s.genesis.Roster(), plain)
+	for _, f := range refused {
+		if f.Rule != "superseded" {
+			s.logger.Warn("roster entry does not count", "entry", f.Entry.ID().Short(), "author", f.Entry.Header.Author.Short(), "rule", f.Rule, "err", f.Err)
+		}
+	}
 	return r
-}
-
-func (s *Store) rosterAndUpdates(plain []*log.Entry) (*crypto.Roster, []*crypto.Update) {
-	var updates []*crypto.Update
-	for _, e := range plain {
-		b, err := log.DecodeBody(e.BodyBytes())
-		if err != nil || b.Kind != log.KindRoster {
-			continue
-		}
-		u, err := crypto.ParseUpdate(b.Payload)
-		if err != nil {
-			s.logger.Warn("roster entry does not hold a roster update", "entry", e.ID().Short(), "err", err)
-			continue
-		}
-		updates = append(updates, u)
-	}
-	// Stable: display order among updates of one version.
-	slices.SortStableFunc(updates, func(a, b *crypto.Update) int {
-		switch {
-		case a.Version() < b.Version():
-			return -1
-		case a.Version() > b.Version():
-			return 1
-		}
-		return 0
-	})
-	r := s.genesis.Roster()
-	var applied []*crypto.Update
-	for _, u := range updates {
-		if u.Version() != r.Version()+1 {
-			continue
-		}
-		next, err := r.Apply(u)
-		if err != nil {
-			s.logger.Warn("roster update refused", "version", u.Version(), "err", err)
-			continue
-		}
-		r = next
-		applied = append(applied, u)
-	}
-	return r, applied
-}
-
-// enforceRevocations sets aside the entries revoked members wrote past the
-// seq their revocation keeps. The caller holds wmu.
-func (s *Store) enforceRevocations(r *crypto.Roster) error {
-	for _, m := range r.Members() {
-		if !m.Revoked {
-			continue
-		}
-		id := m.Card.ID()
-		settled, err := s.settleRevoked(m)
-		if err != nil {
-			return err
-		}
-		if settled {
-			continue
-		}
-		head, ok := s.Head(id)
-		if ok && head.Forked && head.Seq == m.FeedSeq && head.ID == log.Hash(m.FeedHead) {
-			// The revocation settles the feed: nothing past the kept
-			// entry counts any more, so neither does the fork past it.
-			unforked := head
-			unforked.Forked = false
-			if err := s.setAside(id, head.Seq+1, nil, unforked); err != nil {
-				return err
-			}
-			continue
-		}
-		if !ok || head.Seq <= m.FeedSeq {
-			continue
-		}
-		keep := m.FeedSeq
-		if keep > 0 {
-			held, err := s.idAt(id, keep)
-			if err != nil {
-				return err
-			}
-			if held != log.Hash(m.FeedHead) {
-				keep-- // the held entry at the kept seq is not the kept one
-			}
-		}
-		newHead, err := s.headAt(id, keep)
-		if err != nil {
-			return err
-		}
-		if err := s.setAside(id, keep+1, nil, newHead); err != nil {
-			return err
-		}
-		s.logger.Warn("entries written after revocation set aside", "member", m.Card.Name(), "kept_until_seq", keep)
-	}
-	return nil
 }
 
 // learnKeys judges new key entries into the keyring. Opening an envelope
@@ -406,90 +339,4 @@ func (s *Store) judgeBodies(added []*log.Entry) {
 			}
 		}
 	}
-}
-
-// settleRevoked makes a revoked member's feed exactly the chain that ends
-// at the entry its revocation keeps, when this node holds that whole chain
-// (in the feed or as evidence): whatever order a node learned of forks,
-// entries and the revocation in, it ends with the same feed, not forked.
-// Entries off that chain become evidence. It reports whether it settled
-// the feed (or found it settled).
-func (s *Store) settleRevoked(m *crypto.Member) (bool, error) {
-	if m.FeedSeq == 0 {
-		return false, nil
-	}
-	id, keep := m.Card.ID(), log.Hash(m.FeedHead)
-	if h, ok := s.Head(id); ok && h.Seq == m.FeedSeq && h.ID == keep && !h.Forked {
-		return true, nil
-	}
-	feed, err := s.Feed(id, 0, 0)
-	if err != nil {
-		return false, err
-	}
-	ev, err := s.EvidenceOf(id)
-	if err != nil {
-		return false, err
-	}
-	byID := map[log.Hash]*log.Entry{}
-	for _, e := range append(append([]*log.Entry{}, feed...), ev...) {
-		byID[e.ID()] = e
-	}
-	var chain []*log.Entry
-	for e := byID[keep]; e != nil; e = byID[e.Header.Prev] {
-		chain = append(chain, e)
-		if e.Header.Seq == 1 {
-			break
-		}
-	}
-	if len(chain) == 0 || chain[len(chain)-1].Header.Seq != 1 || uint64(len(chain)) != m.FeedSeq {
-		return false, nil // part of the kept chain is missing here: settle later
-	}
-	slices.Reverse(chain)
-	on := map[log.Hash]bool{}
-	for _, e := range chain {
-		on[e.ID()] = true
-	}
-	inFeed := map[log.Hash]bool{}
-	for _, e := range feed {
-		inFeed[e.ID()] = true
-	}
-	last := chain[len(chain)-1]
-	head := log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
-	err = s.db.Update(func(txn *badger.Txn) error {
-		for _, e := range feed {
-			if on[e.ID()] {
-				continue
-			}
-			for _, k := range [][]byte{entryKey(e.ID()), feedKey(id, e.Header.Seq), orderKey(pOrder, e.Order()), orderKey(pPlain, e.Order())} {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			if err := txn.Set(evidenceKey(id, e.Header.Seq, e.ID()), e.Bytes()); err != nil {
-				return err
-			}
-		}
-		for _, e := range chain {
-			if inFeed[e.ID()] {
-				continue
-			}
-			if err := txn.Delete(evidenceKey(id, e.Header.Seq, e.ID())); err != nil {
-				return err
-			}
-			if err := putEntry(txn, e); err != nil {
-				return err
-			}
-		}
-		return txn.Set(headKey(id), encodeHead(head))
-	})
-	if err != nil {
-		return false, fmt.Errorf("store: settle the feed of revoked %s: %w", m.Card.Name(), err)
-	}
-	s.mu.Lock()
-	old, had := s.frontier[id]
-	s.frontier[id] = head
-	s.digest.Move(id, old, had, head)
-	s.mu.Unlock()
-	s.logger.Warn("feed of a revoked member settled at the entry its revocation keeps", "member", m.Card.Name(), "seq", head.Seq)
-	return true, nil
 }

@@ -71,17 +71,19 @@ type Store struct {
 	queue []*appendReq
 	qcond *sync.Cond // on qmu: the queue's front or a request finished
 
-	mu         sync.RWMutex // guards the fields below
-	closed     bool
-	frontier   log.Frontier
-	digest     log.Digest
+	mu       sync.RWMutex // guards the fields below
+	closed   bool
+	frontier log.Frontier
+	digest   log.Digest
+	// maxLamport is the clock this node's next entry builds on: the
+	// largest clock held, leaving out clocks that jumped (log.Jumped).
 	maxLamport uint64
 	roster     *crypto.Roster
 	// keyring: the group keys this member trusts, derived from the roster
 	// and the key entries held (log.DeriveKeyring); never edited here.
 	keyring *log.Keyring
-	// offences: entries whose authors broke a key or belief rule, as this
-	// node found them (see Offences).
+	// offences: entries whose authors broke a rule no honest author
+	// breaks, as this node found them (see Offences). In memory only.
 	offences map[offence]struct{}
 	forks    []Fork
 	subs     []*Subscription
@@ -245,6 +247,7 @@ func (s *Store) load(check bool) error {
 		}
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pHead}, PrefetchValues: true})
 		defer it.Close()
+		var clocks []uint64
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
 			if len(k) != 33 {
@@ -261,9 +264,10 @@ func (s *Store) load(check bool) error {
 			author := crypto.MemberID(k[1:])
 			s.frontier[author] = h
 			s.digest.Add(log.ItemHash(author, h))
-			s.maxLamport = max(s.maxLamport, h.Lamport)
+			clocks = append(clocks, h.Lamport)
 		}
 		it.Close()
+		s.maxLamport = carriedClock(clocks, s.frontier[s.self.ID()].Lamport)
 		if err := s.loadPlainLocked(txn); err != nil {
 			return err
 		}
@@ -373,11 +377,55 @@ func (s *Store) Head(author crypto.MemberID) (log.Head, bool) {
 	return h, ok
 }
 
-// MaxLamport returns the largest Lamport clock held.
+// MaxLamport returns the clock this node's next entry builds on: the
+// largest Lamport clock held, leaving out clocks that jumped more than
+// log.MaxJump above what the node held when they arrived, so that one
+// member's entry cannot drag every honest clock to the cap.
 func (s *Store) MaxLamport() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.maxLamport
+}
+
+// carriedClock is the clock a store reopened with feed heads at clocks
+// carries: the largest clock reachable from the lowest head in steps that
+// do not jump (log.Jumped), or own, this node's own head, if larger.
+func carriedClock(clocks []uint64, own uint64) uint64 {
+	slices.Sort(clocks)
+	var c uint64
+	if len(clocks) > 0 {
+		c = clocks[0]
+	}
+	for _, l := range clocks {
+		if log.Jumped(c, l) {
+			break
+		}
+		c = l
+	}
+	return max(c, own)
+}
+
+// The kinds of offence a store records.
+const (
+	// OffenceLamportJump: the entry's Lamport clock lies more than
+	// log.MaxJump above its author's previous entry (0 for seq 1), which
+	// no honest author's does: an honest clock grows by the number of
+	// entries written in between, far less. Every node charges the same
+	// entries. The entry is valid and kept.
+	OffenceLamportJump = "lamport-jump"
+)
+
+// A Charge is one valid entry that no honest author writes, found when
+// it was stored (IngestResult.Charges). It is a soft signal about the
+// entry's author, not a verdict on the entry: the entry is stored and
+// relayed like any other (its validity must be the same on every node),
+// and the author is charged (Offences counts it under its Kind).
+type Charge struct {
+	Author crypto.MemberID
+	Seq    uint64
+	ID     log.Hash
+	Kind   string // OffenceLamportJump
+	Detail string
 }
 
 // Roster returns the current roster.

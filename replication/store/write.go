@@ -115,7 +115,7 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: append: %w", err)
 	}
-	if err := s.writeRun(es); err != nil {
+	if _, err := s.writeRun(es); err != nil {
 		return nil, err
 	}
 	return es, nil
@@ -125,7 +125,9 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 // feed head, and moves the head; the caller holds wmu, has validated the
 // run and asked the disk guard. Runs too large for one transaction are split; each part moves
 // the head only over what it holds, so a crash leaves a valid shorter feed.
-func (s *Store) writeRun(run []*log.Entry) error {
+// It returns the offences the run's author committed (clock jumps).
+func (s *Store) writeRun(run []*log.Entry) ([]Charge, error) {
+	var offences []Charge
 	for len(run) > 0 {
 		n, size := 0, 0
 		for n < len(run) && n < maxTxnEntries && size < maxTxnBytes {
@@ -148,15 +150,36 @@ func (s *Store) writeRun(run []*log.Entry) error {
 			return txn.Set(headKey(author), encodeHead(head))
 		})
 		if err != nil {
-			return fmt.Errorf("store: write: %w (nothing of this batch was acknowledged)", err)
+			return offences, fmt.Errorf("store: write: %w (nothing of this batch was acknowledged)", err)
 		}
 		s.mu.Lock()
 		old, had := s.frontier[author]
 		s.frontier[author] = head
 		s.digest.Move(author, old, had, head)
-		s.maxLamport = max(s.maxLamport, head.Lamport)
+		charged := len(offences)
+		prev := old.Lamport // had is true unless part starts the feed: then 0
+		for _, e := range part {
+			l := e.Header.Lamport
+			// A clock far above its author's previous one is charged to
+			// the author, the same on every node (it depends on the feed
+			// only); the entry stays valid.
+			if log.Jumped(prev, l) {
+				offences = append(offences, Charge{Author: author, Seq: e.Header.Seq, ID: e.ID(), Kind: OffenceLamportJump,
+					Detail: fmt.Sprintf("Lamport clock %d jumps %d above the author's previous clock %d", l, l-prev, prev)})
+				s.offences[offence{author: author, rule: OffenceLamportJump, entry: e.ID()}] = struct{}{}
+			}
+			// A clock far above everything held is not carried into our
+			// own entries.
+			if !log.Jumped(s.maxLamport, l) {
+				s.maxLamport = max(s.maxLamport, l)
+			}
+			prev = l
+		}
 		s.notifyLocked(part)
 		s.mu.Unlock()
+		for _, o := range offences[charged:] {
+			s.logger.Warn("offence: valid entry no honest author writes", "kind", o.Kind, "author", o.Author.Short(), "seq", o.Seq, "detail", o.Detail)
+		}
 		var plain []*log.Entry
 		for _, e := range part {
 			if e.Header.Plain() {
@@ -165,12 +188,12 @@ func (s *Store) writeRun(run []*log.Entry) error {
 		}
 		if len(plain) > 0 {
 			if err := s.applyPlain(plain); err != nil {
-				return err
+				return offences, err
 			}
 		}
 		s.judgeBodies(part)
 	}
-	return nil
+	return offences, nil
 }
 
 func putEntry(txn *badger.Txn, e *log.Entry) error {
@@ -203,7 +226,8 @@ type IngestResult struct {
 	Added      []*log.Entry // newly stored, per author in seq order
 	Duplicates int          // already held
 	Rejected   []Rejection
-	Forks      []Fork // forks found in this call
+	Forks      []Fork    // forks found in this call
+	Charges    []Charge // offences of the added entries' authors, found as they were stored
 }
 
 // Ingest validates and durably stores remote entries. Entries may come in
@@ -338,9 +362,26 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 			res.Duplicates++
 			continue
 		}
-		forked, err := s.tryFork(roster, e, run[i:], res)
-		if err != nil || forked {
+		held, err := s.heldAsEvidence(e)
+		if err != nil {
 			return nil, err
+		}
+		if held {
+			// Already proof of a fork, or set aside by a revocation.
+			res.Duplicates++
+			continue
+		}
+		forked, err := s.tryFork(roster, e, run[i:], res)
+		if err != nil {
+			return nil, err
+		}
+		if forked {
+			if h, _ := s.Head(author); !h.Forked && i+1 < len(run) {
+				// A revocation settled the fork (it names one branch):
+				// the rest of the run may extend the settled feed.
+				return s.ingestRun(run[i+1:], res)
+			}
+			return nil, nil
 		}
 		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(),
 			Err: fmt.Errorf("%w (conflicts with the held entry at this seq but is not vouched for by its author)", log.ErrInvalid)})
@@ -362,7 +403,9 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		if werr := s.guard.room(fmt.Sprintf("storing %s of %s", entries(n), author.Short())); werr != nil {
 			return nil, werr
 		}
-		if werr := s.writeRun(rest[:n]); werr != nil {
+		offences, werr := s.writeRun(rest[:n])
+		res.Charges = append(res.Charges, offences...)
+		if werr != nil {
 			return nil, werr
 		}
 		res.Added = append(res.Added, rest[:n]...)
@@ -386,6 +429,20 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: err})
 	}
 	return nil, nil
+}
+
+// heldAsEvidence reports whether e is held as evidence.
+func (s *Store) heldAsEvidence(e *log.Entry) (bool, error) {
+	held := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(evidenceKey(e.Header.Author, e.Header.Seq, e.ID()))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		held = err == nil
+		return err
+	})
+	return held, err
 }
 
 // idAt returns the ID of the held entry of author at seq (zero if none).
@@ -468,6 +525,16 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 	}
 	s.logger.Error("author forked its feed: two different signed entries at one seq; feed frozen",
 		"author", name, "member_id", author.String(), "seq", seq, "held", held.ID().Short(), "other", e.ID().Short())
+	if m, ok := roster.Member(author); ok && m.Revoked {
+		// The revocation may settle the fork (it names one branch): the
+		// feed must not depend on whether the fork or the revocation
+		// came first.
+		moved, err := s.settleRevoked(m)
+		if err == nil && len(moved) > 0 {
+			err = s.applyPlain(moved)
+		}
+		return true, err
+	}
 	return true, nil
 }
 
