@@ -226,7 +226,7 @@ type IngestResult struct {
 	Added      []*log.Entry // newly stored, per author in seq order
 	Duplicates int          // already held
 	Rejected   []Rejection
-	Forks      []Fork    // forks found in this call
+	Forks      []Fork   // forks found in this call
 	Charges    []Charge // offences of the added entries' authors, found as they were stored
 }
 
