@@ -292,10 +292,11 @@ func TestOpenFailuresUniform(t *testing.T) {
 	}
 }
 
-// TestKeyEnvelopeOpenFailuresUniform: a key envelope that fails to open
-// for a recipient gives one text whatever failed, including a clear key ID
-// that does not match the sealed key (found only after decryption) and a
-// damaged encapsulation.
+// TestKeyEnvelopeOpenFailuresUniform: a key envelope (format 2) that fails
+// to open gives one text per class, whatever failed: every slot failure
+// (another network, key ID or epoch, a damaged encapsulation, a zero
+// X25519 share, a damaged wrapped key) says "not a recipient" alike, and
+// every failure of the sealed payload says ErrTampered alike.
 func TestKeyEnvelopeOpenFailuresUniform(t *testing.T) {
 	a, b := newTestIdentity(t, "cert-lu"), newTestIdentity(t, "cert-fr")
 	net := NetworkID{3}
@@ -307,46 +308,65 @@ func TestKeyEnvelopeOpenFailuresUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	damaged := func(f func(w *envelopeWire)) *Envelope {
-		w := ke.env.w
-		w.Recipients = slices.Clone(w.Recipients)
-		for i := range w.Recipients {
-			w.Recipients[i].Enc = bytes.Clone(w.Recipients[i].Enc)
+	if ke.w2 == nil {
+		t.Fatal("NewKeyEnvelope did not write format 2")
+	}
+	damaged := func(f func(w *keyEnvelopeV2Wire)) *KeyEnvelope {
+		w := *ke.w2
+		w.KeyID = bytes.Clone(w.KeyID)
+		w.Nonce, w.Ciphertext = bytes.Clone(w.Nonce), bytes.Clone(w.Ciphertext)
+		w.Slots = slices.Clone(w.Slots)
+		for i := range w.Slots {
+			w.Slots[i].Enc, w.Slots[i].Wrapped = bytes.Clone(w.Slots[i].Enc), bytes.Clone(w.Slots[i].Wrapped)
 		}
 		f(&w)
-		return &Envelope{w: w}
+		return &KeyEnvelope{version: ke.version, epoch: w.Epoch, keyID: KeyID(w.KeyID), w2: &w}
 	}
-	cases := map[string]*KeyEnvelope{
-		"other key ID": {group: ke.group, epoch: ke.epoch, keyID: KeyID{9}, env: ke.env},
-		"other epoch":  {group: ke.group, epoch: 5, keyID: ke.keyID, env: ke.env},
-		"other group":  {group: "all", epoch: ke.epoch, keyID: ke.keyID, env: ke.env},
-		"ML-KEM part":  {group: ke.group, epoch: ke.epoch, keyID: ke.keyID, env: damaged(func(w *envelopeWire) { w.Recipients[0].Enc[0] ^= 1; w.Recipients[1].Enc[0] ^= 1 })},
-		"X25519 zero": {group: ke.group, epoch: ke.epoch, keyID: ke.keyID, env: damaged(func(w *envelopeWire) {
-			clear(w.Recipients[0].Enc[1088:])
-			clear(w.Recipients[1].Enc[1088:])
-		})},
-	}
-	var want string
-	for name, c := range cases {
-		parsed, err := ParseKeyEnvelope(c.Bytes())
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		_, err = a.OpenKeyEnvelope(net, parsed)
-		if !errors.Is(err, ErrTampered) {
-			t.Errorf("%s: got %v, want ErrTampered", name, err)
-			continue
-		}
-		// The text names the envelope's clear group and epoch (public);
-		// compare what follows them.
-		got := strings.TrimPrefix(err.Error(), fmt.Sprintf("crypto: key envelope for %s epoch %d: ", c.group, c.epoch))
-		if want == "" {
-			want = got
-		} else if got != want {
-			t.Errorf("%s: got %q, want %q as for the other failures", name, got, want)
+	allSlots := func(f func(s *keySlot)) func(w *keyEnvelopeV2Wire) {
+		return func(w *keyEnvelopeV2Wire) {
+			for i := range w.Slots {
+				f(&w.Slots[i])
+			}
 		}
 	}
-	if want != ErrTampered.Error() {
-		t.Errorf("failures say %q, want %q", want, ErrTampered.Error())
+	classes := []struct {
+		want  error
+		cases map[string]*KeyEnvelope
+		net   NetworkID
+	}{
+		{ErrNotRecipient, map[string]*KeyEnvelope{
+			"other key ID": damaged(func(w *keyEnvelopeV2Wire) { w.KeyID[0] ^= 1 }),
+			"other epoch":  damaged(func(w *keyEnvelopeV2Wire) { w.Epoch++ }),
+			"ML-KEM part":  damaged(allSlots(func(s *keySlot) { s.Enc[0] ^= 1 })),
+			"X25519 zero":  damaged(allSlots(func(s *keySlot) { clear(s.Enc[1088:]) })),
+			"wrapped key":  damaged(allSlots(func(s *keySlot) { s.Wrapped[0] ^= 1 })),
+		}, net},
+		{ErrNotRecipient, map[string]*KeyEnvelope{"other network": ke}, NetworkID{4}},
+		{ErrTampered, map[string]*KeyEnvelope{
+			"ciphertext": damaged(func(w *keyEnvelopeV2Wire) { w.Ciphertext[0] ^= 1 }),
+			"nonce":      damaged(func(w *keyEnvelopeV2Wire) { w.Nonce[0] ^= 1 }),
+			"extended":   damaged(func(w *keyEnvelopeV2Wire) { w.Ciphertext = append(w.Ciphertext, 0) }),
+		}, net},
+	}
+	texts := map[error]string{}
+	for _, cl := range classes {
+		for name, c := range cl.cases {
+			parsed, err := ParseKeyEnvelope(c.Bytes())
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			_, err = a.OpenKeyEnvelope(cl.net, parsed)
+			if !errors.Is(err, cl.want) {
+				t.Errorf("%s: got %v, want %v", name, err, cl.want)
+				continue
+			}
+			// The text names the envelope's clear epoch (public).
+			got := strings.ReplaceAll(err.Error(), fmt.Sprintf("epoch %d", parsed.Epoch()), "epoch N")
+			if w, ok := texts[cl.want]; !ok {
+				texts[cl.want] = got
+			} else if got != w {
+				t.Errorf("%s: got %q, want %q as for the other failures of its class", name, got, w)
+			}
+		}
 	}
 }

@@ -177,9 +177,19 @@ type ballot struct {
 // voter can claim many, but only the newest few can matter.
 const maxBallots = 64
 
+// OffenceCheckpoint is the offence (store.NoteOffence) of a checkpoint
+// entry no honest voter writes: a forged vote, a vote of a non-voter, a
+// state that does not hash to the digest its votes sign, a malformed
+// payload.
+const OffenceCheckpoint = "checkpoint"
+
 // Rules a checkpoint entry is ignored by. They are logged; a checkpoint
 // that breaks one is never believed.
 var (
+	// errCheckpointForged: a vote in the entry is not what the voter it
+	// names signed, or names a member that was no voter: no honest author
+	// writes that, so it is an offence of the entry's author.
+	errCheckpointForged    = errors.New("checkpoint: a vote it carries is forged or not a voter's")
 	errCheckpointMalformed = errors.New("checkpoint: malformed")
 	errCheckpointDigest    = errors.New("checkpoint: the state does not hash to the digest its votes sign")
 	errCheckpointStale     = errors.New("checkpoint: not newer than the certified state this node holds")
@@ -192,7 +202,7 @@ var (
 // state once a majority of those voters signed it. Votes of members that
 // are not voters at that version, or that are revoked or rotated now, do
 // not count. A certified state older than the one held changes nothing.
-func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) error {
+func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) (err error) {
 	var w checkpointWire
 	if err := crypto.UnmarshalCanonical(payload, &w); err != nil || len(w.Digest) != 32 {
 		return errCheckpointMalformed
@@ -228,22 +238,34 @@ func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) error {
 	now := e.cfg.Store.Roster()
 	stmt := statementBytes(e.cfg.Store.Network(), w.Term, w.Index, w.Roster, key.digest)
 	verified := map[crypto.MemberID][]byte{}
+	var forged error
 	for _, v := range w.Votes {
 		if len(v.Voter) != len(crypto.MemberID{}) {
+			forged = errCheckpointForged
 			continue
 		}
 		id := crypto.MemberID(v.Voter)
 		m, ok := roster.Member(id)
-		if !ok || !roster.IsVoter(id) || !now.Active(id) {
+		if !ok || !roster.IsVoter(id) {
+			forged = errCheckpointForged
 			continue
 		}
-		if e.knownVote(key, id) {
-			continue
+		if !now.Active(id) || e.knownVote(key, id) {
+			continue // revoked or rotated since (no offence), or counted
 		}
 		if m.Card.Verify(crypto.ContextCheckpoint, stmt, v.Sig) != nil {
+			forged = errCheckpointForged
 			continue
 		}
 		verified[id] = v.Sig
+	}
+	if forged != nil {
+		// The honest votes among them still count.
+		defer func() {
+			if err == nil {
+				err = forged
+			}
+		}()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

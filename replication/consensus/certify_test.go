@@ -233,6 +233,19 @@ func TestVotesThatDoNotCount(t *testing.T) {
 			if v := m.eng.Local(); v.State.Status != crisis.StatusOpen {
 				t.Errorf("%s shows status %v at index %d, signers %d", m.id.Name(), v.State.Status, v.Index, len(v.Signers))
 			}
+			// The forged votes cost their author, on every node.
+			charged := false
+			for _, o := range m.store.Offences() {
+				if o.Author == hostile.id.ID() && o.Rule == OffenceCheckpoint {
+					charged = true
+				}
+				if o.Author != hostile.id.ID() {
+					t.Errorf("%s charges %s (%s), an honest member", m.id.Name(), o.Author.Short(), o.Rule)
+				}
+			}
+			if !charged {
+				t.Errorf("%s does not charge %s for its forged votes", m.id.Name(), hostile.id.Name())
+			}
 		}
 	})
 }

@@ -138,8 +138,12 @@ func (e *Engine) observe(en *log.Entry) {
 		}
 		e.notePending(sc, en.ID())
 	case log.KindCheckpoint:
-		if err := e.observeCheckpoint(en, body.Payload); err != nil && !errors.Is(err, errCheckpointStale) {
-			e.logger.Debug("checkpoint not believed", "entry", en.ID().Short(), "author", en.Header.Author.Short(), "err", err)
+		err := e.observeCheckpoint(en, body.Payload)
+		switch {
+		case errors.Is(err, errCheckpointForged), errors.Is(err, errCheckpointDigest), errors.Is(err, errCheckpointMalformed):
+			e.cfg.Store.NoteOffence(en, OffenceCheckpoint, err.Error())
+		case err != nil && !errors.Is(err, errCheckpointStale):
+			e.logger.Debug("checkpoint not believed yet", "entry", en.ID().Short(), "author", en.Header.Author.Short(), "err", err)
 		}
 	}
 }

@@ -320,6 +320,22 @@ func (s *Store) believe(e *log.Entry, key *crypto.GroupKey, body *log.Body) erro
 	return err
 }
 
+// NoteOffence records that entry e's author broke rule, a rule of a
+// layer above the store (a consensus checkpoint with a forged vote, say):
+// counted once per entry with the others (Offences). It reports whether
+// the offence is new.
+func (s *Store) NoteOffence(e *log.Entry, rule, detail string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := offence{author: e.Header.Author, rule: rule, entry: e.ID()}
+	if _, had := s.offences[o]; had {
+		return false
+	}
+	s.offences[o] = struct{}{}
+	s.logger.Warn("offence", "entry", e.ID().Short(), "author", e.Header.Author.Short(), "rule", rule, "detail", detail)
+	return true
+}
+
 // judgeBodies opens the newly stored entries this node holds the key of and
 // records those it does not believe as offences of their authors, so an
 // offence is counted when it arrives, not only when someone reads it.
