@@ -285,7 +285,9 @@ func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) (err error) {
 		b.cp = cp
 	}
 	if b.cp != nil && e.voterID() != (crypto.MemberID{}) && b.cp.Index > e.lastVoted {
-		e.toVote[key] = true
+		if _, ok := e.toVote[key]; !ok {
+			e.toVote[key] = time.Now()
+		}
 	}
 	if b.cp == nil || len(b.votes) < len(roster.Voters())/2+1 {
 		return nil
@@ -377,13 +379,24 @@ func (e *Engine) voterID() crypto.MemberID {
 // voteDue writes this voter's vote for every claimed state it has applied
 // itself and found identical: same index, term, roster version and
 // digest. A voter votes at most once per index, and only forwards.
+//
+// Only as many votes as a majority needs are written at once: the voters
+// other than the checkpoint's author, in member-ID order, vote at once
+// while their rank is below what is missing; the others hold back for
+// holdBack and vote then only if the state is still not certified (a
+// voter ahead of them is down or cut off). With 5 voters a round costs
+// the checkpoint and 2 votes instead of 4, about 14 KB less on every link.
 func (e *Engine) voteDue() {
+	holdBack := 2 * e.cfg.CheckpointEvery
 	e.mu.Lock()
 	var due []ballotKey
-	for k := range e.toVote {
+	for k, since := range e.toVote {
 		if k.index <= e.lastVoted {
 			delete(e.toVote, k)
 			continue
+		}
+		if b := e.ballots[k]; b != nil && b.cp != nil && time.Since(since) < holdBack && !e.voteNeededLocked(k, b) {
+			continue // enough voters ahead of this one: wait
 		}
 		due = append(due, k)
 	}
@@ -472,4 +485,27 @@ func (e *Engine) advanceBase() {
 		e.logger.Error("a majority of the voters certified another state than this node applied at the same index: its Raft log came from a faulty or hostile leader; it shows the certified state until it is repaired (restore from a snapshot of an honest voter)",
 			"index", cp.Index, "signers", len(cp.Signers))
 	}
+}
+
+// voteNeededLocked reports whether this voter is among the first voters
+// (in member-ID order, the checkpoint's author left out) that a majority
+// of the roster version's voters needs. The caller holds e.mu.
+func (e *Engine) voteNeededLocked(k ballotKey, b *ballot) bool {
+	roster, ok := e.rosterAt(k.roster)
+	if !ok {
+		return true
+	}
+	me := e.cfg.Identity.ID()
+	voters := roster.Voters() // sorted by member ID
+	need := len(voters)/2 + 1 - len(b.votes)
+	rank := 0
+	for _, v := range voters {
+		if v == me {
+			return rank < need
+		}
+		if _, voted := b.votes[v]; !voted && v != b.cp.Author {
+			rank++
+		}
+	}
+	return true
 }

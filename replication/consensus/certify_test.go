@@ -324,3 +324,82 @@ func TestFakeLeaderExposedByCertificates(t *testing.T) {
 		}
 	})
 }
+
+// votesAt counts the vote entries (checkpoints without a state) for index
+// in m's log, by author.
+func votesAt(t testing.TB, m *member, index uint64) map[crypto.MemberID]int {
+	t.Helper()
+	es, err := m.store.Entries(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[crypto.MemberID]int{}
+	for _, en := range es {
+		body, err := m.store.Read(en)
+		if err != nil || body.Kind != log.KindCheckpoint {
+			continue
+		}
+		var w checkpointWire
+		if crypto.UnmarshalCanonical(body.Payload, &w) == nil && w.State == nil && w.Index == index {
+			out[en.Header.Author]++
+		}
+	}
+	return out
+}
+
+// With three voters, the leader's checkpoint and one vote certify a
+// state: the third voter holds its vote back and never writes it.
+func TestOnlyTheVotesNeededAreWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		far := cl.members[3]
+		l := cl.leader()
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a certificate", cl.members, func() bool { return far.eng.Local().Certified >= res.Index })
+		cert := far.eng.Local().Certified
+		for range 20 { // 10 s, well past the hold-back
+			bridgeLogs(t, cl.members...)
+			time.Sleep(500 * time.Millisecond)
+		}
+		if v := votesAt(t, far, cert); len(v) != 1 {
+			t.Errorf("vote entries for index %d: %d voters wrote one (%v), want 1", cert, len(v), v)
+		}
+	})
+}
+
+// The voter first in line is cut off from the log: the next one votes
+// after holding back, and the state is certified all the same.
+func TestHeldBackVoteCoversAMissingVoter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		l := cl.leader()
+		// The follower voters in member-ID order: the first would vote.
+		var followers []*member
+		for _, id := range c.genesis.Roster().Voters() {
+			for _, m := range cl.members[:3] {
+				if m.id.ID() == id && m != l {
+					followers = append(followers, m)
+				}
+			}
+		}
+		first, second, far := followers[0], followers[1], cl.members[3]
+		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The log moves among all but the first follower.
+		waitFor(t, "a certificate without the first follower", []*member{l, second, far}, func() bool {
+			return far.eng.Local().Certified >= res.Index
+		})
+		if v := votesAt(t, far, far.eng.Local().Certified); v[second.id.ID()] != 1 || v[first.id.ID()] != 0 {
+			t.Errorf("votes %v: want the second follower's only", v)
+		}
+	})
+}

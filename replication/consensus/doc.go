@@ -74,7 +74,10 @@
 //     sees it and has applied that index itself with the same term, roster
 //     version and digest writes a vote entry (a checkpoint without the
 //     state), once per index and only forwards. A voter never signs a
-//     state it has not computed itself.
+//     state it has not computed itself. Only the votes a majority needs
+//     are written at once (by rank in member-ID order); the other voters
+//     hold theirs back and vote only if the state is still uncertified
+//     two checkpoint intervals later.
 //   - Every node gathers the votes of the log per claimed state and
 //     believes the state once the votes of a majority of the voters of the
 //     roster version it names are in. Votes of non-voters, of members

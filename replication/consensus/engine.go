@@ -75,13 +75,13 @@ type Engine struct {
 	group  string // group key used to seal proposals and checkpoints
 
 	mu         gosync.Mutex
-	pending    map[crisis.ID]*Pending // proposals seen in the log, not yet decided
-	checkpoint *Checkpoint            // newest certified checkpoint seen in the log
-	ballots    map[ballotKey]*ballot  // votes for checkpoints not certified yet
-	toVote     map[ballotKey]bool     // claimed states this voter may vote for
-	lastVoted  uint64                 // the highest index this voter voted for
-	baseTried  uint64                 // the newest certificate handed to the state machine
-	diverged   uint64                 // index of a certificate that contradicts this node's own state (0: none)
+	pending    map[crisis.ID]*Pending  // proposals seen in the log, not yet decided
+	checkpoint *Checkpoint             // newest certified checkpoint seen in the log
+	ballots    map[ballotKey]*ballot   // votes for checkpoints not certified yet
+	toVote     map[ballotKey]time.Time // claimed states this voter may vote for, since when
+	lastVoted  uint64                  // the highest index this voter voted for
+	baseTried  uint64                  // the newest certificate handed to the state machine
+	diverged   uint64                  // index of a certificate that contradicts this node's own state (0: none)
 
 	termRefusals atomic.Uint64 // Raft RPCs refused for a term out of range
 
@@ -125,7 +125,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, logger: cfg.Logger.With("component", "consensus"), fsm: newFSM(cfg.Genesis),
 		group: "all", pending: map[crisis.ID]*Pending{}, stop: make(chan struct{}),
-		ballots: map[ballotKey]*ballot{}, toVote: map[ballotKey]bool{},
+		ballots: map[ballotKey]*ballot{}, toVote: map[ballotKey]time.Time{},
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = ServerID(cfg.Identity.Card())
