@@ -1,0 +1,192 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// What one peer may make this node hold and do; see "Bounded resources"
+// in the package doc for the values and why.
+const (
+	// DefaultMaxPeerBuffer is the default of Config.MaxPeerBuffer.
+	DefaultMaxPeerBuffer = 64 << 20
+	// maxPushesPerPeer bounds the pushes from one peer served at once; an
+	// honest peer has one in flight (and its previous one may still be
+	// ingesting here).
+	maxPushesPerPeer = 4
+	// maxCarryBytes bounds a bundle import's unsigned carry, as the
+	// per-peer budget bounds a session's.
+	maxCarryBytes = DefaultMaxPeerBuffer
+)
+
+// heldCost is the memory a decoded entry holds: its encoding and, copied
+// out of it by the decoder, its body (the bulk of it), plus the fixed
+// overhead of the structure.
+func heldCost(e *log.Entry) int64 { return 2*int64(e.Size()) + 512 }
+
+// ErrOverBudget marks a peer (or bundle) that would make this node hold
+// more entry bytes in memory than its budget allows. From a peer it is
+// also an offence (it wraps ErrOffence).
+var ErrOverBudget = errors.New("sync: over the memory budget")
+
+// ErrQuota marks a peer that pushed more entries or bytes per second than
+// its quota allows; it is an offence (it wraps ErrOffence).
+var ErrQuota = errors.New("sync: over the per-peer quota")
+
+// Quota bounds the entries and bytes one peer sends this node per
+// second: token buckets that fill at the given rates up to their bursts.
+// A session's entries (which this node asked for) are paced to it: the
+// receiver waits for tokens before it reads on, and libp2p's flow
+// control holds the sender. A push (which nobody asked for) that finds
+// too few tokens is refused and counted as an offence.
+type Quota struct {
+	EntriesPerSecond float64
+	EntriesBurst     float64
+	BytesPerSecond   float64
+	BytesBurst       float64
+}
+
+// DefaultQuota: see "Bounded resources" in the package doc.
+var DefaultQuota = Quota{
+	EntriesPerSecond: 10_000,
+	EntriesBurst:     100_000,
+	BytesPerSecond:   64 << 20,
+	BytesBurst:       512 << 20,
+}
+
+// check names every problem of q.
+func (q Quota) check() []string {
+	var problems []string
+	if q.EntriesPerSecond <= 0 || q.BytesPerSecond <= 0 {
+		problems = append(problems, fmt.Sprintf("quota rates must be positive (entries %v/s, bytes %v/s)", q.EntriesPerSecond, q.BytesPerSecond))
+	}
+	// The byte burst must hold one whole message, or a peer could never
+	// push one.
+	if q.EntriesBurst < 1 {
+		problems = append(problems, fmt.Sprintf("quota entries burst %v: want at least 1", q.EntriesBurst))
+	}
+	if q.BytesBurst < float64(maxFrame) {
+		problems = append(problems, fmt.Sprintf("quota bytes burst %v: want at least %d (one message)", q.BytesBurst, maxFrame))
+	}
+	return problems
+}
+
+// bucket is a token bucket; the Service's mutex guards it.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// refill adds what the rate earned since the last call, up to burst.
+func (b *bucket) refill(now time.Time, rate, burst float64) {
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+rate*now.Sub(b.last).Seconds())
+	}
+	b.last = now
+}
+
+// peerLimits is what one peer uses of its budget and quota.
+type peerLimits struct {
+	held    int64 // bytes of entries from the peer held in memory
+	pushes  int   // push streams from the peer being served
+	entries bucket
+	bytes   bucket
+}
+
+func (svc *Service) limitsLocked(p peer.ID) *peerLimits {
+	l := svc.limits[p]
+	if l == nil {
+		l = &peerLimits{}
+		svc.limits[p] = l
+	}
+	return l
+}
+
+// hold changes by delta the bytes of entries from p held in memory. A
+// rise past the per-peer budget is refused (nothing changes) with an
+// error wrapping ErrOverBudget and ErrOffence; a fall always succeeds.
+// what describes what the peer's entries are held for, for the error.
+func (svc *Service) hold(p peer.ID, delta int64, what string) error {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	l := svc.limitsLocked(p)
+	if delta > 0 && l.held+delta > svc.cfg.MaxPeerBuffer {
+		return fmt.Errorf("%w: %w: %s would make this node hold %d bytes of the peer's entries in memory, its budget is %d bytes",
+			ErrOffence, ErrOverBudget, what, l.held+delta, svc.cfg.MaxPeerBuffer)
+	}
+	l.held += delta
+	return nil
+}
+
+// take takes n entries of size bytes from p's quota. If the buckets hold
+// enough it returns 0. Else, with pace, it takes them anyway (the buckets
+// go into debt) and returns how long to wait before reading on; without
+// pace it takes nothing and returns an error wrapping ErrQuota and
+// ErrOffence.
+func (svc *Service) take(p peer.ID, n, size int, pace bool) (time.Duration, error) {
+	q := svc.cfg.Quota
+	now := time.Now()
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	l := svc.limitsLocked(p)
+	l.entries.refill(now, q.EntriesPerSecond, q.EntriesBurst)
+	l.bytes.refill(now, q.BytesPerSecond, q.BytesBurst)
+	ne, nb := float64(n), float64(size)
+	if l.entries.tokens >= ne && l.bytes.tokens >= nb {
+		l.entries.tokens -= ne
+		l.bytes.tokens -= nb
+		return 0, nil
+	}
+	if !pace {
+		return 0, fmt.Errorf("%w: %w: pushed %d entries (%d bytes) beyond its quota of %.0f entries and %.0f bytes per second (bursts %.0f and %.0f); the push was refused",
+			ErrOffence, ErrQuota, n, size, q.EntriesPerSecond, q.BytesPerSecond, q.EntriesBurst, q.BytesBurst)
+	}
+	l.entries.tokens -= ne
+	l.bytes.tokens -= nb
+	wait := max(-l.entries.tokens/q.EntriesPerSecond, -l.bytes.tokens/q.BytesPerSecond, 0)
+	return time.Duration(wait * float64(time.Second)), nil
+}
+
+// startPush counts a push stream from p being served; it reports false
+// (and counts nothing) if p already has maxPushesPerPeer of them.
+func (svc *Service) startPush(p peer.ID) bool {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	l := svc.limitsLocked(p)
+	if l.pushes >= maxPushesPerPeer {
+		return false
+	}
+	l.pushes++
+	return true
+}
+
+func (svc *Service) endPush(p peer.ID) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	svc.limitsLocked(p).pushes--
+}
+
+// startResponding marks a session p started with us as running; it
+// reports false if one already runs.
+func (svc *Service) startResponding(p peer.ID) bool {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if svc.responding[p] {
+		return false
+	}
+	svc.responding[p] = true
+	return true
+}
+
+func (svc *Service) endResponding(p peer.ID) {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	delete(svc.responding, p)
+}
