@@ -190,3 +190,19 @@ func (svc *Service) endResponding(p peer.ID) {
 	defer svc.mu.Unlock()
 	delete(svc.responding, p)
 }
+
+// membersOnly drops from f, a frontier a peer sent, the authors that are
+// not members of our roster. What we remember of peers' frontiers (their
+// stats, the transfers incoming) then grows with the roster, not with
+// what a peer makes up: a frontier message can name thousands of authors,
+// and offer answers add up. An honest peer names a member we do not know
+// yet only until the roster entry that admits it reaches us; the next
+// exchange after that counts it.
+func (svc *Service) membersOnly(f log.Frontier) {
+	r := svc.cfg.Store.Roster()
+	for a := range f {
+		if _, ok := r.Member(a); !ok {
+			delete(f, a)
+		}
+	}
+}

@@ -191,6 +191,7 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, o
 		if err != nil {
 			return fail(err)
 		}
+		svc.membersOnly(theirs)
 		svc.raiseFrontier(p, theirs)
 		if entries = lacking(entries, theirs); len(entries) == 0 {
 			if err := c.send(&message{Type: msgEnd}); err != nil {
@@ -248,6 +249,7 @@ func (svc *Service) handlePush(s network.Stream) {
 		s.Reset()
 		return
 	}
+	svc.membersOnly(heads)
 	key := new(pushKey)
 	defer svc.expect(key, nil, nil)
 	if m.Type == msgOffer {

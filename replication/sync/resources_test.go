@@ -325,3 +325,46 @@ func TestOneSessionPerPeer(t *testing.T) {
 		t.Errorf("a second session counted %d offences, want 0", n)
 	}
 }
+
+// What this node remembers of a peer's frontier grows with the roster,
+// not with what the peer makes up: a frontier naming thousands of authors
+// that are no members keeps only the members. (Offer answers add to what
+// is remembered, so without this it grew with every push.)
+func TestFrontierOfNonMembersForgotten(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{})
+	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
+	connect(t, evil, a)
+	waitFor(t, 10*time.Second, "a's connect session to end", func() bool { return !a.svc.initiating(evil.host.ID()) })
+	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	c := newConn(s, nil)
+	net := a.store.Network()
+	if err := c.send(&message{Type: msgHello, Network: net[:8], Digest: make([]byte, 32)}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.recv(); err != nil || m.Type != msgFrontier {
+		t.Fatalf("expected a frontier: %v %v", m, err)
+	}
+	made := a.store.Frontier().Clone()
+	for i := range 4000 { // the CBOR decoder allows 4,096 items
+		var id crypto.MemberID
+		binary.BigEndian.PutUint64(id[:], uint64(i)+1)
+		made[id] = log.Head{Seq: 1_000_000, ID: log.Hash(id), Lamport: 1}
+	}
+	if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(made)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the frontier to be seen", func() bool { return statsOf(a, evil.host.ID()).LastFrontier != nil })
+	members := len(w.genesis.Roster().Members())
+	if got := len(statsOf(a, evil.host.ID()).LastFrontier); got > members {
+		t.Errorf("a remembers %d authors of the peer's frontier, want at most the %d members", got, members)
+	}
+	other := &session{peer: "peer-two"}
+	if got := len(a.svc.advertised(other, other.peer)); got > members {
+		t.Errorf("a counts %d authors as incoming, want at most the %d members", got, members)
+	}
+}

@@ -172,6 +172,7 @@ func (sess *session) initiate(force bool) (Report, error) {
 	if err != nil {
 		return sess.report(time.Now()), sess.offence(err)
 	}
+	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
 	err = sess.exchange(theirs, true)
 	rep := sess.report(time.Now())
@@ -252,6 +253,7 @@ func (sess *session) respond() error {
 	if err != nil {
 		return sess.offence(err)
 	}
+	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
 	return sess.exchange(theirs, false)
 }
