@@ -28,8 +28,9 @@
 // The receiver ingests in batches as entries arrive; every batch is
 // durable before the next is read, so an interrupted session leaves valid,
 // shorter feeds and the next session continues from there (resumable by
-// construction). Memory is bounded by the batch size; libp2p's stream flow
-// control stops a sender that outruns the receiver.
+// construction). Memory is bounded by the batch size and the peer's
+// budget (see Bounded resources); libp2p's stream flow control stops a
+// sender that outruns the receiver.
 //
 // A watchdog aborts a session that makes no progress for the peer's
 // session timeout; the anti-entropy loop then tries another peer. Sessions
@@ -73,6 +74,65 @@
 // against the peer; after three offences the peer is disconnected and
 // reported through Config.OnMisbehave. Nothing invalid is stored, and the
 // node keeps serving others.
+//
+// # Bounded resources
+//
+// Nothing a peer sends, and nothing in a bundle, can make this node hold
+// memory or do work without a bound; every refusal costs the sender (an
+// offence, see above), never the network. The limits and why:
+//
+//   - Messages: one frame is at most maxFrame (an entry of
+//     log.MaxEntrySize plus 64 KiB); the CBOR decoder reads at most 4,096
+//     items of an array, so a frontier names at most 4,096 authors.
+//   - Frontiers a peer sends keep only members of our roster: what we
+//     remember of a peer's frontier (PeerStats.LastFrontier, which offer
+//     answers add to) and what we count as incoming grow with the roster,
+//     not with authors a peer makes up.
+//   - Entries held in memory, per peer: Config.MaxPeerBuffer (default
+//     DefaultMaxPeerBuffer, 64 MiB) bounds the bytes of one peer's entries
+//     held at once across its sessions and pushes: the batch not yet
+//     stored (ingested every 512 entries or 4 MiB) and the unsigned
+//     entries carried to the next batch, waiting for the signed entry that
+//     vouches for them. A decoded entry is counted at twice its size (the
+//     decoder copies its body out of its encoding). A peer that would pass
+//     it is cut off with ErrOverBudget, an offence. Why 64 MiB: an honest
+//     unsigned run is one group commit of its author (the concurrent
+//     appends of one node, each one API request), far below 30 MiB; 64
+//     MiB per peer keeps a node with a few hundred peers within a few
+//     GiB even if many misbehaved at once, and one hostile member within
+//     64 MiB. The number of carried entries is also bounded (20,000),
+//     since each batch checks them again.
+//   - Streams, per peer: one session a peer started runs at a time (a
+//     second is answered "busy", not an offence; an honest peer runs one
+//     at a time anyway), and at most 4 pushes from one peer are served at
+//     once (more are reset before anything is read; an honest peer has one
+//     in flight). Each stream reads at most one frame ahead. libp2p's
+//     resource manager (package transport) bounds the streams and
+//     connections below that.
+//   - Rates, per peer: Config.Quota (default DefaultQuota: 10,000 entries
+//     and 64 MiB per second, bursts of 100,000 entries and 512 MiB) is a
+//     pair of token buckets over every entries message the peer sends. A
+//     session, which we asked for, is paced: the receiver waits for the
+//     tokens before reading on (at most one message's worth), libp2p's
+//     flow control holds the sender, nobody is blamed. A push, which
+//     nobody asked for, that finds too few tokens is refused and scored
+//     (ErrQuota). Why these numbers: they are well above what an honest
+//     peer sends (a partition heal over loopback stored 4,185 entries/s in
+//     both directions together; a 3-node testnet ran at 470-620
+//     entries/s end to end; an honest push is at most Config.PushLimit,
+//     256 KiB, one at a time), and the bursts let a node catch up on a
+//     backlog of 100,000 entries at full speed; beyond that a hostile
+//     member's flood reaches this node at 10,000 entries/s at most.
+//   - Bundles: Import checks the whole file (streamed through SHA-256,
+//     never held) before it ingests; it ingests in batches of 512 entries
+//     or 4 MiB, and refuses a bundle whose unsigned carry passes 64 MiB
+//     (counted as above) or 20,000 entries with ErrBadBundle and
+//     ErrOverBudget, naming the feed and seqs, without reading on. The
+//     valid entries before it stay stored.
+//
+// What is not bounded here: what a member may write into its own feed
+// (valid, signed entries) is stored and relayed like any other; the
+// quota only limits how fast one peer brings it.
 //
 // # Full disk
 //
