@@ -111,7 +111,9 @@
 //     connections below that.
 //   - Rates, per peer: Config.Quota (default DefaultQuota: 10,000 entries
 //     and 64 MiB per second, bursts of 100,000 entries and 512 MiB) is a
-//     pair of token buckets over every entries message the peer sends. A
+//     pair of token buckets over the entries messages of the peer's
+//     sessions, and another pair over its pushes (so that a session paced
+//     into debt does not make the peer's next push look like a flood). A
 //     session, which we asked for, is paced: the receiver waits for the
 //     tokens before reading on (at most one message's worth), libp2p's
 //     flow control holds the sender, nobody is blamed. A push, which

@@ -39,8 +39,9 @@ var ErrOverBudget = errors.New("sync: over the memory budget")
 var ErrQuota = errors.New("sync: over the per-peer quota")
 
 // Quota bounds the entries and bytes one peer sends this node per
-// second: token buckets that fill at the given rates up to their bursts.
-// A session's entries (which this node asked for) are paced to it: the
+// second: token buckets that fill at the given rates up to their bursts,
+// one pair for the peer's sessions and one for its pushes. A session's
+// entries (which this node asked for) are paced to it: the
 // receiver waits for tokens before it reads on, and libp2p's flow
 // control holds the sender. A push (which nobody asked for) that finds
 // too few tokens is refused and counted as an offence.
@@ -92,12 +93,17 @@ func (b *bucket) refill(now time.Time, rate, burst float64) {
 	b.last = now
 }
 
-// peerLimits is what one peer uses of its budget and quota.
+// rate is a quota's pair of buckets.
+type rate struct{ entries, bytes bucket }
+
+// peerLimits is what one peer uses of its budget and quota. Sessions and
+// pushes have buckets of their own: a session paced into debt (a long
+// catch-up) must not make the peer's next push look like a flood.
 type peerLimits struct {
-	held    int64 // bytes of entries from the peer held in memory
-	pushes  int   // push streams from the peer being served
-	entries bucket
-	bytes   bucket
+	held     int64 // bytes of entries from the peer held in memory
+	pushes   int   // push streams from the peer being served
+	sessions rate
+	pushed   rate
 }
 
 func (svc *Service) limitsLocked(p peer.ID) *peerLimits {
@@ -136,21 +142,25 @@ func (svc *Service) take(p peer.ID, n, size int, pace bool) (time.Duration, erro
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	l := svc.limitsLocked(p)
-	l.entries.refill(now, q.EntriesPerSecond, q.EntriesBurst)
-	l.bytes.refill(now, q.BytesPerSecond, q.BytesBurst)
+	r := &l.pushed
+	if pace {
+		r = &l.sessions
+	}
+	r.entries.refill(now, q.EntriesPerSecond, q.EntriesBurst)
+	r.bytes.refill(now, q.BytesPerSecond, q.BytesBurst)
 	ne, nb := float64(n), float64(size)
-	if l.entries.tokens >= ne && l.bytes.tokens >= nb {
-		l.entries.tokens -= ne
-		l.bytes.tokens -= nb
+	if r.entries.tokens >= ne && r.bytes.tokens >= nb {
+		r.entries.tokens -= ne
+		r.bytes.tokens -= nb
 		return 0, nil
 	}
 	if !pace {
 		return 0, fmt.Errorf("%w: %w: pushed %d entries (%d bytes) beyond its quota of %.0f entries and %.0f bytes per second (bursts %.0f and %.0f); the push was refused",
 			ErrOffence, ErrQuota, n, size, q.EntriesPerSecond, q.BytesPerSecond, q.EntriesBurst, q.BytesBurst)
 	}
-	l.entries.tokens -= ne
-	l.bytes.tokens -= nb
-	wait := max(-l.entries.tokens/q.EntriesPerSecond, -l.bytes.tokens/q.BytesPerSecond, 0)
+	r.entries.tokens -= ne
+	r.bytes.tokens -= nb
+	wait := max(-r.entries.tokens/q.EntriesPerSecond, -r.bytes.tokens/q.BytesPerSecond, 0)
 	return time.Duration(wait * float64(time.Second)), nil
 }
 

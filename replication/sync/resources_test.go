@@ -368,3 +368,27 @@ func TestFrontierOfNonMembersForgotten(t *testing.T) {
 		t.Errorf("a counts %d authors as incoming, want at most the %d members", got, members)
 	}
 }
+
+// The quota: a session over it is paced (a wait, no error); a push over
+// it is refused with ErrQuota; a session paced into debt leaves the
+// peer's pushes their own buckets.
+func TestQuotaBuckets(t *testing.T) {
+	w := newWorld(t)
+	quota := DefaultQuota
+	quota.EntriesPerSecond, quota.EntriesBurst = 100, 100
+	a := w.node(t, "enisa", nodeOpt{noStart: true, quota: quota})
+	const p = peer.ID("peer-one")
+	if wait, err := a.svc.take(p, 300, 1000, true); err != nil || wait < 1900*time.Millisecond {
+		t.Errorf("a session of 300 entries over a quota of 100 now and 100/s: wait %v, err %v; want about 2 s, no error", wait, err)
+	}
+	if _, err := a.svc.take(p, 100, 1000, false); err != nil {
+		t.Errorf("a push within its own quota after a paced session: %v, want nil", err)
+	}
+	_, err := a.svc.take(p, 10, 1000, false)
+	if !errors.Is(err, ErrQuota) || !errors.Is(err, ErrOffence) {
+		t.Errorf("a push over the quota: %v, want ErrQuota and ErrOffence", err)
+	}
+	if _, err := a.svc.take("peer-two", 100, 1000, false); err != nil {
+		t.Errorf("another peer's push: %v, want nil (quotas are per peer)", err)
+	}
+}
