@@ -68,10 +68,11 @@
 //
 // # Bad peers
 //
-// A malformed message, an oversized frame or an entry that fails
+// A malformed message, an oversized frame, an entry that fails
 // validation for a reason no honest peer produces (bad signature,
-// non-canonical, wrong network, …) ends the session and counts an offence
-// against the peer; after three offences the peer is disconnected and
+// non-canonical, wrong network, …), entries past the peer's memory budget
+// or a push past its quota (see Bounded resources) ends the session or
+// push and counts an offence against the peer; after three offences the peer is disconnected and
 // reported through Config.OnMisbehave. Nothing invalid is stored, and the
 // node keeps serving others.
 //
@@ -97,10 +98,10 @@
 //     decoder copies its body out of its encoding). A peer that would pass
 //     it is cut off with ErrOverBudget, an offence. Why 64 MiB: an honest
 //     unsigned run is one group commit of its author (the concurrent
-//     appends of one node, each one API request), far below 30 MiB; 64
-//     MiB per peer keeps a node with a few hundred peers within a few
-//     GiB even if many misbehaved at once, and one hostile member within
-//     64 MiB. The number of carried entries is also bounded (20,000),
+//     appends of one node, each one API request), far below 30 MiB. The budget is per
+//     peer, not per node: one hostile member (the threat model's
+//     assumption) costs at most 64 MiB; n misbehaving peers could cost n
+//     times that. The number of carried entries is also bounded (20,000),
 //     since each batch checks them again.
 //   - Streams, per peer: one session a peer started runs at a time (a
 //     second is answered "busy", not an offence; an honest peer runs one
