@@ -110,22 +110,27 @@
 //     in flight). Each stream reads at most one frame ahead. libp2p's
 //     resource manager (package transport) bounds the streams and
 //     connections below that.
-//   - Rates, per peer: Config.Quota (default DefaultQuota: 10,000 entries
-//     and 64 MiB per second, bursts of 100,000 entries and 512 MiB) is a
-//     pair of token buckets over the entries messages of the peer's
-//     sessions, and another pair over its pushes (so that a session paced
-//     into debt does not make the peer's next push look like a flood). A
-//     session, which we asked for, is paced: the receiver waits for the
+//   - Rates, per peer: two quotas, each a pair of token buckets (entries
+//     and bytes). Config.SessionQuota (DefaultSessionQuota: 50,000
+//     entries and 256 MiB per second, bursts of 500,000 and 2 GiB) paces
+//     a peer's sessions, which we asked for: the receiver waits for the
 //     tokens before reading on (at most one message's worth), libp2p's
-//     flow control holds the sender, nobody is blamed. A push, which
-//     nobody asked for, that finds too few tokens is refused and scored
-//     (ErrQuota). Why these numbers: they are well above what an honest
-//     peer sends (a partition heal over loopback stored 4,185 entries/s in
-//     both directions together; a 3-node testnet ran at 470-620
-//     entries/s end to end; an honest push is at most Config.PushLimit,
-//     256 KiB, one at a time), and the bursts let a node catch up on a
-//     backlog of 100,000 entries at full speed; beyond that a hostile
-//     member's flood reaches this node at 10,000 entries/s at most.
+//     flow control holds the sender, nobody is blamed. Config.PushQuota
+//     (DefaultPushQuota: 10,000 entries and 64 MiB per second, bursts of
+//     100,000 and 512 MiB) bounds its pushes, which nobody asked for: a
+//     push that finds too few tokens is refused and scored (ErrQuota).
+//     Separate buckets, so that a session paced into debt does not make
+//     the peer's next push look like a flood. Why these numbers: a
+//     partition heal of 10,000 1 KiB entries each way over loopback ran
+//     at about 26,000 entries/s and 34 MB/s per direction on the project
+//     machine (BenchmarkPartitionHeal, 2026-12-05), so the session quota
+//     leaves honest catch-up about twice that and only bites on faster
+//     machines or against a peer that brings more than this node should
+//     spend on one peer; honest pushes follow what the network writes (a
+//     3-node testnet ran at 470-620 entries/s end to end; one node's group
+//     commit reached 5,000-8,000 entries/s in a synthetic benchmark; each
+//     push is at most Config.PushLimit, 256 KiB, one in flight), well
+//     inside the push quota and its burst.
 //   - Bundles: Import checks the whole file (streamed through SHA-256,
 //     never held) before it ingests; it ingests in batches of 512 entries
 //     or 4 MiB, and refuses a bundle whose unsigned carry passes 64 MiB

@@ -39,12 +39,12 @@ var ErrOverBudget = errors.New("sync: over the memory budget")
 var ErrQuota = errors.New("sync: over the per-peer quota")
 
 // Quota bounds the entries and bytes one peer sends this node per
-// second: token buckets that fill at the given rates up to their bursts,
-// one pair for the peer's sessions and one for its pushes. A session's
-// entries (which this node asked for) are paced to it: the
-// receiver waits for tokens before it reads on, and libp2p's flow
-// control holds the sender. A push (which nobody asked for) that finds
-// too few tokens is refused and counted as an offence.
+// second: a pair of token buckets that fill at the given rates up to
+// their bursts. Config.SessionQuota paces the entries of a peer's
+// sessions (which this node asked for): the receiver waits for tokens
+// before it reads on, and libp2p's flow control holds the sender.
+// Config.PushQuota bounds its pushes (which nobody asked for): a push
+// that finds too few tokens is refused and counted as an offence.
 type Quota struct {
 	EntriesPerSecond float64
 	EntriesBurst     float64
@@ -52,27 +52,36 @@ type Quota struct {
 	BytesBurst       float64
 }
 
-// DefaultQuota: see "Bounded resources" in the package doc.
-var DefaultQuota = Quota{
-	EntriesPerSecond: 10_000,
-	EntriesBurst:     100_000,
-	BytesPerSecond:   64 << 20,
-	BytesBurst:       512 << 20,
-}
+// DefaultSessionQuota and DefaultPushQuota: see "Bounded resources" in
+// the package doc for why.
+var (
+	DefaultSessionQuota = Quota{
+		EntriesPerSecond: 50_000,
+		EntriesBurst:     500_000,
+		BytesPerSecond:   256 << 20,
+		BytesBurst:       2 << 30,
+	}
+	DefaultPushQuota = Quota{
+		EntriesPerSecond: 10_000,
+		EntriesBurst:     100_000,
+		BytesPerSecond:   64 << 20,
+		BytesBurst:       512 << 20,
+	}
+)
 
-// check names every problem of q.
-func (q Quota) check() []string {
+// check names every problem of q, called name in the messages.
+func (q Quota) check(name string) []string {
 	var problems []string
 	if q.EntriesPerSecond <= 0 || q.BytesPerSecond <= 0 {
-		problems = append(problems, fmt.Sprintf("quota rates must be positive (entries %v/s, bytes %v/s)", q.EntriesPerSecond, q.BytesPerSecond))
+		problems = append(problems, fmt.Sprintf("%s: rates must be positive (entries %v/s, bytes %v/s)", name, q.EntriesPerSecond, q.BytesPerSecond))
+	}
+	if q.EntriesBurst < 1 {
+		problems = append(problems, fmt.Sprintf("%s: entries burst %v: want at least 1", name, q.EntriesBurst))
 	}
 	// The byte burst must hold one whole message, or a peer could never
 	// push one.
-	if q.EntriesBurst < 1 {
-		problems = append(problems, fmt.Sprintf("quota entries burst %v: want at least 1", q.EntriesBurst))
-	}
 	if q.BytesBurst < float64(maxFrame) {
-		problems = append(problems, fmt.Sprintf("quota bytes burst %v: want at least %d (one message)", q.BytesBurst, maxFrame))
+		problems = append(problems, fmt.Sprintf("%s: bytes burst %v: want at least %d (one message)", name, q.BytesBurst, maxFrame))
 	}
 	return problems
 }
@@ -131,13 +140,17 @@ func (svc *Service) hold(p peer.ID, delta int64, what string) error {
 	return nil
 }
 
-// take takes n entries of size bytes from p's quota. If the buckets hold
+// take takes n entries of size bytes from p's session quota (pace) or
+// push quota. If the buckets hold
 // enough it returns 0. Else, with pace, it takes them anyway (the buckets
 // go into debt) and returns how long to wait before reading on; without
 // pace it takes nothing and returns an error wrapping ErrQuota and
 // ErrOffence.
 func (svc *Service) take(p peer.ID, n, size int, pace bool) (time.Duration, error) {
-	q := svc.cfg.Quota
+	q := svc.cfg.PushQuota
+	if pace {
+		q = svc.cfg.SessionQuota
+	}
 	now := time.Now()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()

@@ -250,9 +250,9 @@ func TestBundleUnsignedCarryBounded(t *testing.T) {
 // offences it is disconnected. What it pushed within the quota is stored.
 func TestPushQuotaScored(t *testing.T) {
 	w := newWorld(t)
-	quota := DefaultQuota
+	quota := DefaultPushQuota
 	quota.EntriesPerSecond, quota.EntriesBurst = 1, 100 // 100 now, then one a second
-	a := w.node(t, "enisa", nodeOpt{quota: quota})
+	a := w.node(t, "enisa", nodeOpt{pushQuota: quota})
 	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
 	var pushed [][]*log.Entry
 	for range 6 {
@@ -369,14 +369,14 @@ func TestFrontierOfNonMembersForgotten(t *testing.T) {
 	}
 }
 
-// The quota: a session over it is paced (a wait, no error); a push over
-// it is refused with ErrQuota; a session paced into debt leaves the
-// peer's pushes their own buckets.
+// The quotas: a session over its quota is paced (a wait, no error); a push
+// over its quota is refused with ErrQuota; a session paced into debt
+// leaves the peer's pushes their own buckets.
 func TestQuotaBuckets(t *testing.T) {
 	w := newWorld(t)
-	quota := DefaultQuota
+	quota := DefaultPushQuota
 	quota.EntriesPerSecond, quota.EntriesBurst = 100, 100
-	a := w.node(t, "enisa", nodeOpt{noStart: true, quota: quota})
+	a := w.node(t, "enisa", nodeOpt{noStart: true, sessionQuota: quota, pushQuota: quota})
 	const p = peer.ID("peer-one")
 	if wait, err := a.svc.take(p, 300, 1000, true); err != nil || wait < 1900*time.Millisecond {
 		t.Errorf("a session of 300 entries over a quota of 100 now and 100/s: wait %v, err %v; want about 2 s, no error", wait, err)

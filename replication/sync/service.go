@@ -55,9 +55,10 @@ type Config struct {
 	// scored. Zero: DefaultMaxPeerBuffer (64 MiB). See "Bounded resources"
 	// in the package doc.
 	MaxPeerBuffer int64
-	// Quota bounds the entries and bytes per second one peer sends this
-	// node. The zero value means DefaultQuota.
-	Quota Quota
+	// SessionQuota paces the entries one peer sends this node in
+	// sessions; PushQuota bounds its pushes, and a push beyond it is an
+	// offence. Zero values mean DefaultSessionQuota and DefaultPushQuota.
+	SessionQuota, PushQuota Quota
 }
 
 // PeerStats is what this node knows of its exchanges with one peer.
@@ -125,8 +126,11 @@ func New(cfg Config) (*Service, error) {
 	} else if cfg.MaxPeerBuffer > 0 && cfg.MaxPeerBuffer < 4*maxFrame {
 		problems = append(problems, fmt.Sprintf("MaxPeerBuffer %d bytes: want at least %d (a few messages' worth)", cfg.MaxPeerBuffer, 4*maxFrame))
 	}
-	if cfg.Quota != (Quota{}) {
-		problems = append(problems, cfg.Quota.check()...)
+	if cfg.SessionQuota != (Quota{}) {
+		problems = append(problems, cfg.SessionQuota.check("SessionQuota")...)
+	}
+	if cfg.PushQuota != (Quota{}) {
+		problems = append(problems, cfg.PushQuota.check("PushQuota")...)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("sync: config: %v", problems)
@@ -134,8 +138,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxPeerBuffer == 0 {
 		cfg.MaxPeerBuffer = DefaultMaxPeerBuffer
 	}
-	if cfg.Quota == (Quota{}) {
-		cfg.Quota = DefaultQuota
+	if cfg.SessionQuota == (Quota{}) {
+		cfg.SessionQuota = DefaultSessionQuota
+	}
+	if cfg.PushQuota == (Quota{}) {
+		cfg.PushQuota = DefaultPushQuota
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
