@@ -392,3 +392,45 @@ func TestQuotaBuckets(t *testing.T) {
 		t.Errorf("another peer's push: %v, want nil (quotas are per peer)", err)
 	}
 }
+
+// The budget is the peer's, not a stream's: unsigned entries a peer's
+// session holds count against a push from the same peer, which is refused
+// (and scored) when both together would pass it.
+func TestBudgetSharedBySessionsAndPushes(t *testing.T) {
+	w := newWorld(t)
+	const budget = 8 << 20
+	a := w.node(t, "enisa", nodeOpt{maxPeerBuffer: budget})
+	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
+	connect(t, evil, a)
+	s, c := openSession(t, evil, a)
+	defer s.Reset()
+	// About 7 MiB held: four unsigned entries of 900 KiB (counted twice:
+	// decoded, the body is a copy), not yet a full batch.
+	feed := newUnsignedFeed(t, w, evil.id, 900<<10)
+	for range 4 {
+		if err := c.send(&message{Type: msgEntries, Entries: [][]byte{feed.next().Bytes()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the session to hold the unsigned entries", func() bool {
+		a.svc.mu.Lock()
+		defer a.svc.mu.Unlock()
+		l := a.svc.limits[evil.host.ID()]
+		return l != nil && l.held > 7<<20
+	})
+	// A push of two more entries of 480 KiB passes the peer's budget.
+	other := newUnsignedFeed(t, w, w.ids["cert-fr"], 480<<10)
+	ps, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolPushV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Reset()
+	pc := newConn(ps, nil)
+	if err := pc.send(&message{Type: msgEntries, Entries: [][]byte{other.next().Bytes(), other.next().Bytes()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the push to be refused and scored", func() bool { return offencesOf(a, evil.host.ID()) > 0 })
+	if got := statsOf(a, evil.host.ID()).LastError; !strings.Contains(got, "memory budget") || !strings.Contains(got, "push") {
+		t.Errorf("last error about the peer: %q, want it to name the memory budget and the push", got)
+	}
+}
