@@ -61,8 +61,13 @@ type Config struct {
 	// peers are protected and never trimmed.
 	ConnLow, ConnHigh int
 
-	// MaxMemory (bytes) and MaxFileDescriptors bound the resource manager;
-	// libp2p's default limits are scaled to them.
+	// MaxPeers is the most members this node expects to be connected to
+	// at once; the resource manager's system-wide connection and stream
+	// limits are sized for it (see "Resources" in the package doc).
+	MaxPeers int
+
+	// MaxMemory (bytes) and MaxFileDescriptors bound the resource manager
+	// as a whole.
 	MaxMemory          int64
 	MaxFileDescriptors int
 
@@ -111,6 +116,7 @@ func DefaultConfig() Config {
 		MDNSService:        "_crisismesh._udp",
 		ConnLow:            64,
 		ConnHigh:           128,
+		MaxPeers:           512,
 		MaxMemory:          256 << 20,
 		MaxFileDescriptors: 512,
 	}
@@ -182,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnLow <= 0 || c.ConnHigh < c.ConnLow {
 		bad("connection watermarks low %d, high %d: want 0 < low <= high", c.ConnLow, c.ConnHigh)
+	}
+	if c.MaxPeers < 2 {
+		bad("MaxPeers %d: want at least 2 (a mesh of a few hundred members: 512)", c.MaxPeers)
 	}
 	if c.MaxMemory < 16<<20 {
 		bad("MaxMemory %d bytes: want at least 16 MiB", c.MaxMemory)

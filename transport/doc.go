@@ -109,6 +109,43 @@
 //     Faults), and a loss is emulated as TCP shows it to the application:
 //     a stall of everything behind it, not a hole.
 //
+// # Resources
+//
+// libp2p's resource manager refuses what passes its limits: a stream over
+// a limit is reset before its handler runs, a connection is closed. Its
+// defaults suit an open network of strangers and grow with memory (at
+// 256 MiB one peer could hold 288 inbound streams, 65 on one protocol);
+// a crisis mesh is closed, and limits.go sets them explicitly:
+//
+//   - per peer: 8 connections (libp2p dials up to 8 addresses of a peer
+//     at once; one or two stay), 64 inbound and 128 outbound streams, 32
+//     MiB of muxer buffers;
+//   - per peer and protocol (and per peer and service): 16 inbound and
+//     32 outbound streams, 16 MiB. No protocol of ours keeps more than a
+//     few streams open to one peer: sync runs one session per peer and
+//     serves at most 4 pushes at once, Raft's connection pool keeps a few;
+//   - transient (connections in their handshake, streams before their
+//     protocol is known): 32 inbound and 64 outbound connections, 64
+//     streams each way, 16 MiB, 32 file descriptors. An outsider's flood of
+//     half-open connections waits here until the gate refuses it; it
+//     cannot take more, and this node's own dials to members are counted
+//     apart (outbound), so it still reaches them;
+//   - system: Config.MaxPeers (default 512: a mesh of a few hundred
+//     members) sets 2 inbound and 2 outbound connections and 32 streams
+//     each way per expected peer; Config.MaxMemory (256 MiB) and
+//     Config.MaxFileDescriptors (512) bound memory and descriptors;
+//   - libp2p's own services (identify, ping, relay, hole punching) keep
+//     libp2p's limits, and its per-IP connection limits and rate limiter
+//     stay on (8 concurrent connections per IPv4 address; loopback is
+//     exempt).
+//
+// TestFloodsRefusedByResourceManager floods a node with 300 streams from
+// one member and 200 half-open connections from an outsider: 16 streams
+// are served, 32 connections wait, the live heap grows by well under a
+// MiB, and the node still reaches another member. What a protocol holds
+// in memory per peer (sync's entries, for instance) is that protocol's to
+// bound: see package replication/sync, "Bounded resources".
+//
 // # Concurrency and lifetime
 //
 // A [Host] is safe for concurrent use; [Host.Close] stops every goroutine

@@ -169,11 +169,10 @@ func (t *Host) options() ([]libp2p.Option, error) {
 		a, _ := ma.NewMultiaddr(s) // checked by Validate
 		listen = append(listen, a)
 	}
-	// Resource limits: libp2p's defaults, scaled to what the operator
-	// grants, rather than to 1/8 of the machine as libp2p would do.
-	limits := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&limits)
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(cfg.MaxMemory, cfg.MaxFileDescriptors)))
+	// Resource limits for a closed mesh (limits.go), within what the
+	// operator grants, rather than libp2p's defaults for an open network
+	// scaled to 1/8 of the machine.
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits(cfg)))
 	if err != nil {
 		return nil, fmt.Errorf("transport: resource manager: %w", err)
 	}

@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 	bad.ConnLow, bad.ConnHigh = 10, 5
 	bad.MaxMemory = 1
 	bad.MaxFileDescriptors = 1
+	bad.MaxPeers = 0
 	bad.RTTProbeInterval = -time.Second
 	bad.MDNSService = ""
 	err := bad.Validate()
@@ -39,7 +40,7 @@ func TestConfigValidate(t *testing.T) {
 	for _, want := range []string{
 		`listen address "/ip4/127.0.0.1/udp/1/quic"`, `"nonsense" is not a multiaddr`, `"/ip4/127.0.0.1/tcp/1/ws"`,
 		"no peer key", "no roster", `"carrier-pigeon"`, `"smoke-signals"`, "static peer", "Relay.Client is off",
-		"watermarks", "MaxMemory", "MaxFileDescriptors", "negative RTT", "mDNS is on but has no service name",
+		"watermarks", "MaxPeers", "MaxMemory", "MaxFileDescriptors", "negative RTT", "mDNS is on but has no service name",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate(bad) does not mention %q; got:\n%v", want, err)

@@ -175,6 +175,7 @@ func Import(ctx context.Context, st *store.Store, path string) (ImportResult, er
 	r := bufio.NewReaderSize(io.NewSectionReader(f, int64(len(bundleMagic)), int64(payloadLen)), 1<<20)
 	var batch []*log.Entry
 	var carry []*log.Entry
+	batchSize := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -192,14 +193,19 @@ func Import(ctx context.Context, st *store.Store, path string) (ImportResult, er
 		}
 		res.Added += len(ir.Added)
 		res.Duplicates += ir.Duplicates
+		var held int64
 		for _, rj := range ir.Rejected {
 			if log.ReasonOf(rj.Err) == log.ReasonUnsignedTail && byID[rj.ID] != nil {
 				carry = append(carry, byID[rj.ID])
+				held += heldCost(byID[rj.ID])
 				continue
 			}
 			res.Rejected = append(res.Rejected, rj)
 		}
-		batch = nil
+		batch, batchSize = nil, 0
+		if held > maxCarryBytes || len(carry) > maxCarry {
+			return carryError(carry, held)
+		}
 		return nil
 	}
 	for i := uint64(0); i < info.Entries; i++ {
@@ -216,7 +222,8 @@ func Import(ctx context.Context, st *store.Store, path string) (ImportResult, er
 			return res, fmt.Errorf("%w: entry %d: %v", ErrBadBundle, i, err)
 		}
 		batch = append(batch, e)
-		if len(batch) >= batchEntries {
+		batchSize += e.Size()
+		if len(batch) >= batchEntries || batchSize >= batchBytes {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -251,6 +258,16 @@ func checkFrames(r io.Reader, count uint64) error {
 		return fmt.Errorf("%w: bytes after the %d entries the trailer counts", ErrBadBundle, count)
 	}
 	return nil
+}
+
+// carryError refuses a bundle whose unsigned entries, held back for the
+// signed entry that would vouch for them, pass the carry budget.
+func carryError(carry []*log.Entry, held int64) error {
+	first, last := carry[0], carry[len(carry)-1]
+	return fmt.Errorf("%w: %w: %d unsigned entries (%d bytes in memory; from %s seq %d to %s seq %d) are not followed by a signed entry within the import's budget of %d bytes or %d entries. "+
+		"An honest export ends every feed on a signed entry a few entries later; this bundle was built to exhaust memory, or by a faulty node. "+
+		"The valid entries before them are stored; nothing after is read. Ask the exporter for a new bundle and report the file to its operator",
+		ErrBadBundle, ErrOverBudget, len(carry), held, first.Header.Author.Short(), first.Header.Seq, last.Header.Author.Short(), last.Header.Seq, int64(maxCarryBytes), maxCarry)
 }
 
 // checkBundle verifies everything but the entries' own validity, which

@@ -28,8 +28,9 @@
 // The receiver ingests in batches as entries arrive; every batch is
 // durable before the next is read, so an interrupted session leaves valid,
 // shorter feeds and the next session continues from there (resumable by
-// construction). Memory is bounded by the batch size; libp2p's stream flow
-// control stops a sender that outruns the receiver.
+// construction). Memory is bounded by the batch size and the peer's
+// budget (see Bounded resources); libp2p's stream flow control stops a
+// sender that outruns the receiver.
 //
 // A watchdog aborts a session that makes no progress for the peer's
 // session timeout; the anti-entropy loop then tries another peer. Sessions
@@ -70,12 +71,79 @@
 // Every message has one encoding: a frame is a length in its shortest
 // uvarint form and canonical CBOR, and a frontier lists authors in
 // ascending order; anything else is malformed. A malformed message, an
-// oversized frame or an entry that fails
+// oversized frame, an entry that fails
 // validation for a reason no honest peer produces (bad signature,
-// non-canonical, wrong network, …) ends the session and counts an offence
-// against the peer; after three offences the peer is disconnected and
+// non-canonical, wrong network, …), entries past the peer's memory budget
+// or a push past its quota (see Bounded resources) ends the session or
+// push and counts an offence against the peer; after three offences the peer is disconnected and
 // reported through Config.OnMisbehave. Nothing invalid is stored, and the
 // node keeps serving others.
+//
+// # Bounded resources
+//
+// Nothing a peer sends, and nothing in a bundle, can make this node hold
+// memory or do work without a bound; every refusal costs the sender (an
+// offence, see above), never the network. The limits and why:
+//
+//   - Messages: one frame is at most maxFrame (an entry of
+//     log.MaxEntrySize plus 64 KiB); the CBOR decoder reads at most 4,096
+//     items of an array, so a frontier names at most 4,096 authors.
+//   - Frontiers a peer sends keep only members of our roster: what we
+//     remember of a peer's frontier (PeerStats.LastFrontier, which offer
+//     answers add to) and what we count as incoming grow with the roster,
+//     not with authors a peer makes up.
+//   - Entries held in memory, per peer: Config.MaxPeerBuffer (default
+//     DefaultMaxPeerBuffer, 64 MiB) bounds the bytes of one peer's entries
+//     held at once across its sessions and pushes: the batch not yet
+//     stored (ingested every 512 entries or 4 MiB) and the unsigned
+//     entries carried to the next batch, waiting for the signed entry that
+//     vouches for them. A decoded entry is counted at twice its size (the
+//     decoder copies its body out of its encoding). A peer that would pass
+//     it is cut off with ErrOverBudget, an offence. Why 64 MiB: an honest
+//     unsigned run is one group commit of its author (the concurrent
+//     appends of one node, each one API request), far below 30 MiB. The budget is per
+//     peer, not per node: one hostile member (the threat model's
+//     assumption) costs at most 64 MiB; n misbehaving peers could cost n
+//     times that. The number of carried entries is also bounded (20,000),
+//     since each batch checks them again.
+//   - Streams, per peer: one session a peer started runs at a time (a
+//     second is answered "busy", not an offence; an honest peer runs one
+//     at a time anyway), and at most 4 pushes from one peer are served at
+//     once (more are reset before anything is read; an honest peer has one
+//     in flight). Each stream reads at most one frame ahead. libp2p's
+//     resource manager (package transport) bounds the streams and
+//     connections below that.
+//   - Rates, per peer: two quotas, each a pair of token buckets (entries
+//     and bytes). Config.SessionQuota (DefaultSessionQuota: 50,000
+//     entries and 256 MiB per second, bursts of 500,000 and 2 GiB) paces
+//     a peer's sessions, which we asked for: the receiver waits for the
+//     tokens before reading on (at most one message's worth), libp2p's
+//     flow control holds the sender, nobody is blamed. Config.PushQuota
+//     (DefaultPushQuota: 10,000 entries and 64 MiB per second, bursts of
+//     100,000 and 512 MiB) bounds its pushes, which nobody asked for: a
+//     push that finds too few tokens is refused and scored (ErrQuota).
+//     Separate buckets, so that a session paced into debt does not make
+//     the peer's next push look like a flood. Why these numbers: a
+//     partition heal of 10,000 1 KiB entries each way over loopback ran
+//     at about 26,000 entries/s and 34 MB/s per direction on the project
+//     machine (BenchmarkPartitionHeal, 2026-12-05), so the session quota
+//     leaves honest catch-up about twice that and only bites on faster
+//     machines or against a peer that brings more than this node should
+//     spend on one peer; honest pushes follow what the network writes (a
+//     3-node testnet ran at 470-620 entries/s end to end; one node's group
+//     commit reached 5,000-8,000 entries/s in a synthetic benchmark; each
+//     push is at most Config.PushLimit, 256 KiB, one in flight), well
+//     inside the push quota and its burst.
+//   - Bundles: Import checks the whole file (streamed through SHA-256,
+//     never held) before it ingests; it ingests in batches of 512 entries
+//     or 4 MiB, and refuses a bundle whose unsigned carry passes 64 MiB
+//     (counted as above) or 20,000 entries with ErrBadBundle and
+//     ErrOverBudget, naming the feed and seqs, without reading on. The
+//     valid entries before it stay stored.
+//
+// What is not bounded here: what a member may write into its own feed
+// (valid, signed entries) is stored and relayed like any other; the
+// quota only limits how fast one peer brings it.
 //
 // # Full disk
 //

@@ -191,6 +191,7 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, o
 		if err != nil {
 			return fail(err)
 		}
+		svc.membersOnly(theirs)
 		svc.raiseFrontier(p, theirs)
 		if entries = lacking(entries, theirs); len(entries) == 0 {
 			if err := c.send(&message{Type: msgEnd}); err != nil {
@@ -241,12 +242,14 @@ func (svc *Service) handlePush(s network.Stream) {
 	if !ok {
 		return
 	}
+	defer svc.endPush(p)
 	heads, err := decodeFrontier(m.Frontier)
 	if err != nil {
 		svc.offence(p, err)
 		s.Reset()
 		return
 	}
+	svc.membersOnly(heads)
 	key := new(pushKey)
 	defer svc.expect(key, nil, nil)
 	if m.Type == msgOffer {
@@ -283,17 +286,31 @@ type pushKey struct{ _ byte }
 func (svc *Service) handlePushV1(s network.Stream) {
 	defer s.Close()
 	if p, _, m, ok := svc.openPush(s, msgEntries); ok {
+		defer svc.endPush(p)
 		svc.ingestPushed(p, s, m)
 	}
 }
 
 // openPush sets a pushed stream's deadline and reads its first message,
 // which must be of one of the types want; anything else ends the stream
-// (an offence if no honest peer sends it).
-func (svc *Service) openPush(s network.Stream, want ...uint8) (peer.ID, *conn, *message, bool) {
-	p := s.Conn().RemotePeer()
+// (an offence if no honest peer sends it). A peer with maxPushesPerPeer
+// pushes being served already has the stream reset before anything is
+// read (not an offence: its entries come by anti-entropy). If ok, the
+// caller must call endPush(p) when done.
+func (svc *Service) openPush(s network.Stream, want ...uint8) (p peer.ID, c *conn, m *message, ok bool) {
+	p = s.Conn().RemotePeer()
+	if !svc.startPush(p) {
+		svc.logger.Debug("push refused: the peer has too many pushes being served", "peer", p, "limit", maxPushesPerPeer)
+		s.Reset()
+		return p, nil, nil, false
+	}
+	defer func() {
+		if !ok {
+			svc.endPush(p)
+		}
+	}()
 	s.SetDeadline(time.Now().Add(svc.timing(p).SessionTimeout))
-	c := newConn(s, nil)
+	c = newConn(s, nil)
 	m, err := c.recv()
 	if err != nil {
 		svc.pushFailed(p, s, err)
@@ -317,8 +334,25 @@ func (svc *Service) pushFailed(p peer.ID, s network.Stream, err error) {
 }
 
 // ingestPushed ingests pushed entries; if they do not chain onto what we
-// hold, it asks for an anti-entropy session with the pusher.
+// hold, it asks for an anti-entropy session with the pusher. A push beyond
+// the peer's quota or memory budget is refused and scored.
 func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
+	var size, cost int64
+	for _, raw := range m.Entries {
+		size += int64(len(raw))
+		cost += 2*int64(len(raw)) + 512 // as heldCost, before decoding
+	}
+	if _, err := svc.take(p, len(m.Entries), int(size), false); err != nil {
+		svc.offence(p, err)
+		s.Reset()
+		return
+	}
+	if err := svc.hold(p, cost, fmt.Sprintf("a push of %d entries", len(m.Entries))); err != nil {
+		svc.offence(p, err)
+		s.Reset()
+		return
+	}
+	defer svc.hold(p, -cost, "")
 	entries := make([]*log.Entry, 0, len(m.Entries))
 	for _, raw := range m.Entries {
 		e, err := log.Decode(raw)

@@ -48,6 +48,17 @@ type Config struct {
 	// PushLimit is the most bytes of new entries pushed in one message;
 	// larger batches are left to anti-entropy. Default 256 KiB.
 	PushLimit int
+	// MaxPeerBuffer bounds the bytes of one peer's entries this node holds
+	// in memory at once, across that peer's sessions and pushes: batches
+	// not yet stored and unsigned entries waiting for the signed entry
+	// that vouches for them. A peer that would pass it is cut off and
+	// scored. Zero: DefaultMaxPeerBuffer (64 MiB). See "Bounded resources"
+	// in the package doc.
+	MaxPeerBuffer int64
+	// SessionQuota paces the entries one peer sends this node in
+	// sessions; PushQuota bounds its pushes, and a push beyond it is an
+	// offence. Zero values mean DefaultSessionQuota and DefaultPushQuota.
+	SessionQuota, PushQuota Quota
 }
 
 // PeerStats is what this node knows of its exchanges with one peer.
@@ -84,6 +95,11 @@ type Service struct {
 	// sending us (see advertised).
 	incoming map[any]log.Frontier
 	told     map[peer.ID]bool // peers told of entries still incoming
+	// limits: per peer, its entries held in memory, its pushes being
+	// served, and its quota's buckets.
+	limits map[peer.ID]*peerLimits
+	// responding: peers whose session with us (they started) is running.
+	responding map[peer.ID]bool
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -105,8 +121,28 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Host == nil {
 		problems = append(problems, "no host")
 	}
+	if cfg.MaxPeerBuffer < 0 {
+		problems = append(problems, fmt.Sprintf("negative MaxPeerBuffer %d", cfg.MaxPeerBuffer))
+	} else if cfg.MaxPeerBuffer > 0 && cfg.MaxPeerBuffer < 4*maxFrame {
+		problems = append(problems, fmt.Sprintf("MaxPeerBuffer %d bytes: want at least %d (a few messages' worth)", cfg.MaxPeerBuffer, 4*maxFrame))
+	}
+	if cfg.SessionQuota != (Quota{}) {
+		problems = append(problems, cfg.SessionQuota.check("SessionQuota")...)
+	}
+	if cfg.PushQuota != (Quota{}) {
+		problems = append(problems, cfg.PushQuota.check("PushQuota")...)
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("sync: config: %v", problems)
+	}
+	if cfg.MaxPeerBuffer == 0 {
+		cfg.MaxPeerBuffer = DefaultMaxPeerBuffer
+	}
+	if cfg.SessionQuota == (Quota{}) {
+		cfg.SessionQuota = DefaultSessionQuota
+	}
+	if cfg.PushQuota == (Quota{}) {
+		cfg.PushQuota = DefaultPushQuota
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -123,6 +159,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
 		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]*queued{}, incoming: map[any]log.Frontier{}, told: map[peer.ID]bool{},
+		limits: map[peer.ID]*peerLimits{}, responding: map[peer.ID]bool{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }

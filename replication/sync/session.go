@@ -20,8 +20,9 @@ import (
 const (
 	batchEntries = 512
 	batchBytes   = 4 << 20
-	// maxCarry bounds unsigned entries held back waiting for the signed
-	// entry that vouches for them.
+	// maxCarry bounds the number of unsigned entries held back waiting
+	// for the signed entry that vouches for them (each batch checks them
+	// again); Config.MaxPeerBuffer bounds their bytes.
 	maxCarry = 20000
 )
 
@@ -63,6 +64,8 @@ type session struct {
 	recv     int
 	lastSent map[log.Hash]*log.Entry // per author (keyed by author), the last entry sent; writer goroutine only
 	told     log.Frontier            // the frontier we sent the peer (what it will send beyond)
+	held     int64                   // bytes of the peer's entries this session holds (see Service.hold); reader goroutine only
+	carried  int                     // of which unsigned entries carried to the next batch
 }
 
 func (svc *Service) newSession(s network.Stream) *session {
@@ -169,6 +172,7 @@ func (sess *session) initiate(force bool) (Report, error) {
 	if err != nil {
 		return sess.report(time.Now()), sess.offence(err)
 	}
+	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
 	err = sess.exchange(theirs, true)
 	rep := sess.report(time.Now())
@@ -205,6 +209,13 @@ func (sess *session) respond() error {
 	if m.Type != msgHello {
 		return sess.offence(fmt.Errorf("%w: expected hello, got message %d", ErrProtocol, m.Type))
 	}
+	// One session a peer started at a time: an honest peer runs one with
+	// us (see Service.session); more would only multiply what it makes us
+	// hold and do.
+	if !sess.svc.startResponding(sess.peer) {
+		return sess.c.send(&message{Type: msgError, Error: busyMessage})
+	}
+	defer sess.svc.endResponding(sess.peer)
 	if err := st.CheckDisk(); err != nil {
 		// We could store nothing the peer sends: turn it away, without
 		// blaming it. It tries another peer; we ask when space is back.
@@ -242,6 +253,7 @@ func (sess *session) respond() error {
 	if err != nil {
 		return sess.offence(err)
 	}
+	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
 	return sess.exchange(theirs, false)
 }
@@ -357,8 +369,11 @@ func (b *batcher) flush() error {
 	return err
 }
 
-// receive ingests entries until end.
+// receive ingests entries until end. What it holds of the peer's entries
+// (the batch not yet stored, unsigned entries carried to the next batch)
+// counts against the peer's budget; the peer's quota paces it.
 func (sess *session) receive() error {
+	defer sess.setHeld(0)
 	var pending []*log.Entry
 	size := 0
 	for {
@@ -368,6 +383,8 @@ func (sess *session) receive() error {
 		}
 		switch m.Type {
 		case msgEntries:
+			sess.pace(m.Entries)
+			var cost int64
 			for _, raw := range m.Entries {
 				e, err := log.Decode(raw)
 				if err != nil {
@@ -375,6 +392,11 @@ func (sess *session) receive() error {
 				}
 				pending = append(pending, e)
 				size += e.Size()
+				cost += heldCost(e)
+			}
+			what := fmt.Sprintf("a session holding %d entries not yet stored (%d of them unsigned, with no signed successor yet)", len(pending), sess.carried)
+			if err := sess.hold(cost, what); err != nil {
+				return sess.offence(err)
 			}
 			if len(pending) >= batchEntries || size >= batchBytes {
 				if pending, err = sess.ingest(pending); err != nil {
@@ -393,8 +415,42 @@ func (sess *session) receive() error {
 	}
 }
 
+// pace takes a message of entries from the peer's quota and waits, if
+// the quota is spent, until it is earned: libp2p's flow control holds the
+// sender meanwhile. The peer is not blamed: we asked for the entries. The
+// wait is at most one message's worth of the quota (the debt of the
+// message before was paid by waiting).
+func (sess *session) pace(entries [][]byte) {
+	size := 0
+	for _, raw := range entries {
+		size += len(raw)
+	}
+	if wait, _ := sess.svc.take(sess.peer, len(entries), size, true); wait > 0 {
+		time.Sleep(wait)
+		sess.touch() // waiting for the quota is not a stall
+	}
+}
+
+// hold adds delta bytes to what the session holds of the peer's entries;
+// see Service.hold.
+func (sess *session) hold(delta int64, what string) error {
+	if err := sess.svc.hold(sess.peer, delta, what); err != nil {
+		return err
+	}
+	sess.held += delta
+	return nil
+}
+
+// setHeld sets what the session holds to n bytes, n at most what it
+// holds already.
+func (sess *session) setHeld(n int64) {
+	sess.svc.hold(sess.peer, n-sess.held, "")
+	sess.held = n
+}
+
 // ingest stores pending and returns the entries to carry to the next
-// batch: unsigned entries waiting for the signed one that vouches for them.
+// batch: unsigned entries waiting for the signed one that vouches for
+// them. They stay counted against the peer's budget.
 func (sess *session) ingest(pending []*log.Entry) ([]*log.Entry, error) {
 	if len(pending) == 0 {
 		return nil, nil
@@ -407,6 +463,12 @@ func (sess *session) ingest(pending []*log.Entry) ([]*log.Entry, error) {
 	if len(carry) > maxCarry {
 		return nil, sess.offence(fmt.Errorf("%w: %d unsigned entries without a signed successor", ErrOffence, len(carry)))
 	}
+	var cost int64
+	for _, e := range carry {
+		cost += heldCost(e)
+	}
+	sess.setHeld(cost)
+	sess.carried = len(carry)
 	return carry, nil
 }
 

@@ -126,6 +126,9 @@ type nodeOpt struct {
 	noStart  bool
 	// freeSpace fakes the store's free disk space (nil: no guard).
 	freeSpace func() (uint64, error)
+	// The Config's limits (zero: defaults).
+	sessionQuota, pushQuota Quota
+	maxPeerBuffer           int64
 }
 
 func (w *world) node(t testing.TB, name string, o nodeOpt) *node {
@@ -151,7 +154,7 @@ func (w *world) node(t testing.TB, name string, o nodeOpt) *node {
 	if o.interval == 0 {
 		o.interval = time.Hour // tests drive sessions unless they say otherwise
 	}
-	cfg := Config{Store: st, Host: h, Identity: id, Interval: o.interval}
+	cfg := Config{Store: st, Host: h, Identity: id, Interval: o.interval, SessionQuota: o.sessionQuota, PushQuota: o.pushQuota, MaxPeerBuffer: o.maxPeerBuffer}
 	if o.timing.ChunkSize > 0 {
 		cfg.Timing = func(peer.ID) Timing { return o.timing }
 	}
