@@ -34,9 +34,13 @@ type Tip struct {
 // feed after tip. Each entry's Lamport clock is one more than the larger
 // of the previous entry's and minLamport (the largest clock the caller has
 // seen from anyone), saturating at MaxLamport: an author whose clock is at
-// the cap writes at the cap, so Build never fails for the clock. Only the
-// last entry is signed: its signature vouches for the whole batch. now is
-// written as the author time.
+// the cap writes at the cap, so Build never fails for the clock. The last
+// entry is signed, and its signature vouches for the whole batch; so is
+// every entry at which the entries since the previous signature reach
+// MaxUnsignedRun bytes, so that a replica never holds more than that
+// waiting for a signature (replication/sync cuts and scores a peer whose
+// unsigned entries pass its memory budget). now is written as the author
+// time.
 func Build(author *crypto.Identity, network crypto.NetworkID, tip Tip, minLamport uint64, now time.Time, drafts []Draft) ([]*Entry, error) {
 	if len(drafts) == 0 {
 		return nil, errors.New("log: build: no drafts")
@@ -44,6 +48,7 @@ func Build(author *crypto.Identity, network crypto.NetworkID, tip Tip, minLampor
 	lamport := min(max(tip.Lamport, minLamport), MaxLamport)
 	prev, seq := tip.ID, tip.Seq
 	out := make([]*Entry, 0, len(drafts))
+	unsigned := 0 // bytes since the last signed entry
 	for i, d := range drafts {
 		seq++
 		if lamport < MaxLamport {
@@ -72,7 +77,9 @@ func Build(author *crypto.Identity, network crypto.NetworkID, tip Tip, minLampor
 			}
 		}
 		var sig []byte
-		if i == len(drafts)-1 {
+		unsigned += len(header) + len(body)
+		if i == len(drafts)-1 || unsigned >= MaxUnsignedRun {
+			unsigned = 0
 			id := entryID(header, body)
 			if sig, err = author.Sign(crypto.ContextEntry, id[:]); err != nil {
 				return nil, err

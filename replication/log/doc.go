@@ -42,7 +42,9 @@
 // An author's entries form a hash chain (seq n names the ID of seq n-1). A
 // signature on entry n vouches for entries 1..n, so [Build] signs only the
 // last entry of a batch (group commit): a 100-entry burst carries one
-// 3373-byte signature, 34 bytes per entry. A replica accepts unsigned
+// 3373-byte signature, 34 bytes per entry. A batch of large entries is
+// also signed every MaxUnsignedRun bytes (8 MiB), so that what a replica
+// holds waiting for a signature stays bounded. A replica accepts unsigned
 // entries only together with a signed successor that chains to them
 // ([ReasonUnsignedTail] otherwise); a feed's head is therefore always signed.
 //

@@ -21,6 +21,10 @@ const (
 	SuiteV1 = 1
 	// MaxEntrySize is the largest encoded entry (header, body, signature).
 	MaxEntrySize = 1 << 20
+	// MaxUnsignedRun bounds the bytes of entries Build writes between two
+	// signed ones (see Build): 8 MiB, well inside what a replica holds
+	// for a peer in memory while it waits for a signature.
+	MaxUnsignedRun = 8 << 20
 	// MaxRefs is the most refs one entry may carry.
 	MaxRefs = 64
 	// MaxLamport is the cap of the Lamport clock. The clock saturates
