@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -401,7 +402,7 @@ func (e *Engine) voteDue() {
 		due = append(due, k)
 	}
 	e.mu.Unlock()
-	slices.SortFunc(due, func(a, b ballotKey) int { return cmpU64(a.index, b.index) })
+	slices.SortFunc(due, func(a, b ballotKey) int { return cmp.Compare(a.index, b.index) })
 	for _, k := range due {
 		h, ok := e.fsm.history(k.index)
 		if !ok {
@@ -418,16 +419,6 @@ func (e *Engine) voteDue() {
 			e.logger.Warn("checkpoint vote not written", "index", k.index, "err", err)
 		}
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // signStatement signs a checkpoint statement with this node's key.

@@ -46,6 +46,22 @@ func forgeCheckpoint(t testing.TB, m *member, st crisis.State, term, index uint6
 	return es[0]
 }
 
+// openedWithHostileVoter starts three voters and a non-voter, opens a
+// crisis on the leader, and names a voter other than the leader that
+// turns hostile.
+func openedWithHostileVoter(t *testing.T) (*cluster, *member, Result, *member) {
+	t.Helper()
+	c := newCast(t, 3)
+	cl := newCluster(t, c, 4)
+	l := cl.leader()
+	res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+	if err != nil {
+		cl.close()
+		t.Fatal(err)
+	}
+	return cl, l, res, without(cl.members[:3], l)[0]
+}
+
 // waitFor polls cond in virtual time.
 func waitFor(t testing.TB, what string, bridge []*member, cond func() bool) {
 	t.Helper()
@@ -67,21 +83,8 @@ func waitFor(t testing.TB, what string, bridge []*member, cond func() bool) {
 // majority of the voters behind it.
 func TestForgedCheckpointNotBelieved(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4) // three voters and a non-voter
+		cl, l, res, hostile := openedWithHostileVoter(t)
 		defer cl.close()
-		l := cl.leader()
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hostile *member
-		for _, m := range cl.members[:3] {
-			if m != l {
-				hostile = m
-				break
-			}
-		}
 		forged := res.State.Clone()
 		forged.Status = crisis.StatusClosed
 		forged.Level = 0
@@ -184,20 +187,8 @@ func idBytes(id crypto.MemberID) []byte { return id[:] }
 // nothing.
 func TestVotesThatDoNotCount(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
+		cl, l, res, hostile := openedWithHostileVoter(t)
 		defer cl.close()
-		l := cl.leader()
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var hostile *member
-		for _, m := range cl.members[:3] {
-			if m != l {
-				hostile = m
-			}
-		}
 		nonVoter := cl.members[3]
 		forged := res.State.Clone()
 		forged.Status = crisis.StatusClosed
