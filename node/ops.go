@@ -90,7 +90,7 @@ func (n *Node) describePayload(b *log.Body) string {
 			return fmt.Sprintf("proposes %s (signed by %s, command %s)", sc.Command().Kind, who, sc.ID().String()[:8])
 		}
 	case log.KindCheckpoint:
-		return "committed crisis state, written by the Raft leader"
+		return consensus.DescribeCheckpoint(b.Payload)
 	case log.KindKey:
 		if ke, err := crypto.ParseKeyEnvelope(b.Payload); err == nil {
 			// Group and members are sealed (format 2): say only what is

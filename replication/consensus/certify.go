@@ -500,3 +500,16 @@ func (e *Engine) voteNeededLocked(k ballotKey, b *ballot) bool {
 	}
 	return true
 }
+
+// DescribeCheckpoint says in words what a checkpoint entry's payload holds:
+// a state with its votes, or one voter's vote.
+func DescribeCheckpoint(payload []byte) string {
+	var w checkpointWire
+	if err := crypto.UnmarshalCanonical(payload, &w); err != nil {
+		return "checkpoint (unreadable)"
+	}
+	if w.State == nil {
+		return fmt.Sprintf("vote for the crisis state at index %d (term %d)", w.Index, w.Term)
+	}
+	return fmt.Sprintf("crisis state at index %d (term %d), with %d vote(s); believed once a majority of the voters signed it", w.Index, w.Term, len(w.Votes))
+}

@@ -22,7 +22,7 @@ const (
 	KindMessage    Kind = "message"    // chat
 	KindAck        Kind = "ack"        // acknowledges the entries in refs
 	KindProposal   Kind = "proposal"   // a signed crisis-state command awaiting Raft
-	KindCheckpoint Kind = "checkpoint" // a committed crisis state, written by the Raft leader
+	KindCheckpoint Kind = "checkpoint" // a committed crisis state and its voters' votes (replication/consensus)
 	KindKey        Kind = "key"        // distributes a group key (plain)
 	KindRoster     Kind = "roster"     // a roster update signed by an admin (plain)
 )
