@@ -290,7 +290,11 @@ func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) (err error) {
 			e.toVote[key] = time.Now()
 		}
 	}
-	if b.cp == nil || len(b.votes) < len(roster.Voters())/2+1 {
+	signers := make([]crypto.MemberID, 0, len(b.votes))
+	for id := range b.votes {
+		signers = append(signers, id)
+	}
+	if b.cp == nil || !quorum(signers, roster, now) {
 		return nil
 	}
 	if c := e.checkpoint; c != nil && b.cp.Index <= c.Index {
@@ -512,4 +516,27 @@ func DescribeCheckpoint(payload []byte) string {
 		return fmt.Sprintf("vote for the crisis state at index %d (term %d)", w.Index, w.Term)
 	}
 	return fmt.Sprintf("crisis state at index %d (term %d), with %d vote(s); believed once a majority of the voters signed it", w.Index, w.Term, len(w.Votes))
+}
+
+// quorum reports whether signers (whose votes verified) are a majority of
+// the voters of at, the roster version a checkpoint names, and also of
+// now, the roster this node holds: a checkpoint cannot name an old roster
+// version with fewer voters (one, say) to make one vote a majority. For
+// now, only voters that are active in it count. When the voters change, a
+// certificate of the old set is believed again once the new set signs
+// one: a delay of one checkpoint round, never a wrong state.
+func quorum(signers []crypto.MemberID, at, now *crypto.Roster) bool {
+	inAt, inNow := 0, 0
+	for _, id := range signers {
+		if at.IsVoter(id) {
+			inAt++
+		}
+		if now != nil && now.IsVoter(id) && now.Active(id) {
+			inNow++
+		}
+	}
+	if inAt < len(at.Voters())/2+1 {
+		return false
+	}
+	return now == nil || inNow >= len(now.Voters())/2+1
 }

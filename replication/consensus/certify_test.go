@@ -394,3 +394,46 @@ func TestHeldBackVoteCoversAMissingVoter(t *testing.T) {
 		}
 	})
 }
+
+// A certificate must be a majority of the voters at the roster version it
+// names and of the roster the node holds now: naming an old version with
+// one voter does not make one vote a majority.
+func TestQuorumOfBothRosters(t *testing.T) {
+	c := newCast(t, 3)
+	var ms []crypto.Member
+	for i, m := range members {
+		ms = append(ms, crypto.Member{Card: c.ids[i].Card(), Roles: m.roles})
+	}
+	genesis := func(voters ...*crypto.Identity) *crypto.Roster {
+		var vs []crypto.MemberID
+		for _, v := range voters {
+			vs = append(vs, v.ID())
+		}
+		g, err := crypto.NewGenesis(crypto.GenesisSpec{Network: "quorum-test", Created: t0, Members: ms, Voters: vs, Admins: vs[:1]}, c.ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Roster()
+	}
+	enisa, fr, pres := c.byName["enisa"], c.byName["cyclone-fr"], c.byName["presidency"]
+	one, three := genesis(enisa), genesis(enisa, fr, pres)
+	for _, tc := range []struct {
+		name    string
+		signers []*crypto.Identity
+		at, now *crypto.Roster
+		want    bool
+	}{
+		{"one voter of a one-voter version, three voters now", []*crypto.Identity{enisa}, one, three, false},
+		{"one voter of a one-voter version, state machine alone", []*crypto.Identity{enisa}, one, nil, true},
+		{"two of three", []*crypto.Identity{enisa, fr}, three, three, true},
+		{"one of three", []*crypto.Identity{pres}, three, three, false},
+	} {
+		var ids []crypto.MemberID
+		for _, s := range tc.signers {
+			ids = append(ids, s.ID())
+		}
+		if got := quorum(ids, tc.at, tc.now); got != tc.want {
+			t.Errorf("%s: quorum %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

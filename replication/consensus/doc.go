@@ -80,7 +80,9 @@
 //     two checkpoint intervals later.
 //   - Every node gathers the votes of the log per claimed state and
 //     believes the state once the votes of a majority of the voters of the
-//     roster version it names are in. Votes of non-voters, of members
+//     roster version it names are in, who are also a majority of the
+//     voters of the roster the node holds now (an old version with fewer
+//     voters cannot be named to make one vote a majority). Votes of non-voters, of members
 //     revoked or rotated since, repeated votes and signatures over another
 //     statement do not count. A node that does not hold the roster version
 //     a checkpoint names yet waits for it.

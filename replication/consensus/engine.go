@@ -127,6 +127,7 @@ func New(cfg Config) (*Engine, error) {
 		group: "all", pending: map[crisis.ID]*Pending{}, stop: make(chan struct{}),
 		ballots: map[ballotKey]*ballot{}, toVote: map[ballotKey]time.Time{},
 	}
+	e.fsm.floor = cfg.Store.Roster
 	rc := raft.DefaultConfig()
 	rc.LocalID = ServerID(cfg.Identity.Card())
 	rc.HeartbeatTimeout = cfg.Timing.Heartbeat

@@ -94,6 +94,10 @@ type fsm struct {
 	// started: Raft has started; a snapshot restored from now on comes
 	// from a leader, never from this node's own disk.
 	started bool
+	// floor returns the roster this node holds now (the engine's store):
+	// a snapshot's certificate must be a majority of its voters too (see
+	// quorum). Nil in tests of the state machine alone.
+	floor func() *crypto.Roster
 }
 
 // A histEntry is what a voter certifies of the state machine after one

@@ -210,23 +210,28 @@ func (f *fsm) certifiedBase(w *snapshotWire) (*fsm, error) {
 	if len(c.Digest) != 32 || !bytes.Equal(bw.Digest, c.Digest) || bw.Roster != c.Roster {
 		return nil, snapshotRefused(RuleSnapshotCertificate, "the state at index %d does not hash to the digest its votes sign", c.Index)
 	}
-	signers, err := countVotes(f.genesis.NetworkID(), r, c)
+	signers, err := validVoters(f.genesis.NetworkID(), r, c)
 	if err != nil {
 		return nil, err
 	}
-	if need := len(r.Voters())/2 + 1; signers < need {
-		return nil, snapshotRefused(RuleSnapshotCertificate, "%d valid votes of voters for index %d, %d needed", signers, c.Index, need)
+	var now *crypto.Roster
+	if f.floor != nil {
+		now = f.floor()
+	}
+	if !quorum(signers, r, now) {
+		return nil, snapshotRefused(RuleSnapshotCertificate, "%d valid votes of voters for index %d: not a majority of the voters at roster version %d and of those this node knows now", len(signers), c.Index, c.Roster)
 	}
 	return base, nil
 }
 
-// countVotes counts the distinct voters of r whose votes in c verify.
-func countVotes(network crypto.NetworkID, r *crypto.Roster, c *checkpointWire) (int, error) {
+// validVoters returns the distinct voters of r whose votes in c verify.
+func validVoters(network crypto.NetworkID, r *crypto.Roster, c *checkpointWire) ([]crypto.MemberID, error) {
 	if len(c.Digest) != 32 {
-		return 0, snapshotRefused(RuleSnapshotCertificate, "no digest")
+		return nil, snapshotRefused(RuleSnapshotCertificate, "no digest")
 	}
 	stmt := statementBytes(network, c.Term, c.Index, c.Roster, [32]byte(c.Digest))
 	seen := map[crypto.MemberID]bool{}
+	var out []crypto.MemberID
 	for _, v := range c.Votes {
 		if len(v.Voter) != len(crypto.MemberID{}) {
 			continue
@@ -237,8 +242,9 @@ func countVotes(network crypto.NetworkID, r *crypto.Roster, c *checkpointWire) (
 			continue
 		}
 		seen[id] = true
+		out = append(out, id)
 	}
-	return len(seen), nil
+	return out, nil
 }
 
 // claimed is the state machine as the snapshot says it is.
