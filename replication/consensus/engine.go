@@ -145,7 +145,10 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
 	}
-	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, cfg.Transport)
+	// Heartbeats are handled in order with every other RPC: handled
+	// beside it, two leaders' heartbeats could set the term back (see
+	// withoutHeartbeatFastPath).
+	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, withoutHeartbeatFastPath(cfg.Transport))
 	if err != nil {
 		return nil, fmt.Errorf("consensus: start Raft: %w", err)
 	}
