@@ -145,13 +145,19 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
 	}
-	// Heartbeats are handled in order with every other RPC: handled
-	// beside it, two leaders' heartbeats could set the term back (see
-	// withoutHeartbeatFastPath).
-	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, withoutHeartbeatFastPath(cfg.Transport))
+	// Heartbeats on the transport's fast path only in a steady term: two
+	// leaders' heartbeats could otherwise set the term back (see
+	// heartbeatGate).
+	gate := newHeartbeatGate()
+	if stable, err = gate.stable(stable); err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, gate.transport(cfg.Transport))
 	if err != nil {
+		gate.close()
 		return nil, fmt.Errorf("consensus: start Raft: %w", err)
 	}
+	gate.raft.Store(e.raft)
 	e.sub = cfg.Store.Subscribe(256)
 	e.wg.Add(1)
 	go e.loop()
