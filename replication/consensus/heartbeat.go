@@ -82,8 +82,28 @@ func (g *heartbeatGate) heartbeat(fn func(raft.RPC), rpc raft.RPC) {
 	select {
 	case g.rpcs <- rpc:
 	case <-g.done:
-		rpc.Respond(nil, errTransportClosed)
+		refuse(rpc)
 	}
+}
+
+// refuse answers an RPC that arrives as the node stops with an error, and
+// an empty response of its type (raft.InmemTransport's pipeline takes the
+// response's type for granted).
+func refuse(rpc raft.RPC) {
+	var resp any
+	switch rpc.Command.(type) {
+	case *raft.AppendEntriesRequest:
+		resp = &raft.AppendEntriesResponse{}
+	case *raft.RequestVoteRequest:
+		resp = &raft.RequestVoteResponse{}
+	case *raft.RequestPreVoteRequest:
+		resp = &raft.RequestPreVoteResponse{}
+	case *raft.InstallSnapshotRequest:
+		resp = &raft.InstallSnapshotResponse{}
+	case *raft.TimeoutNowRequest:
+		resp = &raft.TimeoutNowResponse{}
+	}
+	rpc.Respond(resp, errTransportClosed)
 }
 
 // steady runs fn on rpc and reports true if rpc is a heartbeat of the
@@ -111,7 +131,7 @@ func (g *heartbeatGate) consumer(in <-chan raft.RPC) <-chan raft.RPC {
 					select {
 					case g.rpcs <- rpc:
 					case <-g.done:
-						rpc.Respond(nil, errTransportClosed)
+						refuse(rpc)
 						return
 					}
 				case <-g.done:

@@ -336,3 +336,18 @@ func (l *pipeLayer) Dial(a raft.ServerAddress, timeout time.Duration) (net.Conn,
 	theirs.Close()
 	return nil, errors.New("pipe: cannot reach " + string(a))
 }
+
+// TestClosedGateAnswersWithTheRightType: an RPC that arrives as the node
+// stops is answered with an error and an empty response of its type
+// (raft.InmemTransport's pipeline panicked on a nil one).
+func TestClosedGateAnswersWithTheRightType(t *testing.T) {
+	g := newHeartbeatGate()
+	g.close()
+	respCh := make(chan raft.RPCResponse, 1)
+	g.heartbeat(func(raft.RPC) { t.Error("the fast path took a heartbeat with no Raft behind it") },
+		raft.RPC{Command: &raft.AppendEntriesRequest{Term: 1}, RespChan: respCh})
+	resp := <-respCh
+	if _, ok := resp.Response.(*raft.AppendEntriesResponse); !ok || !errors.Is(resp.Error, errTransportClosed) {
+		t.Errorf("answer %T, %v", resp.Response, resp.Error)
+	}
+}
