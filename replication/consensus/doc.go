@@ -6,7 +6,12 @@
 // It uses only Raft's interfaces: the raft.Transport (over libp2p streams
 // in production, built by package node with transport's stream layer;
 // raft.InmemTransport in tests) and the store's badger-backed LogStore and
-// StableStore are handed in.
+// StableStore are handed in. Raft gets them behind a gate: hashicorp/raft
+// v1.8.0 handles heartbeats on the transport's goroutines, beside its main
+// goroutine, and two leaders' heartbeats arriving together could set a
+// node's term back; the gate lets only heartbeats of the node's own term
+// take that fast path and sends the others to the main goroutine (see
+// heartbeatGate).
 //
 // # Determinism
 //

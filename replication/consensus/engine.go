@@ -163,9 +163,16 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("consensus: bootstrap: %w", err)
 		}
 	}
-	var running atomic.Pointer[raft.Raft]
-	guard := newTermGuard(cfg.Transport, func() uint64 {
-		if r := running.Load(); r != nil {
+	// Heartbeats on the transport's fast path only in a steady term: two
+	// leaders' heartbeats could otherwise set the term back (see
+	// heartbeatGate). Above the gate, the term guard refuses terms a
+	// hostile peer pushes out of range (see termguard.go).
+	gate := newHeartbeatGate()
+	if stable, err = gate.stable(stable); err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	guard := newTermGuard(gate.transport(cfg.Transport), func() uint64 {
+		if r := gate.raft.Load(); r != nil {
 			return r.CurrentTerm()
 		}
 		return 0
@@ -173,9 +180,10 @@ func New(cfg Config) (*Engine, error) {
 	e.raft, err = raft.NewRaft(rc, e.fsm, logs, stable, cfg.Snapshots, guard)
 	if err != nil {
 		guard.(interface{ halt() }).halt()
+		gate.close()
 		return nil, fmt.Errorf("consensus: start Raft: %w", err)
 	}
-	running.Store(e.raft)
+	gate.raft.Store(e.raft)
 	// NewRaft restored this node's own newest snapshot, if any: every
 	// snapshot from now on comes from a leader (see snapshot.go).
 	e.fsm.mu.Lock()
