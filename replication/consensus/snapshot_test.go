@@ -219,9 +219,9 @@ func TestFollowerInstallsDerivedSnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := l.eng.raft.Snapshot().Error(); err != nil {
-			t.Fatal(err)
-		}
+		// Raft refuses a snapshot while a configuration entry is not
+		// applied yet ("cannot take snapshot now"): try until it takes one.
+		waitFor(t, "the leader takes a snapshot", nil, func() bool { return l.eng.raft.Snapshot().Error() == nil })
 		cl.heal()
 		waitFor(t, "the follower behind at the leader's index", nil, func() bool {
 			return behind.eng.view(false).Index >= res.Index
