@@ -31,6 +31,9 @@ const (
 	InvCounters    = "counters never go backwards"
 	InvReads       = "every member reads exactly what its keys allow"
 	InvMembership  = "Raft configuration follows the roster"
+	InvCommitted   = "no state shown that Raft did not commit"
+	InvClocks      = "honest clocks not dragged"
+	InvNotShown    = "nothing shown that must not be believed"
 )
 
 // checkAll runs every checker over the running nodes. With final, it first
@@ -58,6 +61,8 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	forkers := append([]crypto.MemberID(nil), r.forkers...)
 	forged := append([]log.Hash(nil), r.forged...)
 	revoked := append([]crypto.MemberID(nil), r.revoked...)
+	bombs := append([]bomb(nil), r.bombs...)
+	disbelieved := append([]log.Hash(nil), r.disbelieved...)
 	r.mu.Unlock()
 	out = append(out, verdict(InvNoLoss, step, checkNoLoss(r.running(), acked, final)))
 	if len(forged) > 0 {
@@ -70,6 +75,13 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 		out = append(out, verdict(InvForks, step, checkForks(r.running(), forkers)))
 	}
 	out = append(out, verdict(InvChains, step, checkChains(r.running())))
+	out = append(out, verdict(InvCommitted, step, checkShownCommitted(r.running())))
+	if len(bombs) > 0 {
+		out = append(out, verdict(InvClocks, step, checkClocks(r.running(), bombs)))
+	}
+	if len(disbelieved) > 0 {
+		out = append(out, verdict(InvNotShown, step, checkNotShown(r.running(), disbelieved)))
+	}
 	out = append(out, verdict(InvOneLeader, step, boolErr(conflict == "", "two leaders in "+conflict)))
 	out = append(out, verdict(InvCounters, step, boolErr(regress == "", regress)))
 	if final {

@@ -29,8 +29,10 @@
 // satellite, narrow and internet links, link outages (70 s and more),
 // pauses, crashes without drain and restarts from the same directory, clock
 // skew, full disks, a member that equivocates or forges, an admin revoking
-// a member (and so changing the Raft configuration) during faults. See
-// the Do constants and sim/scenarios/, one file per fault family.
+// a member (and so changing the Raft configuration) during faults, and a
+// hostile member's attacks (attack.go): a voter's forged checkpoint, a
+// Lamport clock bomb, TLP:RED sealed to everyone, a substituted group key.
+// See the Do constants and sim/scenarios/, one file per fault family.
 //
 // A seed fixes every random choice of the schedule (which node posts,
 // random halves, swizzle orders, workload choices, link losses); every
@@ -47,7 +49,9 @@
 // Raft leader per term (observed from Raft's own goroutine); Raft terms,
 // feed seqs and Lamport clocks never going backwards, across restarts too;
 // the Raft configuration following the roster; the same committed crisis
-// state on every node; the workload's history linearizable (porcupine).
+// state on every node; no node showing a state beyond what Raft applied;
+// no honest clock built on a bomb; nothing shown that must not be
+// believed; the workload's history linearizable (porcupine).
 // Each checker has a test that injects the bug it guards against.
 //
 // # Reports

@@ -60,23 +60,25 @@ type Run struct {
 	bg       gosync.WaitGroup
 	bgErr    error
 
-	mu        gosync.Mutex
-	acked     []ackedEntry
-	forkers   []crypto.MemberID // authors made to equivocate
-	forged    []log.Hash        // entries that must never be accepted
-	revoked   []crypto.MemberID // members revoked by the schedule
-	leaders   map[uint64]string // term → leader, as observed
-	conflict  string
-	outcomes  []string
-	timeline  Timeline
-	spans     []openSpan
-	counters  map[int]counters
-	regress   string
-	linkBytes map[[2]int]uint64
-	paused    map[int]time.Time
-	hist      History // the workloads' crisis history
-	skew      map[int]time.Duration
-	diskFull  map[int]bool
+	mu          gosync.Mutex
+	acked       []ackedEntry
+	forkers     []crypto.MemberID // authors made to equivocate
+	forged      []log.Hash        // entries that must never be accepted
+	revoked     []crypto.MemberID // members revoked by the schedule
+	bombs       []bomb            // entries at the top of the Lamport clock
+	disbelieved []log.Hash        // valid entries no node may show (red-to-all)
+	leaders     map[uint64]string // term → leader, as observed
+	conflict    string
+	outcomes    []string
+	timeline    Timeline
+	spans       []openSpan
+	counters    map[int]counters
+	regress     string
+	linkBytes   map[[2]int]uint64
+	paused      map[int]time.Time
+	hist        History // the workloads' crisis history
+	skew        map[int]time.Duration
+	diskFull    map[int]bool
 }
 
 type ackedEntry struct {
@@ -653,6 +655,14 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		return nil, r.forge(ctx, nodes[0])
 	case DoRevoke:
 		return nil, r.revoke(ctx, nodes[0], nodes[1])
+	case DoForgeCheckpoint:
+		return nil, r.forgeCheckpoint(ctx, nodes[0])
+	case DoLamportBomb:
+		return nil, r.lamportBomb(ctx, nodes[0])
+	case DoRedToAll:
+		return nil, r.redToAll(ctx, nodes[0])
+	case DoSubstituteKey:
+		return nil, r.substituteKey(ctx, nodes[0], nodes[1:])
 	case DoSkew:
 		r.mu.Lock()
 		for _, i := range nodes {

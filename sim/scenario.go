@@ -96,6 +96,20 @@ const (
 	// to the head the admin holds; entries it writes later must be refused
 	// everywhere.
 	DoRevoke = "revoke"
+	// DoForgeCheckpoint: Nodes[0], a voter turned hostile, writes a
+	// checkpoint claiming the crisis closed at index 2^62, with its own
+	// vote: no node may show it (a lone voter certifies nothing).
+	DoForgeCheckpoint = "forge-checkpoint"
+	// DoLamportBomb: Nodes[0] writes an entry at the top of the Lamport
+	// clock: honest members must keep writing, their clocks not dragged.
+	DoLamportBomb = "lamport-bomb"
+	// DoRedToAll: Nodes[0] writes a TLP:RED entry sealed to the whole
+	// network: stored and relayed, never shown.
+	DoRedToAll = "red-to-all"
+	// DoSubstituteKey: Nodes[0] issues a newer key for the recipient group
+	// of Nodes[1:], sealed to them and to itself: nobody may take it, so
+	// Nodes[0] cannot read what they post to each other at TLP:RED.
+	DoSubstituteKey = "substitute-key"
 
 	// DoOneWay: Nodes = [from, to]: data from "from" stops reaching "to";
 	// the other direction flows. Connections stay open.
@@ -190,7 +204,8 @@ func Parse(text string) (*Scenario, error) {
 	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
 		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true,
 		DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true, DoFlap: true, DoOutage: true, DoPause: true,
-		DoSkew: true, DoDiskFull: true, DoDiskFree: true, DoWorkload: true}
+		DoSkew: true, DoDiskFull: true, DoDiskFree: true, DoWorkload: true,
+		DoForgeCheckpoint: true, DoLamportBomb: true, DoRedToAll: true, DoSubstituteKey: true}
 	switch s.Layer {
 	case LayerNetwork:
 	case LayerRaft:
@@ -214,6 +229,12 @@ func Parse(text string) (*Scenario, error) {
 			if n < -1 || n >= s.Nodes {
 				problems = append(problems, fmt.Sprintf("step %d: node %d out of range", i+1, n))
 			}
+		}
+		if (st.Do == DoForgeCheckpoint || st.Do == DoLamportBomb || st.Do == DoRedToAll) && len(st.Nodes) != 1 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [attacker]", i+1, st.Do))
+		}
+		if st.Do == DoSubstituteKey && len(st.Nodes) < 3 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [attacker, member, member, …]", i+1, st.Do))
 		}
 		if ((st.Do == DoEquivocate || st.Do == DoRevoke) && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
 			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate), [admin, member] (revoke) or [author] (forge)", i+1, st.Do))

@@ -194,6 +194,21 @@ func TestCheckersCatchTheirBugs(t *testing.T) {
 		// node0 is not revoked: the checker must say so rather than pass.
 		fails("a revocation nobody knows of", checkNoRevoked(ns, []crypto.MemberID{n.Identity().ID()}), "does not know")
 	})
+	t.Run(InvCommitted, func(t *testing.T) {
+		holds("states Raft committed", checkShownCommitted(ns))
+		fails("a state beyond Raft", shownWithin(7, []shownView{{0, 7, "raft", "open"}, {1, 1 << 62, "checkpoint", "closed"}}), "beyond anything Raft applied")
+	})
+	t.Run(InvClocks, func(t *testing.T) {
+		head, _ := n.Store().Head(n.Identity().ID())
+		other := crypto.MemberID{9}
+		holds("a clock far below a bomb", checkClocks(ns, []bomb{{author: other, lamport: log.MaxLamport - 1}}))
+		holds("the bomb's own author", checkClocks(ns, []bomb{{author: n.Identity().ID(), lamport: head.Lamport}}))
+		fails("a clock built on a bomb", checkClocks(ns, []bomb{{author: other, lamport: head.Lamport}}), "dragged")
+	})
+	t.Run(InvNotShown, func(t *testing.T) {
+		holds("an entry not held", checkNotShown(ns, []log.Hash{{3}}))
+		fails("an entry shown that must not be", checkNotShown(ns, []log.Hash{e.ID()}), "must not believe")
+	})
 	t.Run(InvMembership, func(t *testing.T) {
 		holds("membership", checkMembership(ns))
 		if err := n.Consensus().Raft().AddNonvoter("ghost", "ghost", 0, 5*time.Second).Error(); err != nil {

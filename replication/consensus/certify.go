@@ -540,3 +540,26 @@ func quorum(signers []crypto.MemberID, at, now *crypto.Roster) bool {
 	}
 	return now == nil || inNow >= len(now.Voters())/2+1
 }
+
+// CheckpointPayload encodes what a voter writes into a checkpoint entry:
+// st as the state at index of term under roster version roster, and
+// voter's vote for it (no outcomes). The engine writes its own from its
+// state machine; this is for tools that write one from outside (the
+// simulator plays a hostile voter with it). A state that no majority of
+// the voters signs is never believed.
+func CheckpointPayload(voter *crypto.Identity, network crypto.NetworkID, st crisis.State, term, index, roster uint64) ([]byte, error) {
+	raw, err := st.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	w := checkpointWire{State: raw, Term: term, Index: index, Roster: roster, Older: hashOutcomes(nil), Updates: hashUpdates(nil)}
+	d := w.digest()
+	w.Digest = d[:]
+	sig, err := voter.Sign(crypto.ContextCheckpoint, statementBytes(network, term, index, roster, d))
+	if err != nil {
+		return nil, err
+	}
+	me := voter.ID()
+	w.Votes = []voteWire{{Voter: me[:], Sig: sig}}
+	return crypto.MarshalCanonical(&w)
+}
