@@ -63,6 +63,10 @@
 // that applies wins; an update counts only in its own signer's entry.
 // Nodes holding the same entries hold the same roster, and package
 // replication/store only persists the entries and enforces the result.
+// With an admin threshold above 1 (in the genesis), an update applies only
+// once enough admins approved it: approvals are roster entries too, each
+// counting only in its signer's entry, and [DeriveRosterState] lists the
+// updates still waiting for them (pending) with the time they expire.
 //
 // # Revocation
 //
