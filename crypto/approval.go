@@ -113,17 +113,85 @@ func (r *Roster) CheckApproval(u *Update, a *Approval) error {
 // counts, in that order.
 func (r *Roster) Approvers(u *Update, approvals []*Approval) []MemberID {
 	var out []MemberID
-	seen := map[MemberID]bool{}
 	if r.IsAdmin(u.signer) {
-		out, seen[u.signer] = append(out, u.signer), true
+		out = append(out, u.signer)
 	}
+	for _, a := range r.Counting(u, approvals) {
+		out = append(out, a.signer)
+	}
+	return out
+}
+
+// Counting returns the approvals of u that count on roster r, one per
+// admin other than u's signer, in the order given.
+func (r *Roster) Counting(u *Update, approvals []*Approval) []*Approval {
+	var out []*Approval
+	seen := map[MemberID]bool{u.signer: true}
 	for _, a := range approvals {
 		if seen[a.signer] || r.CheckApproval(u, a) != nil {
 			continue
 		}
-		out, seen[a.signer] = append(out, a.signer), true
+		out, seen[a.signer] = append(out, a), true
 	}
 	return out
+}
+
+// An ApprovedUpdate is a roster update with the approvals that made it
+// take effect: what the Raft log and snapshots carry, so every voter can
+// check it alone.
+type ApprovedUpdate struct {
+	Update    *Update
+	Approvals []*Approval
+}
+
+type approvedWire struct {
+	Update    []byte   `cbor:"1,keyasint"`
+	Approvals [][]byte `cbor:"2,keyasint"`
+}
+
+// Bytes encodes a: the update's own bytes when it has no approvals (as
+// before thresholds existed), else the update and its approvals.
+func (a ApprovedUpdate) Bytes() ([]byte, error) {
+	if len(a.Approvals) == 0 {
+		return a.Update.Bytes(), nil
+	}
+	w := approvedWire{Update: a.Update.Bytes()}
+	for _, ap := range a.Approvals {
+		w.Approvals = append(w.Approvals, ap.Bytes())
+	}
+	return marshal(&w)
+}
+
+// ParseApprovedUpdate decodes what [ApprovedUpdate.Bytes] encodes.
+func ParseApprovedUpdate(b []byte) (ApprovedUpdate, error) {
+	if u, err := ParseUpdate(b); err == nil {
+		return ApprovedUpdate{Update: u}, nil
+	}
+	var w approvedWire
+	if err := unmarshalCanonical(b, &w); err != nil {
+		return ApprovedUpdate{}, fmt.Errorf("crypto: approved update: %w", err)
+	}
+	if len(w.Approvals) == 0 {
+		return ApprovedUpdate{}, fmt.Errorf("crypto: approved update: %w: no approvals (an update alone is its own bytes)", ErrNonCanonical)
+	}
+	u, err := ParseUpdate(w.Update)
+	if err != nil {
+		return ApprovedUpdate{}, err
+	}
+	out := ApprovedUpdate{Update: u}
+	for _, raw := range w.Approvals {
+		ap, err := ParseApproval(raw)
+		if err != nil {
+			return ApprovedUpdate{}, err
+		}
+		out.Approvals = append(out.Approvals, ap)
+	}
+	return out, nil
+}
+
+// ApplyApprovedUpdate applies a on roster r (clock as in [Roster.ApplyAt]).
+func (r *Roster) ApplyApprovedUpdate(a ApprovedUpdate, clock uint64) (*Roster, error) {
+	return r.ApplyApproved(a.Update, a.Approvals, clock)
 }
 
 var rosterGroupRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,47}$`)

@@ -314,3 +314,37 @@ func TestParseApprovalRefuses(t *testing.T) {
 		t.Fatal("an approval parses as an update")
 	}
 }
+
+func TestApprovedUpdateRoundTrip(t *testing.T) {
+	n := rtThresholdNet(t, 0)
+	u := rtUpdate(t, n.r, UpdateSpec{Op: OpRevoke, Target: n.obs.ID(), Reason: "x", Created: testTime}, n.adminEU)
+	// Alone: its own bytes, as before thresholds.
+	b, err := ApprovedUpdate{Update: u}.Bytes()
+	if err != nil || string(b) != string(u.Bytes()) {
+		t.Fatalf("bare update: %v", err)
+	}
+	as := []*Approval{rtApprove(t, u, n.adminFR, testTime), rtApprove(t, u, n.adminFR, testTime), rtApprove(t, u, n.lu, testTime)}
+	counting := n.r.Counting(u, as)
+	if len(counting) != 1 || counting[0].Signer() != n.adminFR.ID() {
+		t.Fatalf("counting: %d", len(counting))
+	}
+	b, err = ApprovedUpdate{Update: u, Approvals: counting}.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := ParseApprovedUpdate(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.r.ApplyApprovedUpdate(au, 0); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if _, err := n.r.ApplyApprovedUpdate(ApprovedUpdate{Update: u}, 0); err == nil {
+		t.Fatal("applied without its approval")
+	}
+	for _, bad := range [][]byte{nil, b[:len(b)-1], as[0].Bytes()} {
+		if _, err := ParseApprovedUpdate(bad); err == nil {
+			t.Fatalf("ParseApprovedUpdate(%x) accepted", bad)
+		}
+	}
+}

@@ -16,6 +16,9 @@ import (
 type RosterUpdate struct {
 	Update *crypto.Update
 	Entry  *Entry
+	// Approvals are the approvals that made it take effect (none with a
+	// threshold of 1).
+	Approvals []*crypto.Approval
 }
 
 // A RosterRefusal is a roster entry that does not change the roster, and
@@ -142,6 +145,9 @@ func DeriveRosterState(genesis *crypto.Roster, entries []*Entry) RosterState {
 			}
 			refused = append(refused, RosterRefusal{Entry: c.Entry, Rule: rule, Err: err})
 			continue
+		}
+		if r.Threshold() > 1 && !c.Update.SelfRevocation() {
+			c.Approvals = r.Counting(c.Update, approvals[c.Update.ID()])
 		}
 		r = next
 		applied = append(applied, c)

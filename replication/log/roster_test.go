@@ -182,6 +182,9 @@ func TestDeriveRosterWithApprovals(t *testing.T) {
 		if st.Roster.Version() != 1 || st.Roster.Active(n.fr.ID()) || len(st.Pending) != 0 {
 			t.Fatalf("approved: version %d, pending %d", st.Roster.Version(), len(st.Pending))
 		}
+		if len(st.Applied) != 1 || len(st.Applied[0].Approvals) != 1 || st.Applied[0].Approvals[0].Signer() != n.lu.ID() {
+			t.Fatalf("applied: %+v", st.Applied)
+		}
 	}
 	// A competing update for version 1 that waited is superseded.
 	other, err := crypto.NewUpdate(n.roster, crypto.UpdateSpec{Op: crypto.OpGroup, Group: "ops", Members: []crypto.MemberID{n.admin.ID()}, Created: t0}, n.admin)

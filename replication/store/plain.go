@@ -106,9 +106,10 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 	}
 }
 
-// RosterUpdates returns the roster updates in force, in version order:
-// those that build the current roster from the genesis.
-func (s *Store) RosterUpdates() ([]*crypto.Update, error) {
+// RosterUpdates returns the roster updates in force, in version order,
+// each with the approvals that made it take effect: those that build the
+// current roster from the genesis.
+func (s *Store) RosterUpdates() ([]crypto.ApprovedUpdate, error) {
 	var plain []*log.Entry
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -119,9 +120,9 @@ func (s *Store) RosterUpdates() ([]*crypto.Update, error) {
 		return nil, err
 	}
 	_, applied, _ := log.DeriveRoster(s.genesis.Roster(), plain)
-	out := make([]*crypto.Update, len(applied))
+	out := make([]crypto.ApprovedUpdate, len(applied))
 	for i, a := range applied {
-		out[i] = a.Update
+		out[i] = crypto.ApprovedUpdate{Update: a.Update, Approvals: a.Approvals}
 	}
 	return out, nil
 }
