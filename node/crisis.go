@@ -122,15 +122,27 @@ func orEmpty(s []string) []string {
 	return s
 }
 
+// CommandStatus is what became of a crisis command: committed, pending
+// or refused (consensus.Status, named here for cmd, which imports only
+// node).
+type CommandStatus = consensus.Status
+
+// The statuses of a crisis command.
+const (
+	StatusCommitted = consensus.StatusCommitted
+	StatusPending   = consensus.StatusPending
+	StatusRefused   = consensus.StatusRefused
+)
+
 // CommandResult says what became of a crisis command.
 type CommandResult struct {
-	Status string     `json:"status"` // committed, pending or refused
-	Rule   string     `json:"rule,omitempty"`
-	Detail string     `json:"detail,omitempty"`
-	ID     string     `json:"command"`
-	Term   uint64     `json:"term,omitempty"`
-	Index  uint64     `json:"index,omitempty"`
-	Crisis CrisisView `json:"crisis"`
+	Status CommandStatus `json:"status"`
+	Rule   string        `json:"rule,omitempty"`
+	Detail string        `json:"detail,omitempty"`
+	ID     string        `json:"command"`
+	Term   uint64        `json:"term,omitempty"`
+	Index  uint64        `json:"index,omitempty"`
+	Crisis CrisisView    `json:"crisis"`
 }
 
 // Command signs cmd as this node's member and submits it: committed at
@@ -146,18 +158,18 @@ func (n *Node) Command(ctx context.Context, cmd crisis.Command) (CommandResult, 
 	}
 	sc, err := crisis.Sign(n.id, n.store.Network(), cmd)
 	if err != nil {
-		return CommandResult{Status: "refused", Rule: "malformed", Detail: err.Error(), ID: cmd.ID.String()}, nil
+		return CommandResult{Status: StatusRefused, Rule: "malformed", Detail: err.Error(), ID: cmd.ID.String()}, nil
 	}
 	res := CommandResult{ID: sc.ID().String()}
 	r, err := n.engine.Propose(ctx, sc)
 	var ref *crisis.Refusal
 	switch {
 	case err == nil:
-		res.Status, res.Term, res.Index = "committed", r.Term, r.Index
+		res.Status, res.Term, res.Index = StatusCommitted, r.Term, r.Index
 	case errors.Is(err, consensus.ErrProposed):
-		res.Status = "pending"
+		res.Status = StatusPending
 	case errors.As(err, &ref):
-		res.Status, res.Rule, res.Detail = "refused", ref.Rule, ref.Detail
+		res.Status, res.Rule, res.Detail = StatusRefused, ref.Rule, ref.Detail
 	default:
 		return res, err
 	}
