@@ -40,7 +40,7 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 	// node1 is cyclone: it may open at level 3.
 	cmd := crisis.Command{Kind: crisis.KindOpen, Title: "browser test", Level: 3}
-	if res, err := nodes[1].Command(context.Background(), cmd); err != nil || res.Status == "refused" {
+	if res, err := nodes[1].Command(context.Background(), cmd); err != nil || res.Status == StatusRefused {
 		t.Fatalf("open: %+v %v", res, err)
 	}
 	waitUntil(t, 30*time.Second, "the crisis on both nodes", func() bool {

@@ -103,7 +103,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 			return err
 		}
 		id, _ := crisis.ParseID(res.ID)
-		if res.Status == "pending" {
+		if res.Status == StatusPending {
 			step("node%d proposes %s through the log (not the leader): pending", i, req.Kind)
 			if err := waitDemo(ctx, 30*time.Second, func() bool { _, ok := nodes[i].Consensus().Outcome(id); return ok }); err != nil {
 				return fmt.Errorf("demo: %s not decided: %w", req.Kind, err)
@@ -114,7 +114,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 			}
 			step("  … committed at term %d index %d", o.Term, o.Index)
 			committed = max(committed, o.Index)
-		} else if res.Status == "refused" {
+		} else if res.Status == StatusRefused {
 			return fmt.Errorf("demo: %s refused by rule %s: %s", req.Kind, res.Rule, res.Detail)
 		} else {
 			step("node%d %s: committed at term %d index %d", i, req.Kind, res.Term, res.Index)

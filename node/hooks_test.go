@@ -177,9 +177,9 @@ func TestClockSkewNode(t *testing.T) {
 	// leads.
 	leader := leadBy(t, nodes, "a leader with a correct clock", func(n *Node) bool { return n != slow })
 	open, err := leader.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1})
-	if err != nil || open.Status == "refused" {
+	if err != nil || open.Status == StatusRefused {
 		// node0 (presidency) may not open: node2 does, through the log.
-		if open, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1}); err != nil || open.Status == "refused" {
+		if open, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1}); err != nil || open.Status == StatusRefused {
 			t.Fatalf("open: %+v %v", open, err)
 		}
 	}
@@ -199,7 +199,7 @@ func TestClockSkewNode(t *testing.T) {
 	var res CommandResult
 	waitUntil(t, 30*time.Second, "a Reserve request committed by the slow leader", func() bool {
 		res, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindReserveRequest, Sector: "energy", Services: []string{"incident response"}})
-		return err == nil && res.Status == "committed"
+		return err == nil && res.Status == StatusCommitted
 	})
 	st := slow.Consensus().Local().State
 	var req crisis.Request

@@ -250,6 +250,24 @@ func (e *Engine) Propose(ctx context.Context, sc *crisis.SignedCommand) (Result,
 // this node is not the leader; its outcome comes later.
 var ErrProposed = errors.New("consensus: proposed through the crisis log; waiting for the leader")
 
+// Status is what became of a command a member asked for: the one word the
+// API's JSON and the command line print. Its values are a contract.
+type Status string
+
+// The statuses of a command.
+const (
+	// StatusCommitted: Raft committed the command (Propose returned a
+	// Result with its term and index).
+	StatusCommitted Status = "committed"
+	// StatusPending: the command was written into the crisis log as a
+	// proposal (Propose returned ErrProposed); it stays provisional until
+	// a leader commits or refuses it.
+	StatusPending Status = "pending"
+	// StatusRefused: the state machine refused the command by a named
+	// rule (a *crisis.Refusal), or it could not be signed.
+	StatusRefused Status = "refused"
+)
+
 // stamp is the time the leader writes into an entry: its clock, or the
 // last committed time if its clock is behind that (the FSM enforces the
 // same bound; stamping it keeps the log itself monotonic too).

@@ -2,58 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
 )
-
-func newStatusCmd() *cobra.Command {
-	var dir string
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "status [--dir D]",
-		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var s node.StatusView
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &s); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), s)
-			}
-			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
-			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
-			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
-			if s.DiskFull {
-				fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
-			}
-			fmt.Fprintln(w)
-			return printPeers(w, s.Peers)
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	dirFlag(c, &dir)
-	return c
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
 
 func newPostCmd() *cobra.Command {
 	var dir, kind, tlp, prio, to string
@@ -153,15 +109,6 @@ func newLogCmd() *cobra.Command {
 	return c
 }
 
-func printJSONLine(c *cobra.Command, v any) error {
-	b, err := jsonMarshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(c.OutOrStdout(), string(b))
-	return err
-}
-
 func printEntry(c *cobra.Command, e node.EntryView) {
 	w := c.OutOrStdout()
 	text := e.Text
@@ -176,18 +123,4 @@ func printEntry(c *cobra.Command, e node.EntryView) {
 		kind = "?"
 	}
 	fmt.Fprintf(w, "%s  %-10s %-9s %-12s %-9s %s  %s\n", e.Time.Format("2006-01-02 15:04:05"), e.Author, kind, "TLP:"+strings.ToUpper(orDash(e.TLP)), e.Priority, e.ID[:12], text)
-}
-
-// printPeers writes the members' links as a table.
-func printPeers(w io.Writer, peers []node.PeerView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
-	for _, p := range peers {
-		last := "never"
-		if p.LastSync != nil {
-			last = time.Since(*p.LastSync).Round(time.Second).String() + " ago"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%s\t%s\t%d\t%s\n", p.Member, yes(p.Connected), p.RTTMS, p.Profile, last, p.Behind, p.PeerID)
-	}
-	return tw.Flush()
 }
