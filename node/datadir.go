@@ -89,6 +89,9 @@ type TestnetOptions struct {
 	BasePort int              // node i listens on 127.0.0.1:BasePort+i (TCP and QUIC); API on BasePort+500+i
 	Roles    map[int][]string // overrides, by node index
 	Now      time.Time
+	// Admins: the first Admins nodes are admins (default 1: node0);
+	// AdminThreshold of them must sign a roster change (default 1).
+	Admins, AdminThreshold int
 }
 
 // TestnetNode is one prepared node.
@@ -121,6 +124,10 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 	}
 	if o.Voters < 1 || o.Voters > o.Nodes || o.Voters%2 == 0 {
 		problems = append(problems, fmt.Sprintf("--voters %d: want an odd number from 1 to --nodes (%d)", o.Voters, o.Nodes))
+	}
+	o.Admins = max(o.Admins, 1)
+	if o.Admins > o.Nodes || o.AdminThreshold > o.Admins || o.AdminThreshold < 0 {
+		problems = append(problems, fmt.Sprintf("%d admins with a threshold of %d: want 1 to --nodes admins and a threshold of at most the admins", o.Admins, o.AdminThreshold))
 	}
 	if o.BasePort <= 0 || o.BasePort+500+o.Nodes > 65535 {
 		problems = append(problems, fmt.Sprintf("--base-port %d: want a port so that base+500+nodes ≤ 65535", o.BasePort))
@@ -155,11 +162,12 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		ids[i] = id
 		nd.PeerID = id.PeerID().String()
 	}
-	spec := crypto.GenesisSpec{Network: "testnet", Created: o.Now, Admins: []crypto.MemberID{ids[0].ID()}}
+	spec := crypto.GenesisSpec{Network: "testnet", Created: o.Now, AdminThreshold: o.AdminThreshold}
 	for i, nd := range nodes {
 		m := crypto.Member{Card: ids[i].Card(), Addrs: []string{nd.Listen[0]}}
 		roles := nd.Roles
-		if i == 0 {
+		if i < o.Admins {
+			spec.Admins = append(spec.Admins, ids[i].ID())
 			roles = append(append([]string{}, roles...), string(crypto.RoleAdmin))
 		}
 		for _, r := range roles {

@@ -22,7 +22,15 @@ import (
 // are closed at the end of the test.
 func openTestnet(t *testing.T, n int, opts func(i int) Options) ([]*Node, []TestnetNode) {
 	t.Helper()
-	specs, err := Testnet(TestnetOptions{Dir: t.TempDir(), Nodes: n, BasePort: freeBasePort(t), Now: time.Now()})
+	return openTestnetWith(t, TestnetOptions{Nodes: n}, opts)
+}
+
+// openTestnetWith is openTestnet with testnet options (Dir, BasePort and
+// Now are filled in).
+func openTestnetWith(t *testing.T, o TestnetOptions, opts func(i int) Options) ([]*Node, []TestnetNode) {
+	t.Helper()
+	o.Dir, o.BasePort, o.Now = t.TempDir(), freeBasePort(t), time.Now()
+	specs, err := Testnet(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,8 @@ func main() {
 }
 
 // run executes the command line and returns the exit code: 0 on success, 1
-// on failure (the error is printed to stderr), 2 on a usage error.
+// on failure (the error is printed to stderr), 2 on a usage error, 3 when
+// a change is still waiting (for approvals or for Raft) after --wait.
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
@@ -46,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "crisismesh: %v\n", err)
 		var ue usageError
+		var we waitingError
+		if errors.As(err, &we) {
+			return 3
+		}
 		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 			return 2
 		}
@@ -77,6 +82,7 @@ Getting started:
        crisismesh join --genesis genesis --dir ./cert-lu
        crisismesh run --dir ./cert-lu
   4. Beside the running node: crisismesh status, post, log, crisis, peers (--dir ./cert-lu).
+  5. Change the members of the running network: crisismesh member list|add|revoke|rotate|voter|approve.
 
 To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir ./net.`,
 		Version:       buildVersion(),
@@ -89,7 +95,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd(), newMemberCmd())
 	return root
 }
 

@@ -214,6 +214,15 @@ func (e *Engine) Close() error {
 // Raft exposes the Raft member for observation (state, stats, leader).
 func (e *Engine) Raft() *raft.Raft { return e.raft }
 
+// RosterVersion is the roster version Raft has committed: the one the
+// crisis state's rules apply (the crisis log's roster may be ahead until
+// the leader carries its updates into Raft).
+func (e *Engine) RosterVersion() uint64 {
+	e.fsm.mu.RLock()
+	defer e.fsm.mu.RUnlock()
+	return e.fsm.roster.Version()
+}
+
 // IsLeader reports whether this node leads.
 func (e *Engine) IsLeader() bool { return e.raft.State() == raft.Leader }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -107,6 +108,21 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 // each with the approvals that made it take effect: those that build the
 // current roster from the genesis.
 func (s *Store) RosterUpdates() ([]crypto.ApprovedUpdate, error) {
+	st, err := s.RosterState()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]crypto.ApprovedUpdate, len(st.Applied))
+	for i, a := range st.Applied {
+		out[i] = crypto.ApprovedUpdate{Update: a.Update, Approvals: a.Approvals}
+	}
+	return out, nil
+}
+
+// RosterState derives the roster from the roster entries held, with the
+// updates in force, those refused and those waiting for approvals
+// (log.DeriveRosterState).
+func (s *Store) RosterState() (log.RosterState, error) {
 	var plain []*log.Entry
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -114,14 +130,9 @@ func (s *Store) RosterUpdates() ([]crypto.ApprovedUpdate, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return log.RosterState{}, err
 	}
-	_, applied, _ := log.DeriveRoster(s.genesis.Roster(), plain)
-	out := make([]crypto.ApprovedUpdate, len(applied))
-	for i, a := range applied {
-		out[i] = crypto.ApprovedUpdate{Update: a.Update, Approvals: a.Approvals}
-	}
-	return out, nil
+	return log.DeriveRosterState(s.genesis.Roster(), plain), nil
 }
 
 // rosterFrom derives the roster from the genesis and the roster entries
@@ -137,11 +148,30 @@ func (s *Store) rosterFrom(plain []*log.Entry) *crypto.Roster {
 }
 
 // AppendRosterUpdate writes an admin-signed roster update into the log.
+// An update refused by a roster rule is not written; one that needs more
+// admins' approvals is written and waits for them (RosterState lists it
+// as pending).
 func (s *Store) AppendRosterUpdate(ctx context.Context, u *crypto.Update) (*log.Entry, error) {
 	if _, err := s.Roster().Apply(u); err != nil {
-		return nil, fmt.Errorf("store: roster update would be refused: %w", err)
+		var re *crypto.RuleError
+		if !errors.As(err, &re) || re.Rule != "approvals" {
+			return nil, fmt.Errorf("store: roster update would be refused: %w", err)
+		}
 	}
-	es, err := s.Append(ctx, log.Draft{Body: log.Body{Kind: log.KindRoster, TLP: log.TLPClear, Payload: u.Bytes()}})
+	return s.appendPlain(ctx, log.KindRoster, u.Bytes())
+}
+
+// AppendApproval writes this node's admin's approval of a roster update.
+// It is refused unless it would count (crypto.Roster.CheckApproval).
+func (s *Store) AppendApproval(ctx context.Context, u *crypto.Update, a *crypto.Approval) (*log.Entry, error) {
+	if err := s.Roster().CheckApproval(u, a); err != nil {
+		return nil, fmt.Errorf("store: approval would not count: %w", err)
+	}
+	return s.appendPlain(ctx, log.KindRoster, a.Bytes())
+}
+
+func (s *Store) appendPlain(ctx context.Context, kind log.Kind, payload []byte) (*log.Entry, error) {
+	es, err := s.Append(ctx, log.Draft{Body: log.Body{Kind: kind, TLP: log.TLPClear, Payload: payload}})
 	if err != nil {
 		return nil, err
 	}

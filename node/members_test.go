@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// With two admins who must agree, one admin's revocation stays pending on
+// every node (the member keeps writing and is not cut off) until the other
+// approves; then it is in force everywhere, in the roster and in Raft. A
+// member who is not an admin cannot approve, nor change the roster; the
+// proposer cannot approve its own update twice; an unknown member cannot
+// be revoked.
+func TestRosterChangeNeedsTwoAdmins(t *testing.T) {
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, func(int) Options { return Options{} })
+	ctx := context.Background()
+	node0, node1, node2 := nodes[0], nodes[1], nodes[2]
+
+	res, err := node0.ChangeRoster(ctx, UpdateRequest{Op: "revoke", Member: "node9"})
+	if err != nil || res.Status != UpdateRefused || res.Rule != "member-unknown" {
+		t.Fatalf("revoke an unknown member: %+v, %v", res, err)
+	}
+	res, err = node2.ChangeRoster(ctx, UpdateRequest{Op: "revoke", Member: "node1", Reason: "x"})
+	if err != nil || res.Status != UpdateRefused || res.Rule != "signer-admin" {
+		t.Fatalf("a non-admin revokes: %+v, %v", res, err)
+	}
+	res, err = node0.ChangeRoster(ctx, UpdateRequest{Op: "revoke", Member: "node2", Reason: "laptop stolen"})
+	if err != nil || res.Status != UpdatePending || res.WaitingFor != "approvals" || res.Approvals != 1 || res.Needed != 2 {
+		t.Fatalf("one admin's revocation: %+v, %v", res, err)
+	}
+	id := res.UpdateID
+
+	// Every node sees it pending, node2 still active.
+	waitUntil(t, 30*time.Second, "every node to list the pending update", func() bool {
+		for _, n := range nodes {
+			v, err := n.Members()
+			if err != nil || len(v.Pending) != 1 || v.Pending[0].UpdateID != id {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		v, _ := n.Members()
+		if v.RosterVersion != 0 || v.AdminThreshold != 2 || memberStatus(v, "node2") != MemberActive {
+			t.Fatalf("%s: roster version %d, node2 %s while the revocation waits", n.id.Name(), v.RosterVersion, memberStatus(v, "node2"))
+		}
+	}
+	if res, err := node0.Approve(ctx, id); err != nil || res.Rule != "approval-duplicate" {
+		t.Fatalf("the proposer approving its own update: %+v, %v", res, err)
+	}
+	if res, err := node2.Approve(ctx, id); err != nil || res.Rule != "signer-admin" {
+		t.Fatalf("a non-admin approving: %+v, %v", res, err)
+	}
+	if _, err := node2.Post(ctx, PostRequest{Kind: "message", Text: "still here", TLP: "amber"}); err != nil {
+		t.Fatalf("node2 writes while its revocation waits: %v", err)
+	}
+
+	// The second admin approves, through the API as the CLI does.
+	code, body := apiCall(t, specs[1], "POST", "/api/v1/members/updates/"+id+"/approve", "{}")
+	if code != http.StatusOK {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil || res.Status == UpdateRefused {
+		t.Fatalf("approve: %s (%v)", body, err)
+	}
+	waitUntil(t, 30*time.Second, "the revocation in force on every node and in Raft", func() bool {
+		for _, n := range nodes[:2] {
+			r, err := n.UpdateStatus(id)
+			if err != nil || r.Status != UpdateInForce {
+				return false
+			}
+		}
+		return true
+	})
+	v, _ := node1.Members()
+	if memberStatus(v, "node2") != MemberRevoked || v.RosterVersion != 1 || v.RaftRosterVersion != 1 || len(v.Pending) != 0 {
+		t.Fatalf("after approval: %+v", v)
+	}
+	if res, err := node1.Approve(ctx, id); err != nil || res.Rule != "update-in-force" {
+		t.Fatalf("approving an update in force: %+v, %v", res, err)
+	}
+	if code, body := apiCall(t, specs[1], "GET", "/api/v1/members/updates/zz", ""); code != http.StatusBadRequest {
+		t.Fatalf("bad update ID: %d %s", code, body)
+	}
+	_ = node1
+}
+
+func memberStatus(v MembersView, name string) string {
+	for _, m := range v.Members {
+		if m.Name == name {
+			return m.Status
+		}
+	}
+	return ""
+}
