@@ -54,8 +54,11 @@ func writeToken(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, TokenFile), []byte(hex.EncodeToString(b[:])+"\n"), 0o600)
 }
 
-// Join installs a genesis into a data directory after checking it and that
-// it lists this directory's member.
+// Join installs a genesis into a data directory after checking it. A
+// genesis that does not list this directory's member is accepted: the
+// member joins a running network, whose admin adds it with a roster
+// update (`crisismesh member add`) that the node learns from its peers
+// (see Listed).
 func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 	g, err := ReadGenesis(genesisPath)
 	if err != nil {
@@ -65,8 +68,8 @@ func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join: %w (make the data directory first: crisismesh init --name NAME --dir %s)", err, dir)
 	}
-	if m, ok := g.Roster().Member(card.ID()); !ok || m.Revoked {
-		return nil, fmt.Errorf("join: the genesis of network %s does not list %s (%s): send %s to the network admin", g.Roster().Name(), card.Name(), card.ID().Short(), filepath.Join(dir, CardFile))
+	if m, ok := g.Roster().Member(card.ID()); ok && m.Revoked {
+		return nil, fmt.Errorf("join: the genesis of network %s lists %s (%s) as revoked", g.Roster().Name(), card.Name(), card.ID().Short())
 	}
 	dst := filepath.Join(dir, GenesisFile)
 	if old, err := os.ReadFile(dst); err == nil {
@@ -79,6 +82,17 @@ func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	return g, nil
+}
+
+// Listed reports whether the genesis lists the member of data directory
+// dir (false: it waits for a roster update that adds it).
+func Listed(g *crypto.Genesis, dir string) (bool, error) {
+	card, err := ReadCard(dir)
+	if err != nil {
+		return false, err
+	}
+	_, ok := g.Roster().Member(card.ID())
+	return ok, nil
 }
 
 // TestnetOptions describe a local test network.

@@ -3,7 +3,12 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,4 +101,111 @@ func memberStatus(v MembersView, name string) string {
 		}
 	}
 	return ""
+}
+
+// A 3-node network is running; a 4th member is initialised on its own,
+// joins with the original genesis (which does not list it) and waits; the
+// admin adds it; the running nodes admit it, it catches up on the whole
+// log, and its post is read on the other three. No node restarts.
+func TestNewMemberJoinsRunningNetwork(t *testing.T) {
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
+	ctx := context.Background()
+	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range nodes {
+		if _, err := n.Post(ctx, PostRequest{Kind: "sitrep", Text: fmt.Sprintf("before: node%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The new member: init, join with the unchanged genesis, a peer.
+	dir := filepath.Join(t.TempDir(), "cert-de")
+	card, err := Init(dir, "cert-de", nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Join(dir, filepath.Join(specs[0].Dir, GenesisFile))
+	if err != nil {
+		t.Fatalf("join with a genesis that does not list the member: %v", err)
+	}
+	if listed, err := Listed(g, dir); err != nil || listed {
+		t.Fatalf("listed %v, %v", listed, err)
+	}
+	base := freeBasePort(t)
+	cfg := DefaultConfig()
+	cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", base)}
+	cfg.API = fmt.Sprintf("127.0.0.1:%d", base+500)
+	cfg.MDNS = false
+	cfg.Profile = "lan"
+	if err := os.Remove(filepath.Join(dir, ConfigFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteConfig(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPeers(dir, []string{specs[1].Listen[0] + "/p2p/" + specs[1].PeerID}); err != nil {
+		t.Fatal(err)
+	}
+	de, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("open the new member's node before it is added: %v", err)
+	}
+	t.Cleanup(func() { de.Close() })
+	if _, err := de.Post(ctx, PostRequest{Kind: "message", Text: "too early"}); err == nil {
+		t.Error("a node not yet admitted posted")
+	}
+
+	res, err := nodes[0].ChangeRoster(ctx, UpdateRequest{Op: "add", Card: card, Roles: []string{"csirt"}, Addrs: cfg.Listen})
+	if err != nil || res.Status == UpdateRefused {
+		t.Fatalf("add: %+v, %v", res, err)
+	}
+	all := append(slices.Clone(nodes), de)
+	waitUntil(t, 60*time.Second, "the new member to hold the whole log and the network key", func() bool {
+		if _, ok := de.Store().CurrentKey("all"); !ok {
+			return false
+		}
+		want := nodes[0].Store().Digest()
+		for _, n := range all {
+			if n.Store().Digest() != want {
+				return false
+			}
+		}
+		return true
+	})
+	// It reads what was written before it joined.
+	es, err := de.Entries("", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := 0
+	for _, e := range es {
+		if strings.HasPrefix(e.Text, "before: ") {
+			before++
+		}
+	}
+	if before != 3 {
+		t.Fatalf("the new member reads %d of the 3 posts written before it joined", before)
+	}
+	post, err := de.Post(ctx, PostRequest{Kind: "sitrep", Text: "hello from cert-de"})
+	if err != nil {
+		t.Fatalf("the new member posts: %v", err)
+	}
+	waitUntil(t, 30*time.Second, "the other three to read the new member's post", func() bool {
+		for _, n := range nodes {
+			e, err := n.Store().Get(post.ID())
+			if err != nil {
+				return false
+			}
+			if v := n.ViewEntry(e); !v.Readable || v.Text != "hello from cert-de" || v.Author != "cert-de" {
+				return false
+			}
+		}
+		return true
+	})
 }

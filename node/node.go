@@ -122,8 +122,8 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		}
 		return nil, err
 	}
-	if _, ok := n.genesis.Roster().Member(n.id.ID()); !ok {
-		return nil, fmt.Errorf("node: this genesis does not list %s (%s): ask the admin to add the card in %s", n.id.Name(), n.id.ID().Short(), filepath.Join(dir, CardFile))
+	if m, ok := n.genesis.Roster().Member(n.id.ID()); ok && m.Revoked {
+		return nil, fmt.Errorf("node: %s (%s) is revoked in this genesis", n.id.Name(), n.id.ID().Short())
 	}
 	n.profile, _ = transport.ProfileByName(n.cfg.Profile)
 
@@ -136,6 +136,16 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 	tcfg.ListenAddrs = n.cfg.Listen
 	tcfg.PeerKey = n.id.PeerKey()
 	tcfg.Roster = n.store.Roster()
+	if _, admitted := tcfg.Roster.ByPeer(n.id.PeerID()); !admitted {
+		if m, ok := tcfg.Roster.Member(n.id.ID()); ok && m.Revoked {
+			return nil, fmt.Errorf("node: %s (%s) was revoked (%s) at roster version %d: this identity cannot rejoin; make a new one with crisismesh init and ask an admin to add it", n.id.Name(), n.id.ID().Short(), m.Reason, m.RevokedAt)
+		}
+		// A new member with the unchanged genesis: it dials the peers in
+		// its config and learns the roster update that adds it from them.
+		tcfg.AwaitAdmission = true
+		logger.Warn("this node is not in the roster yet: waiting for a roster update that adds it (an admin runs `crisismesh member add` with this node's card); dialling the peers in config.toml",
+			"member", n.id.Name(), "member_id", n.id.ID().String(), "peers", len(n.cfg.Peers))
+	}
 	tcfg.Profile = n.cfg.Profile
 	tcfg.StaticPeers = n.cfg.Peers
 	tcfg.MDNS = n.cfg.MDNS

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,13 +74,23 @@ peers there) and api.token. Then get the genesis from your admin and run
 
 func newJoinCmd() *cobra.Command {
 	var dir, genesis string
+	var peers []string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "join --genesis FILE [--dir D]",
-		Short:   "Install the network's genesis into a data directory",
-		Long:    "join checks the genesis (signatures, roles, voters) and that it lists this directory's member, then installs it. Compare the network ID it prints with your admin's.",
-		Example: "  crisismesh join --genesis ./genesis --dir /var/lib/crisismesh",
-		Args:    noArgs,
+		Use:   "join --genesis FILE [--peer MULTIADDR]... [--dir D]",
+		Short: "Install the network's genesis into a data directory",
+		Long: `join checks the genesis (signatures, roles, voters) and installs it. Compare the network
+ID it prints with your admin's.
+
+A new member of a running network joins with the unchanged genesis, which does not list
+it: join says so, and the node waits for the roster update that adds it. Give it the
+addresses of one or more running members with --peer (kept in config.toml as peers);
+send your card.json to an admin, who runs 'crisismesh member add'. Once the members hold
+that update they admit this node, and it catches up on the whole log.`,
+		Example: `  crisismesh join --genesis ./genesis --dir /var/lib/crisismesh
+  crisismesh join --genesis ./genesis --dir ./cert-de \
+    --peer /ip4/192.0.2.10/udp/4001/quic-v1/p2p/12D3KooW...`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if genesis == "" {
 				return usageError{fmt.Errorf("join needs --genesis FILE; run 'crisismesh join --help'")}
@@ -88,16 +99,37 @@ func newJoinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(peers) > 0 {
+				if err := node.AddPeers(dir, peers); err != nil {
+					return err
+				}
+			}
+			listed, err := node.Listed(g, dir)
+			if err != nil {
+				return err
+			}
 			v := node.ViewRoster(g.Roster())
 			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
+				return printJSON(c.OutOrStdout(), struct {
+					node.NetworkView
+					Listed bool `json:"listed"`
+				}{v, listed})
 			}
 			printRoster(c, v)
+			if !listed {
+				card, _ := node.ReadCard(dir)
+				fmt.Fprintf(c.OutOrStdout(), "\nThis genesis does not list %s: the node will wait for a roster update that adds it.\n"+
+					"  1. Send %s to an admin, who runs: crisismesh member add CARD --role ROLE\n"+
+					"  2. Start the node: crisismesh run --dir %s (it dials the peers in %s)\n",
+					card.Name(), filepath.Join(dir, node.CardFile), dir, filepath.Join(dir, node.ConfigFile))
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "\nJoined. Start the node with: crisismesh run --dir %s\n", dir)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&genesis, "genesis", "", "the genesis file from the network admin")
+	c.Flags().StringArrayVar(&peers, "peer", nil, "multiaddr (with /p2p/PEER_ID) of a running member to dial; repeat")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
