@@ -75,6 +75,9 @@ func (n *Node) startAPI() error {
 		{"POST " + apiMembers, n.handleRosterChange},
 		{"GET " + apiMembers + "/updates/{id}", n.handleUpdateStatus},
 		{"POST " + apiMembers + "/updates/{id}/approve", n.handleApprove},
+		{"GET /api/v1/groups", n.handleGroups},
+		{"POST /api/v1/groups", n.handleGroupChange},
+		{"POST /api/v1/keys/rotate", n.handleKeyRotate},
 	} {
 		api.HandleFunc(r.pattern, n.metrics.instrument(r.pattern, r.h))
 	}
@@ -303,6 +306,41 @@ func (n *Node) handleUpdateStatus(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleApprove(w http.ResponseWriter, r *http.Request) {
 	res, err := n.Approve(r.Context(), r.PathValue("id"))
 	n.writeUpdateResult(w, res, err)
+}
+
+func (n *Node) handleGroups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Groups())
+}
+
+func (n *Node) handleGroupChange(w http.ResponseWriter, r *http.Request) {
+	var req GroupRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	res, err := n.ChangeGroup(r.Context(), req)
+	n.writeUpdateResult(w, res, err)
+}
+
+// keyRotateRequest is the body of POST /api/v1/keys/rotate.
+type keyRotateRequest struct {
+	Group string `json:"group,omitempty"`
+}
+
+func (n *Node) handleKeyRotate(w http.ResponseWriter, r *http.Request) {
+	var req keyRotateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.RotateKey(r.Context(), req.Group)
+	if errors.Is(err, ErrBadRequest) {
+		writeError(w, http.StatusBadRequest, "refused", err.Error())
+		return
+	}
+	if err != nil {
+		writeFailure(w, err, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 // writeUpdateResult answers a roster request: a refusal by a rule is a

@@ -21,7 +21,8 @@ type PostRequest struct {
 	TLP      string   `json:"tlp"`      // default "amber"
 	Priority string   `json:"priority"` // default "routine"
 	Text     string   `json:"text"`
-	To       []string `json:"to,omitempty"` // member names: seal to them only
+	To       []string `json:"to,omitempty"`    // member names: seal to them only
+	Group    string   `json:"group,omitempty"` // a named need-to-know group this member is in
 	Refs     []string `json:"refs,omitempty"`
 }
 
@@ -133,11 +134,18 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 		}
 		d.Refs = append(d.Refs, h)
 	}
-	if len(req.To) > 0 {
+	switch {
+	case len(req.To) > 0 && req.Group != "":
+		return nil, errors.New("--to and --group exclude each other: seal to named members or to a group")
+	case len(req.To) > 0:
 		if d.Key, err = n.recipientKey(ctx, req.To); err != nil {
 			return nil, err
 		}
-	} else {
+	case req.Group != "":
+		if d.Key, err = n.groupWriteKey(ctx, req.Group, log.TLP(req.TLP)); err != nil {
+			return nil, err
+		}
+	default:
 		if log.TLP(req.TLP) == log.TLPRed {
 			return nil, errors.New("TLP:RED goes to named recipients only: add --to NAME,…")
 		}
@@ -152,6 +160,25 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 		return nil, err
 	}
 	return es[0], nil
+}
+
+// groupWriteKey returns the key to seal a post to the named group under,
+// issuing a new epoch if the group changed since its last key.
+func (n *Node) groupWriteKey(ctx context.Context, group string, tlp log.TLP) (*crypto.GroupKey, error) {
+	if tlp == log.TLPRed {
+		return nil, errors.New("TLP:RED goes to named recipients only (--to NAME,…), not to a group: a group changes, a recipient set does not")
+	}
+	ids, ok := n.store.Roster().Group(group)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("--group %s: no such group (crisismesh group list)", group)
+	case !slices.Contains(ids, n.id.ID()):
+		return nil, fmt.Errorf("--group %s: %s is not a member of it; only its members post to it", group, n.id.Name())
+	}
+	if k, _, ok := n.store.GroupKey(group); ok {
+		return k, nil
+	}
+	return n.newGroupEpoch(ctx, group)
 }
 
 // recipientKey returns a group key for exactly these members (and this

@@ -265,14 +265,22 @@ func (n *Node) ChangeRoster(ctx context.Context, req UpdateRequest) (UpdateResul
 		slices.SortFunc(spec.Members, func(a, b crypto.MemberID) int { return strings.Compare(a.String(), b.String()) })
 		target = strings.Join(append(slices.Clone(req.On), req.Off...), ",")
 	default:
-		return UpdateResult{}, fmt.Errorf("%w: unknown roster change %q (want add, revoke, rotate or voters)", ErrBadRequest, req.Op)
+		return UpdateResult{}, fmt.Errorf("%w: unknown roster change %q (want add, revoke, rotate or voters; groups change through /api/v1/groups)", ErrBadRequest, req.Op)
 	}
+	return n.signRosterUpdate(ctx, spec, target)
+}
+
+// signRosterUpdate signs spec as a roster update of the roster this node
+// holds and writes it, unless a rule refuses it.
+func (n *Node) signRosterUpdate(ctx context.Context, spec crypto.UpdateSpec, target string) (UpdateResult, error) {
+	r := n.store.Roster()
+	op := string(spec.Op)
 	u, err := crypto.NewUpdate(r, spec, n.id)
 	if err != nil {
-		return refusedUpdate(req.Op, target, "malformed", "%v", err), nil
+		return refusedUpdate(op, target, "malformed", "%v", err), nil
 	}
 	if _, err := r.Apply(u); err != nil && ruleOf(err) != "approvals" {
-		res := refusedUpdate(req.Op, target, ruleOf(err), "%v", err)
+		res := refusedUpdate(op, target, ruleOf(err), "%v", err)
 		res.UpdateID = u.ID().String()
 		return res, nil
 	}

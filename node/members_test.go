@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crisismesh/crisismesh/replication/log"
 )
 
 // With two admins who must agree, one admin's revocation stays pending on
@@ -208,4 +210,83 @@ func TestNewMemberJoinsRunningNetwork(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A group post is read by the group's members and by no one else, checked
+// on every node; removing a member starts a new epoch it does not receive.
+func TestGroupPostReadByMembersOnly(t *testing.T) {
+	nodes, _ := openTestnetWith(t, TestnetOptions{Nodes: 4}, func(int) Options { return Options{} })
+	ctx := context.Background()
+	admin := nodes[0]
+	if res, err := admin.ChangeGroup(ctx, GroupRequest{Op: "create", Group: "ops", Members: []string{"node1", "nodeX"}}); err != nil || res.Rule != "member-unknown" {
+		t.Fatalf("a group with an unknown member: %+v, %v", res, err)
+	}
+	if res, err := nodes[1].ChangeGroup(ctx, GroupRequest{Op: "create", Group: "ops", Members: []string{"node1"}}); err != nil || res.Rule != "signer-admin" {
+		t.Fatalf("a non-admin creates a group: %+v, %v", res, err)
+	}
+	if res, err := admin.ChangeGroup(ctx, GroupRequest{Op: "create", Group: "ops", Members: []string{"node1", "node2"}}); err != nil || res.Status != UpdateInForce && res.Status != UpdatePending {
+		t.Fatalf("create: %+v, %v", res, err)
+	}
+	waitUntil(t, 30*time.Second, "every node to hold group ops", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.Store().Roster().Group("ops"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := nodes[3].Post(ctx, PostRequest{Group: "ops", Text: "not mine"}); err == nil {
+		t.Fatal("a non-member posted to the group")
+	}
+	if _, err := nodes[1].Post(ctx, PostRequest{Group: "ops", TLP: "red", Text: "red"}); err == nil {
+		t.Fatal("TLP:RED to a group accepted")
+	}
+	readers := func(e string, want ...int) func() bool {
+		return func() bool {
+			for i, n := range nodes {
+				h, _ := n.Store().Get(mustHash(t, e))
+				if h == nil {
+					return false
+				}
+				if v := n.ViewEntry(h); v.Readable != slices.Contains(want, i) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	first, err := nodes[1].Post(ctx, PostRequest{Group: "ops", Text: "for ops only"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "node1 and node2 (and nobody else) to read the group post", readers(first.ID().String(), 1, 2))
+
+	if res, err := admin.ChangeGroup(ctx, GroupRequest{Op: "remove", Group: "ops", Members: []string{"node2"}}); err != nil || res.Status == UpdateRefused {
+		t.Fatalf("remove: %+v, %v", res, err)
+	}
+	waitUntil(t, 30*time.Second, "node1 to know node2 left ops", func() bool {
+		ids, _ := nodes[1].Store().Roster().Group("ops")
+		return len(ids) == 1
+	})
+	second, err := nodes[1].Post(ctx, PostRequest{Group: "ops", Text: "after node2 left"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "only node1 to read the post after node2 left", readers(second.ID().String(), 1))
+	if second.Header.KeyID == first.Header.KeyID {
+		t.Fatal("the post after the removal is sealed under the old key")
+	}
+	// node2 still reads what was written while it was in the group.
+	if h, _ := nodes[2].Store().Get(first.ID()); h == nil || !nodes[2].ViewEntry(h).Readable {
+		t.Fatal("node2 lost the post written while it was a member")
+	}
+}
+
+func mustHash(t *testing.T, s string) log.Hash {
+	t.Helper()
+	h, err := log.ParseHash(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -236,6 +236,9 @@ func (n *Node) keyDuty() {
 	if err := n.ensureGroupKey(ctx); err != nil {
 		n.logger.Warn("key duty failed", "err", err)
 	}
+	if err := n.ensureGroupKeys(ctx); err != nil {
+		n.logger.Warn("group key duty failed", "err", err)
+	}
 }
 
 // Close stops the node: Raft, sync, the host, then the store (everything

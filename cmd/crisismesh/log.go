@@ -12,16 +12,21 @@ import (
 )
 
 func newPostCmd() *cobra.Command {
-	var dir, kind, tlp, prio, to string
+	var dir, kind, tlp, prio, to, group string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "post [--kind K] [--tlp L] [--priority P] [--to NAME,…] TEXT",
+		Use:   "post [--kind K] [--tlp L] [--priority P] [--to NAME,… | --group NAME] TEXT",
 		Short: "Write an entry into the crisis log; exits 0 once it is durable locally",
 		Long: `post writes a signed, sealed entry. Kinds: incident, sitrep, request, decision, message,
 ack. TLP 2.0: clear, green, amber, amber+strict, red (red needs --to). Priorities: flash,
-immediate, routine. It prints the entry ID once the entry is on disk.`,
+immediate, routine. It prints the entry ID once the entry is on disk.
+
+--group NAME seals the entry to a named need-to-know group this member is in
+('crisismesh group list'): only the group's members read it; everyone else holds and
+relays it unread.`,
 		Example: `  crisismesh post --kind sitrep --tlp amber --priority immediate "Energy: two TSOs report outages"
-  crisismesh post --tlp red --to cyclone-fr,presidency "Attribution hint, do not share"`,
+  crisismesh post --tlp red --to cyclone-fr,presidency "Attribution hint, do not share"
+  crisismesh post --group energy-csirts "Indicators from the TSO intrusion attached"`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("post needs TEXT; run 'crisismesh post --help'")}
@@ -37,6 +42,7 @@ immediate, routine. It prints the entry ID once the entry is on disk.`,
 			if to != "" {
 				req.To = strings.Split(to, ",")
 			}
+			req.Group = group
 			var e node.EntryView
 			if err := cl.do(c.Context(), "POST", "/api/v1/entries", req, &e); err != nil {
 				return err
@@ -52,6 +58,7 @@ immediate, routine. It prints the entry ID once the entry is on disk.`,
 	c.Flags().StringVar(&tlp, "tlp", "amber", "TLP 2.0 label: clear, green, amber, amber+strict, red")
 	c.Flags().StringVar(&prio, "priority", "routine", "flash, immediate or routine")
 	c.Flags().StringVar(&to, "to", "", "seal to these members only (names, comma-separated)")
+	c.Flags().StringVar(&group, "group", "", "seal to a named need-to-know group this member is in")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the entry as JSON")
 	dirFlag(c, &dir)
 	return c

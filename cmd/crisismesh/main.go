@@ -82,7 +82,8 @@ Getting started:
        crisismesh join --genesis genesis --dir ./cert-lu
        crisismesh run --dir ./cert-lu
   4. Beside the running node: crisismesh status, post, log, crisis, peers (--dir ./cert-lu).
-  5. Change the members of the running network: crisismesh member list|add|revoke|rotate|voter|approve.
+  5. Change the running network: crisismesh member list|add|revoke|rotate|voter|approve,
+     crisismesh group list|create|add|remove|delete, crisismesh key rotate.
 
 To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir ./net.`,
 		Version:       buildVersion(),
@@ -95,7 +96,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd(), newMemberCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd())
 	return root
 }
 

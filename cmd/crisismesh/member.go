@@ -57,52 +57,8 @@ approvals or for Raft) when --wait ran out.`,
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
 
-	// change sends a roster change (or approval) and waits for it.
-	change := func(c *cobra.Command, path string, req any) error {
-		cl, err := newClient(dir)
-		if err != nil {
-			return err
-		}
-		wait, _ := c.Flags().GetDuration("wait")
-		asJSON, _ := c.Flags().GetBool("json")
-		var res node.UpdateResult
-		if err := cl.do(c.Context(), "POST", path, req, &res); err != nil {
-			return err
-		}
-		deadline := time.Now().Add(wait)
-		for res.Status == node.UpdatePending && time.Now().Before(deadline) {
-			select {
-			case <-c.Context().Done():
-				return c.Context().Err()
-			case <-time.After(200 * time.Millisecond):
-			}
-			ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
-			err := cl.do(ctx, "GET", "/api/v1/members/updates/"+res.UpdateID, nil, &res)
-			cancel()
-			if err != nil {
-				return err
-			}
-		}
-		if asJSON {
-			if err := printJSON(c.OutOrStdout(), res); err != nil {
-				return err
-			}
-		} else {
-			printUpdate(c, res)
-		}
-		switch res.Status {
-		case node.UpdateRefused:
-			return fmt.Errorf("refused (%s)", res.Rule)
-		case node.UpdatePending:
-			return waitingError{fmt.Errorf("update %s is still waiting for %s", res.UpdateID, res.WaitingFor)}
-		}
-		return nil
-	}
-	flags := func(c *cobra.Command) *cobra.Command {
-		c.Flags().Duration("wait", 30*time.Second, "how long to wait for the change to be in force (0: do not wait)")
-		c.Flags().Bool("json", false, "print the result as JSON")
-		return c
-	}
+	change := func(c *cobra.Command, path string, req any) error { return sendRosterChange(c, dir, path, req) }
+	flags := rosterChangeFlags
 
 	var roles, addrs []string
 	var voter bool
@@ -203,6 +159,58 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 	})
 	root.AddCommand(approve)
 	return root
+}
+
+// sendRosterChange sends a roster change (or an approval) to the node's
+// API and waits for it as --wait says: exit 0 in force, 1 refused, 3 still
+// waiting.
+func sendRosterChange(c *cobra.Command, dir, path string, req any) error {
+	cl, err := newClient(dir)
+	if err != nil {
+		return err
+	}
+	wait, _ := c.Flags().GetDuration("wait")
+	asJSON, _ := c.Flags().GetBool("json")
+	var res node.UpdateResult
+	if err := cl.do(c.Context(), "POST", path, req, &res); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for res.Status == node.UpdatePending && time.Now().Before(deadline) {
+		select {
+		case <-c.Context().Done():
+			return c.Context().Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
+		err := cl.do(ctx, "GET", "/api/v1/members/updates/"+res.UpdateID, nil, &res)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		if err := printJSON(c.OutOrStdout(), res); err != nil {
+			return err
+		}
+	} else {
+		printUpdate(c, res)
+	}
+	switch res.Status {
+	case node.UpdateRefused:
+		return fmt.Errorf("refused (%s)", res.Rule)
+	case node.UpdatePending:
+		return waitingError{fmt.Errorf("update %s is still waiting for %s", res.UpdateID, res.WaitingFor)}
+	}
+	return nil
+}
+
+// rosterChangeFlags adds --wait and --json to a command that changes the
+// roster.
+func rosterChangeFlags(c *cobra.Command) *cobra.Command {
+	c.Flags().Duration("wait", 30*time.Second, "how long to wait for the change to be in force (0: do not wait)")
+	c.Flags().Bool("json", false, "print the result as JSON")
+	return c
 }
 
 func printMembers(c *cobra.Command, v node.MembersView) {

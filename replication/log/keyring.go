@@ -159,9 +159,15 @@ type Keyring struct {
 //   - a recipient-set group ("to/…"): its name is [RecipientGroup] of the
 //     members ([KeyRuleGroup]); any of those members may issue it (a new
 //     epoch too), nobody else;
-//   - any other (need-to-know) group: the author is an admin
-//     ([KeyRuleIssuer]). Members who want a private circle use a
-//     recipient-set group, which names its members exactly;
+//   - a named need-to-know group ("group/…", [crypto.GroupKeyName]): any
+//     member it is sealed to may issue it. The roster says who is in the
+//     group (admins decide, with their threshold); a key is written under
+//     only while it is sealed to exactly the roster's group
+//     ([Keyring.ForGroup]), so a key naming anyone else is held but never
+//     used, and every change of the group brings a new epoch. Old epochs
+//     stay trusted, so what was written under them stays readable to
+//     those they were sealed to;
+//   - any other group: the author is an admin ([KeyRuleIssuer]);
 //   - an entry a revoked author wrote past the seq its revocation keeps
 //     issues nothing ([KeyRuleIssuer]).
 //
@@ -281,6 +287,14 @@ func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identi
 		if want := RecipientGroup(gr.Members); key.Group() != want {
 			return refuse(KeyRuleGroup, "the key of epoch %d is for group %s, but its %d members make group %s", key.Epoch(), key.Group(), len(gr.Members), want)
 		}
+	case IsNamedGroup(key.Group()):
+		// The roster says who is in a named group (admins decide); any of
+		// the members the key is sealed to may issue it. A key is written
+		// under only while it is sealed to exactly the roster's group
+		// (ForGroup), so a key naming someone else is never used.
+		if err := crypto.CheckGroupName(strings.TrimPrefix(key.Group(), namedPrefix)); err != nil {
+			return refuse(KeyRuleGroup, "%v", err)
+		}
 	case !admin && key.Group() == GroupAll:
 		return refuse(KeyRuleIssuer, "%s is not an admin: only admins issue keys of the whole network", m.Card.Name())
 	case !admin:
@@ -328,6 +342,34 @@ func newer(a, b *grant) bool {
 		return c < 0
 	}
 	return bytes.Compare(a.entry[:], b.entry[:]) < 0
+}
+
+// namedPrefix starts the key group of a named need-to-know group.
+const namedPrefix = "group/"
+
+// IsNamedGroup reports whether a key group is a named group's
+// (crypto.GroupKeyName).
+func IsNamedGroup(group string) bool { return strings.HasPrefix(group, namedPrefix) }
+
+// ForGroup returns the key to write under for the named group name whose
+// members (in the roster) are members: the trusted key of the group sealed
+// to exactly those members with the highest epoch (then the smallest key
+// ID). None: the group changed since its last key, and a member issues a
+// new epoch.
+func (k *Keyring) ForGroup(name string, members []crypto.MemberID) (*crypto.GroupKey, bool) {
+	want := sortedIDs(members)
+	var best *grant
+	for _, gs := range k.byID {
+		for _, g := range gs {
+			if g.key.Group() == crypto.GroupKeyName(name) && slices.Equal(sortedIDs(g.members), want) && (best == nil || newer(g, best)) {
+				best = g
+			}
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.key, true
 }
 
 // ForMembers returns the current key of the recipient-set group of exactly

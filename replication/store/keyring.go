@@ -66,6 +66,21 @@ func (s *Store) KeyFor(members []crypto.MemberID) (*crypto.GroupKey, bool) {
 	return s.keyring.ForMembers(members)
 }
 
+// GroupKey returns the key to write under for the named group name: the
+// trusted key sealed to exactly the members the roster lists for it
+// (log.Keyring.ForGroup). ok is false when the group does not exist or has
+// no such key yet (a member issues a new epoch).
+func (s *Store) GroupKey(name string) (key *crypto.GroupKey, members []crypto.MemberID, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	members, exists := s.roster.Group(name)
+	if !exists {
+		return nil, nil, false
+	}
+	key, ok = s.keyring.ForGroup(name, members)
+	return key, members, ok
+}
+
 // AppendKey distributes key to recipients with a key entry. This node is
 // always among the recipients, so it can reopen the key after a restart.
 func (s *Store) AppendKey(ctx context.Context, key *crypto.GroupKey, recipients []crypto.Recipient) (*log.Entry, error) {
