@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/transport"
 )
 
 // With two admins who must agree, one admin's revocation stays pending on
@@ -289,4 +293,114 @@ func mustHash(t *testing.T, s string) log.Hash {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// A member is revoked while partitioned away and keeps writing. After the
+// heal it is cut off (the others refuse its connections); what it wrote
+// after the revocation is accepted nowhere, even when carried to the
+// others by hand, and its own node sets it aside once it learns of the
+// revocation; it cannot read an AMBER entry written after the
+// revocation, and the other members can.
+func TestRevokedWhilePartitioned(t *testing.T) {
+	faults := transport.NewFaults(1, nil)
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 4}, func(int) Options { return Options{Faults: faults} })
+	ctx := context.Background()
+	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	var ids []peer.ID
+	for _, s := range specs {
+		p, err := peer.Decode(s.PeerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p)
+	}
+	outcast := nodes[3]
+	before, err := outcast.Post(ctx, PostRequest{Text: "before the cut"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the admin to hold node3's first post", func() bool {
+		_, err := nodes[0].Store().Get(before.ID())
+		return err == nil
+	})
+	faults.Partition(ids[3:], ids[:3])
+	res, err := nodes[0].ChangeRoster(ctx, UpdateRequest{Op: "revoke", Member: "node3", Reason: "laptop stolen"})
+	if err != nil || res.Status == UpdateRefused {
+		t.Fatalf("revoke: %+v, %v", res, err)
+	}
+	var late []*log.Entry
+	for i := range 3 {
+		e, err := outcast.Post(ctx, PostRequest{Text: fmt.Sprintf("after the revocation %d", i)})
+		if err != nil {
+			t.Fatalf("node3 writes while cut off: %v", err)
+		}
+		late = append(late, e)
+	}
+	waitUntil(t, 30*time.Second, "a new network key epoch without node3", func() bool {
+		k, ok := nodes[1].Store().CurrentKey("all")
+		return ok && k.Epoch() > 1
+	})
+	secret, err := nodes[1].Post(ctx, PostRequest{Text: "written after the revocation", TLP: "amber"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faults.Heal()
+	waitUntil(t, 60*time.Second, "the other three to hold the same log", func() bool {
+		want := nodes[0].Store().Digest()
+		for _, n := range nodes[:3] {
+			if n.Store().Digest() != want {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range nodes[:3] {
+		if n.Host().Host().Network().Connectedness(ids[3]) == network.Connected {
+			t.Errorf("node%d is connected to the revoked node3", i)
+		}
+		if _, err := n.Store().Ingest(ctx, late...); err != nil {
+			t.Logf("node%d ingesting node3's late entries: %v", i, err)
+		}
+	}
+	all, err := nodes[1].Store().Entries(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := outcast.Store().Ingest(ctx, all...); err != nil {
+		t.Logf("node3 ingesting the others' log: %v", err)
+	}
+	for i, n := range nodes {
+		if i < 3 {
+			for _, e := range late {
+				if _, err := n.Store().Get(e.ID()); err == nil {
+					t.Errorf("node%d holds node3's entry %d written after its revocation", i, e.Header.Seq)
+				}
+			}
+		}
+		if _, err := n.Store().Get(before.ID()); err != nil {
+			t.Errorf("node%d lost node3's entry from before the revocation: %v", i, err)
+		}
+		e, err := n.Store().Get(secret.ID())
+		if err != nil {
+			t.Fatalf("node%d does not hold the post written after the revocation: %v", i, err)
+		}
+		if readable := n.ViewEntry(e).Readable; readable != (i != 3) {
+			t.Errorf("node%d reads the post written after the revocation: %v", i, readable)
+		}
+	}
+	if outcast.Store().Roster().Active(outcast.Identity().ID()) {
+		t.Error("node3 does not know it is revoked after receiving the log")
+	}
+	for _, e := range late {
+		if _, err := outcast.Store().Get(e.ID()); err == nil {
+			t.Errorf("node3 still holds its own entry %d written after its revocation", e.Header.Seq)
+		}
+	}
 }
