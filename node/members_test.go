@@ -100,13 +100,16 @@ func TestRosterChangeNeedsTwoAdmins(t *testing.T) {
 	_ = node1
 }
 
+// memberStatus returns the status of the member called name: the active
+// one if there is one (a rotated key keeps the name).
 func memberStatus(v MembersView, name string) string {
+	status := ""
 	for _, m := range v.Members {
-		if m.Name == name {
-			return m.Status
+		if m.Name == name && (status == "" || m.Status == MemberActive) {
+			status = m.Status
 		}
 	}
-	return ""
+	return status
 }
 
 // A 3-node network is running; a 4th member is initialised on its own,
@@ -402,5 +405,117 @@ func TestRevokedWhilePartitioned(t *testing.T) {
 		if _, err := outcast.Store().Get(e.ID()); err == nil {
 			t.Errorf("node3 still holds its own entry %d written after its revocation", e.Header.Seq)
 		}
+	}
+}
+
+// A member rotates its keys: the admin rotates it to the card `init
+// --rotate` made; the member's node switches to the new identity at its
+// next start, keeping its data; its entries under the new key are accepted
+// and read everywhere, an entry signed with the old key after the rotation
+// is refused, its old entries stay valid, and it still reads what was
+// sealed to its old key.
+func TestMemberRotatesKeys(t *testing.T) {
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
+	ctx := context.Background()
+	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	old := nodes[2].Identity()
+	oldPost, err := nodes[2].Post(ctx, PostRequest{Text: "signed with the old key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealedToOld, err := nodes[1].Post(ctx, PostRequest{Text: "for node1 and node2", TLP: "red", To: []string{"node2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := PrepareRotation(specs[2].Dir, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := PrepareRotation(specs[2].Dir, nil, time.Now()); err == nil {
+		t.Fatal("a second init --rotate replaced the waiting identity")
+	}
+	waitUntil(t, 30*time.Second, "the admin to hold node2's posts and the red one", func() bool {
+		_, err1 := nodes[0].Store().Get(oldPost.ID())
+		_, err2 := nodes[2].Store().Get(sealedToOld.ID())
+		return err1 == nil && err2 == nil
+	})
+	res, err := nodes[0].ChangeRoster(ctx, UpdateRequest{Op: "rotate", Member: "node2", Card: card})
+	if err != nil || res.Status == UpdateRefused {
+		t.Fatalf("rotate: %+v, %v", res, err)
+	}
+	waitUntil(t, 30*time.Second, "node2 to hold its rotation", func() bool {
+		m, ok := nodes[2].Store().Roster().Member(old.ID())
+		return ok && m.Revoked
+	})
+	if err := nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	re, err := Open(specs[2].Dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen after the rotation: %v", err)
+	}
+	t.Cleanup(func() { re.Close() })
+	if re.Identity().ID() != card.ID() {
+		t.Fatalf("the node runs as %s, want the new identity %s", re.Identity().ID().Short(), card.ID().Short())
+	}
+	nodes[2] = re
+	if e, err := re.Store().Get(sealedToOld.ID()); err != nil || !re.ViewEntry(e).Readable {
+		t.Fatalf("the rotated node no longer reads what was sealed to its old key: %v", err)
+	}
+	fresh, err := re.Post(ctx, PostRequest{Text: "signed with the new key"})
+	if err != nil {
+		t.Fatalf("post with the new key: %v", err)
+	}
+	waitUntil(t, 60*time.Second, "every node to read the post under the new key", func() bool {
+		for _, n := range nodes {
+			e, err := n.Store().Get(fresh.ID())
+			if err != nil {
+				return false
+			}
+			if v := n.ViewEntry(e); !v.Readable || v.Author != "node2" {
+				return false
+			}
+		}
+		return true
+	})
+	// The old key signs after the rotation (a Lamport clock above the
+	// rotation's: an entry below it sorts before the rotation in the log
+	// and is judged as written before it, see log's "Revocation"):
+	// refused everywhere.
+	head, _ := nodes[0].Store().Head(old.ID())
+	key, _ := nodes[0].Store().CurrentKey("all")
+	forged, err := log.Build(old, nodes[0].Store().Network(), log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, nodes[0].Store().MaxLamport()+1, time.Now(),
+		[]log.Draft{{Body: log.Body{Kind: log.KindMessage, TLP: log.TLPAmber, Text: "old key, after the rotation"}, Key: key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		n.Store().Ingest(ctx, forged...)
+		if _, err := n.Store().Get(forged[0].ID()); err == nil {
+			t.Errorf("node%d accepted an entry signed with the old key after the rotation", i)
+		}
+		if _, err := n.Store().Get(oldPost.ID()); err != nil {
+			t.Errorf("node%d lost the entry signed with the old key before the rotation: %v", i, err)
+		}
+	}
+	v, _ := nodes[1].Members()
+	if got := memberStatus(v, "node2"); got != MemberActive {
+		t.Errorf("node2 (new key) is %s", got)
+	}
+	rotated := 0
+	for _, m := range v.Members {
+		if m.Status == MemberRotated {
+			rotated++
+		}
+	}
+	if rotated != 1 {
+		t.Errorf("%d rotated members listed, want 1 (node2's old key)", rotated)
 	}
 }

@@ -127,10 +127,40 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 	}
 	n.profile, _ = transport.ProfileByName(n.cfg.Profile)
 
-	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, store.Options{Logger: logger, Now: n.now, FreeSpace: opts.FreeSpace}); err != nil {
+	if err := finishAdopt(dir); err != nil {
+		return nil, err
+	}
+	previous, err := loadPrevious(dir, opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	sopts := store.Options{Logger: logger, Now: n.now, FreeSpace: opts.FreeSpace, Previous: previous}
+	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, sopts); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.store.Close() })
+	// This member's keys were rotated and the next identity waits beside
+	// the old one: adopt it now, keeping the old one to read what was
+	// sealed to it.
+	if due, err := rotationDue(dir, n.store.Roster(), n.id); err != nil {
+		return nil, err
+	} else if due {
+		old := n.id
+		if err := n.store.Close(); err != nil {
+			return nil, err
+		}
+		if err := adoptNext(dir, old); err != nil {
+			return nil, err
+		}
+		if n.id, err = LoadIdentity(dir, opts.Passphrase); err != nil {
+			return nil, err
+		}
+		sopts.Previous = append(sopts.Previous, old)
+		if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, sopts); err != nil {
+			return nil, err
+		}
+		logger.Info("this member's keys were rotated: now running as the new identity", "member", n.id.Name(), "old_id", old.ID().Short(), "new_id", n.id.ID().Short())
+	}
 
 	tcfg := transport.DefaultConfig()
 	tcfg.ListenAddrs = n.cfg.Listen
@@ -224,6 +254,13 @@ func (n *Node) followRoster() {
 				version = r.Version()
 				n.host.SetRoster(r)
 				n.logger.Info("roster changed", "version", version)
+				if m, ok := r.Member(n.id.ID()); ok && m.Revoked {
+					if m.Reason == "rotated" {
+						n.logger.Error("this member's keys were rotated: restart the node (crisismesh run) to run as the new identity in " + filepath.Join(n.dir, nextDir))
+					} else {
+						n.logger.Error("this member was revoked: nothing it signs from now on is accepted", "reason", m.Reason)
+					}
+				}
 				n.keyDuty()
 			}
 		}

@@ -30,17 +30,43 @@ func readPass(file string) ([]byte, error) {
 
 func newInitCmd() *cobra.Command {
 	var name, dir, passFile string
-	var asJSON bool
+	var asJSON, rotate bool
 	c := &cobra.Command{
-		Use:   "init --name NAME [--dir D]",
+		Use:   "init --name NAME [--dir D] | init --rotate [--dir D]",
 		Short: "Make a node's data directory: identity, member card, config and API token",
 		Long: `init makes a data directory for one member: identity.key (secret, 0600), card.json
 (public: send it to the network admin), config.toml (edit listen addresses, profile and
 peers there) and api.token. Then get the genesis from your admin and run
-'crisismesh join --genesis FILE'.`,
-		Example: "  crisismesh init --name cert-lu --dir /var/lib/crisismesh",
+'crisismesh join --genesis FILE'.
+
+init --rotate makes the next identity of the member in D (same name, new keys) in D/next,
+beside the current one. Send D/next/card.json to an admin, who runs 'crisismesh member
+rotate NAME --card card.json'; once the node holds that update it switches to the new
+identity at its next start, keeping its data and the old key (to read what was sealed to
+it).`,
+		Example: "  crisismesh init --name cert-lu --dir /var/lib/crisismesh\n  crisismesh init --rotate --dir /var/lib/crisismesh",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if rotate {
+				if name != "" {
+					return usageError{fmt.Errorf("init --rotate keeps the member's name: drop --name")}
+				}
+				pass, err := readPass(passFile)
+				if err != nil {
+					return err
+				}
+				card, err := node.PrepareRotation(dir, pass, time.Now().UTC())
+				if err != nil {
+					return err
+				}
+				v := node.ViewCard(card)
+				if asJSON {
+					return printJSON(c.OutOrStdout(), v)
+				}
+				next := filepath.Join(dir, "next", node.CardFile)
+				fmt.Fprintf(c.OutOrStdout(), "Made the next identity of %s in %s\n  member ID  %s\n  peer ID    %s\nNext: send %s to an admin, who runs:\n  crisismesh member rotate %s --card card.json\nthen restart this node (crisismesh run --dir %s): it switches to the new identity.\n", v.Name, filepath.Dir(next), v.MemberID, v.PeerID, next, v.Name, dir)
+				return nil
+			}
 			if name == "" {
 				return usageError{fmt.Errorf("init needs --name (e.g. --name cert-lu); run 'crisismesh init --help'")}
 			}
@@ -66,6 +92,7 @@ peers there) and api.token. Then get the genesis from your admin and run
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "member name, e.g. cert-lu")
+	c.Flags().BoolVar(&rotate, "rotate", false, "make the next identity of the member in --dir (a key rotation)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "encrypt the identity under the passphrase on the first line of this file")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)

@@ -184,14 +184,27 @@ type Keyring struct {
 // every member refuses, key entries not sealed to me are skipped unjudged:
 // only their recipients can judge them.
 func DeriveKeyring(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, entries []*Entry) *Keyring {
+	return DeriveKeyringHeld(network, roster, []*crypto.Identity{me}, entries)
+}
+
+// DeriveKeyringHeld is DeriveKeyring for a member holding several
+// identities: its own and those its keys were rotated away from, whose key
+// envelopes it still opens so that what was sealed to them stays readable.
+func DeriveKeyringHeld(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, entries []*Entry) *Keyring {
 	k := &Keyring{byID: map[crypto.KeyID][]*grant{}, refused: map[Hash]*KeyRefusal{}}
-	return k.With(network, roster, me, entries)
+	return k.WithHeld(network, roster, held, entries)
 }
 
 // With returns the keyring after also judging entries, under the same
 // roster as k was derived with (when the roster changes, derive again):
 // k.With(…, a).With(…, b) equals DeriveKeyring(…, a+b).
 func (k *Keyring) With(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, entries []*Entry) *Keyring {
+	return k.WithHeld(network, roster, []*crypto.Identity{me}, entries)
+}
+
+// WithHeld is With for a member holding several identities
+// (DeriveKeyringHeld).
+func (k *Keyring) WithHeld(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, entries []*Entry) *Keyring {
 	next := &Keyring{byID: make(map[crypto.KeyID][]*grant, len(k.byID)), refused: make(map[Hash]*KeyRefusal, len(k.refused))}
 	for id, gs := range k.byID {
 		next.byID[id] = slices.Clone(gs)
@@ -200,7 +213,7 @@ func (k *Keyring) With(network crypto.NetworkID, roster *crypto.Roster, me *cryp
 		next.refused[h] = r
 	}
 	for _, e := range entries {
-		g, refusal := judgeKey(network, roster, me, e)
+		g, refusal := judgeKey(network, roster, held, e)
 		switch {
 		case refusal != nil:
 			next.refused[e.ID()] = refusal
@@ -233,7 +246,7 @@ func (k *Keyring) add(g *grant) {
 
 // judgeKey returns the grant of a trusted key entry sealed to me, a refusal,
 // or neither (not a key entry, or not sealed to me).
-func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, e *Entry) (*grant, *KeyRefusal) {
+func judgeKey(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, e *Entry) (*grant, *KeyRefusal) {
 	if !e.Header.Plain() {
 		return nil, nil
 	}
@@ -262,7 +275,13 @@ func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identi
 	if n := len(roster.Members()); ke.Slots() > n {
 		return refuse(KeyRuleRecipients, "%d recipient slots, but the network has %d members", ke.Slots(), n)
 	}
-	gr, err := me.OpenGrant(network, ke)
+	var gr *crypto.Grant
+	err = crypto.ErrNotRecipient
+	for _, me := range held {
+		if gr, err = me.OpenGrant(network, ke); !errors.Is(err, crypto.ErrNotRecipient) {
+			break
+		}
+	}
 	if errors.Is(err, crypto.ErrNotRecipient) {
 		return nil, nil
 	}

@@ -15,7 +15,7 @@ func (s *Store) learnKeys(es []*log.Entry) {
 	s.mu.RLock()
 	old, roster := s.keyring, s.roster
 	s.mu.RUnlock()
-	next := old.With(s.network, roster, s.self, es)
+	next := old.WithHeld(s.network, roster, s.held, es)
 	s.mu.Lock()
 	s.keyring = next
 	s.noteKeyRefusalsLocked(old)

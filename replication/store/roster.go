@@ -39,7 +39,7 @@ func (s *Store) loadPlainLocked(txn *badger.Txn) error {
 		return err
 	}
 	s.roster = s.rosterFrom(plain)
-	s.keyring = log.DeriveKeyring(s.network, s.roster, s.self, plain)
+	s.keyring = log.DeriveKeyringHeld(s.network, s.roster, s.held, plain)
 	s.noteKeyRefusalsLocked(nil)
 	return nil
 }
@@ -91,7 +91,7 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 		}
 		before = now
 		next := s.rosterFrom(plain)
-		keyring := log.DeriveKeyring(s.network, next, s.self, plain)
+		keyring := log.DeriveKeyringHeld(s.network, next, s.held, plain)
 		s.mu.Lock()
 		s.roster = next
 		old := s.keyring
