@@ -219,23 +219,25 @@ func newLogger(c *cobra.Command, cfg node.Config) *slog.Logger {
 
 func newTestnetCmd() *cobra.Command {
 	var dir, roles string
-	var nodes, voters, base int
+	var nodes, voters, base, admins, threshold int
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "testnet --nodes N [--voters K] --dir D [--base-port P]",
+		Use:   "testnet --nodes N [--voters K] [--admins A [--admin-threshold T]] --dir D [--base-port P]",
 		Short: "Prepare N data directories D/node0… of a local test network on 127.0.0.1",
 		Long: `testnet prepares N ready data directories sharing one genesis. Node i listens on
 127.0.0.1:P+i (TCP and QUIC) and serves its API on 127.0.0.1:P+500+i; voters are
 node0…node(K-1) (default K = min(N, 3)). Roles cycle through presidency, cyclone, csirt,
-commission, enisa (node0 is also admin); --roles node0=csirt+cyclone,node3=enisa
-overrides them.`,
+commission, enisa (node0 is also admin, and node0…node(A-1) with --admins A);
+--roles node0=csirt+cyclone,node3=enisa overrides them. --admin-threshold T makes T of
+the admins sign every roster change ('crisismesh member approve').`,
 		Example: "  crisismesh testnet --nodes 4 --voters 3 --dir ./tn\n  crisismesh run --dir ./tn/node0",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" || nodes == 0 {
 				return usageError{fmt.Errorf("testnet needs --nodes N and --dir D; run 'crisismesh testnet --help'")}
 			}
-			o := node.TestnetOptions{Dir: dir, Nodes: nodes, Voters: voters, BasePort: base, Now: time.Now().UTC(), Roles: map[int][]string{}}
+			o := node.TestnetOptions{Dir: dir, Nodes: nodes, Voters: voters, BasePort: base, Now: time.Now().UTC(), Roles: map[int][]string{},
+				Admins: admins, AdminThreshold: threshold}
 			if roles != "" {
 				for _, part := range strings.Split(roles, ",") {
 					who, list, ok := strings.Cut(part, "=")
@@ -274,6 +276,8 @@ overrides them.`,
 	c.Flags().IntVar(&base, "base-port", 4100, "first libp2p port; node i uses base+i, its API base+500+i")
 	c.Flags().StringVar(&dir, "dir", "", "directory to create the nodes in (must be empty or new)")
 	c.Flags().StringVar(&roles, "roles", "", "role overrides, e.g. node0=csirt+cyclone,node3=enisa")
+	c.Flags().IntVar(&admins, "admins", 1, "number of admins: node0…node(A-1)")
+	c.Flags().IntVar(&threshold, "admin-threshold", 1, "how many admins must sign a roster change")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
