@@ -149,7 +149,7 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 		if log.TLP(req.TLP) == log.TLPRed {
 			return nil, errors.New("TLP:RED goes to named recipients only: add --to NAME,…")
 		}
-		key, ok := n.store.CurrentKey(networkGroup)
+		key, ok := n.store.NetworkKey()
 		if !ok {
 			return nil, errors.New("this node holds no network key yet: it arrives from an admin node once connected; check 'crisismesh status'")
 		}

@@ -48,7 +48,10 @@ func (n *Node) ensureGroupKey(ctx context.Context) error {
 			if len(missing) == 0 {
 				return nil
 			}
-			if _, err := n.store.AppendKey(ctx, key, recipients(missing)); err != nil {
+			// Sealed to every active member, not only the missing ones:
+			// each member then sees that everyone holds the key, and
+			// writes under it (store.NetworkKey).
+			if _, err := n.store.AppendKey(ctx, key, recipients(active)); err != nil {
 				return fmt.Errorf("node: give the network key to new members: %w", err)
 			}
 			n.logger.Info("network key given to new members", "members", len(missing), "epoch", key.Epoch())

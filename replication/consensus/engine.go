@@ -315,8 +315,17 @@ func (e *Engine) apply(ctx context.Context, typ uint8, payload []byte) (Result, 
 	return Result{State: res.State, Term: res.Term, Index: res.Index}, res.Err
 }
 
+// sealKey is the key proposals and checkpoints are sealed under: for the
+// network group, the one every active member holds (store.NetworkKey).
+func (e *Engine) sealKey() (*crypto.GroupKey, bool) {
+	if e.group == log.GroupAll {
+		return e.cfg.Store.NetworkKey()
+	}
+	return e.cfg.Store.CurrentKey(e.group)
+}
+
 func (e *Engine) writeProposal(ctx context.Context, sc *crisis.SignedCommand) error {
-	key, ok := e.cfg.Store.CurrentKey(e.group)
+	key, ok := e.sealKey()
 	if !ok {
 		return fmt.Errorf("consensus: cannot write a proposal: this node holds no key of group %q yet", e.group)
 	}

@@ -267,7 +267,7 @@ func (e *Engine) writeCheckpoint() error {
 
 // appendCheckpoint writes a checkpoint entry (a checkpoint or a vote).
 func (e *Engine) appendCheckpoint(w *checkpointWire) error {
-	key, ok := e.cfg.Store.CurrentKey(e.group)
+	key, ok := e.sealKey()
 	if !ok {
 		return errors.New("no group key to seal the checkpoint")
 	}

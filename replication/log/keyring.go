@@ -363,6 +363,37 @@ func newer(a, b *grant) bool {
 	return bytes.Compare(a.entry[:], b.entry[:]) < 0
 }
 
+// ForNetwork returns the key of group all to write under, given the active
+// members: of the trusted keys, the one that leaves out the fewest active
+// members, then the newest. An admin cannot lock members out of reading by
+// issuing a newer epoch sealed to only some of them: the others' nodes
+// keep writing under a key every member holds, and an honest admin's node
+// gives the newer key to those it left out, which settles it.
+func (k *Keyring) ForNetwork(active []crypto.MemberID) (*crypto.GroupKey, bool) {
+	var best *grant
+	bestMissing := 0
+	for _, gs := range k.byID {
+		for _, g := range gs {
+			if g.key.Group() != GroupAll {
+				continue
+			}
+			missing := 0
+			for _, id := range active {
+				if !slices.Contains(g.members, id) {
+					missing++
+				}
+			}
+			if best == nil || missing < bestMissing || missing == bestMissing && newer(g, best) {
+				best, bestMissing = g, missing
+			}
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.key, true
+}
+
 // namedPrefix starts the key group of a named need-to-know group.
 const namedPrefix = "group/"
 

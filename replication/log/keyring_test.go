@@ -226,3 +226,29 @@ func TestKeyringNamedGroup(t *testing.T) {
 		t.Fatalf("a key of an invalid group name: refused %v", r)
 	}
 }
+
+// One admin cannot lock members out of reading: a newer network key sealed
+// to only some members is not written under while a key every active
+// member holds exists; once the newer key reaches everyone, it is.
+func TestKeyringNetworkKeyLockout(t *testing.T) {
+	n := newNet(t)
+	active := []crypto.MemberID{n.admin.ID(), n.lu.ID(), n.fr.ID()}
+	all1, _ := crypto.NewGroupKey(GroupAll, 1)
+	all2, _ := crypto.NewGroupKey(GroupAll, 2)
+	e1 := n.keyEntry(t, n.admin, Tip{}, all1, n.admin, n.lu, n.fr)
+	e2 := n.keyEntry(t, n.admin, tipOf(e1), all2, n.admin, n.lu) // leaves fr out
+	kr := DeriveKeyring(n.id, n.roster, n.lu, []*Entry{e1, e2})
+	if k, ok := kr.Current(GroupAll); !ok || !k.Equal(all2) {
+		t.Fatal("the newest key is not the partial one")
+	}
+	if k, ok := kr.ForNetwork(active); !ok || !k.Equal(all1) {
+		t.Fatal("lu writes under a key that leaves fr out")
+	}
+	// An honest admin gives the newer key to everyone (the whole set, so
+	// every member sees who holds it).
+	e3 := n.keyEntry(t, n.admin, tipOf(e2), all2, n.admin, n.lu, n.fr)
+	kr = DeriveKeyring(n.id, n.roster, n.lu, []*Entry{e1, e2, e3})
+	if k, ok := kr.ForNetwork(active); !ok || !k.Equal(all2) {
+		t.Fatal("once every member holds the newer key, it is not the one written under")
+	}
+}

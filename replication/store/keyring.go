@@ -66,6 +66,22 @@ func (s *Store) KeyFor(members []crypto.MemberID) (*crypto.GroupKey, bool) {
 	return s.keyring.ForMembers(members)
 }
 
+// NetworkKey returns the key of group all to write under: the trusted one
+// that leaves out the fewest active members, then the newest
+// (log.Keyring.ForNetwork), so that one admin cannot lock members out of
+// reading with a newer key sealed to only some of them.
+func (s *Store) NetworkKey() (*crypto.GroupKey, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var active []crypto.MemberID
+	for _, m := range s.roster.Members() {
+		if !m.Revoked {
+			active = append(active, m.Card.ID())
+		}
+	}
+	return s.keyring.ForNetwork(active)
+}
+
 // GroupKey returns the key to write under for the named group name: the
 // trusted key sealed to exactly the members the roster lists for it
 // (log.Keyring.ForGroup). ok is false when the group does not exist or has
