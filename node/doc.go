@@ -17,7 +17,10 @@
 //     reads and verifies one.
 //   - datadir.go: a data directory holds the identity, config.toml, the
 //     genesis, the API token (api.token), the store and Raft's snapshots.
-//     [Init] makes one, [Join] installs a genesis into it, [Testnet]
+//     [Init] makes one, [Join] installs a genesis into it (also one that
+//     does not list the member yet: [Listed]; the node then waits for the
+//     roster update that adds it, dialling the peers [AddPeers] put in
+//     config.toml), [Testnet]
 //     prepares several on 127.0.0.1 sharing one genesis; [DefaultDir] is
 //     $CRISISMESH_DIR, else ~/.crisismesh.
 //   - config.go: [Config] is config.toml (listen addresses, link profile,
@@ -51,6 +54,27 @@
 //     [Node.ForceSync] runs a full resync with one member now.
 //   - bundle.go: [Node.ExportBundle] and [Node.ImportBundle] move the log
 //     through a file when no link works.
+//   - members.go: governing the running network. [Node.Members] lists the
+//     roster and the updates waiting for approvals ([MembersView]);
+//     [Node.ChangeRoster] signs a roster update (add, revoke, rotate,
+//     voters) as this node's admin (a member may always revoke its own key:
+//     break glass) and writes it, unless a rule refuses it;
+//     [Node.Approve] signs an admin's approval of another admin's update;
+//     [Node.UpdateStatus] says where an update stands ([UpdateResult]:
+//     in-force, pending for approvals or for Raft, refused by a rule).
+//     Decisions: member cards are not bound to a network (one person may
+//     serve in several networks with one card), so "a card for another
+//     network" is not a refusal; what must be unique (names for ever,
+//     member IDs, peer IDs) the roster rules refuse.
+//   - groups.go: named need-to-know groups. [Node.Groups], [Node.ChangeGroup]
+//     (create, add, remove, delete: roster updates like any other), and the
+//     key duty: a member of a group issues a new epoch when the group has no
+//     key sealed to exactly its members (so every change of a group brings
+//     one); [Node.RotateKey] starts an epoch by hand.
+//   - rotate.go: a member's own key rotation: [PrepareRotation] (init
+//     --rotate) makes the next identity in D/next; once the roster rotates
+//     the member to it, [Open] adopts it (crash-safe renames) and keeps the
+//     old key in D/previous to read what was sealed to it.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
