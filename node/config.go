@@ -125,15 +125,24 @@ func LoadConfig(dir string) (Config, error) {
 
 // WriteConfig writes c to dir/config.toml (not over an existing file).
 func WriteConfig(dir string, c Config) error {
-	if err := c.Validate(); err != nil {
+	b, err := encodeConfig(c)
+	if err != nil {
 		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), b, 0o644)
+}
+
+// encodeConfig checks c and encodes it as config.toml.
+func encodeConfig(c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
 	var b strings.Builder
 	b.WriteString("# crisismesh node configuration. Restart the node after a change.\n")
 	if err := toml.NewEncoder(&b).Encode(c); err != nil {
-		return err
+		return nil, err
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), []byte(b.String()), 0o644)
+	return []byte(b.String()), nil
 }
 
 // AddPeers adds multiaddrs (each with a /p2p/ part) to the peers of the
@@ -149,18 +158,14 @@ func AddPeers(dir string, peers []string) error {
 			c.Peers = append(c.Peers, p)
 		}
 	}
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	var b strings.Builder
-	b.WriteString("# crisismesh node configuration. Restart the node after a change.\n")
-	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+	b, err := encodeConfig(c)
+	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, ConfigFile)
 	tmp := path + ".new"
 	os.Remove(tmp)
-	if err := writeFileAtomic(tmp, []byte(b.String()), 0o644); err != nil {
+	if err := writeFileAtomic(tmp, b, 0o644); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

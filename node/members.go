@@ -294,11 +294,7 @@ func (n *Node) signRosterUpdate(ctx context.Context, spec crypto.UpdateSpec, tar
 // Approve signs this node's admin's approval of a pending roster update
 // and writes it into the crisis log.
 func (n *Node) Approve(ctx context.Context, id string) (UpdateResult, error) {
-	uid, err := parseUpdateID(id)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	st, err := n.store.RosterState()
+	uid, st, err := n.rosterStateFor(id)
 	if err != nil {
 		return UpdateResult{}, err
 	}
@@ -333,6 +329,16 @@ func (n *Node) Approve(ctx context.Context, id string) (UpdateResult, error) {
 	return n.UpdateStatus(id)
 }
 
+// rosterStateFor parses an update ID and derives the roster state.
+func (n *Node) rosterStateFor(id string) (crypto.UpdateID, log.RosterState, error) {
+	uid, err := parseUpdateID(id)
+	if err != nil {
+		return uid, log.RosterState{}, err
+	}
+	st, err := n.store.RosterState()
+	return uid, st, err
+}
+
 func parseUpdateID(s string) (crypto.UpdateID, error) {
 	var id crypto.UpdateID
 	b, err := hex.DecodeString(s)
@@ -345,11 +351,7 @@ func parseUpdateID(s string) (crypto.UpdateID, error) {
 
 // UpdateStatus says where the roster update with ID id stands on this node.
 func (n *Node) UpdateStatus(id string) (UpdateResult, error) {
-	uid, err := parseUpdateID(id)
-	if err != nil {
-		return UpdateResult{}, err
-	}
-	st, err := n.store.RosterState()
+	uid, st, err := n.rosterStateFor(id)
 	if err != nil {
 		return UpdateResult{}, err
 	}

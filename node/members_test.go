@@ -119,14 +119,7 @@ func memberStatus(v MembersView, name string) string {
 func TestNewMemberJoinsRunningNetwork(t *testing.T) {
 	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
 	ctx := context.Background()
-	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
-		for _, n := range nodes {
-			if _, ok := n.Store().CurrentKey("all"); !ok {
-				return false
-			}
-		}
-		return true
-	})
+	waitNetworkKey(t, nodes)
 	for i, n := range nodes {
 		if _, err := n.Post(ctx, PostRequest{Kind: "sitrep", Text: fmt.Sprintf("before: node%d", i)}); err != nil {
 			t.Fatal(err)
@@ -308,14 +301,7 @@ func TestRevokedWhilePartitioned(t *testing.T) {
 	faults := transport.NewFaults(1, nil)
 	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 4}, func(int) Options { return Options{Faults: faults} })
 	ctx := context.Background()
-	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
-		for _, n := range nodes {
-			if _, ok := n.Store().CurrentKey("all"); !ok {
-				return false
-			}
-		}
-		return true
-	})
+	waitNetworkKey(t, nodes)
 	var ids []peer.ID
 	for _, s := range specs {
 		p, err := peer.Decode(s.PeerID)
@@ -417,14 +403,7 @@ func TestRevokedWhilePartitioned(t *testing.T) {
 func TestMemberRotatesKeys(t *testing.T) {
 	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
 	ctx := context.Background()
-	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
-		for _, n := range nodes {
-			if _, ok := n.Store().CurrentKey("all"); !ok {
-				return false
-			}
-		}
-		return true
-	})
+	waitNetworkKey(t, nodes)
 	old := nodes[2].Identity()
 	oldPost, err := nodes[2].Post(ctx, PostRequest{Text: "signed with the old key"})
 	if err != nil {
@@ -518,4 +497,17 @@ func TestMemberRotatesKeys(t *testing.T) {
 	if rotated != 1 {
 		t.Errorf("%d rotated members listed, want 1 (node2's old key)", rotated)
 	}
+}
+
+// waitNetworkKey waits until every node holds the network key.
+func waitNetworkKey(t *testing.T, nodes []*Node) {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -73,12 +73,7 @@ func (s *Store) applyPlain(added []*log.Entry) error {
 	// Each round only removes entries, so this ends.
 	var before []log.Hash
 	for {
-		var plain []*log.Entry
-		err := s.db.View(func(txn *badger.Txn) error {
-			var err error
-			plain, err = plainEntries(txn)
-			return err
-		})
+		plain, err := s.heldPlain()
 		if err != nil {
 			return err
 		}
@@ -123,16 +118,22 @@ func (s *Store) RosterUpdates() ([]crypto.ApprovedUpdate, error) {
 // updates in force, those refused and those waiting for approvals
 // (log.DeriveRosterState).
 func (s *Store) RosterState() (log.RosterState, error) {
+	plain, err := s.heldPlain()
+	if err != nil {
+		return log.RosterState{}, err
+	}
+	return log.DeriveRosterState(s.genesis.Roster(), plain), nil
+}
+
+// heldPlain returns the plain entries held, in display order.
+func (s *Store) heldPlain() ([]*log.Entry, error) {
 	var plain []*log.Entry
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
 		plain, err = plainEntries(txn)
 		return err
 	})
-	if err != nil {
-		return log.RosterState{}, err
-	}
-	return log.DeriveRosterState(s.genesis.Roster(), plain), nil
+	return plain, err
 }
 
 // rosterFrom derives the roster from the genesis and the roster entries
