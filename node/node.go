@@ -204,7 +204,7 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	raftLog := slogWriter{logger.With("component", "raft-transport")}
+	raftLog := consensus.LogWriter{Logger: logger.With("component", "raft-transport"), Level: slog.LevelDebug}
 	n.raftTr = raft.NewNetworkTransport(sl, 3, n.profile.RaftIOTimeout, raftLog)
 	cleanup = append(cleanup, func() { n.raftTr.Close() })
 	if err := os.MkdirAll(filepath.Join(dir, raftDir), 0o700); err != nil {
@@ -338,11 +338,4 @@ func unlockDir(f *os.File) {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}
-}
-
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug(strings.TrimSpace(string(p)))
-	return len(p), nil
 }

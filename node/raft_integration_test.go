@@ -34,8 +34,8 @@ func TestRaftOverLibp2pFailover(t *testing.T) {
 	l := cl.waitLeader(30 * time.Second)
 	t.Logf("%s leads, %v after the stacks started", l.name, time.Since(started).Round(time.Millisecond))
 
-	// The leader's syncMembers loop adds every member that is not a voter
-	// as a Raft non-voter.
+	// The leader's duties add every member that is not a voter as a Raft
+	// non-voter.
 	want := map[raft.ServerID]raft.ServerSuffrage{}
 	for _, s := range cl.stacks {
 		suffrage := raft.Nonvoter

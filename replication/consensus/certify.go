@@ -2,9 +2,6 @@ package consensus
 
 import (
 	"bytes"
-	"cmp"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,152 +11,6 @@ import (
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
-
-// Checkpoint is a committed state a quorum of voters certified, learnt
-// from the crisis log.
-type Checkpoint struct {
-	State    crisis.State
-	Term     uint64
-	Index    uint64
-	Roster   uint64 // the roster version in force at Index
-	Digest   [32]byte
-	Outcomes []Outcome
-	Author   crypto.MemberID // the voter whose entry carried the state
-	Written  time.Time       // the author's clock
-	Entry    log.Hash
-	// Signers are the voters whose votes certify the state, in member-ID
-	// order: a majority of the voters in force at Index.
-	Signers []crypto.MemberID
-	wire    checkpointWire // the state's part, to carry it in snapshots
-	votes   []voteWire
-}
-
-// checkpointWire is the payload of a checkpoint entry. A voter's checkpoint
-// carries the state (State, Outcomes) and its vote; a vote alone
-// (State absent) names the checkpoint it agrees with by Digest.
-type checkpointWire struct {
-	State    []byte        `cbor:"1,keyasint,omitempty"`
-	Term     uint64        `cbor:"2,keyasint"`
-	Index    uint64        `cbor:"3,keyasint"`
-	Outcomes []outcomeWire `cbor:"4,keyasint,omitempty"`
-	Roster   uint64        `cbor:"5,keyasint,omitempty"`
-	Digest   []byte        `cbor:"6,keyasint,omitempty"`
-	// Older is the hash of the outcomes the state machine remembers
-	// before Outcomes, Updates the hash of the roster updates it applied:
-	// both are part of what a vote certifies (see digestOf).
-	Older   []byte     `cbor:"7,keyasint,omitempty"`
-	Updates []byte     `cbor:"8,keyasint,omitempty"`
-	Votes   []voteWire `cbor:"9,keyasint,omitempty"`
-}
-
-// A voteWire is one voter's signature over a checkpoint's statement.
-type voteWire struct {
-	Voter []byte `cbor:"1,keyasint"`
-	Sig   []byte `cbor:"2,keyasint"`
-}
-
-// statementWire is what a voter signs (context crypto.ContextCheckpoint):
-// that the state machine of network, after applying Raft index Index of
-// term Term under roster version Roster, holds the state whose digest is
-// Digest.
-type statementWire struct {
-	Network []byte `cbor:"1,keyasint"`
-	Term    uint64 `cbor:"2,keyasint"`
-	Index   uint64 `cbor:"3,keyasint"`
-	Roster  uint64 `cbor:"4,keyasint"`
-	Digest  []byte `cbor:"5,keyasint"`
-}
-
-func statementBytes(network crypto.NetworkID, term, index, roster uint64, digest [32]byte) []byte {
-	b, err := crypto.MarshalCanonical(&statementWire{Network: network[:], Term: term, Index: index, Roster: roster, Digest: digest[:]})
-	if err != nil {
-		panic(fmt.Sprintf("consensus: encode a statement: %v", err)) // fixed-shape struct: cannot fail
-	}
-	return b
-}
-
-type digestWire struct {
-	State    []byte        `cbor:"1,keyasint"`
-	Outcomes []outcomeWire `cbor:"2,keyasint,omitempty"`
-	Older    []byte        `cbor:"3,keyasint,omitempty"`
-	Updates  []byte        `cbor:"4,keyasint,omitempty"`
-}
-
-// digest is the hash a vote certifies: of the state, the recent outcomes,
-// the older outcomes' hash and the roster updates' hash — everything that
-// decides what the state machine does next.
-func (w *checkpointWire) digest() [32]byte {
-	b, err := crypto.MarshalCanonical(&digestWire{State: w.State, Outcomes: w.Outcomes, Older: w.Older, Updates: w.Updates})
-	if err != nil {
-		panic(fmt.Sprintf("consensus: encode a digest: %v", err))
-	}
-	return sha256.Sum256(b)
-}
-
-// checkpointOutcomes is how many of the newest outcomes a checkpoint
-// carries in full.
-const checkpointOutcomes = 64
-
-// hashOutcomes hashes outcomes in a fixed layout (cheaper than CBOR: the
-// state machine hashes up to maxOutcomes of them after every apply).
-func hashOutcomes(os []Outcome) []byte {
-	h := sha256.New()
-	var n [8]byte
-	for _, o := range os {
-		h.Write(o.ID[:])
-		binary.BigEndian.PutUint64(n[:], o.Term)
-		h.Write(n[:])
-		binary.BigEndian.PutUint64(n[:], o.Index)
-		h.Write(n[:])
-		binary.BigEndian.PutUint64(n[:], uint64(len(o.Refused)))
-		h.Write(n[:])
-		h.Write([]byte(o.Refused))
-	}
-	return h.Sum(nil)
-}
-
-func hashUpdates(us [][]byte) []byte {
-	h := sha256.New()
-	for _, u := range us {
-		s := sha256.Sum256(u)
-		h.Write(s[:])
-	}
-	return h.Sum(nil)
-}
-
-func outcomesWire(os []Outcome) []outcomeWire {
-	var out []outcomeWire
-	for _, o := range os {
-		out = append(out, outcomeWire{ID: o.ID[:], Term: o.Term, Index: o.Index, Refused: o.Refused})
-	}
-	return out
-}
-
-func outcomesFromWire(ws []outcomeWire) ([]Outcome, error) {
-	var out []Outcome
-	for _, o := range ws {
-		if len(o.ID) != len(crisis.ID{}) {
-			return nil, errors.New("an outcome with a malformed command ID")
-		}
-		out = append(out, Outcome{ID: crisis.ID(o.ID), Term: o.Term, Index: o.Index, Refused: o.Refused})
-	}
-	return out, nil
-}
-
-// certWire returns what a checkpoint of the current state carries, with
-// its digest; the caller holds f.mu (read).
-func (f *fsm) certWireLocked() (checkpointWire, error) {
-	st, err := f.state.MarshalBinary()
-	if err != nil {
-		return checkpointWire{}, err
-	}
-	split := max(0, len(f.outcomes)-checkpointOutcomes)
-	w := checkpointWire{State: st, Term: f.term, Index: f.applied, Roster: f.roster.Version(),
-		Outcomes: outcomesWire(f.outcomes[split:]), Older: hashOutcomes(f.outcomes[:split]), Updates: hashUpdates(f.updates)}
-	d := w.digest()
-	w.Digest = d[:]
-	return w, nil
-}
 
 // A ballotKey names one claimed state: the index and its digest.
 type ballotKey struct {
@@ -373,41 +224,27 @@ func (e *Engine) rosterAt(v uint64) (*crypto.Roster, bool) {
 // voterID returns this node's member ID if it is a voter now, else zero.
 func (e *Engine) voterID() crypto.MemberID {
 	me := e.cfg.Identity.ID()
-	e.fsm.mu.RLock()
-	defer e.fsm.mu.RUnlock()
-	if e.fsm.roster.IsVoter(me) {
+	if e.fsm.status().roster.IsVoter(me) {
 		return me
 	}
 	return crypto.MemberID{}
 }
 
-// voteDue writes this voter's vote for every claimed state it has applied
-// itself and found identical: same index, term, roster version and
-// digest. A voter votes at most once per index, and only forwards.
+// castVotes writes this voter's vote for each claim of keys (in index
+// order, as the duties step chose them: see leader.go) that it has
+// applied itself and found identical: same index, term, roster version
+// and digest. A claim it has not applied yet stays noted (it may later);
+// any other is forgotten. A voter votes at most once per index, and only
+// forwards.
 //
 // Only as many votes as a majority needs are written at once: the voters
 // other than the checkpoint's author, in member-ID order, vote at once
-// while their rank is below what is missing; the others hold back for
-// holdBack and vote then only if the state is still not certified (a
-// voter ahead of them is down or cut off). With 5 voters a round costs
-// the checkpoint and 2 votes instead of 4, about 14 KB less on every link.
-func (e *Engine) voteDue() {
-	holdBack := 2 * e.cfg.CheckpointEvery
-	e.mu.Lock()
-	var due []ballotKey
-	for k, since := range e.toVote {
-		if k.index <= e.lastVoted {
-			delete(e.toVote, k)
-			continue
-		}
-		if b := e.ballots[k]; b != nil && b.cp != nil && time.Since(since) < holdBack && !e.voteNeededLocked(k, b) {
-			continue // enough voters ahead of this one: wait
-		}
-		due = append(due, k)
-	}
-	e.mu.Unlock()
-	slices.SortFunc(due, func(a, b ballotKey) int { return cmp.Compare(a.index, b.index) })
-	for _, k := range due {
+// while their rank is below what is missing; the others hold back and
+// vote then only if the state is still not certified (a voter ahead of
+// them is down or cut off). With 5 voters a round costs the checkpoint
+// and 2 votes instead of 4, about 14 KB less on every link.
+func (e *Engine) castVotes(keys []ballotKey) {
+	for _, k := range keys {
 		h, ok := e.fsm.history(k.index)
 		if !ok {
 			continue // not applied here yet (or too long ago): wait, or never
@@ -423,6 +260,51 @@ func (e *Engine) voteDue() {
 			e.logger.Warn("checkpoint vote not written", "index", k.index, "err", err)
 		}
 	}
+}
+
+// forgetVotes drops claims this voter will never vote for.
+func (e *Engine) forgetVotes(keys []ballotKey) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range keys {
+		delete(e.toVote, k)
+	}
+}
+
+// voteCandidates lists the claims noted to vote for, with what the
+// duties step needs to rank this voter among the others (see
+// voteNeeded), and the highest index this voter voted for.
+func (e *Engine) voteCandidates() ([]voteCandidate, uint64) {
+	e.mu.Lock()
+	cs := make([]voteCandidate, 0, len(e.toVote))
+	for k, since := range e.toVote {
+		c := voteCandidate{key: k, since: since}
+		if b := e.ballots[k]; b != nil && b.cp != nil {
+			c.state, c.author = true, b.cp.Author
+			for id := range b.votes {
+				c.voted = append(c.voted, id)
+			}
+		}
+		cs = append(cs, c)
+	}
+	lastVoted := e.lastVoted
+	e.mu.Unlock()
+	// The rosters are read outside e.mu (from the store).
+	voters := map[uint64][]crypto.MemberID{}
+	for i, c := range cs {
+		if !c.state {
+			continue
+		}
+		vs, ok := voters[c.key.roster]
+		if !ok {
+			if r, held := e.rosterAt(c.key.roster); held {
+				vs = r.Voters() // sorted by member ID
+			}
+			voters[c.key.roster] = vs
+		}
+		cs[i].voters = vs
+	}
+	return cs, lastVoted
 }
 
 // signStatement signs a checkpoint statement with this node's key.
@@ -451,26 +333,11 @@ func (e *Engine) writeVote(index, term, roster uint64, digest [32]byte) error {
 	return nil
 }
 
-// advanceBase hands the newest certified checkpoint to the state machine,
-// which moves its snapshot base there once it has applied that index.
-func (e *Engine) advanceBase() {
-	e.mu.Lock()
-	cp := e.checkpoint
-	if cp == nil || cp.Index <= e.baseTried {
-		e.mu.Unlock()
-		return
-	}
-	e.mu.Unlock()
-	e.fsm.mu.RLock()
-	done := e.fsm.cert != nil && e.fsm.cert.Index >= cp.Index
-	behind := e.fsm.applied < cp.Index
-	e.fsm.mu.RUnlock()
-	if done || behind {
-		return
-	}
-	e.mu.Lock()
-	e.baseTried = cp.Index
-	e.mu.Unlock()
+// advanceBase hands the certified checkpoint cp to the state machine,
+// which moves its snapshot base there (the duties step chose it: see
+// leader.go); a state machine that computed another state at that index
+// makes this node report that it diverged.
+func (e *Engine) advanceBase(cp *Checkpoint) {
 	w := cp.wire
 	w.Votes = cp.votes
 	if _, contradicts := e.fsm.advanceBase(&w); contradicts {
@@ -480,42 +347,6 @@ func (e *Engine) advanceBase() {
 		e.logger.Error("a majority of the voters certified another state than this node applied at the same index: its Raft log came from a faulty or hostile leader; it shows the certified state until it is repaired (restore from a snapshot of an honest voter)",
 			"index", cp.Index, "signers", len(cp.Signers))
 	}
-}
-
-// voteNeededLocked reports whether this voter is among the first voters
-// (in member-ID order, the checkpoint's author left out) that a majority
-// of the roster version's voters needs. The caller holds e.mu.
-func (e *Engine) voteNeededLocked(k ballotKey, b *ballot) bool {
-	roster, ok := e.rosterAt(k.roster)
-	if !ok {
-		return true
-	}
-	me := e.cfg.Identity.ID()
-	voters := roster.Voters() // sorted by member ID
-	need := len(voters)/2 + 1 - len(b.votes)
-	rank := 0
-	for _, v := range voters {
-		if v == me {
-			return rank < need
-		}
-		if _, voted := b.votes[v]; !voted && v != b.cp.Author {
-			rank++
-		}
-	}
-	return true
-}
-
-// DescribeCheckpoint says in words what a checkpoint entry's payload holds:
-// a state with its votes, or one voter's vote.
-func DescribeCheckpoint(payload []byte) string {
-	var w checkpointWire
-	if err := crypto.UnmarshalCanonical(payload, &w); err != nil {
-		return "checkpoint (unreadable)"
-	}
-	if w.State == nil {
-		return fmt.Sprintf("vote for the crisis state at index %d (term %d)", w.Index, w.Term)
-	}
-	return fmt.Sprintf("crisis state at index %d (term %d), with %d vote(s); believed once a majority of the voters signed it", w.Index, w.Term, len(w.Votes))
 }
 
 // quorum reports whether signers (whose votes verified) are a majority of
@@ -539,27 +370,4 @@ func quorum(signers []crypto.MemberID, at, now *crypto.Roster) bool {
 		return false
 	}
 	return now == nil || inNow >= len(now.Voters())/2+1
-}
-
-// CheckpointPayload encodes what a voter writes into a checkpoint entry:
-// st as the state at index of term under roster version roster, and
-// voter's vote for it (no outcomes). The engine writes its own from its
-// state machine; this is for tools that write one from outside (the
-// simulator plays a hostile voter with it). A state that no majority of
-// the voters signs is never believed.
-func CheckpointPayload(voter *crypto.Identity, network crypto.NetworkID, st crisis.State, term, index, roster uint64) ([]byte, error) {
-	raw, err := st.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	w := checkpointWire{State: raw, Term: term, Index: index, Roster: roster, Older: hashOutcomes(nil), Updates: hashUpdates(nil)}
-	d := w.digest()
-	w.Digest = d[:]
-	sig, err := voter.Sign(crypto.ContextCheckpoint, statementBytes(network, term, index, roster, d))
-	if err != nil {
-		return nil, err
-	}
-	me := voter.ID()
-	w.Votes = []voteWire{{Voter: me[:], Sig: sig}}
-	return crypto.MarshalCanonical(&w)
 }

@@ -126,9 +126,7 @@ func TestSlowLeaderKeepsCommittedTimeMonotonic(t *testing.T) {
 			for i := 0; m.eng.Local().Index < res3.Index && i < 100; i++ {
 				time.Sleep(50 * time.Millisecond)
 			}
-			m.eng.fsm.mu.RLock()
-			got, _ := m.eng.fsm.state.MarshalBinary()
-			m.eng.fsm.mu.RUnlock()
+			got, _ := m.eng.fsm.current(0).state.MarshalBinary()
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s applied another state", m.id.Name())
 			}

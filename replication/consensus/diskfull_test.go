@@ -56,9 +56,7 @@ func sameStates(t *testing.T, cl *cluster) {
 	t.Helper()
 	var want []byte
 	for i, m := range cl.members {
-		m.eng.fsm.mu.RLock()
-		got, _ := m.eng.fsm.state.MarshalBinary()
-		m.eng.fsm.mu.RUnlock()
+		got, _ := m.eng.fsm.current(0).state.MarshalBinary()
 		if i == 0 {
 			want = got
 		} else if !bytes.Equal(got, want) {

@@ -96,7 +96,7 @@
 //     state it holds: a stale but genuine certificate never rolls a node
 //     back. A lone voter, hostile or not, certifies nothing.
 //
-// // # Reads
+// # Reads
 //
 // Linearizable reads confirm leadership with a quorum first. Local reads
 // return the newest state this node knows, from Raft or from a checkpoint,
@@ -117,6 +117,17 @@
 // certificates come about a second after each change, so they are few.
 // A snapshot of an earlier version (the state alone) is read only from
 // this node's own disk at start.
+//
+// # Duties
+//
+// One goroutine of the engine reads proposals and checkpoints from the
+// crisis log and does the duties: forget decided proposals, vote, move
+// the snapshot base to the newest certificate, and as leader carry roster
+// updates into Raft, keep Raft's membership in line with the roster,
+// submit pending proposals (once per term) and write checkpoints. What to
+// do is decided by a pure step (state and the monotonic time in, actions
+// out: leader.go); the goroutine gathers its input and carries out its
+// actions.
 //
 // # Trust
 //

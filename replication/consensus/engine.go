@@ -80,7 +80,6 @@ type Engine struct {
 	ballots    map[ballotKey]*ballot   // votes for checkpoints not certified yet
 	toVote     map[ballotKey]time.Time // claimed states this voter may vote for, since when
 	lastVoted  uint64                  // the highest index this voter voted for
-	baseTried  uint64                  // the newest certificate handed to the state machine
 	diverged   uint64                  // index of a certificate that contradicts this node's own state (0: none)
 
 	termRefusals atomic.Uint64 // Raft RPCs refused for a term out of range
@@ -186,9 +185,7 @@ func New(cfg Config) (*Engine, error) {
 	gate.raft.Store(e.raft)
 	// NewRaft restored this node's own newest snapshot, if any: every
 	// snapshot from now on comes from a leader (see snapshot.go).
-	e.fsm.mu.Lock()
-	e.fsm.started = true
-	e.fsm.mu.Unlock()
+	e.fsm.markStarted()
 	e.sub = cfg.Store.Subscribe(256)
 	e.wg.Add(1)
 	go e.loop()
@@ -217,11 +214,7 @@ func (e *Engine) Raft() *raft.Raft { return e.raft }
 // RosterVersion is the roster version Raft has committed: the one the
 // crisis state's rules apply (the crisis log's roster may be ahead until
 // the leader carries its updates into Raft).
-func (e *Engine) RosterVersion() uint64 {
-	e.fsm.mu.RLock()
-	defer e.fsm.mu.RUnlock()
-	return e.fsm.roster.Version()
-}
+func (e *Engine) RosterVersion() uint64 { return e.fsm.status().roster.Version() }
 
 // IsLeader reports whether this node leads.
 func (e *Engine) IsLeader() bool { return e.raft.State() == raft.Leader }
@@ -282,9 +275,7 @@ const (
 // same bound; stamping it keeps the log itself monotonic too).
 func (e *Engine) stamp() time.Time {
 	now := e.cfg.Now()
-	e.fsm.mu.RLock()
-	last := e.fsm.state.Updated
-	e.fsm.mu.RUnlock()
+	last := e.fsm.updated()
 	if now.Before(last) {
 		e.logger.Warn("this node's clock is behind the last committed time: stamping the committed time instead", "clock", now, "committed", last, "behind", last.Sub(now))
 		return last
@@ -394,10 +385,8 @@ func (e *Engine) Local() View { return e.view(true) }
 // view reads the state machine and, with checkpoints, a newer certified
 // checkpoint.
 func (e *Engine) view(checkpoints bool) View {
-	e.fsm.mu.RLock()
-	v := View{State: e.fsm.state.Clone(), Index: e.fsm.applied, Term: e.fsm.term, Source: SourceRaft}
-	v.Recent = append(v.Recent, e.fsm.outcomes[max(0, len(e.fsm.outcomes)-16):]...)
-	e.fsm.mu.RUnlock()
+	cur := e.fsm.current(16)
+	v := View{State: cur.state, Index: cur.applied, Term: cur.term, Source: SourceRaft, Recent: cur.recent}
 	v.Leader = e.IsLeader()
 	// Raft's last contact is on the process clock: its age is measured on
 	// the monotonic clock and expressed on this node's clock (Now), which

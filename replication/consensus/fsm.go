@@ -68,7 +68,8 @@ const maxOutcomes = 1024
 
 // fsm is the Raft state machine: the crisis state, the roster in Raft
 // order, and recent outcomes. Raft calls Apply, Snapshot and Restore from
-// one goroutine; readers take mu.
+// one goroutine; the engine reads through the accessors below (status,
+// current, updated, checkpoint, outcome, history), which take mu.
 type fsm struct {
 	genesis *crypto.Genesis
 
@@ -237,6 +238,70 @@ func (f *fsm) Apply(l *raft.Log) any {
 		res.Err = fmt.Errorf("consensus: unknown Raft entry type %d at %d", w.Type, l.Index)
 	}
 	return res
+}
+
+// What the engine reads of the state machine. Raft's goroutine applies
+// and restores; everyone else reads through these accessors, each of
+// which takes mu itself: nothing outside this file and snapshot.go takes
+// mu.
+
+// fsmStatus is where the state machine stands, without its state.
+type fsmStatus struct {
+	applied, term uint64
+	roster        *crypto.Roster // in force at applied (immutable)
+	// base is the index of the certified checkpoint the snapshot base
+	// stands on (0: none yet).
+	base uint64
+}
+
+func (f *fsm) status() fsmStatus {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	s := fsmStatus{applied: f.applied, term: f.term, roster: f.roster}
+	if f.cert != nil {
+		s.base = f.cert.Index
+	}
+	return s
+}
+
+// fsmRead is the state machine's state with the newest outcomes; the
+// caller owns it.
+type fsmRead struct {
+	state         crisis.State
+	applied, term uint64
+	recent        []Outcome
+}
+
+// current returns the state and at most the n newest outcomes.
+func (f *fsm) current(n int) fsmRead {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r := fsmRead{state: f.state.Clone(), applied: f.applied, term: f.term}
+	r.recent = append(r.recent, f.outcomes[max(0, len(f.outcomes)-n):]...)
+	return r
+}
+
+// updated is the committed time of the last command applied.
+func (f *fsm) updated() time.Time {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Updated
+}
+
+// checkpoint returns what a checkpoint of the current state carries (see
+// certWireLocked).
+func (f *fsm) checkpoint() (checkpointWire, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.certWireLocked()
+}
+
+// markStarted records that Raft has started: every snapshot restored
+// from now on comes from a leader (see snapshot.go).
+func (f *fsm) markStarted() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = true
 }
 
 // remember records an outcome; the caller holds mu.

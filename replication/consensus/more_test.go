@@ -100,9 +100,7 @@ func TestRosterUpdateThroughRaft(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			bridgeLogs(t, cl.members...)
 			time.Sleep(100 * time.Millisecond)
-			l.eng.fsm.mu.RLock()
-			v := l.eng.fsm.roster.Version()
-			l.eng.fsm.mu.RUnlock()
+			v := l.eng.fsm.status().roster.Version()
 			if v == 1 {
 				break
 			}
