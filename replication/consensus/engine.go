@@ -26,46 +26,6 @@ var (
 	ErrNoQuorum = errors.New("consensus: no quorum reachable")
 )
 
-// Timing is the Raft timing of a link profile.
-type Timing struct {
-	Heartbeat   time.Duration
-	Election    time.Duration
-	LeaderLease time.Duration
-	Commit      time.Duration
-}
-
-// LANTiming suits a LAN.
-var LANTiming = Timing{Heartbeat: 500 * time.Millisecond, Election: 500 * time.Millisecond, LeaderLease: 250 * time.Millisecond, Commit: 20 * time.Millisecond}
-
-// Config wires an Engine. Store, Identity, Transport and Snapshots are
-// required.
-type Config struct {
-	Store     *store.Store
-	Identity  *crypto.Identity
-	Genesis   *crypto.Genesis
-	Transport raft.Transport
-	Snapshots raft.SnapshotStore
-	Timing    Timing
-	Logger    *slog.Logger
-	// Now is the clock of this node (default time.Now). As leader the
-	// engine stamps it into the Raft entries it submits: it is the
-	// committed time of commands (see the package doc on clocks). It also
-	// dates provisional proposals and the age of views built from
-	// checkpoints. Durations (timeouts, coalescing) use the monotonic
-	// clock, never Now.
-	Now func() time.Time
-	// CheckpointEvery coalesces checkpoints; default 1 s.
-	CheckpointEvery time.Duration
-	// TrailingLogs is how many Raft entries a snapshot leaves in the log
-	// (0: hashicorp/raft's default, 10240). A follower further behind is
-	// sent the snapshot instead.
-	TrailingLogs uint64
-	// RaftLogs and RaftStable override the store's badger-backed Raft
-	// stores (tests use raft.InmemStore, which passes the same suite).
-	RaftLogs   raft.LogStore
-	RaftStable raft.StableStore
-}
-
 // Engine runs this node's Raft member. It is safe for concurrent use.
 type Engine struct {
 	cfg    Config
@@ -106,21 +66,10 @@ func ServerID(c *crypto.Card) raft.ServerID { return raft.ServerID(c.PeerID().St
 // deterministically from the genesis: every node computes the same
 // configuration of the roster's voters.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Store == nil || cfg.Identity == nil || cfg.Transport == nil || cfg.Snapshots == nil || cfg.Genesis == nil {
-		return nil, errors.New("consensus: config needs Store, Identity, Genesis, Transport and Snapshots")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Timing == (Timing{}) {
-		cfg.Timing = LANTiming
-	}
-	if cfg.CheckpointEvery <= 0 {
-		cfg.CheckpointEvery = time.Second
-	}
+	cfg = cfg.withDefaults()
 	e := &Engine{
 		cfg: cfg, logger: cfg.Logger.With("component", "consensus"), fsm: newFSM(cfg.Genesis),
 		group: "all", pending: map[crisis.ID]*Pending{}, stop: make(chan struct{}),
