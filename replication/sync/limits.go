@@ -201,17 +201,13 @@ func (svc *Service) endPush(p peer.ID) {
 func (svc *Service) startResponding(p peer.ID) bool {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	if svc.responding[p] {
-		return false
-	}
-	svc.responding[p] = true
-	return true
+	return svc.transfers.startResponding(p)
 }
 
 func (svc *Service) endResponding(p peer.ID) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	delete(svc.responding, p)
+	svc.transfers.endResponding(p)
 }
 
 // membersOnly drops from f, a frontier a peer sent, the authors that are

@@ -120,14 +120,14 @@ func TestSimultaneousSessionsTurnedAway(t *testing.T) {
 	waitFor(t, 10*time.Second, "low's own session to end", func() bool { return !low.svc.initiating(high.host.ID()) })
 	// low is (as far as its responder knows) running its own session.
 	low.svc.mu.Lock()
-	low.svc.running[high.host.ID()] = true
+	low.svc.transfers.startSession(high.host.ID(), false)
 	low.svc.mu.Unlock()
 	_, err := high.svc.initiate(context.Background(), low.host.ID(), true)
 	if !errors.Is(err, errBusy) {
 		t.Fatalf("the higher side's session: got %v, want errBusy", err)
 	}
 	low.svc.mu.Lock()
-	delete(low.svc.running, high.host.ID())
+	low.svc.transfers.endSession(high.host.ID())
 	low.svc.mu.Unlock()
 	if _, err := high.svc.initiate(context.Background(), low.host.ID(), true); err != nil {
 		t.Fatalf("once low is idle: %v", err)
@@ -148,16 +148,16 @@ func TestAdvertisedFrontierCountsIncomingEntries(t *testing.T) {
 	if x.store.Frontier()[author].Seq >= theirs[author].Seq {
 		t.Fatal("x already holds a's feed")
 	}
-	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
+	s1, s2 := x.svc.newTransfer(), x.svc.newTransfer() // sessions with peer-one and peer-two
 	x.svc.expect(s1, theirs, nil)
-	if got := x.svc.advertised(s2, s2.peer)[author]; got != theirs[author] {
+	if got := x.svc.advertised(s2, "peer-two")[author]; got != theirs[author] {
 		t.Errorf("advertised to another peer while s1 brings a's feed: %+v, want %+v", got, theirs[author])
 	}
-	if got := x.svc.advertised(s1, s1.peer)[author]; got != x.store.Frontier()[author] {
+	if got := x.svc.advertised(s1, "peer-one")[author]; got != x.store.Frontier()[author] {
 		t.Errorf("advertised to the peer that is sending: %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
-	x.svc.expect(s1, nil, nil)
-	if got := x.svc.advertised(s2, s2.peer)[author]; got != x.store.Frontier()[author] {
+	x.svc.finish(s1)
+	if got := x.svc.advertised(s2, "peer-two")[author]; got != x.store.Frontier()[author] {
 		t.Errorf("after s1 ended (without delivering): %+v, want what x stores, %+v", got, x.store.Frontier()[author])
 	}
 	// s1 ended short: the peer told x held a's feed is asked again, or it
@@ -184,17 +184,18 @@ func TestToldSessionEndingWithoutTheEntriesIsNotShort(t *testing.T) {
 	x := w.node(t, "cert-lu", nodeOpt{noStart: true})
 	a.post(t, w, 20, log.Routine)
 	theirs := a.store.Frontier()
-	s1, s2 := &session{peer: "peer-one"}, &session{peer: "peer-two"}
+	// s1 and s2: sessions with peer-one and peer-two.
+	s1, s2 := x.svc.newTransfer(), x.svc.newTransfer()
 	x.svc.expect(s1, theirs, nil) // s1 brings a's feed
-	told := x.svc.advertised(s2, s2.peer)
+	told := x.svc.advertised(s2, "peer-two")
 	x.svc.expect(s2, theirs, told) // s2's peer holds it too, but was told x is getting it
-	x.svc.expect(s2, nil, nil)     // s2 ends: its peer rightly sent nothing
+	x.svc.finish(s2)               // s2 ends: its peer rightly sent nothing
 	select {
 	case p := <-x.svc.kick:
 		t.Fatalf("a session that brought all it was asked for kicked %s", p)
 	default:
 	}
-	x.svc.expect(s1, nil, nil) // s1 ends without a's feed: short
+	x.svc.finish(s1) // s1 ends without a's feed: short
 	select {
 	case p := <-x.svc.kick:
 		if p != "peer-two" {

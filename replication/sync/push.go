@@ -44,37 +44,15 @@ func (svc *Service) pushLoop() {
 func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 	svc.mu.Lock()
 	out, size := svc.unsentLocked(p, batch)
-	switch {
-	case len(out) == 0:
-		svc.mu.Unlock()
-		return
-	case svc.pushing[p] != nil:
-		q := svc.pushing[p]
-		if q.size+size > svc.cfg.PushLimit {
-			q.entries, q.size = nil, 0
-			svc.mu.Unlock()
-			svc.Kick(p)
-			return
-		}
-		q.entries = append(q.entries, out...)
-		q.size += size
-		svc.mu.Unlock()
-		return
-	case size > svc.cfg.PushLimit:
-		svc.mu.Unlock()
-		svc.Kick(p)
-		return
-	}
-	svc.pushing[p] = &queued{}
+	step := svc.transfers.queuePush(p, out, size, svc.cfg.PushLimit)
 	svc.mu.Unlock()
-	svc.wg.Add(1)
-	go svc.pushAll(p, out)
-}
-
-// queued holds the entries waiting for the push in flight to a peer.
-type queued struct {
-	entries []*log.Entry
-	size    int
+	switch step {
+	case pushStart:
+		svc.wg.Add(1)
+		go svc.pushAll(p, out)
+	case pushAsk:
+		svc.Kick(p)
+	}
 }
 
 // unsentLocked keeps the entries of batch that p does not hold as far as
@@ -108,8 +86,7 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
 		ps := svc.statsLocked(p)
 		ps.BytesSent += n
 		if err != nil {
-			lost := len(svc.pushing[p].entries) > 0
-			delete(svc.pushing, p)
+			lost := svc.transfers.endPush(p)
 			svc.mu.Unlock()
 			svc.logger.Debug("push failed", "peer", p, "err", err)
 			if lost && !svc.stopping() {
@@ -119,14 +96,12 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
 		}
 		raiseLocked(ps, headsOf(sent))
 		ps.EntriesSent += int64(len(sent))
-		q := svc.pushing[p]
-		out, _ = svc.unsentLocked(p, q.entries)
-		q.entries, q.size = nil, 0
+		out, _ = svc.unsentLocked(p, svc.transfers.nextPush(p))
 		if svc.stopping() {
 			out = nil
 		}
 		if len(out) == 0 {
-			delete(svc.pushing, p)
+			svc.transfers.endPush(p)
 		}
 		svc.mu.Unlock()
 	}
@@ -250,20 +225,20 @@ func (svc *Service) handlePush(s network.Stream) {
 		return
 	}
 	svc.membersOnly(heads)
-	key := new(pushKey)
-	defer svc.expect(key, nil, nil)
+	id := svc.newTransfer()
+	defer svc.finish(id)
 	if m.Type == msgOffer {
 		if err := svc.cfg.Store.CheckDisk(); err != nil {
 			svc.diskFull()
 			c.send(&message{Type: msgError, Error: diskFullMessage})
 			return
 		}
-		if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(key, p, heads))}); err != nil {
+		if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(id, p, heads))}); err != nil {
 			s.Reset()
 			return
 		}
 	} else {
-		svc.expect(key, heads, nil)
+		svc.expect(id, heads, nil)
 	}
 	if m, err = c.recv(); err != nil {
 		svc.pushFailed(p, s, err)
@@ -278,9 +253,6 @@ func (svc *Service) handlePush(s network.Stream) {
 		s.Reset()
 	}
 }
-
-// pushKey marks a push being received in the incoming map.
-type pushKey struct{ _ byte }
 
 // handlePushV1 serves push/1: one message of entries.
 func (svc *Service) handlePushV1(s network.Stream) {

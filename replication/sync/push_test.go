@@ -86,17 +86,17 @@ func TestPushHeadsCountAsIncoming(t *testing.T) {
 	if _, err := s.Write(frame(t, &message{Type: msgHeads, Frontier: encodeFrontier(log.Frontier{author: theirs[author]})})); err != nil {
 		t.Fatal(err)
 	}
-	other := &session{peer: "peer-two"}
+	other := x.svc.newTransfer() // a session with peer-two
 	waitFor(t, 10*time.Second, "the announced heads to count as incoming", func() bool {
-		return x.svc.advertised(other, other.peer)[author] == theirs[author]
+		return x.svc.advertised(other, "peer-two")[author] == theirs[author]
 	})
 	// An offer of the same entries from another relay gets "I have them".
-	if got := x.svc.claim(new(pushKey), "peer-three", log.Frontier{author: theirs[author]})[author]; got != theirs[author] {
+	if got := x.svc.claim(x.svc.newTransfer(), "peer-three", log.Frontier{author: theirs[author]})[author]; got != theirs[author] {
 		t.Errorf("an offer while the push runs: answered %+v, want %+v", got, theirs[author])
 	}
 	s.Reset() // the push dies before its entries
 	waitFor(t, 10*time.Second, "the dead push to be forgotten", func() bool {
-		return x.svc.advertised(other, other.peer)[author] == x.store.Frontier()[author]
+		return x.svc.advertised(other, "peer-two")[author] == x.store.Frontier()[author]
 	})
 	kicked := map[string]bool{}
 	for len(kicked) < 2 {

@@ -365,8 +365,8 @@ func TestFrontierOfNonMembersForgotten(t *testing.T) {
 	if got := len(statsOf(a, evil.host.ID()).LastFrontier); got > members {
 		t.Errorf("a remembers %d authors of the peer's frontier, want at most the %d members", got, members)
 	}
-	other := &session{peer: "peer-two"}
-	if got := len(a.svc.advertised(other, other.peer)); got > members {
+	other := a.svc.newTransfer() // a session with peer-two
+	if got := len(a.svc.advertised(other, "peer-two")); got > members {
 		t.Errorf("a counts %d authors as incoming, want at most the %d members", got, members)
 	}
 }

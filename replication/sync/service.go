@@ -90,20 +90,13 @@ type Service struct {
 	cfg    Config
 	logger *slog.Logger
 
-	mu      gosync.Mutex
-	peers   map[peer.ID]*PeerStats
-	running map[peer.ID]bool    // sessions we initiated, one per peer
-	again   map[peer.ID]bool    // a session was asked for while one ran
-	pushing map[peer.ID]*queued // pushes in flight, and what waits for them
-	// incoming: per running session or push, the heads its peer is
-	// sending us (see advertised).
-	incoming map[any]log.Frontier
-	told     map[peer.ID]bool // peers told of entries still incoming
+	mu    gosync.Mutex
+	peers map[peer.ID]*PeerStats
+	// transfers: sessions and pushes in flight, and what they bring.
+	transfers *transfers
 	// limits: per peer, its entries held in memory, its pushes being
 	// served, and its quota's buckets.
 	limits map[peer.ID]*peerLimits
-	// responding: peers whose session with us (they started) is running.
-	responding map[peer.ID]bool
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -162,8 +155,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
-		peers: map[peer.ID]*PeerStats{}, running: map[peer.ID]bool{}, again: map[peer.ID]bool{}, pushing: map[peer.ID]*queued{}, incoming: map[any]log.Frontier{}, told: map[peer.ID]bool{},
-		limits: map[peer.ID]*peerLimits{}, responding: map[peer.ID]bool{},
+		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }
@@ -351,7 +343,7 @@ var errBusy = errors.New("sync: a session with this peer is already running")
 func (svc *Service) initiating(p peer.ID) bool {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	return svc.running[p]
+	return svc.transfers.initiating(p)
 }
 
 // SyncWith runs one anti-entropy session with p now and reports it.
@@ -375,20 +367,14 @@ func (svc *Service) session(ctx context.Context, p peer.ID, force, kicked bool) 
 		return Report{Peer: p}, fmt.Errorf("sync: not syncing with %s: %w", p, err)
 	}
 	svc.mu.Lock()
-	if svc.running[p] {
-		if kicked {
-			svc.again[p] = true
-		}
-		svc.mu.Unlock()
+	started := svc.transfers.startSession(p, kicked)
+	svc.mu.Unlock()
+	if !started {
 		return Report{Peer: p}, errBusy
 	}
-	svc.running[p] = true
-	svc.mu.Unlock()
 	defer func() {
 		svc.mu.Lock()
-		delete(svc.running, p)
-		again := svc.again[p]
-		delete(svc.again, p)
+		again := svc.transfers.endSession(p)
 		svc.mu.Unlock()
 		if again {
 			svc.Kick(p)

@@ -54,6 +54,7 @@ type Report struct {
 
 type session struct {
 	svc      *Service
+	id       transferID
 	peer     peer.ID
 	stream   network.Stream
 	c        *conn
@@ -63,13 +64,15 @@ type session struct {
 	sent     int
 	recv     int
 	lastSent map[log.Hash]*log.Entry // per author (keyed by author), the last entry sent; writer goroutine only
-	told     log.Frontier            // the frontier we sent the peer (what it will send beyond)
-	held     int64                   // bytes of the peer's entries this session holds (see Service.hold); reader goroutine only
-	carried  int                     // of which unsigned entries carried to the next batch
+	// advertised is the frontier we sent the peer: what it will send
+	// beyond.
+	advertised log.Frontier
+	held       int64 // bytes of the peer's entries this session holds (see Service.hold); reader goroutine only
+	carried    int   // of which unsigned entries carried to the next batch
 }
 
 func (svc *Service) newSession(s network.Stream) *session {
-	sess := &session{svc: svc, peer: s.Conn().RemotePeer(), stream: s, timing: svc.timing(s.Conn().RemotePeer())}
+	sess := &session{svc: svc, id: svc.newTransfer(), peer: s.Conn().RemotePeer(), stream: s, timing: svc.timing(s.Conn().RemotePeer())}
 	sess.touch()
 	sess.c = newConn(s, sess.touch)
 	return sess
@@ -238,8 +241,8 @@ func (sess *session) respond() error {
 	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	sess.told = sess.svc.advertised(sess, sess.peer)
-	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.told)}); err != nil {
+	sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.advertised)}); err != nil {
 		return err
 	}
 	m, err = sess.next()
@@ -262,14 +265,14 @@ func (sess *session) respond() error {
 // initiator first sends its frontier.
 func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
 	if initiator {
-		sess.told = sess.svc.advertised(sess, sess.peer)
+		sess.advertised = sess.svc.advertised(sess.id, sess.peer)
 	}
-	sess.svc.expect(sess, theirs, sess.told)
-	defer sess.svc.expect(sess, nil, nil)
+	sess.svc.expect(sess.id, theirs, sess.advertised)
+	defer sess.svc.finish(sess.id)
 	errc := make(chan error, 1)
 	go func() {
 		if initiator {
-			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.told)}); err != nil {
+			if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.advertised)}); err != nil {
 				errc <- err
 				return
 			}
@@ -529,100 +532,53 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 	return len(res.Added), carry, nil
 }
 
-// expect records the heads a session's or a push's peer is about to send
-// us, keyed by that session or push, or forgets them (theirs nil) when it
-// ends. The peer sends what it holds (theirs) beyond what we told it we
-// hold (told; nil: what we store), so only that is expected of it: a peer
-// told that another transfer brings us some entries does not send them,
-// and its session ending without them is not short. A transfer that ends
-// short has peers re-run a session with us: those we told (see advertised)
-// that we held its entries.
-func (svc *Service) expect(key any, theirs, told log.Frontier) {
+// The Service's side of transfers (transfers.go): each call reads what
+// the store holds, then takes the mutex.
+
+// newTransfer returns the ID of a new session or push.
+func (svc *Service) newTransfer() transferID {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.transfers.newID()
+}
+
+// expect records the heads the peer of transfer id is about to send us
+// (theirs), beyond what we told it we hold (advertised; nil: what we
+// store); see transfers.expect.
+func (svc *Service) expect(id transferID, theirs, advertised log.Frontier) {
 	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
-	if theirs != nil {
-		ahead := log.Frontier{}
-		for a, h := range theirs {
-			m := mine[a]
-			if h.Seq > m.Seq && h.Seq > told[a].Seq && !h.Forked && !m.Forked {
-				ahead[a] = h
-			}
-		}
-		svc.incoming[key] = ahead
-		svc.mu.Unlock()
-		return
-	}
-	short := false
-	for a, h := range svc.incoming[key] {
-		if mine[a].Seq < h.Seq {
-			short = true
-		}
-	}
-	delete(svc.incoming, key)
-	var again []peer.ID
-	if short {
-		for p := range svc.told {
-			again = append(again, p)
-		}
-		clear(svc.told)
-	}
+	defer svc.mu.Unlock()
+	svc.transfers.expect(id, mine, theirs, advertised)
+}
+
+// finish forgets transfer id when it ends; if it ended short, the peers
+// we told we held its entries are asked for a session again.
+func (svc *Service) finish(id transferID) {
+	mine := svc.cfg.Store.Frontier()
+	svc.mu.Lock()
+	ask := svc.transfers.finish(id, mine)
 	svc.mu.Unlock()
-	for _, p := range again {
+	for _, p := range ask {
 		svc.Kick(p)
 	}
 }
 
-// advertised is the frontier we tell peer to (in the session or push
-// key) we hold: what we store, plus what other running sessions and
-// pushes are bringing us right now. After a partition heals, every peer
-// across the cut starts a session with us at once; without this, each
-// would send us the same backlog. If a transfer that was to bring entries
-// ends short, the peers we told are asked for a session again (see
-// expect).
-func (svc *Service) advertised(key any, to peer.ID) log.Frontier {
-	f := svc.cfg.Store.Frontier().Clone()
+// advertised is the frontier we tell peer to (in transfer id) we hold:
+// what we store, plus what other running sessions and pushes are bringing
+// us right now; see transfers.advertise.
+func (svc *Service) advertised(id transferID, to peer.ID) log.Frontier {
+	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	svc.advertiseLocked(f, key, to)
-	return f
-}
-
-// advertiseLocked raises f, what we store, by what transfers other than
-// key are bringing us, and remembers that we told peer to.
-func (svc *Service) advertiseLocked(f log.Frontier, key any, to peer.ID) {
-	for other, heads := range svc.incoming {
-		if other == key {
-			continue
-		}
-		for a, h := range heads {
-			if m := f[a]; h.Seq > m.Seq && !m.Forked {
-				f[a] = h
-				svc.told[to] = true
-			}
-		}
-	}
+	return svc.transfers.advertise(id, to, mine)
 }
 
 // claim answers an offer of entries up to heads from peer from (push
-// key): it returns our advertised frontier for the offered authors and,
-// in the same step, records as incoming under key the heads beyond it,
-// which the offerer is about to send. Two offers of the same entries
-// therefore never both get a yes.
-func (svc *Service) claim(key any, from peer.ID, heads log.Frontier) log.Frontier {
-	f := svc.cfg.Store.Frontier().Clone()
+// id); see transfers.claim.
+func (svc *Service) claim(id transferID, from peer.ID, heads log.Frontier) log.Frontier {
+	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
-	svc.advertiseLocked(f, key, from)
-	reply, ahead := log.Frontier{}, log.Frontier{}
-	for a, h := range heads {
-		m, ok := f[a]
-		if ok {
-			reply[a] = m
-		}
-		if h.Seq > m.Seq && !h.Forked && !m.Forked {
-			ahead[a] = h
-		}
-	}
-	svc.incoming[key] = ahead
-	return reply
+	return svc.transfers.claim(id, from, mine, heads)
 }
