@@ -69,21 +69,19 @@ var (
 	}
 )
 
-// check names every problem of q, called name in the messages.
-func (q Quota) check(name string) []string {
-	var problems []string
+// check names every problem of q, called name in the messages, with bad.
+func (q Quota) check(name string, bad func(format string, args ...any)) {
 	if q.EntriesPerSecond <= 0 || q.BytesPerSecond <= 0 {
-		problems = append(problems, fmt.Sprintf("%s: rates must be positive (entries %v/s, bytes %v/s)", name, q.EntriesPerSecond, q.BytesPerSecond))
+		bad("%s: rates must be positive (entries %v/s, bytes %v/s)", name, q.EntriesPerSecond, q.BytesPerSecond)
 	}
 	if q.EntriesBurst < 1 {
-		problems = append(problems, fmt.Sprintf("%s: entries burst %v: want at least 1", name, q.EntriesBurst))
+		bad("%s: entries burst %v: want at least 1", name, q.EntriesBurst)
 	}
 	// The byte burst must hold one whole message, or a peer could never
 	// push one.
 	if q.BytesBurst < float64(maxFrame) {
-		problems = append(problems, fmt.Sprintf("%s: bytes burst %v: want at least %d (one message)", name, q.BytesBurst, maxFrame))
+		bad("%s: bytes burst %v: want at least %d (one message)", name, q.BytesBurst, maxFrame)
 	}
-	return problems
 }
 
 // bucket is a token bucket; the Service's mutex guards it.

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -19,47 +18,6 @@ import (
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
-
-// Timing is what sync needs to know of the link to one peer.
-type Timing struct {
-	ChunkSize      int           // bytes per entries message
-	SessionTimeout time.Duration // no progress for this long aborts a session
-}
-
-// DefaultTiming suits a LAN or a good internet link.
-var DefaultTiming = Timing{ChunkSize: 256 << 10, SessionTimeout: 30 * time.Second}
-
-// Config wires a Service. Store and Host are required.
-type Config struct {
-	Store    *store.Store
-	Host     host.Host
-	Identity *crypto.Identity // signs exported bundles
-	Logger   *slog.Logger
-	// Interval between anti-entropy rounds with a random connected peer.
-	// Default 5 s.
-	Interval time.Duration
-	// Timing returns the link timing for a peer; default DefaultTiming.
-	Timing func(peer.ID) Timing
-	// OnMisbehave is told when a peer is disconnected for repeated
-	// offences (e.g. so the transport can block it for a while).
-	OnMisbehave func(p peer.ID, reason string)
-	// MaxOffences before disconnecting a peer. Default 3.
-	MaxOffences int
-	// PushLimit is the most bytes of new entries pushed in one message;
-	// larger batches are left to anti-entropy. Default 256 KiB.
-	PushLimit int
-	// MaxPeerBuffer bounds the bytes of one peer's entries this node holds
-	// in memory at once, across that peer's sessions and pushes: batches
-	// not yet stored and unsigned entries waiting for the signed entry
-	// that vouches for them. A peer that would pass it is cut off and
-	// scored. Zero: DefaultMaxPeerBuffer (64 MiB). See "Bounded resources"
-	// in the package doc.
-	MaxPeerBuffer int64
-	// SessionQuota paces the entries one peer sends this node in
-	// sessions; PushQuota bounds its pushes, and a push beyond it is an
-	// offence. Zero values mean DefaultSessionQuota and DefaultPushQuota.
-	SessionQuota, PushQuota Quota
-}
 
 // PeerStats is what this node knows of its exchanges with one peer.
 type PeerStats struct {
@@ -109,50 +67,12 @@ type Service struct {
 	notif *network.NotifyBundle
 }
 
-// New checks cfg and returns a Service; call Start.
+// New checks cfg (Config.Validate) and returns a Service; call Start.
 func New(cfg Config) (*Service, error) {
-	var problems []string
-	if cfg.Store == nil {
-		problems = append(problems, "no store")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	if cfg.Host == nil {
-		problems = append(problems, "no host")
-	}
-	if cfg.MaxPeerBuffer < 0 {
-		problems = append(problems, fmt.Sprintf("negative MaxPeerBuffer %d", cfg.MaxPeerBuffer))
-	} else if cfg.MaxPeerBuffer > 0 && cfg.MaxPeerBuffer < 4*maxFrame {
-		problems = append(problems, fmt.Sprintf("MaxPeerBuffer %d bytes: want at least %d (a few messages' worth)", cfg.MaxPeerBuffer, 4*maxFrame))
-	}
-	if cfg.SessionQuota != (Quota{}) {
-		problems = append(problems, cfg.SessionQuota.check("SessionQuota")...)
-	}
-	if cfg.PushQuota != (Quota{}) {
-		problems = append(problems, cfg.PushQuota.check("PushQuota")...)
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("sync: config: %v", problems)
-	}
-	if cfg.MaxPeerBuffer == 0 {
-		cfg.MaxPeerBuffer = DefaultMaxPeerBuffer
-	}
-	if cfg.SessionQuota == (Quota{}) {
-		cfg.SessionQuota = DefaultSessionQuota
-	}
-	if cfg.PushQuota == (Quota{}) {
-		cfg.PushQuota = DefaultPushQuota
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
-	}
-	if cfg.MaxOffences <= 0 {
-		cfg.MaxOffences = 3
-	}
-	if cfg.PushLimit <= 0 {
-		cfg.PushLimit = 256 << 10
-	}
+	cfg = cfg.withDefaults()
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
 		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
