@@ -260,6 +260,15 @@ func TestFakeLeaderExposedByCertificates(t *testing.T) {
 		others := without(cl.members, l)
 		h, f := others[0], others[1]
 		waitFor(t, "the follower applied the open", nil, func() bool { return f.eng.view(false).Index >= res.Index })
+		// The leader adds the members outside the cluster as non-voters,
+		// one configuration entry each, on its own time; the fake entry
+		// below must take the index of the honest majority's next entry,
+		// so wait until those are in and f holds and applied them all.
+		waitFor(t, "the Raft configuration settled and on the follower", nil, func() bool {
+			cfg := l.eng.Raft().GetConfiguration()
+			return cfg.Error() == nil && len(cfg.Configuration().Servers) == len(c.genesis.Roster().Members()) &&
+				f.eng.raft.AppliedIndex() == l.eng.raft.LastIndex()
+		})
 		// h signs a command of its own (its role allows it) and feeds it
 		// to f as the "leader" of the next term.
 		bogus := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindAffected, Crisis: res.State.Crisis, Add: []string{"LU"}})

@@ -129,6 +129,13 @@ func TestSimultaneousSessionsTurnedAway(t *testing.T) {
 	low.svc.mu.Lock()
 	low.svc.transfers.endSession(high.host.ID())
 	low.svc.mu.Unlock()
+	// low's responder to the session it turned away ends on its own
+	// goroutine, maybe after high read the answer.
+	waitFor(t, 10*time.Second, "low's answer to the turned-away session to end", func() bool {
+		low.svc.mu.Lock()
+		defer low.svc.mu.Unlock()
+		return !low.svc.transfers.responding[high.host.ID()]
+	})
 	if _, err := high.svc.initiate(context.Background(), low.host.ID(), true); err != nil {
 		t.Fatalf("once low is idle: %v", err)
 	}
