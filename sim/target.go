@@ -14,7 +14,7 @@ import (
 // netTarget is the workload's view of the real network: clients go
 // through the nodes' own Command and Crisis calls, as the CLI and the API
 // do.
-type netTarget struct{ r *Run }
+type netTarget struct{ r *netLayer }
 
 func (t netTarget) Nodes() int { return len(t.r.specs) }
 
@@ -74,7 +74,7 @@ func awaitOutcome(ctx context.Context, n *node.Node, res *node.CommandResult) {
 	_ = waitUntil(ctx, outcomeWait, func() bool {
 		o, ok := n.Consensus().Outcome(id)
 		if ok {
-			res.Status, res.Rule, res.Detail = "committed", "", fmt.Sprintf("at index %d", o.Index)
+			res.Status, res.Rule, res.Detail, res.Term, res.Index = "committed", "", fmt.Sprintf("at index %d", o.Index), o.Term, o.Index
 			if o.Refused != "" {
 				res.Status, res.Rule, res.Detail = "refused", refusedRule(o.Refused), o.Refused
 			}
