@@ -84,6 +84,16 @@
 // run prints the command that replays it. Real sockets and goroutine
 // scheduling are not replayed: a replay follows the same plan.
 //
+// # Campaigns
+//
+// `crisismesh sim run --seeds N` replays scenarios with new seeds. Under
+// `go test`, TestCampaign (run by .ci/run with -campaign set to the
+// commit) plays every Raft-layer scenario in virtual time and the quick
+// network-layer ones in real time, with seeds derived from the commit,
+// until its budget is spent; it prints every failure with its replay
+// lines and does not gate CI. TestRegressions replays the seeds listed in
+// scenarios/regressions.txt (FILE SEED  # why) and does.
+//
 // # Checkers
 //
 // After "check" steps and at the end (after healing everything, freeing
