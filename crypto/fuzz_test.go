@@ -163,6 +163,9 @@ func FuzzParseUpdate(f *testing.F) {
 		{Op: OpAdd, Member: &Member{Card: carol.Card(), Roles: []Role{RoleObserver, RoleENISA}, Addrs: []string{"/ip4/192.0.2.7/udp/4001/quic-v1"}}, Created: testTime},
 		{Op: OpRevoke, Target: alice.ID(), Reason: "laptop lost", Created: testTime},
 		{Op: OpRotate, NewCard: alice2.Card(), Target: alice.ID(), Created: testTime},
+		{Op: OpGroup, Group: "ops", Members: []MemberID{admin.ID(), alice.ID()}, Created: testTime},
+		{Op: OpVoters, Members: []MemberID{admin.ID()}, Created: testTime},
+		{Op: OpAdd, Voter: true, Member: &Member{Card: carol.Card(), Roles: []Role{RoleAdmin}}, Created: testTime},
 	} {
 		u, err := NewUpdate(r, spec, admin)
 		if err != nil {
@@ -178,6 +181,29 @@ func FuzzParseUpdate(f *testing.F) {
 			return
 		}
 		fuzzCheckSame(t, "update", b, u.Bytes())
+	})
+}
+
+func FuzzParseApproval(f *testing.F) {
+	admin, alice, _, g := fuzzNetwork(f)
+	u, err := NewUpdate(g.Roster(), UpdateSpec{Op: OpRevoke, Target: alice.ID(), Reason: "x", Created: testTime}, admin)
+	if err != nil {
+		f.Fatal(err)
+	}
+	a, err := NewApproval(u, admin, testTime)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzSeeds(f, a.Bytes(), u.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ParseApproval(b)
+		if err != nil {
+			fuzzCheckClass(t, "ParseApproval", err, ErrMalformed, ErrNonCanonical)
+			return
+		}
+		fuzzCheckSame(t, "approval", b, a.Bytes())
+		// Judging it never panics, whatever it names.
+		_ = g.Roster().CheckApproval(u, a)
 	})
 }
 

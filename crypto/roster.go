@@ -126,6 +126,11 @@ type genesisBody struct {
 	Members []memberWire `cbor:"4,keyasint"`
 	Voters  [][]byte     `cbor:"5,keyasint"`
 	Admins  [][]byte     `cbor:"6,keyasint"`
+	// Threshold and ApprovalTTL (seconds) are written only when the
+	// threshold is above 1, so a genesis without them keeps its bytes and
+	// its network ID: absent means one admin's signature suffices.
+	Threshold   uint64 `cbor:"7,keyasint,omitempty"`
+	ApprovalTTL int64  `cbor:"8,keyasint,omitempty"`
 }
 
 // A GenesisSpec is what an admin decides when creating a network.
@@ -135,7 +140,18 @@ type GenesisSpec struct {
 	Members []Member  // including the admin itself
 	Voters  []MemberID
 	Admins  []MemberID
+	// AdminThreshold is how many distinct admins must sign a roster or
+	// group change before it takes effect (0 or 1: one). It may not exceed
+	// the number of admins.
+	AdminThreshold int
+	// ApprovalTTL is how long after its creation an update may collect
+	// approvals (0: DefaultApprovalTTL). Used only with a threshold above 1.
+	ApprovalTTL time.Duration
 }
+
+// DefaultApprovalTTL is how long an update waits for approvals when the
+// genesis does not say.
+const DefaultApprovalTTL = 72 * time.Hour
 
 // A Genesis is the signed founding roster of a network. Its network ID is
 // the SHA-256 of its exact bytes. It is immutable and safe for concurrent
@@ -163,6 +179,18 @@ func NewGenesis(spec GenesisSpec, signer *Identity) (*Genesis, error) {
 	}
 	body.Voters = sortedIDs(spec.Voters)
 	body.Admins = sortedIDs(spec.Admins)
+	if spec.AdminThreshold < 0 || spec.ApprovalTTL < 0 {
+		return nil, ruleErr("admin-threshold", "threshold %d and approval time %s: neither may be negative", spec.AdminThreshold, spec.ApprovalTTL)
+	}
+	if spec.AdminThreshold > 1 {
+		body.Threshold = uint64(spec.AdminThreshold)
+		if spec.ApprovalTTL != 0 && spec.ApprovalTTL != DefaultApprovalTTL {
+			if spec.ApprovalTTL < time.Second {
+				return nil, ruleErr("approval-ttl", "approval time %s: want at least a second", spec.ApprovalTTL)
+			}
+			body.ApprovalTTL = int64(spec.ApprovalTTL / time.Second)
+		}
+	}
 	b, err := marshal(&body)
 	if err != nil {
 		return nil, err
@@ -256,6 +284,25 @@ func ParseGenesis(b []byte) (*Genesis, error) {
 	for _, id := range admins {
 		r.admins[id] = true
 	}
+	r.threshold, r.approvalTTL = 1, DefaultApprovalTTL
+	switch {
+	case body.Threshold == 1:
+		return nil, fmt.Errorf("crypto: genesis: %w: a threshold of 1 is written by leaving it out", ErrNonCanonical)
+	case body.Threshold > uint64(len(admins)):
+		return nil, ruleErr("admin-threshold", "the genesis asks %d admins to agree but names %d admins", body.Threshold, len(admins))
+	case body.Threshold > 1:
+		r.threshold = int(body.Threshold)
+	}
+	switch {
+	case body.ApprovalTTL != 0 && body.Threshold == 0:
+		return nil, fmt.Errorf("crypto: genesis: %w: an approval time without a threshold", ErrNonCanonical)
+	case body.ApprovalTTL < 0 || body.ApprovalTTL > int64(10*365*24*time.Hour/time.Second):
+		return nil, ruleErr("approval-ttl", "approval time of %d s is out of range", body.ApprovalTTL)
+	case body.ApprovalTTL == int64(DefaultApprovalTTL/time.Second):
+		return nil, fmt.Errorf("crypto: genesis: %w: the default approval time is written by leaving it out", ErrNonCanonical)
+	case body.ApprovalTTL > 0:
+		r.approvalTTL = time.Duration(body.ApprovalTTL) * time.Second
+	}
 	if err := r.check(); err != nil {
 		return nil, err
 	}
@@ -335,6 +382,12 @@ type Roster struct {
 	byID    map[MemberID]*Member
 	voters  []MemberID // sorted
 	admins  map[MemberID]bool
+	// threshold admins must sign a change; updates collect approvals for
+	// approvalTTL after they are created.
+	threshold   int
+	approvalTTL time.Duration
+	// groups: the named need-to-know groups, each its members' IDs sorted.
+	groups map[string][]MemberID
 }
 
 // NetworkID returns the ID of the network.
@@ -429,6 +482,47 @@ func (r *Roster) Admins() []MemberID {
 	return out
 }
 
+// Threshold is how many distinct active admins must sign a roster or group
+// change (1 unless the genesis says more).
+func (r *Roster) Threshold() int { return max(r.threshold, 1) }
+
+// ApprovalTTL is how long after its creation an update may collect the
+// approvals it needs.
+func (r *Roster) ApprovalTTL() time.Duration {
+	if r.approvalTTL == 0 {
+		return DefaultApprovalTTL
+	}
+	return r.approvalTTL
+}
+
+// Groups returns the names of the named need-to-know groups, sorted.
+func (r *Roster) Groups() []string {
+	out := make([]string, 0, len(r.groups))
+	for g := range r.groups {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Group returns the members of the named group (sorted by ID; revoked
+// members are removed from every group) and whether it exists.
+func (r *Roster) Group(name string) ([]MemberID, bool) {
+	ids, ok := r.groups[name]
+	return slices.Clone(ids), ok
+}
+
+// ActiveVoters returns the voters that are not revoked, in canonical order.
+func (r *Roster) ActiveVoters() []MemberID {
+	var out []MemberID
+	for _, v := range r.voters {
+		if r.Active(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (r *Roster) describe(id MemberID) string {
 	if m, ok := r.byID[id]; ok {
 		return fmt.Sprintf("%s (%s)", m.Card.name, id.Short())
@@ -487,7 +581,12 @@ func (r *Roster) clone() *Roster {
 	c := &Roster{
 		network: r.network, name: r.name, created: r.created, version: r.version,
 		byID: make(map[MemberID]*Member, len(r.byID)), voters: slices.Clone(r.voters),
-		admins: make(map[MemberID]bool, len(r.admins)),
+		admins:    make(map[MemberID]bool, len(r.admins)),
+		threshold: r.threshold, approvalTTL: r.approvalTTL,
+		groups: make(map[string][]MemberID, len(r.groups)),
+	}
+	for g, ids := range r.groups {
+		c.groups[g] = slices.Clone(ids)
 	}
 	for _, m := range r.members {
 		mc := m.clone()

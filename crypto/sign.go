@@ -51,6 +51,7 @@ const (
 	ContextCard         Context = "crisismesh/card/v1"
 	ContextRoster       Context = "crisismesh/roster/v1"
 	ContextRosterUpdate Context = "crisismesh/roster-update/v1"
+	ContextApproval     Context = "crisismesh/roster-approval/v1"
 	ContextCommand      Context = "crisismesh/command/v1"
 	ContextCheckpoint   Context = "crisismesh/checkpoint/v1"
 	ContextBundle       Context = "crisismesh/bundle/v1"

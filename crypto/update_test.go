@@ -574,7 +574,7 @@ func TestApplyRefusals(t *testing.T) {
 			rule: "version",
 		},
 		{name: "signed by a member who is not an admin", updates: one(addDe, n.lu), rule: "signer-admin"},
-		{name: "signed by a member with no admin role", updates: one(revoke(n.obs, "left"), n.obs), rule: "signer-admin"},
+		{name: "signed by a member with no admin role", updates: one(revoke(n.lu, "left"), n.obs), rule: "signer-admin"},
 		{name: "signed by a stranger", updates: one(addDe, outsider), rule: "signer-admin"},
 		{name: "signed by a revoked admin", updates: two(revoke(n.adminFR, "left"), n.adminEU, addDe, n.adminFR), rule: "signer-admin"},
 		{name: "signed by an admin's rotated-away key", updates: two(rotate(n.adminEU, euNew.Card()), n.adminEU, addDe, n.adminEU), rule: "signer-admin"},

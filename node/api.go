@@ -24,6 +24,7 @@ const (
 	apiStatus  = "/api/v1/status"
 	apiEntries = "/api/v1/entries"
 	apiCrisis  = "/api/v1/crisis"
+	apiMembers = "/api/v1/members"
 )
 
 // apiError is the JSON body of every API error: a stable code and what to do.
@@ -70,6 +71,13 @@ func (n *Node) startAPI() error {
 		{"POST /api/v1/sync", n.handleSync},
 		{"POST /api/v1/bundles/export", n.handleExport},
 		{"POST /api/v1/bundles/import", n.handleImport},
+		{"GET " + apiMembers, n.handleMembers},
+		{"POST " + apiMembers, n.handleRosterChange},
+		{"GET " + apiMembers + "/updates/{id}", n.handleUpdateStatus},
+		{"POST " + apiMembers + "/updates/{id}/approve", n.handleApprove},
+		{"GET /api/v1/groups", n.handleGroups},
+		{"POST /api/v1/groups", n.handleGroupChange},
+		{"POST /api/v1/keys/rotate", n.handleKeyRotate},
 	} {
 		api.HandleFunc(r.pattern, n.metrics.instrument(r.pattern, r.h))
 	}
@@ -270,6 +278,84 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	v, err := n.Members()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (n *Node) handleRosterChange(w http.ResponseWriter, r *http.Request) {
+	var req UpdateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	res, err := n.ChangeRoster(r.Context(), req)
+	n.writeUpdateResult(w, res, err)
+}
+
+func (n *Node) handleUpdateStatus(w http.ResponseWriter, r *http.Request) {
+	res, err := n.UpdateStatus(r.PathValue("id"))
+	n.writeUpdateResult(w, res, err)
+}
+
+func (n *Node) handleApprove(w http.ResponseWriter, r *http.Request) {
+	res, err := n.Approve(r.Context(), r.PathValue("id"))
+	n.writeUpdateResult(w, res, err)
+}
+
+func (n *Node) handleGroups(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.Groups())
+}
+
+func (n *Node) handleGroupChange(w http.ResponseWriter, r *http.Request) {
+	var req GroupRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	res, err := n.ChangeGroup(r.Context(), req)
+	n.writeUpdateResult(w, res, err)
+}
+
+// keyRotateRequest is the body of POST /api/v1/keys/rotate.
+type keyRotateRequest struct {
+	Group string `json:"group,omitempty"`
+}
+
+func (n *Node) handleKeyRotate(w http.ResponseWriter, r *http.Request) {
+	var req keyRotateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	v, err := n.RotateKey(r.Context(), req.Group)
+	if errors.Is(err, ErrBadRequest) {
+		writeError(w, http.StatusBadRequest, "refused", err.Error())
+		return
+	}
+	if err != nil {
+		writeFailure(w, err, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// writeUpdateResult answers a roster request: a refusal by a rule is a
+// result (200, status refused), like a refused crisis command.
+func (n *Node) writeUpdateResult(w http.ResponseWriter, res UpdateResult, err error) {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "not-found", err.Error())
+	case err != nil:
+		writeFailure(w, err, http.StatusServiceUnavailable, "unavailable", err.Error())
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
 }
 
 // cookieName is the session cookie of one node. Browsers share cookies

@@ -40,7 +40,7 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 	// node1 is cyclone: it may open at level 3.
 	cmd := crisis.Command{Kind: crisis.KindOpen, Title: "browser test", Level: 3}
-	if res, err := nodes[1].Command(context.Background(), cmd); err != nil || res.Status == "refused" {
+	if res, err := nodes[1].Command(context.Background(), cmd); err != nil || res.Status == StatusRefused {
 		t.Fatalf("open: %+v %v", res, err)
 	}
 	waitUntil(t, 30*time.Second, "the crisis on both nodes", func() bool {
@@ -96,5 +96,46 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Logf("node1's event stream in the page: %s", es)
 		views, _ := nodes[1].Entries("", 0)
 		t.Fatalf("the post did not reach node1's dashboard: %v\npost result on node0: %q\ntimeline: %s\nnode1 holds %d entries: %+v", err, res, tl, len(views), views[len(views)-1])
+	}
+}
+
+// The dashboard shows the roster and the changes waiting for approval; a
+// second admin approves one with its button, and it is in force.
+func TestDashboardApproves(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, func(int) Options { return Options{} })
+	res, err := nodes[0].ChangeRoster(context.Background(), UpdateRequest{Op: "revoke", Member: "node2", Reason: "left the network"})
+	if err != nil || res.Status != UpdatePending {
+		t.Fatalf("revoke: %+v, %v", res, err)
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-dev-shm-usage", true))...)
+	defer cancelAlloc()
+	tab, cancelTab := chromedp.NewContext(alloc)
+	defer cancelTab()
+	u1, _ := DashboardURL(specs[1].Dir)
+	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
+		t.Fatalf("open node1's dashboard: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	sel := `document.querySelector('#pending li[data-update="` + res.UpdateID + `"] button')`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](sel+` !== null`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("pending").textContent`))
+		t.Fatalf("the pending revocation is not shown with an approve button: %v (%q)", err, page)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](sel+`.click(); true`)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the revocation in force after the dashboard's approval", func() bool {
+		r, err := nodes[0].UpdateStatus(res.UpdateID)
+		return err == nil && r.Status == UpdateInForce
+	})
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("members").textContent.includes("left the network")`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the roster table does not show the revocation: %v", err)
 	}
 }

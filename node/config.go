@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -124,13 +125,52 @@ func LoadConfig(dir string) (Config, error) {
 
 // WriteConfig writes c to dir/config.toml (not over an existing file).
 func WriteConfig(dir string, c Config) error {
-	if err := c.Validate(); err != nil {
+	b, err := encodeConfig(c)
+	if err != nil {
 		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ConfigFile), b, 0o644)
+}
+
+// encodeConfig checks c and encodes it as config.toml.
+func encodeConfig(c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
 	var b strings.Builder
 	b.WriteString("# crisismesh node configuration. Restart the node after a change.\n")
 	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
+
+// AddPeers adds multiaddrs (each with a /p2p/ part) to the peers of the
+// config in dir, keeping the rest of it; a peer already listed is not
+// added twice. The config is replaced atomically.
+func AddPeers(dir string, peers []string) error {
+	c, err := LoadConfig(dir)
+	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ConfigFile), []byte(b.String()), 0o644)
+	for _, p := range peers {
+		if !slices.Contains(c.Peers, p) {
+			c.Peers = append(c.Peers, p)
+		}
+	}
+	b, err := encodeConfig(c)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, ConfigFile)
+	tmp := path + ".new"
+	os.Remove(tmp)
+	if err := writeFileAtomic(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("node: config: %w", err)
+	}
+	return nil
 }

@@ -54,8 +54,11 @@ func writeToken(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, TokenFile), []byte(hex.EncodeToString(b[:])+"\n"), 0o600)
 }
 
-// Join installs a genesis into a data directory after checking it and that
-// it lists this directory's member.
+// Join installs a genesis into a data directory after checking it. A
+// genesis that does not list this directory's member is accepted: the
+// member joins a running network, whose admin adds it with a roster
+// update (`crisismesh member add`) that the node learns from its peers
+// (see Listed).
 func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 	g, err := ReadGenesis(genesisPath)
 	if err != nil {
@@ -65,8 +68,8 @@ func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join: %w (make the data directory first: crisismesh init --name NAME --dir %s)", err, dir)
 	}
-	if m, ok := g.Roster().Member(card.ID()); !ok || m.Revoked {
-		return nil, fmt.Errorf("join: the genesis of network %s does not list %s (%s): send %s to the network admin", g.Roster().Name(), card.Name(), card.ID().Short(), filepath.Join(dir, CardFile))
+	if m, ok := g.Roster().Member(card.ID()); ok && m.Revoked {
+		return nil, fmt.Errorf("join: the genesis of network %s lists %s (%s) as revoked", g.Roster().Name(), card.Name(), card.ID().Short())
 	}
 	dst := filepath.Join(dir, GenesisFile)
 	if old, err := os.ReadFile(dst); err == nil {
@@ -81,6 +84,17 @@ func Join(dir, genesisPath string) (*crypto.Genesis, error) {
 	return g, nil
 }
 
+// Listed reports whether the genesis lists the member of data directory
+// dir (false: it waits for a roster update that adds it).
+func Listed(g *crypto.Genesis, dir string) (bool, error) {
+	card, err := ReadCard(dir)
+	if err != nil {
+		return false, err
+	}
+	_, ok := g.Roster().Member(card.ID())
+	return ok, nil
+}
+
 // TestnetOptions describe a local test network.
 type TestnetOptions struct {
 	Dir      string
@@ -89,6 +103,9 @@ type TestnetOptions struct {
 	BasePort int              // node i listens on 127.0.0.1:BasePort+i (TCP and QUIC); API on BasePort+500+i
 	Roles    map[int][]string // overrides, by node index
 	Now      time.Time
+	// Admins: the first Admins nodes are admins (default 1: node0);
+	// AdminThreshold of them must sign a roster change (default 1).
+	Admins, AdminThreshold int
 }
 
 // TestnetNode is one prepared node.
@@ -121,6 +138,10 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 	}
 	if o.Voters < 1 || o.Voters > o.Nodes || o.Voters%2 == 0 {
 		problems = append(problems, fmt.Sprintf("--voters %d: want an odd number from 1 to --nodes (%d)", o.Voters, o.Nodes))
+	}
+	o.Admins = max(o.Admins, 1)
+	if o.Admins > o.Nodes || o.AdminThreshold > o.Admins || o.AdminThreshold < 0 {
+		problems = append(problems, fmt.Sprintf("%d admins with a threshold of %d: want 1 to --nodes admins and a threshold of at most the admins", o.Admins, o.AdminThreshold))
 	}
 	if o.BasePort <= 0 || o.BasePort+500+o.Nodes > 65535 {
 		problems = append(problems, fmt.Sprintf("--base-port %d: want a port so that base+500+nodes ≤ 65535", o.BasePort))
@@ -155,11 +176,12 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		ids[i] = id
 		nd.PeerID = id.PeerID().String()
 	}
-	spec := crypto.GenesisSpec{Network: "testnet", Created: o.Now, Admins: []crypto.MemberID{ids[0].ID()}}
+	spec := crypto.GenesisSpec{Network: "testnet", Created: o.Now, AdminThreshold: o.AdminThreshold}
 	for i, nd := range nodes {
 		m := crypto.Member{Card: ids[i].Card(), Addrs: []string{nd.Listen[0]}}
 		roles := nd.Roles
-		if i == 0 {
+		if i < o.Admins {
+			spec.Admins = append(spec.Admins, ids[i].ID())
 			roles = append(append([]string{}, roles...), string(crypto.RoleAdmin))
 		}
 		for _, r := range roles {

@@ -1,11 +1,97 @@
-// Package node is one crisismesh participant: its data directory, its
-// identity and network files, and (as the project grows) the wiring of the
-// log, sync, consensus and transport, the local API and the dashboard. It
-// owns every goroutine it starts.
+// Package node is one crisismesh participant: it prepares data
+// directories, wires the crisis log, sync, consensus and transport into a
+// running [Node], and serves the local API, the dashboard and the metrics.
+// It owns every goroutine it starts; [Node.Close] stops them all.
 //
-// Only cmd/crisismesh and sim may import node. It may import replication/*,
-// transport and crypto, never the other way round.
+// Only cmd/crisismesh and sim may import node. It may import
+// replication/*, transport and crypto, never the other way round: it is
+// the one place where they meet (the Raft stream layer, for one, is built
+// here with transport and handed to replication/consensus).
 //
-// Today it holds what a person does before any node runs: make an identity
-// ([Keygen]) and found a network ([CreateNetwork]).
+// # Before a node runs
+//
+//   - identity.go: [Keygen] makes an identity (identity.key, card.json);
+//     [LoadIdentity], [ReadCard], [ReadPassphraseFile] read them back.
+//   - network.go: [CreateNetwork] founds a network (the signed genesis),
+//     reporting every problem at once ([ProblemsError]); [ReadGenesis]
+//     reads and verifies one.
+//   - datadir.go: a data directory holds the identity, config.toml, the
+//     genesis, the API token (api.token), the store and Raft's snapshots.
+//     [Init] makes one, [Join] installs a genesis into it (also one that
+//     does not list the member yet: [Listed]; the node then waits for the
+//     roster update that adds it, dialling the peers [AddPeers] put in
+//     config.toml), [Testnet]
+//     prepares several on 127.0.0.1 sharing one genesis; [DefaultDir] is
+//     $CRISISMESH_DIR, else ~/.crisismesh.
+//   - config.go: [Config] is config.toml (listen addresses, link profile,
+//     static peers, mDNS, relay, API address, logging); [DefaultConfig],
+//     [Config.Validate] (every problem at once), [LoadConfig] (unknown
+//     keys refused), [WriteConfig].
+//
+// # A running node
+//
+//   - node.go: [Open] locks the directory (one process per directory,
+//     [ErrRunning]), loads config, identity and genesis, opens the store,
+//     and starts the libp2p host, sync and Raft (over [RaftProtocol]).
+//     [Options] carry what is not in the directory: the passphrase, the
+//     logger, and, for tests and sim, a fault injector, a wall clock and a
+//     free-space probe. A goroutine follows roster changes into the
+//     transport's gate, and on an admin node keys.go keeps every active
+//     member holding the current whole-network group key.
+//   - entries.go: [Node.Post] writes an entry (sealed to the whole network
+//     or to named members), [Node.Entries] and [Node.ViewEntry] read them
+//     as [EntryView]s (sealed or not-believed entries say why).
+//   - crisis.go: [Node.Crisis] reads the crisis state ([CrisisView]: local
+//     with its age, or linearizable on the leader); [Node.Command] signs
+//     and submits a command and reports a [CommandResult] whose
+//     [CommandStatus] is committed, pending (proposed through the log) or
+//     refused (by a named rule); [CommandRequest] is a command as the API
+//     and CLI take it.
+//   - status.go: [Node.Status] reports the member, the log (entries,
+//     digest, forks), peers, Raft, the crisis, the disk and the offences
+//     this node has seen ([StatusView]).
+//   - sync.go: [Node.WhoHas] says which members hold an entry and why not;
+//     [Node.ForceSync] runs a full resync with one member now.
+//   - bundle.go: [Node.ExportBundle] and [Node.ImportBundle] move the log
+//     through a file when no link works.
+//   - members.go: governing the running network. [Node.Members] lists the
+//     roster and the updates waiting for approvals ([MembersView]);
+//     [Node.ChangeRoster] signs a roster update (add, revoke, rotate,
+//     voters) as this node's admin (a member may always revoke its own key:
+//     break glass) and writes it, unless a rule refuses it;
+//     [Node.Approve] signs an admin's approval of another admin's update;
+//     [Node.UpdateStatus] says where an update stands ([UpdateResult]:
+//     in-force, pending for approvals or for Raft, refused by a rule).
+//     Decisions: member cards are not bound to a network (one person may
+//     serve in several networks with one card), so "a card for another
+//     network" is not a refusal; what must be unique (names for ever,
+//     member IDs, peer IDs) the roster rules refuse.
+//   - groups.go: named need-to-know groups. [Node.Groups], [Node.ChangeGroup]
+//     (create, add, remove, delete: roster updates like any other), and the
+//     key duty: a member of a group issues a new epoch when the group has no
+//     key sealed to exactly its members (so every change of a group brings
+//     one); [Node.RotateKey] starts an epoch by hand.
+//   - rotate.go: a member's own key rotation: [PrepareRotation] (init
+//     --rotate) makes the next identity in D/next; once the roster rotates
+//     the member to it, [Open] adopts it (crash-safe renames) and keeps the
+//     old key in D/previous to read what was sealed to it.
+//   - views.go: [Info] (the build's version and suites), [ViewCard] and
+//     [ViewRoster].
+//   - demo.go: [Demo] runs a five-node mesh in this process through a
+//     short crisis, a partition and its heal.
+//
+// The views' JSON field names are a contract with the CLI and scripts: add
+// fields, never rename or remove one.
+//
+// # Interfaces
+//
+//   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only; a bearer
+//     token from the data directory, or the session cookie /login sets);
+//     errors are JSON with a stable code and what to do.
+//   - events.go: /api/v1/events, a server-sent event stream of entries and
+//     crisis changes.
+//   - dashboard.go: the dashboard, static files embedded in the binary,
+//     served at /dashboard/ ([DashboardURL] is its login link).
+//   - metrics.go: Prometheus metrics at /metrics (no token; counts and
+//     states only), from a registry of the node's own.
 package node

@@ -22,7 +22,15 @@ import (
 // are closed at the end of the test.
 func openTestnet(t *testing.T, n int, opts func(i int) Options) ([]*Node, []TestnetNode) {
 	t.Helper()
-	specs, err := Testnet(TestnetOptions{Dir: t.TempDir(), Nodes: n, BasePort: freeBasePort(t), Now: time.Now()})
+	return openTestnetWith(t, TestnetOptions{Nodes: n}, opts)
+}
+
+// openTestnetWith is openTestnet with testnet options (Dir, BasePort and
+// Now are filled in).
+func openTestnetWith(t *testing.T, o TestnetOptions, opts func(i int) Options) ([]*Node, []TestnetNode) {
+	t.Helper()
+	o.Dir, o.BasePort, o.Now = t.TempDir(), freeBasePort(t), time.Now()
+	specs, err := Testnet(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,9 +185,9 @@ func TestClockSkewNode(t *testing.T) {
 	// leads.
 	leader := leadBy(t, nodes, "a leader with a correct clock", func(n *Node) bool { return n != slow })
 	open, err := leader.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1})
-	if err != nil || open.Status == "refused" {
+	if err != nil || open.Status == StatusRefused {
 		// node0 (presidency) may not open: node2 does, through the log.
-		if open, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1}); err != nil || open.Status == "refused" {
+		if open, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindOpen, Title: "clock skew", Level: 1}); err != nil || open.Status == StatusRefused {
 			t.Fatalf("open: %+v %v", open, err)
 		}
 	}
@@ -199,7 +207,7 @@ func TestClockSkewNode(t *testing.T) {
 	var res CommandResult
 	waitUntil(t, 30*time.Second, "a Reserve request committed by the slow leader", func() bool {
 		res, err = slow.Command(ctx, crisis.Command{Kind: crisis.KindReserveRequest, Sector: "energy", Services: []string{"incident response"}})
-		return err == nil && res.Status == "committed"
+		return err == nil && res.Status == StatusCommitted
 	})
 	st := slow.Consensus().Local().State
 	var req crisis.Request

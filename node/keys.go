@@ -48,24 +48,40 @@ func (n *Node) ensureGroupKey(ctx context.Context) error {
 			if len(missing) == 0 {
 				return nil
 			}
-			if _, err := n.store.AppendKey(ctx, key, recipients(missing)); err != nil {
+			// Sealed to every active member, not only the missing ones:
+			// each member then sees that everyone holds the key, and
+			// writes under it (store.NetworkKey).
+			if _, err := n.store.AppendKey(ctx, key, recipients(active)); err != nil {
 				return fmt.Errorf("node: give the network key to new members: %w", err)
 			}
 			n.logger.Info("network key given to new members", "members", len(missing), "epoch", key.Epoch())
 			return nil
 		}
 	}
+	_, _, err := n.newNetworkEpoch(ctx)
+	return err
+}
+
+// newNetworkEpoch issues a new epoch of the network key, sealed to every
+// active member (an admin's node only).
+func (n *Node) newNetworkEpoch(ctx context.Context) (*crypto.GroupKey, int, error) {
+	var recips []crypto.Recipient
+	for _, m := range n.store.Roster().Members() {
+		if !m.Revoked {
+			recips = append(recips, m.Card.Recipient())
+		}
+	}
 	epoch := uint64(1)
-	if ok {
+	if key, ok := n.store.CurrentKey(networkGroup); ok {
 		epoch = key.Epoch() + 1
 	}
 	next, err := crypto.NewGroupKey(networkGroup, epoch)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if _, err := n.store.AppendKey(ctx, next, recipients(active)); err != nil {
-		return fmt.Errorf("node: distribute the network key: %w", err)
+	if _, err := n.store.AppendKey(ctx, next, recips); err != nil {
+		return nil, 0, fmt.Errorf("node: distribute the network key: %w", err)
 	}
-	n.logger.Info("network key distributed", "epoch", epoch, "members", len(active))
-	return nil
+	n.logger.Info("network key distributed", "epoch", epoch, "members", len(recips))
+	return next, len(recips), nil
 }

@@ -26,6 +26,11 @@ type NetworkOptions struct {
 	Out         string              // genesis file to write; "" means DefaultGenesisPath
 	Now         time.Time
 	ExtraAdmins []string // further member names to make admins (they must have the admin role)
+	// AdminThreshold is how many distinct admins must sign a roster or
+	// group change (0 or 1: one); ApprovalTTL how long a change may wait
+	// for them (0: crypto.DefaultApprovalTTL).
+	AdminThreshold int
+	ApprovalTTL    time.Duration
 }
 
 // CreateNetwork builds, signs and writes the genesis document. Every problem
@@ -102,6 +107,13 @@ func CreateNetwork(opts NetworkOptions) (*crypto.Genesis, error) {
 			spec.Admins = append(spec.Admins, cards[a].ID())
 		}
 	}
+	if admins := len(opts.ExtraAdmins) + 1; opts.AdminThreshold > admins || opts.AdminThreshold < 0 {
+		problems = append(problems, fmt.Sprintf("--admin-threshold %d: the network has %d admins (--admin and each --extra-admin); the threshold must be between 1 and %d", opts.AdminThreshold, admins, admins))
+	}
+	if opts.ApprovalTTL < 0 || opts.ApprovalTTL > 0 && opts.ApprovalTTL < time.Second {
+		problems = append(problems, fmt.Sprintf("--approval-time %s: want at least a second", opts.ApprovalTTL))
+	}
+	spec.AdminThreshold, spec.ApprovalTTL = opts.AdminThreshold, opts.ApprovalTTL
 	out := opts.Out
 	if out == "" {
 		out = DefaultGenesisPath

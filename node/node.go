@@ -122,20 +122,60 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		}
 		return nil, err
 	}
-	if _, ok := n.genesis.Roster().Member(n.id.ID()); !ok {
-		return nil, fmt.Errorf("node: this genesis does not list %s (%s): ask the admin to add the card in %s", n.id.Name(), n.id.ID().Short(), filepath.Join(dir, CardFile))
+	if m, ok := n.genesis.Roster().Member(n.id.ID()); ok && m.Revoked {
+		return nil, fmt.Errorf("node: %s (%s) is revoked in this genesis", n.id.Name(), n.id.ID().Short())
 	}
 	n.profile, _ = transport.ProfileByName(n.cfg.Profile)
 
-	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, store.Options{Logger: logger, Now: n.now, FreeSpace: opts.FreeSpace}); err != nil {
+	if err := finishAdopt(dir); err != nil {
+		return nil, err
+	}
+	previous, err := loadPrevious(dir, opts.Passphrase)
+	if err != nil {
+		return nil, err
+	}
+	sopts := store.Options{Logger: logger, Now: n.now, FreeSpace: opts.FreeSpace, Previous: previous}
+	if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, sopts); err != nil {
 		return nil, err
 	}
 	cleanup = append(cleanup, func() { n.store.Close() })
+	// This member's keys were rotated and the next identity waits beside
+	// the old one: adopt it now, keeping the old one to read what was
+	// sealed to it.
+	if due, err := rotationDue(dir, n.store.Roster(), n.id); err != nil {
+		return nil, err
+	} else if due {
+		old := n.id
+		if err := n.store.Close(); err != nil {
+			return nil, err
+		}
+		if err := adoptNext(dir, old); err != nil {
+			return nil, err
+		}
+		if n.id, err = LoadIdentity(dir, opts.Passphrase); err != nil {
+			return nil, err
+		}
+		sopts.Previous = append(sopts.Previous, old)
+		if n.store, err = store.Open(filepath.Join(dir, storeDir), n.genesis, n.id, sopts); err != nil {
+			return nil, err
+		}
+		logger.Info("this member's keys were rotated: now running as the new identity", "member", n.id.Name(), "old_id", old.ID().Short(), "new_id", n.id.ID().Short())
+	}
 
 	tcfg := transport.DefaultConfig()
 	tcfg.ListenAddrs = n.cfg.Listen
 	tcfg.PeerKey = n.id.PeerKey()
 	tcfg.Roster = n.store.Roster()
+	if _, admitted := tcfg.Roster.ByPeer(n.id.PeerID()); !admitted {
+		if m, ok := tcfg.Roster.Member(n.id.ID()); ok && m.Revoked {
+			return nil, fmt.Errorf("node: %s (%s) was revoked (%s) at roster version %d: this identity cannot rejoin; make a new one with crisismesh init and ask an admin to add it", n.id.Name(), n.id.ID().Short(), m.Reason, m.RevokedAt)
+		}
+		// A new member with the unchanged genesis: it dials the peers in
+		// its config and learns the roster update that adds it from them.
+		tcfg.AwaitAdmission = true
+		logger.Warn("this node is not in the roster yet: waiting for a roster update that adds it (an admin runs `crisismesh member add` with this node's card); dialling the peers in config.toml",
+			"member", n.id.Name(), "member_id", n.id.ID().String(), "peers", len(n.cfg.Peers))
+	}
 	tcfg.Profile = n.cfg.Profile
 	tcfg.StaticPeers = n.cfg.Peers
 	tcfg.MDNS = n.cfg.MDNS
@@ -214,6 +254,13 @@ func (n *Node) followRoster() {
 				version = r.Version()
 				n.host.SetRoster(r)
 				n.logger.Info("roster changed", "version", version)
+				if m, ok := r.Member(n.id.ID()); ok && m.Revoked {
+					if m.Reason == "rotated" {
+						n.logger.Error("this member's keys were rotated: restart the node (crisismesh run) to run as the new identity in " + filepath.Join(n.dir, nextDir))
+					} else {
+						n.logger.Error("this member was revoked: nothing it signs from now on is accepted", "reason", m.Reason)
+					}
+				}
 				n.keyDuty()
 			}
 		}
@@ -225,6 +272,9 @@ func (n *Node) keyDuty() {
 	defer cancel()
 	if err := n.ensureGroupKey(ctx); err != nil {
 		n.logger.Warn("key duty failed", "err", err)
+	}
+	if err := n.ensureGroupKeys(ctx); err != nil {
+		n.logger.Warn("group key duty failed", "err", err)
 	}
 }
 

@@ -139,6 +139,12 @@ func TestMinorityProposalCommitsAfterHeal(t *testing.T) {
 		majority = append(majority, s)
 		majorityIDs = append(majorityIDs, s.peerID())
 	}
+	// v must have heard from the leader before the cut: a node that never
+	// had contact reports no age (LeaderContact zero means never), and the
+	// wait below would never end.
+	itWaitFor(t, 10*time.Second, v.name+" hearing from the leader", func() bool {
+		return v.eng.Raft().Leader() != "" && !v.eng.Local().LeaderContact.IsZero()
+	})
 	t.Logf("leader %s; %s is cut off", l.name, v.name)
 	faults.Partition([]peer.ID{v.peerID()}, majorityIDs)
 	itWaitFor(t, 10*time.Second, v.name+" disconnected", func() bool {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	gosync "sync"
 	"time"
+
+	"github.com/crisismesh/crisismesh/replication/consensus"
 )
 
 // The scenario engine: one interpreter of a schedule, over a layer. It
@@ -53,14 +55,17 @@ type layer interface {
 	act(ctx context.Context, step int, st Step, nodes []int) ([]Check, error)
 }
 
-// commandResult is what became of a command. The status is a string until
-// the typed one of package consensus lands.
+// commandResult is what became of a command.
 type commandResult struct {
-	status string // "committed", "pending", "refused" or "unknown"
-	rule   string // the rule that refused it
-	detail string // for people
-	index  uint64 // the Raft index it committed at, when known
+	status consensus.Status // or statusUnknown
+	rule   string           // the rule that refused it
+	detail string           // for people
+	index  uint64           // the Raft index it committed at, when known
 }
+
+// statusUnknown: a command of the Raft layer that was neither committed,
+// nor proposed through the log, nor refused before changeTimeout.
+const statusUnknown consensus.Status = "unknown"
 
 // Defaults of the fault steps.
 const (
@@ -436,11 +441,11 @@ func (e *engine) command(ctx context.Context, idx int, st Step, nodes []int) err
 	if err != nil {
 		return err
 	}
-	if (res.status == "refused") != (st.Expect == "refused") || (st.Expect == "pending" && res.status != "pending") {
+	if (res.status == consensus.StatusRefused) != (st.Expect == "refused") || (st.Expect == "pending" && res.status != consensus.StatusPending) {
 		return fmt.Errorf("node%d %s: %s (%s), expected %s: check the scenario (roles: node0 presidency and admin, then cyclone, csirt, commission, enisa in turn)",
 			i, st.Kind, res.status, cmp.Or(res.detail, res.rule), cmp.Or(st.Expect, "committed or pending"))
 	}
-	if res.status == "committed" {
+	if res.status == consensus.StatusCommitted {
 		e.committed = max(e.committed, res.index)
 	}
 	e.mu.Lock()

@@ -455,18 +455,18 @@ func (r *netLayer) command(ctx context.Context, i int, st Step, after uint64) (c
 		return commandResult{}, err
 	}
 	switch {
-	case res.Status == "pending" && st.Expect == "pending":
+	case res.Status == node.StatusPending && st.Expect == "pending":
 		if id, err := crisis.ParseID(res.ID); err == nil {
 			r.mu.Lock()
 			r.pending = append(r.pending, pendingCommand{node: i, id: id})
 			r.mu.Unlock()
 		}
-	case res.Status == "pending":
+	case res.Status == node.StatusPending:
 		r.e.logf("  node%d proposes %s through the log (not the leader): pending", i, st.Kind)
 		awaitOutcome(ctx, n, &res)
 	}
 	out := commandResult{status: res.Status, rule: res.Rule, detail: res.Detail, index: res.Index}
-	if res.Status == "committed" {
+	if res.Status == node.StatusCommitted {
 		out.detail = fmt.Sprintf("at term %d, index %d", res.Term, res.Index)
 	}
 	return out, nil

@@ -427,7 +427,7 @@ func (r *raftLayer) command(ctx context.Context, i int, st Step, after uint64) (
 	}
 	sc, err := crisis.Sign(r.members[i].id, r.genesis.NetworkID(), cmd)
 	if err != nil {
-		return commandResult{status: "refused", rule: "malformed", detail: "malformed: " + err.Error()}, nil
+		return commandResult{status: consensus.StatusRefused, rule: "malformed", detail: "malformed: " + err.Error()}, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, changeTimeout)
 	res, err := e.Propose(cctx, sc)
@@ -435,13 +435,13 @@ func (r *raftLayer) command(ctx context.Context, i int, st Step, after uint64) (
 	var ref *crisis.Refusal
 	switch {
 	case err == nil:
-		return commandResult{status: "committed", detail: fmt.Sprintf("at term %d, index %d", res.Term, res.Index), index: res.Index}, nil
+		return commandResult{status: consensus.StatusCommitted, detail: fmt.Sprintf("at term %d, index %d", res.Term, res.Index), index: res.Index}, nil
 	case errors.Is(err, consensus.ErrProposed):
-		return commandResult{status: "pending"}, nil
+		return commandResult{status: consensus.StatusPending}, nil
 	case errors.As(err, &ref):
-		return commandResult{status: "refused", rule: ref.Rule, detail: ref.Rule + ": " + ref.Detail}, nil
+		return commandResult{status: consensus.StatusRefused, rule: ref.Rule, detail: ref.Rule + ": " + ref.Detail}, nil
 	}
-	return commandResult{status: "unknown", detail: err.Error()}, nil
+	return commandResult{status: statusUnknown, detail: err.Error()}, nil
 }
 
 // target is the workloads' view of the layer (wrapped when tests inject a

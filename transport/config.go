@@ -30,8 +30,13 @@ type Config struct {
 	PeerKey libp2pcrypto.PrivKey
 
 	// Roster decides who may connect; it must list this node as an active
-	// member. Swap it later with [Host.SetRoster].
+	// member, unless AwaitAdmission is set. Swap it later with
+	// [Host.SetRoster].
 	Roster *crypto.Roster
+	// AwaitAdmission: this node is new and its roster does not list it yet;
+	// it dials its static peers, which admit it once they hold the roster
+	// update that adds it.
+	AwaitAdmission bool
 
 	// Profile is the link profile for peers that PeerProfiles does not
 	// name and whose round trip has not been measured yet.
@@ -155,7 +160,7 @@ func (c *Config) Validate() error {
 	if c.Roster == nil {
 		bad("no roster")
 	} else if self != "" {
-		if _, ok := c.Roster.ByPeer(self); !ok {
+		if _, ok := c.Roster.ByPeer(self); !ok && !c.AwaitAdmission {
 			bad("the roster of network %s does not list this node (peer ID %s) as an active member", c.Roster.Name(), self)
 		}
 	}

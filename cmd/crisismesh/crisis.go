@@ -68,15 +68,15 @@ exits non-zero when refused.`,
 				}
 			} else {
 				switch res.Status {
-				case "committed":
+				case node.StatusCommitted:
 					fmt.Fprintf(c.OutOrStdout(), "%s: committed at term %d index %d — %s\n", r.Kind, res.Term, res.Index, res.Crisis.Summary)
-				case "pending":
+				case node.StatusPending:
 					fmt.Fprintf(c.OutOrStdout(), "%s: pending — proposed through the crisis log; the leader commits it when it sees it (crisismesh crisis show)\n", r.Kind)
 				default:
 					fmt.Fprintf(c.OutOrStdout(), "%s: refused by rule %s: %s\n", r.Kind, res.Rule, res.Detail)
 				}
 			}
-			if res.Status == "refused" {
+			if res.Status == node.StatusRefused {
 				refused = append(refused, res.Rule)
 			}
 		}

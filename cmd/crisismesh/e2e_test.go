@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,73 +22,13 @@ import (
 // catches up after a restart; a wrong API token and a second node on one
 // directory are refused.
 func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and starts processes")
-	}
-	bin := filepath.Join(t.TempDir(), "crisismesh")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	base, err := node.FreeBasePort(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("base port %d", base)
-	dir := t.TempDir()
-	run := func(args ...string) (string, error) {
-		out, err := exec.Command(bin, args...).CombinedOutput()
-		return string(out), err
-	}
-	if out, err := run("testnet", "--nodes", "4", "--voters", "3", "--dir", dir, "--base-port", fmt.Sprint(base)); err != nil {
-		t.Fatalf("testnet: %v\n%s", err, out)
-	}
-	nodeDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("node%d", i)) }
-	procs := make([]*exec.Cmd, 4)
-	start := func(i int) {
-		cmd := exec.Command(bin, "run", "--dir", nodeDir(i))
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node%d.log", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs[i] = cmd
-	}
+	e := newE2E(t, "--nodes", "4", "--voters", "3")
+	run, nodeDir, wait, status := e.run, e.nodeDir, e.wait, e.status
+	procs := e.procs
 	for i := range procs {
-		start(i)
+		e.start(i)
 	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			if p != nil && p.Process != nil {
-				p.Process.Signal(syscall.SIGTERM)
-				p.Wait()
-			}
-		}
-	})
-	status := func(i int) (map[string]any, error) {
-		out, err := exec.Command(bin, "status", "--dir", nodeDir(i), "--json").Output()
-		if err != nil {
-			return nil, err
-		}
-		var m map[string]any
-		return m, json.Unmarshal(out, &m)
-	}
-	wait := func(d time.Duration, what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !cond() {
-			if time.Now().After(deadline) {
-				for i := range procs {
-					b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("node%d.log", i)))
-					t.Logf("node%d log tail:\n%s", i, tail(string(b), 15))
-				}
-				t.Fatalf("timed out after %s waiting for %s", d, what)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	start := e.start
 	converged := func() bool {
 		var d any
 		for i := range procs {
@@ -203,4 +144,227 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// e2e is a testnet of real processes of the binary built for the test.
+type e2e struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	procs []*exec.Cmd
+}
+
+// newE2E builds the binary and prepares a testnet with the testnet flags
+// given (--nodes N …); no node is started.
+func newE2E(t *testing.T, testnetFlags ...string) *e2e {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and starts processes")
+	}
+	e := &e2e{t: t, bin: filepath.Join(t.TempDir(), "crisismesh"), dir: t.TempDir()}
+	if out, err := exec.Command("go", "build", "-o", e.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	base, err := node.FreeBasePort(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("base port %d", base)
+	args := append([]string{"testnet", "--dir", e.dir, "--base-port", fmt.Sprint(base)}, testnetFlags...)
+	if out, err := e.run(args...); err != nil {
+		t.Fatalf("testnet: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(e.dir)
+	e.procs = make([]*exec.Cmd, len(entries))
+	t.Cleanup(func() {
+		for _, p := range e.procs {
+			if p != nil && p.Process != nil {
+				p.Process.Signal(syscall.SIGTERM)
+				p.Wait()
+			}
+		}
+	})
+	return e
+}
+
+func (e *e2e) run(args ...string) (string, error) {
+	out, err := exec.Command(e.bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (e *e2e) nodeDir(i int) string { return filepath.Join(e.dir, fmt.Sprintf("node%d", i)) }
+
+// start runs node i (a data directory made by testnet, or one added to
+// procs) with its log in the testnet directory.
+func (e *e2e) start(i int) {
+	e.startDir(i, e.nodeDir(i))
+}
+
+func (e *e2e) startDir(i int, dir string) {
+	cmd := exec.Command(e.bin, "run", "--dir", dir)
+	logf, err := os.Create(filepath.Join(e.dir, fmt.Sprintf("node%d.log", i)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	for len(e.procs) <= i {
+		e.procs = append(e.procs, nil)
+	}
+	e.procs[i] = cmd
+}
+
+func (e *e2e) status(i int) (map[string]any, error) {
+	return e.statusDir(e.nodeDir(i))
+}
+
+func (e *e2e) statusDir(dir string) (map[string]any, error) {
+	out, err := exec.Command(e.bin, "status", "--dir", dir, "--json").Output()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(out, &m)
+}
+
+// wait polls cond until it holds, or fails the test after d with the tail
+// of every node's log.
+func (e *e2e) wait(d time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for i := range e.procs {
+				b, _ := os.ReadFile(filepath.Join(e.dir, fmt.Sprintf("node%d.log", i)))
+				e.t.Logf("node%d log tail:\n%s", i, tail(string(b), 15))
+			}
+			e.t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// exitCode returns the exit code of a finished command's error.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if err == nil {
+		return 0
+	}
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// Governance with real processes: with two admins who must agree, a new
+// member initialised on its own joins with the unchanged genesis (join
+// --peer) and waits; one admin's `member add` stays pending (exit 3 after
+// --wait) and the new node is refused at the gate; a non-admin's approval
+// is refused (exit 1); the second admin approves (exit 0); the new node
+// is admitted, catches up and its post is read on the others. No running
+// node restarts.
+func TestMemberAddEndToEnd(t *testing.T) {
+	e := newE2E(t, "--nodes", "3", "--admins", "2", "--admin-threshold", "2")
+	for i := range 3 {
+		e.start(i)
+	}
+	e.wait(60*time.Second, "every node's API", func() bool {
+		for i := range 3 {
+			if _, err := e.status(i); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	de := filepath.Join(e.dir, "cert-de")
+	if out, err := e.run("init", "--name", "cert-de", "--dir", de); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	// Its own ports, beside the testnet's.
+	base, err := node.FreeBasePort(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.LoadConfig(de)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", base)}
+	cfg.API = fmt.Sprintf("127.0.0.1:%d", base+500)
+	cfg.MDNS = false
+	os.Remove(filepath.Join(de, node.ConfigFile))
+	if err := node.WriteConfig(de, cfg); err != nil {
+		t.Fatal(err)
+	}
+	peerOf := func(i int) string {
+		c, err := node.LoadConfig(e.nodeDir(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		card, err := node.ReadCard(e.nodeDir(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Listen[0] + "/p2p/" + card.PeerID().String()
+	}
+	out, err := e.run("join", "--genesis", filepath.Join(e.nodeDir(0), node.GenesisFile), "--dir", de, "--peer", peerOf(1))
+	if err != nil || !strings.Contains(out, "does not list cert-de") {
+		t.Fatalf("join with the unchanged genesis: %v\n%s", err, out)
+	}
+	e.startDir(3, de)
+	card := filepath.Join(de, node.CardFile)
+	out, err = e.run("member", "add", card, "--dir", e.nodeDir(0))
+	if code := exitCode(err); code != 2 {
+		t.Errorf("member add without --role: exit %d, want 2\n%s", code, out)
+	}
+	out, err = e.run("member", "add", card, "--role", "csirt", "--addr", cfg.Listen[0], "--wait", "2s", "--json", "--dir", e.nodeDir(0))
+	if code := exitCode(err); code != 3 {
+		t.Fatalf("one admin's member add: exit %d, want 3 (waiting for approvals)\n%s", code, out)
+	}
+	var res node.UpdateResult
+	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &res); err != nil || res.WaitingFor != "approvals" {
+		t.Fatalf("member add --json: %v\n%s", err, out)
+	}
+	out, err = e.run("member", "add", card, "--role", "csirt", "--dir", e.nodeDir(2))
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "signer-admin") {
+		t.Errorf("member add on a non-admin's node: exit %d, want 1 naming signer-admin\n%s", code, out)
+	}
+	e.wait(30*time.Second, "node2 to list the pending update", func() bool {
+		out, err := e.run("member", "list", "--json", "--dir", e.nodeDir(2))
+		return err == nil && strings.Contains(out, res.UpdateID)
+	})
+	if st, err := e.statusDir(de); err == nil && st["digest"] != nil {
+		s1, _ := e.status(1)
+		if st["digest"] == s1["digest"] {
+			t.Error("the new node holds the log before it is added")
+		}
+	}
+	out, err = e.run("member", "approve", res.UpdateID, "--dir", e.nodeDir(2))
+	if code := exitCode(err); code != 1 || !strings.Contains(out, "signer-admin") {
+		t.Errorf("approval by a non-admin: exit %d, want 1 naming signer-admin\n%s", code, out)
+	}
+	out, err = e.run("member", "approve", res.UpdateID, "--dir", e.nodeDir(1))
+	if err != nil {
+		t.Fatalf("the second admin approves: %v\n%s", err, out)
+	}
+	e.wait(90*time.Second, "the new member to catch up on the whole log", func() bool {
+		st, err := e.statusDir(de)
+		if err != nil {
+			return false
+		}
+		s0, err := e.status(0)
+		return err == nil && st["digest"] == s0["digest"]
+	})
+	var postOut string
+	e.wait(30*time.Second, "the new member to post", func() bool {
+		postOut, err = e.run("post", "--dir", de, "hello from cert-de")
+		return err == nil
+	})
+	id := strings.TrimSpace(lastLine(postOut))
+	e.wait(30*time.Second, "node2 to read the new member's post", func() bool {
+		out, err := e.run("log", "--dir", e.nodeDir(2), "--json")
+		return err == nil && strings.Contains(out, id) && strings.Contains(out, "hello from cert-de")
+	})
 }

@@ -154,10 +154,3 @@ func printRoster(c *cobra.Command, v node.NetworkView) {
 	}
 	tw.Flush()
 }
-
-func yes(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "-"
-}

@@ -1,10 +1,24 @@
 // Command crisismesh is the node that every participant in a cyber-crisis
-// network runs. It is a thin command layer over package node (and, later,
-// sim): parsing flags, printing results, and nothing else.
+// network runs. It is a thin command layer over package node and, for
+// 'sim run', package sim: it parses flags, calls them, and prints results
+// (as JSON with --json), and nothing else. It may import only node and sim
+// (importrules_test.go keeps the import rules of DESIGN.md as a test).
+//
+// Commands that prepare or start a node call package node directly:
+// keygen and card show (identity.go), network create and network show
+// (network.go), init, join, run and testnet (node.go), demo (demo.go).
+// Commands that use a running node talk to its local HTTP API with the
+// data directory's token (client.go): status (status.go), post and log
+// (log.go), crisis … (crisis.go), peers, who-has and sync --force
+// (peers.go), bundle export|import (bundle.go). sim run (sim.go) runs
+// scenario files. main.go holds the root command and version; output.go
+// the printing helpers.
+//
+// Exit codes: 0 on success, 1 on failure (the error goes to stderr), 2 on a
+// usage error.
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +37,8 @@ func main() {
 }
 
 // run executes the command line and returns the exit code: 0 on success, 1
-// on failure (the error is printed to stderr), 2 on a usage error.
+// on failure (the error is printed to stderr), 2 on a usage error, 3 when
+// a change is still waiting (for approvals or for Raft) after --wait.
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
@@ -32,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "crisismesh: %v\n", err)
 		var ue usageError
+		var we waitingError
+		if errors.As(err, &we) {
+			return 3
+		}
 		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 			return 2
 		}
@@ -53,13 +72,20 @@ a signed, post-quantum-encrypted crisis log and keep a Raft-consistent crisis st
 over whatever links are left during an outage.
 
 Getting started:
-  1. Every member makes an identity and sends card.json to the network admin:
-       crisismesh keygen --name cert-lu --out ./cert-lu
+  1. Every member makes a data directory and sends its card.json to the network admin:
+       crisismesh init --name cert-lu --dir ./cert-lu
   2. The admin founds the network from the cards it received:
        crisismesh network create --name eu-cyclone --admin ./admin \
          --member cert-lu/card.json --role cert-lu=csirt --voter admin
-  3. Everyone checks the genesis they were given:
-       crisismesh network show genesis`,
+  3. Every member checks the genesis it was given, installs it and runs the node:
+       crisismesh network show genesis
+       crisismesh join --genesis genesis --dir ./cert-lu
+       crisismesh run --dir ./cert-lu
+  4. Beside the running node: crisismesh status, post, log, crisis, peers (--dir ./cert-lu).
+  5. Change the running network: crisismesh member list|add|revoke|rotate|voter|approve,
+     crisismesh group list|create|add|remove|delete, crisismesh key rotate.
+
+To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir ./net.`,
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -70,7 +96,7 @@ Getting started:
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd())
 	return root
 }
 
@@ -104,13 +130,6 @@ func newVersionCmd() *cobra.Command {
 	return c
 }
 
-// printJSON writes v as indented JSON with a trailing newline.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // noArgs refuses positional arguments with a usage error.
 func noArgs(c *cobra.Command, args []string) error {
 	if len(args) > 0 {
@@ -118,5 +137,3 @@ func noArgs(c *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

@@ -24,6 +24,8 @@ func newNetworkCreateCmd() *cobra.Command {
 		members, voters, extraAdmins  []string
 		roles, addrs                  []string
 		asJSON                        bool
+		threshold                     int
+		approvalTTL                   time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "create --name NAME --admin DIR --member CARD... --voter NAME... [--out FILE]",
@@ -37,6 +39,11 @@ Roles: csirt, cyclone, presidency, commission, enisa, cert-eu, observer, admin.
 The admin is always a member with the admin role. Every other member needs --role.
 Voters keep the crisis state by Raft: name an odd number (1 for a test network, 3 or 5
 well-connected members in production). Every other member still learns the state.
+
+With --extra-admin and --admin-threshold K, a change of members or groups takes effect
+only once K distinct admins have signed it ('crisismesh member approve'): one stolen admin
+key can then neither add nor revoke a member. Without it (K = 1) the genesis is written as
+before and keeps its network ID.
 
 All problems with the options are reported at once.`,
 		Example: `  crisismesh network create --name eu-cyclone --admin ./enisa \
@@ -63,6 +70,7 @@ All problems with the options are reported at once.`,
 			opts := node.NetworkOptions{
 				Name: name, Admin: admin, Voters: voters, Out: out, Now: time.Now().UTC(),
 				ExtraAdmins: extraAdmins, Roles: map[string][]string{}, Addrs: map[string][]string{},
+				AdminThreshold: threshold, ApprovalTTL: approvalTTL,
 			}
 			var problems []string
 			for _, m := range members {
@@ -121,6 +129,8 @@ All problems with the options are reported at once.`,
 	f.StringArrayVar(&roles, "role", nil, "NAME=ROLE[,ROLE…]: roles of a member; repeat per member")
 	f.StringArrayVar(&addrs, "addr", nil, "NAME=MULTIADDR: where a member's node can be reached; repeatable")
 	f.StringSliceVar(&extraAdmins, "extra-admin", nil, "name of a further admin (gets the admin role)")
+	f.IntVar(&threshold, "admin-threshold", 1, "how many distinct admins must sign a change of members or groups (at most the number of admins)")
+	f.DurationVar(&approvalTTL, "approval-time", 0, "how long a change may wait for approvals (default 72h)")
 	f.StringVar(&out, "out", "", "genesis file to write (default ./"+node.DefaultGenesisPath+"); never overwritten")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return c

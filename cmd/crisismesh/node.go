@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,17 +30,43 @@ func readPass(file string) ([]byte, error) {
 
 func newInitCmd() *cobra.Command {
 	var name, dir, passFile string
-	var asJSON bool
+	var asJSON, rotate bool
 	c := &cobra.Command{
-		Use:   "init --name NAME [--dir D]",
+		Use:   "init --name NAME [--dir D] | init --rotate [--dir D]",
 		Short: "Make a node's data directory: identity, member card, config and API token",
 		Long: `init makes a data directory for one member: identity.key (secret, 0600), card.json
 (public: send it to the network admin), config.toml (edit listen addresses, profile and
 peers there) and api.token. Then get the genesis from your admin and run
-'crisismesh join --genesis FILE'.`,
-		Example: "  crisismesh init --name cert-lu --dir /var/lib/crisismesh",
+'crisismesh join --genesis FILE'.
+
+init --rotate makes the next identity of the member in D (same name, new keys) in D/next,
+beside the current one. Send D/next/card.json to an admin, who runs 'crisismesh member
+rotate NAME --card card.json'; once the node holds that update it switches to the new
+identity at its next start, keeping its data and the old key (to read what was sealed to
+it).`,
+		Example: "  crisismesh init --name cert-lu --dir /var/lib/crisismesh\n  crisismesh init --rotate --dir /var/lib/crisismesh",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if rotate {
+				if name != "" {
+					return usageError{fmt.Errorf("init --rotate keeps the member's name: drop --name")}
+				}
+				pass, err := readPass(passFile)
+				if err != nil {
+					return err
+				}
+				card, err := node.PrepareRotation(dir, pass, time.Now().UTC())
+				if err != nil {
+					return err
+				}
+				v := node.ViewCard(card)
+				if asJSON {
+					return printJSON(c.OutOrStdout(), v)
+				}
+				next := filepath.Join(dir, "next", node.CardFile)
+				fmt.Fprintf(c.OutOrStdout(), "Made the next identity of %s in %s\n  member ID  %s\n  peer ID    %s\nNext: send %s to an admin, who runs:\n  crisismesh member rotate %s --card card.json\nthen restart this node (crisismesh run --dir %s): it switches to the new identity.\n", v.Name, filepath.Dir(next), v.MemberID, v.PeerID, next, v.Name, dir)
+				return nil
+			}
 			if name == "" {
 				return usageError{fmt.Errorf("init needs --name (e.g. --name cert-lu); run 'crisismesh init --help'")}
 			}
@@ -65,6 +92,7 @@ peers there) and api.token. Then get the genesis from your admin and run
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "member name, e.g. cert-lu")
+	c.Flags().BoolVar(&rotate, "rotate", false, "make the next identity of the member in --dir (a key rotation)")
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "encrypt the identity under the passphrase on the first line of this file")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
@@ -73,13 +101,23 @@ peers there) and api.token. Then get the genesis from your admin and run
 
 func newJoinCmd() *cobra.Command {
 	var dir, genesis string
+	var peers []string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "join --genesis FILE [--dir D]",
-		Short:   "Install the network's genesis into a data directory",
-		Long:    "join checks the genesis (signatures, roles, voters) and that it lists this directory's member, then installs it. Compare the network ID it prints with your admin's.",
-		Example: "  crisismesh join --genesis ./genesis --dir /var/lib/crisismesh",
-		Args:    noArgs,
+		Use:   "join --genesis FILE [--peer MULTIADDR]... [--dir D]",
+		Short: "Install the network's genesis into a data directory",
+		Long: `join checks the genesis (signatures, roles, voters) and installs it. Compare the network
+ID it prints with your admin's.
+
+A new member of a running network joins with the unchanged genesis, which does not list
+it: join says so, and the node waits for the roster update that adds it. Give it the
+addresses of one or more running members with --peer (kept in config.toml as peers);
+send your card.json to an admin, who runs 'crisismesh member add'. Once the members hold
+that update they admit this node, and it catches up on the whole log.`,
+		Example: `  crisismesh join --genesis ./genesis --dir /var/lib/crisismesh
+  crisismesh join --genesis ./genesis --dir ./cert-de \
+    --peer /ip4/192.0.2.10/udp/4001/quic-v1/p2p/12D3KooW...`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if genesis == "" {
 				return usageError{fmt.Errorf("join needs --genesis FILE; run 'crisismesh join --help'")}
@@ -88,16 +126,37 @@ func newJoinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(peers) > 0 {
+				if err := node.AddPeers(dir, peers); err != nil {
+					return err
+				}
+			}
+			listed, err := node.Listed(g, dir)
+			if err != nil {
+				return err
+			}
 			v := node.ViewRoster(g.Roster())
 			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
+				return printJSON(c.OutOrStdout(), struct {
+					node.NetworkView
+					Listed bool `json:"listed"`
+				}{v, listed})
 			}
 			printRoster(c, v)
+			if !listed {
+				card, _ := node.ReadCard(dir)
+				fmt.Fprintf(c.OutOrStdout(), "\nThis genesis does not list %s: the node will wait for a roster update that adds it.\n"+
+					"  1. Send %s to an admin, who runs: crisismesh member add CARD --role ROLE\n"+
+					"  2. Start the node: crisismesh run --dir %s (it dials the peers in %s)\n",
+					card.Name(), filepath.Join(dir, node.CardFile), dir, filepath.Join(dir, node.ConfigFile))
+				return nil
+			}
 			fmt.Fprintf(c.OutOrStdout(), "\nJoined. Start the node with: crisismesh run --dir %s\n", dir)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&genesis, "genesis", "", "the genesis file from the network admin")
+	c.Flags().StringArrayVar(&peers, "peer", nil, "multiaddr (with /p2p/PEER_ID) of a running member to dial; repeat")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
@@ -160,23 +219,25 @@ func newLogger(c *cobra.Command, cfg node.Config) *slog.Logger {
 
 func newTestnetCmd() *cobra.Command {
 	var dir, roles string
-	var nodes, voters, base int
+	var nodes, voters, base, admins, threshold int
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "testnet --nodes N [--voters K] --dir D [--base-port P]",
+		Use:   "testnet --nodes N [--voters K] [--admins A [--admin-threshold T]] --dir D [--base-port P]",
 		Short: "Prepare N data directories D/node0… of a local test network on 127.0.0.1",
 		Long: `testnet prepares N ready data directories sharing one genesis. Node i listens on
 127.0.0.1:P+i (TCP and QUIC) and serves its API on 127.0.0.1:P+500+i; voters are
 node0…node(K-1) (default K = min(N, 3)). Roles cycle through presidency, cyclone, csirt,
-commission, enisa (node0 is also admin); --roles node0=csirt+cyclone,node3=enisa
-overrides them.`,
+commission, enisa (node0 is also admin, and node0…node(A-1) with --admins A);
+--roles node0=csirt+cyclone,node3=enisa overrides them. --admin-threshold T makes T of
+the admins sign every roster change ('crisismesh member approve').`,
 		Example: "  crisismesh testnet --nodes 4 --voters 3 --dir ./tn\n  crisismesh run --dir ./tn/node0",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" || nodes == 0 {
 				return usageError{fmt.Errorf("testnet needs --nodes N and --dir D; run 'crisismesh testnet --help'")}
 			}
-			o := node.TestnetOptions{Dir: dir, Nodes: nodes, Voters: voters, BasePort: base, Now: time.Now().UTC(), Roles: map[int][]string{}}
+			o := node.TestnetOptions{Dir: dir, Nodes: nodes, Voters: voters, BasePort: base, Now: time.Now().UTC(), Roles: map[int][]string{},
+				Admins: admins, AdminThreshold: threshold}
 			if roles != "" {
 				for _, part := range strings.Split(roles, ",") {
 					who, list, ok := strings.Cut(part, "=")
@@ -215,6 +276,8 @@ overrides them.`,
 	c.Flags().IntVar(&base, "base-port", 4100, "first libp2p port; node i uses base+i, its API base+500+i")
 	c.Flags().StringVar(&dir, "dir", "", "directory to create the nodes in (must be empty or new)")
 	c.Flags().StringVar(&roles, "roles", "", "role overrides, e.g. node0=csirt+cyclone,node3=enisa")
+	c.Flags().IntVar(&admins, "admins", 1, "number of admins: node0…node(A-1)")
+	c.Flags().IntVar(&threshold, "admin-threshold", 1, "how many admins must sign a roster change")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }

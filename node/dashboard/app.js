@@ -72,6 +72,41 @@ async function refreshStatus() {
   } catch (err) { $("summary").textContent = "node unreachable: " + err.message; }
 }
 
+// refreshMembers shows the roster, the changes waiting for approvals (with
+// a button that approves one as this node's admin) and this member's groups.
+async function refreshMembers() {
+  try {
+    const v = await api("/api/v1/members");
+    $("roster-version").textContent = "roster version " + v.roster_version + " (Raft " + v.raft_roster_version + "); changes need " + v.admin_threshold + " admin(s)";
+    const tb = $("members").querySelector("tbody"); tb.replaceChildren();
+    for (const m of v.members) {
+      const tr = el("tr", m.status === "active" ? "" : "revoked");
+      tr.append(el("td", "", m.name), el("td", "", m.roles.join(", ")), el("td", "", m.voter ? "yes" : ""), el("td", "", m.admin ? "yes" : ""),
+        el("td", "", m.status + (m.reason ? " (" + m.reason + ")" : "")));
+      tb.append(tr);
+    }
+    const pl = $("pending"); pl.replaceChildren();
+    for (const p of v.pending) {
+      const li = el("li", p.expired ? "refused" : "provisional", p.op + " " + p.target + ": " + p.approvals + " of " + p.needed + " admins (" + p.approvers.join(", ") + ")" + (p.expired ? " EXPIRED " : " "));
+      li.dataset.update = p.update_id;
+      const b = el("button", "approve", "approve");
+      b.addEventListener("click", async () => {
+        try {
+          const r = await api("/api/v1/members/updates/" + p.update_id + "/approve", { method: "POST", body: "{}" });
+          $("approve-result").textContent = r.op + " " + r.target + ": " + r.status + (r.rule ? " (" + r.rule + ": " + r.detail + ")" : "");
+        } catch (err) { $("approve-result").textContent = err.message; }
+        refreshMembers();
+      });
+      if (!p.expired) li.append(b);
+      pl.append(li);
+    }
+    const gl = $("groups"); gl.replaceChildren();
+    for (const g of await api("/api/v1/groups")) {
+      if (g.member) gl.append(el("li", "", g.name + ": " + g.members.join(", ") + " (key epoch " + g.epoch + ")"));
+    }
+  } catch (err) { $("roster-version").textContent = "roster unavailable: " + err.message; }
+}
+
 // loadEntries shows the entries held now (those already shown are skipped).
 async function loadEntries() {
   const entries = await api("/api/v1/entries?limit=1000");
@@ -88,7 +123,9 @@ async function start() {
   ev.addEventListener("open", () => { loadEntries().catch(() => {}); });
   await loadEntries();
   await refreshStatus();
+  await refreshMembers();
   setInterval(refreshStatus, 3000);
+  setInterval(refreshMembers, 3000);
   $("post").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const body = { kind: $("kind").value, tlp: $("tlp").value, priority: $("priority").value, text: $("text").value };

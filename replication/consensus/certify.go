@@ -358,7 +358,7 @@ func (e *Engine) rosterAt(v uint64) (*crypto.Roster, bool) {
 		return nil, false
 	}
 	for _, u := range updates {
-		next, err := r.Apply(u)
+		next, err := r.ApplyApprovedUpdate(u, 0)
 		if err != nil {
 			return nil, false
 		}

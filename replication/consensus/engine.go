@@ -214,6 +214,15 @@ func (e *Engine) Close() error {
 // Raft exposes the Raft member for observation (state, stats, leader).
 func (e *Engine) Raft() *raft.Raft { return e.raft }
 
+// RosterVersion is the roster version Raft has committed: the one the
+// crisis state's rules apply (the crisis log's roster may be ahead until
+// the leader carries its updates into Raft).
+func (e *Engine) RosterVersion() uint64 {
+	e.fsm.mu.RLock()
+	defer e.fsm.mu.RUnlock()
+	return e.fsm.roster.Version()
+}
+
 // IsLeader reports whether this node leads.
 func (e *Engine) IsLeader() bool { return e.raft.State() == raft.Leader }
 
@@ -249,6 +258,24 @@ func (e *Engine) Propose(ctx context.Context, sc *crisis.SignedCommand) (Result,
 // ErrProposed reports a command written to the log as a proposal because
 // this node is not the leader; its outcome comes later.
 var ErrProposed = errors.New("consensus: proposed through the crisis log; waiting for the leader")
+
+// Status is what became of a command a member asked for: the one word the
+// API's JSON and the command line print. Its values are a contract.
+type Status string
+
+// The statuses of a command.
+const (
+	// StatusCommitted: Raft committed the command (Propose returned a
+	// Result with its term and index).
+	StatusCommitted Status = "committed"
+	// StatusPending: the command was written into the crisis log as a
+	// proposal (Propose returned ErrProposed); it stays provisional until
+	// a leader commits or refuses it.
+	StatusPending Status = "pending"
+	// StatusRefused: the state machine refused the command by a named
+	// rule (a *crisis.Refusal), or it could not be signed.
+	StatusRefused Status = "refused"
+)
 
 // stamp is the time the leader writes into an entry: its clock, or the
 // last committed time if its clock is behind that (the FSM enforces the
@@ -288,8 +315,17 @@ func (e *Engine) apply(ctx context.Context, typ uint8, payload []byte) (Result, 
 	return Result{State: res.State, Term: res.Term, Index: res.Index}, res.Err
 }
 
+// sealKey is the key proposals and checkpoints are sealed under: for the
+// network group, the one every active member holds (store.NetworkKey).
+func (e *Engine) sealKey() (*crypto.GroupKey, bool) {
+	if e.group == log.GroupAll {
+		return e.cfg.Store.NetworkKey()
+	}
+	return e.cfg.Store.CurrentKey(e.group)
+}
+
 func (e *Engine) writeProposal(ctx context.Context, sc *crisis.SignedCommand) error {
-	key, ok := e.cfg.Store.CurrentKey(e.group)
+	key, ok := e.sealKey()
 	if !ok {
 		return fmt.Errorf("consensus: cannot write a proposal: this node holds no key of group %q yet", e.group)
 	}

@@ -18,7 +18,7 @@ import (
 // Raft entry types.
 const (
 	entryCommand = 1 // a crisis.SignedCommand
-	entryRoster  = 2 // a crypto.Update
+	entryRoster  = 2 // a crypto.ApprovedUpdate (an update with the approvals it needed)
 )
 
 type entryWire struct {
@@ -221,12 +221,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 		}
 		f.remember(o)
 	case entryRoster:
-		u, err := crypto.ParseUpdate(w.Payload)
+		au, err := crypto.ParseApprovedUpdate(w.Payload)
 		if err != nil {
 			res.Err = err
 			return res
 		}
-		next, err := f.roster.Apply(u)
+		next, err := f.roster.ApplyApprovedUpdate(au, 0)
 		if err != nil {
 			res.Err = err
 			return res

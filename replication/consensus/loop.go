@@ -180,21 +180,30 @@ func (e *Engine) syncRoster() {
 		return
 	}
 	for _, u := range updates {
-		if u.Version() <= have {
+		if u.Update.Version() <= have {
 			continue
 		}
+		raw, err := u.Bytes()
+		if err != nil {
+			e.logger.Error("roster update not encoded", "version", u.Update.Version(), "err", err)
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*e.cfg.Timing.Election)
-		_, err := e.apply(ctx, entryRoster, u.Bytes())
+		_, err = e.apply(ctx, entryRoster, raw)
 		cancel()
 		if err != nil {
-			e.logger.Warn("roster update not carried into Raft", "version", u.Version(), "err", err)
+			e.logger.Warn("roster update not carried into Raft", "version", u.Update.Version(), "err", err)
 			return
 		}
 	}
 }
 
-// syncMembers makes every active member that is not a voter a non-voter,
-// and removes revoked members from the Raft configuration.
+// syncMembers makes the Raft configuration follow the roster: active
+// voters vote, every other active member is a non-voter, revoked members
+// are removed. Raft carries out the changes one server at a time (its
+// leader takes the next only once the previous one is committed); a new
+// voter is added before an old one is demoted, so the cluster never has
+// fewer voters than it needs on the way.
 func (e *Engine) syncMembers() {
 	f := e.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -207,15 +216,25 @@ func (e *Engine) syncMembers() {
 	e.fsm.mu.RLock()
 	r := e.fsm.roster
 	e.fsm.mu.RUnlock()
+	var demote []raft.ServerID
 	for _, m := range r.Members() {
 		id := ServerID(m.Card)
-		_, present := in[id]
+		suffrage, present := in[id]
+		voter := r.IsVoter(m.Card.ID())
 		switch {
 		case m.Revoked && present:
 			e.raft.RemoveServer(id, 0, 0)
-		case !m.Revoked && !present && !r.IsVoter(m.Card.ID()):
+		case m.Revoked:
+		case voter && (!present || suffrage != raft.Voter):
+			e.raft.AddVoter(id, raft.ServerAddress(id), 0, 0)
+		case !voter && !present:
 			e.raft.AddNonvoter(id, raft.ServerAddress(id), 0, 0)
+		case !voter && suffrage == raft.Voter:
+			demote = append(demote, id)
 		}
+	}
+	for _, id := range demote {
+		e.raft.DemoteVoter(id, 0, 0)
 	}
 }
 
@@ -248,7 +267,7 @@ func (e *Engine) writeCheckpoint() error {
 
 // appendCheckpoint writes a checkpoint entry (a checkpoint or a vote).
 func (e *Engine) appendCheckpoint(w *checkpointWire) error {
-	key, ok := e.cfg.Store.CurrentKey(e.group)
+	key, ok := e.sealKey()
 	if !ok {
 		return errors.New("no group key to seal the checkpoint")
 	}

@@ -197,3 +197,43 @@ func TestDuplicateKeepsFirstOutcome(t *testing.T) {
 		t.Errorf("outcome after a duplicate: %+v, want committed at 1", o)
 	}
 }
+
+// A voter change in the roster becomes Raft's configuration: the leader
+// adds the new voters (one at a time, as Raft does) and demotes the old.
+func TestVoterChangeThroughRaft(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 1)
+		cl := newCluster(t, c, 3)
+		defer cl.close()
+		l := cl.leader()
+		admin := cl.members[0] // enisa, the only voter
+		all := []crypto.MemberID{cl.members[0].id.ID(), cl.members[1].id.ID(), cl.members[2].id.ID()}
+		u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpVoters, Members: all, Created: t0}, c.byName["enisa"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+		voters := func() int {
+			f := l.eng.Raft().GetConfiguration()
+			if f.Error() != nil {
+				return -1
+			}
+			n := 0
+			for _, s := range f.Configuration().Servers {
+				if s.Suffrage == raft.Voter {
+					n++
+				}
+			}
+			return n
+		}
+		for i := 0; i < 100 && voters() != 3; i++ {
+			bridgeLogs(t, cl.members...)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := voters(); got != 3 {
+			t.Fatalf("Raft has %d voters after the roster named 3", got)
+		}
+	})
+}

@@ -185,11 +185,11 @@ func (f *fsm) certifiedBase(w *snapshotWire) (*fsm, error) {
 	}
 	r := f.genesis.Roster()
 	for i, raw := range w.CertUpdates {
-		u, err := crypto.ParseUpdate(raw)
+		u, err := crypto.ParseApprovedUpdate(raw)
 		if err != nil {
 			return nil, snapshotRefused(RuleSnapshotCertificate, "roster update %d: %v", i, err)
 		}
-		if r, err = r.Apply(u); err != nil {
+		if r, err = r.ApplyApprovedUpdate(u, 0); err != nil {
 			return nil, snapshotRefused(RuleSnapshotCertificate, "roster update %d: %v", i, err)
 		}
 	}
@@ -261,11 +261,11 @@ func (f *fsm) claimed(w *snapshotWire) (*fsm, error) {
 	c.state, c.updates, c.outcomes, c.applied, c.term = st, w.Updates, outs, w.Applied, w.Term
 	r := f.genesis.Roster()
 	for i, raw := range w.Updates {
-		u, err := crypto.ParseUpdate(raw)
+		u, err := crypto.ParseApprovedUpdate(raw)
 		if err != nil {
 			return nil, snapshotRefused(RuleSnapshotMalformed, "roster update %d: %v", i, err)
 		}
-		if r, err = r.Apply(u); err != nil {
+		if r, err = r.ApplyApprovedUpdate(u, 0); err != nil {
 			return nil, snapshotRefused(RuleSnapshotMalformed, "roster update %d: %v", i, err)
 		}
 	}

@@ -63,6 +63,10 @@
 // that applies wins; an update counts only in its own signer's entry.
 // Nodes holding the same entries hold the same roster, and package
 // replication/store only persists the entries and enforces the result.
+// With an admin threshold above 1 (in the genesis), an update applies only
+// once enough admins approved it: approvals are roster entries too, each
+// counting only in its signer's entry, and [DeriveRosterState] lists the
+// updates still waiting for them (pending) with the time they expire.
 //
 // # Revocation
 //
@@ -147,8 +151,14 @@
 //     members, and any of those members may issue a key or a new epoch of
 //     it, nobody else. So no member can slip a key it knows into a group
 //     it is not in: the substitution of issue 11, finding 3;
-//   - any other, need-to-know, group: admins only. A member who wants a
-//     private circle uses a recipient-set group.
+//   - a named need-to-know group ("group/NAME"): the roster lists its
+//     members (a roster update, so admins decide, with their threshold);
+//     any member the key is sealed to may issue it, and a key is written
+//     under only while it is sealed to exactly the roster's group
+//     ([Keyring.ForGroup]): a member outside the group never receives it,
+//     and every change of the group brings a new epoch;
+//   - any other group: admins only. A member who wants a private circle
+//     uses a recipient-set group.
 //
 // Each untrusted key entry is a [*KeyRefusal] naming its rule (KeyRule*).
 // Only a recipient can open an envelope, so most rules are checked by the

@@ -159,9 +159,15 @@ type Keyring struct {
 //   - a recipient-set group ("to/…"): its name is [RecipientGroup] of the
 //     members ([KeyRuleGroup]); any of those members may issue it (a new
 //     epoch too), nobody else;
-//   - any other (need-to-know) group: the author is an admin
-//     ([KeyRuleIssuer]). Members who want a private circle use a
-//     recipient-set group, which names its members exactly;
+//   - a named need-to-know group ("group/…", [crypto.GroupKeyName]): any
+//     member it is sealed to may issue it. The roster says who is in the
+//     group (admins decide, with their threshold); a key is written under
+//     only while it is sealed to exactly the roster's group
+//     ([Keyring.ForGroup]), so a key naming anyone else is held but never
+//     used, and every change of the group brings a new epoch. Old epochs
+//     stay trusted, so what was written under them stays readable to
+//     those they were sealed to;
+//   - any other group: the author is an admin ([KeyRuleIssuer]);
 //   - an entry a revoked author wrote past the seq its revocation keeps
 //     issues nothing ([KeyRuleIssuer]).
 //
@@ -178,14 +184,27 @@ type Keyring struct {
 // every member refuses, key entries not sealed to me are skipped unjudged:
 // only their recipients can judge them.
 func DeriveKeyring(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, entries []*Entry) *Keyring {
+	return DeriveKeyringHeld(network, roster, []*crypto.Identity{me}, entries)
+}
+
+// DeriveKeyringHeld is DeriveKeyring for a member holding several
+// identities: its own and those its keys were rotated away from, whose key
+// envelopes it still opens so that what was sealed to them stays readable.
+func DeriveKeyringHeld(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, entries []*Entry) *Keyring {
 	k := &Keyring{byID: map[crypto.KeyID][]*grant{}, refused: map[Hash]*KeyRefusal{}}
-	return k.With(network, roster, me, entries)
+	return k.WithHeld(network, roster, held, entries)
 }
 
 // With returns the keyring after also judging entries, under the same
 // roster as k was derived with (when the roster changes, derive again):
 // k.With(…, a).With(…, b) equals DeriveKeyring(…, a+b).
 func (k *Keyring) With(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, entries []*Entry) *Keyring {
+	return k.WithHeld(network, roster, []*crypto.Identity{me}, entries)
+}
+
+// WithHeld is With for a member holding several identities
+// (DeriveKeyringHeld).
+func (k *Keyring) WithHeld(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, entries []*Entry) *Keyring {
 	next := &Keyring{byID: make(map[crypto.KeyID][]*grant, len(k.byID)), refused: make(map[Hash]*KeyRefusal, len(k.refused))}
 	for id, gs := range k.byID {
 		next.byID[id] = slices.Clone(gs)
@@ -194,7 +213,7 @@ func (k *Keyring) With(network crypto.NetworkID, roster *crypto.Roster, me *cryp
 		next.refused[h] = r
 	}
 	for _, e := range entries {
-		g, refusal := judgeKey(network, roster, me, e)
+		g, refusal := judgeKey(network, roster, held, e)
 		switch {
 		case refusal != nil:
 			next.refused[e.ID()] = refusal
@@ -227,7 +246,7 @@ func (k *Keyring) add(g *grant) {
 
 // judgeKey returns the grant of a trusted key entry sealed to me, a refusal,
 // or neither (not a key entry, or not sealed to me).
-func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identity, e *Entry) (*grant, *KeyRefusal) {
+func judgeKey(network crypto.NetworkID, roster *crypto.Roster, held []*crypto.Identity, e *Entry) (*grant, *KeyRefusal) {
 	if !e.Header.Plain() {
 		return nil, nil
 	}
@@ -256,7 +275,13 @@ func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identi
 	if n := len(roster.Members()); ke.Slots() > n {
 		return refuse(KeyRuleRecipients, "%d recipient slots, but the network has %d members", ke.Slots(), n)
 	}
-	gr, err := me.OpenGrant(network, ke)
+	var gr *crypto.Grant
+	err = crypto.ErrNotRecipient
+	for _, me := range held {
+		if gr, err = me.OpenGrant(network, ke); !errors.Is(err, crypto.ErrNotRecipient) {
+			break
+		}
+	}
 	if errors.Is(err, crypto.ErrNotRecipient) {
 		return nil, nil
 	}
@@ -280,6 +305,14 @@ func judgeKey(network crypto.NetworkID, roster *crypto.Roster, me *crypto.Identi
 	case IsRecipientGroup(key.Group()):
 		if want := RecipientGroup(gr.Members); key.Group() != want {
 			return refuse(KeyRuleGroup, "the key of epoch %d is for group %s, but its %d members make group %s", key.Epoch(), key.Group(), len(gr.Members), want)
+		}
+	case IsNamedGroup(key.Group()):
+		// The roster says who is in a named group (admins decide); any of
+		// the members the key is sealed to may issue it. A key is written
+		// under only while it is sealed to exactly the roster's group
+		// (ForGroup), so a key naming someone else is never used.
+		if err := crypto.CheckGroupName(strings.TrimPrefix(key.Group(), namedPrefix)); err != nil {
+			return refuse(KeyRuleGroup, "%v", err)
 		}
 	case !admin && key.Group() == GroupAll:
 		return refuse(KeyRuleIssuer, "%s is not an admin: only admins issue keys of the whole network", m.Card.Name())
@@ -328,6 +361,65 @@ func newer(a, b *grant) bool {
 		return c < 0
 	}
 	return bytes.Compare(a.entry[:], b.entry[:]) < 0
+}
+
+// ForNetwork returns the key of group all to write under, given the active
+// members: of the trusted keys, the one that leaves out the fewest active
+// members, then the newest. An admin cannot lock members out of reading by
+// issuing a newer epoch sealed to only some of them: the others' nodes
+// keep writing under a key every member holds, and an honest admin's node
+// gives the newer key to those it left out, which settles it.
+func (k *Keyring) ForNetwork(active []crypto.MemberID) (*crypto.GroupKey, bool) {
+	var best *grant
+	bestMissing := 0
+	for _, gs := range k.byID {
+		for _, g := range gs {
+			if g.key.Group() != GroupAll {
+				continue
+			}
+			missing := 0
+			for _, id := range active {
+				if !slices.Contains(g.members, id) {
+					missing++
+				}
+			}
+			if best == nil || missing < bestMissing || missing == bestMissing && newer(g, best) {
+				best, bestMissing = g, missing
+			}
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.key, true
+}
+
+// namedPrefix starts the key group of a named need-to-know group.
+const namedPrefix = "group/"
+
+// IsNamedGroup reports whether a key group is a named group's
+// (crypto.GroupKeyName).
+func IsNamedGroup(group string) bool { return strings.HasPrefix(group, namedPrefix) }
+
+// ForGroup returns the key to write under for the named group name whose
+// members (in the roster) are members: the trusted key of the group sealed
+// to exactly those members with the highest epoch (then the smallest key
+// ID). None: the group changed since its last key, and a member issues a
+// new epoch.
+func (k *Keyring) ForGroup(name string, members []crypto.MemberID) (*crypto.GroupKey, bool) {
+	want := sortedIDs(members)
+	var best *grant
+	for _, gs := range k.byID {
+		for _, g := range gs {
+			if g.key.Group() == crypto.GroupKeyName(name) && slices.Equal(sortedIDs(g.members), want) && (best == nil || newer(g, best)) {
+				best = g
+			}
+		}
+	}
+	if best == nil {
+		return nil, false
+	}
+	return best.key, true
 }
 
 // ForMembers returns the current key of the recipient-set group of exactly

@@ -192,3 +192,63 @@ func keyIDOf(t *testing.T, e *Entry) crypto.KeyID {
 	}
 	return ke.KeyID()
 }
+
+// A named group's key: any member it is sealed to may issue it (no admin
+// needed), and ForGroup returns only a key sealed to exactly the group's
+// members: a key a member slipped in that also names an outsider is held
+// but never written under, and once the group changes no old key fits.
+func TestKeyringNamedGroup(t *testing.T) {
+	n := newNet(t)
+	ops := []crypto.MemberID{n.lu.ID(), n.fr.ID()}
+	k1, _ := crypto.NewGroupKey(crypto.GroupKeyName("ops"), 1)
+	wide, _ := crypto.NewGroupKey(crypto.GroupKeyName("ops"), 2)
+	e1 := n.keyEntry(t, n.lu, Tip{}, k1, n.lu, n.fr)
+	e2 := n.keyEntry(t, n.fr, Tip{}, wide, n.fr, n.lu, n.admin) // names the admin too
+	kr := DeriveKeyring(n.id, n.roster, n.lu, []*Entry{e1, e2})
+	if len(kr.Refused()) != 0 {
+		t.Fatalf("refused: %v", kr.Refused())
+	}
+	if k, ok := kr.ForGroup("ops", ops); !ok || !k.Equal(k1) {
+		t.Fatal("the key sealed to exactly the group is not the one to write under")
+	}
+	if k, ok := kr.Current(crypto.GroupKeyName("ops")); !ok || !k.Equal(wide) {
+		t.Fatal("the wider key of a higher epoch is not held (its entries must stay readable)")
+	}
+	if _, ok := kr.ForGroup("ops", []crypto.MemberID{n.lu.ID()}); ok {
+		t.Fatal("a key fits a group it was not sealed to exactly")
+	}
+	if _, ok := kr.ForGroup("other", ops); ok {
+		t.Fatal("a key of one group fits another")
+	}
+	bad, _ := crypto.NewGroupKey("group/a/b", 1)
+	kr = DeriveKeyring(n.id, n.roster, n.lu, []*Entry{n.keyEntry(t, n.fr, Tip{}, bad, n.fr, n.lu)})
+	if r := kr.Refused(); len(r) != 1 || r[0].Rule != KeyRuleGroup {
+		t.Fatalf("a key of an invalid group name: refused %v", r)
+	}
+}
+
+// One admin cannot lock members out of reading: a newer network key sealed
+// to only some members is not written under while a key every active
+// member holds exists; once the newer key reaches everyone, it is.
+func TestKeyringNetworkKeyLockout(t *testing.T) {
+	n := newNet(t)
+	active := []crypto.MemberID{n.admin.ID(), n.lu.ID(), n.fr.ID()}
+	all1, _ := crypto.NewGroupKey(GroupAll, 1)
+	all2, _ := crypto.NewGroupKey(GroupAll, 2)
+	e1 := n.keyEntry(t, n.admin, Tip{}, all1, n.admin, n.lu, n.fr)
+	e2 := n.keyEntry(t, n.admin, tipOf(e1), all2, n.admin, n.lu) // leaves fr out
+	kr := DeriveKeyring(n.id, n.roster, n.lu, []*Entry{e1, e2})
+	if k, ok := kr.Current(GroupAll); !ok || !k.Equal(all2) {
+		t.Fatal("the newest key is not the partial one")
+	}
+	if k, ok := kr.ForNetwork(active); !ok || !k.Equal(all1) {
+		t.Fatal("lu writes under a key that leaves fr out")
+	}
+	// An honest admin gives the newer key to everyone (the whole set, so
+	// every member sees who holds it).
+	e3 := n.keyEntry(t, n.admin, tipOf(e2), all2, n.admin, n.lu, n.fr)
+	kr = DeriveKeyring(n.id, n.roster, n.lu, []*Entry{e1, e2, e3})
+	if k, ok := kr.ForNetwork(active); !ok || !k.Equal(all2) {
+		t.Fatal("once every member holds the newer key, it is not the one written under")
+	}
+}

@@ -1,5 +1,17 @@
-// Package store keeps a node's crisis log durably in one badger database
-// per node directory. It is the only package that touches the log's files.
+// Package store keeps a node's crisis log, and Raft's log and stable store
+// ([Store.Raft]), durably in one badger database per node directory. It is
+// the only package that touches the log's files.
+//
+// # Files
+//
+// store.go opens the database, checks it and reads entries, feeds and fork
+// evidence; write.go appends (group commit) and ingests; revoke.go
+// enforces revocations; roster.go derives the roster from the plain
+// entries (roster and key) and writes roster updates; keyring.go holds
+// the group keys and writes key entries; read.go opens and believes
+// bodies; offences.go counts offences; disk.go (with statfs_*.go) guards
+// the disk; watch.go hands new entries to subscribers; raft.go is Raft's
+// LogStore and StableStore.
 //
 // # Layout
 //
@@ -12,6 +24,8 @@
 //	'p' lamport author seq         → entryID: plain entries (roster, key), read at open
 //	'f' author                     → feed head (seq, ID, Lamport, forked): the frontier
 //	'x' author seq entryID         → evidence: forked or revoked entries set aside
+//	'r' 'l' index                  → a Raft log entry
+//	'r' 's' key                    → a Raft stable-store value (term, vote)
 //
 // Integers are big-endian, so byte order is numeric order. The frontier is
 // held in memory (one head per author) and its digest is kept up to date

@@ -60,6 +60,7 @@ type Store struct {
 	genesis *crypto.Genesis
 	network crypto.NetworkID
 	self    *crypto.Identity
+	held    []*crypto.Identity // self, then the identities rotated away from
 	now     func() time.Time
 	guard   *diskGuard // nil: no disk to fill
 	// raftTruncated is RaftStore.truncated.
@@ -113,6 +114,10 @@ type Options struct {
 	// uses. Lower it only where nothing else writes to the file system
 	// and the store stays small (tests).
 	Reserve uint64
+	// Previous are the identities this member's keys were rotated away
+	// from: the key envelopes sealed to them still open, so what was
+	// sealed to the member before its rotation stays readable.
+	Previous []*crypto.Identity
 }
 
 // Open opens (creating if needed) the store in dir for the network that
@@ -146,6 +151,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 	}
 	s := &Store{
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
+		held:     append([]*crypto.Identity{self}, opts.Previous...),
 		frontier: log.Frontier{}, roster: genesis.Roster(), offences: map[offence]struct{}{},
 		now: opts.Now, guard: guard,
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"slices"
 
-	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -57,30 +56,4 @@ func (s *Store) notifyLocked(added []*log.Entry) {
 			sub.lagged++
 		}
 	}
-}
-
-// KeyRecipients returns the members the trusted group key with ID id was
-// sealed to, over the key entries this node holds. Only recipients of a
-// key learn its members (key envelopes hide them from everyone else), so
-// it is nil for a key this node does not hold. Should someone issue
-// another key under the same ID, this is the members of one of them: use
-// KeyMembers where the key is at hand.
-func (s *Store) KeyRecipients(id crypto.KeyID) []crypto.MemberID {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	keys := s.keyring.Keys(id)
-	if len(keys) == 0 {
-		return nil
-	}
-	return s.keyring.Members(keys[0])
-}
-
-// KeyMembers returns the members key was sealed to, over the key entries
-// this node holds that carry it (nil if this node does not trust key).
-// Unlike KeyRecipients it cannot be misled by another key issued under the
-// same key ID.
-func (s *Store) KeyMembers(key *crypto.GroupKey) []crypto.MemberID {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.keyring.Members(key)
 }

@@ -127,8 +127,8 @@ func TestUnsignedFloodBoundedInBytes(t *testing.T) {
 			grew>>20, sent>>20, DefaultMaxPeerBuffer>>20)
 	}
 	waitFor(t, 10*time.Second, "the flood to be counted as an offence", func() bool { return offencesOf(a, evil.host.ID()) > 0 })
-	if got := statsOf(a, evil.host.ID()).LastError; !strings.Contains(got, "unsigned") {
-		t.Errorf("last error about the peer: %q, want it to name the unsigned entries", got)
+	if got := statsOf(a, evil.host.ID()).LastOffence; !strings.Contains(got, "unsigned") {
+		t.Errorf("last offence of the peer: %q, want it to name the unsigned entries", got)
 	}
 }
 
@@ -284,8 +284,10 @@ func TestPushQuotaScored(t *testing.T) {
 	waitFor(t, 10*time.Second, "the pushes beyond the quota to be scored", func() bool {
 		return offencesOf(a, evil.host.ID()) >= 3
 	})
-	if got := statsOf(a, evil.host.ID()).LastError; !strings.Contains(got, "quota") {
-		t.Errorf("last error about the peer: %q, want it to name the quota", got)
+	// LastOffence, not LastError: the disconnection that follows may make
+	// a session to the peer fail after the offence, which is its last error.
+	if got := statsOf(a, evil.host.ID()).LastOffence; !strings.Contains(got, "quota") {
+		t.Errorf("last offence of the peer: %q, want it to name the quota", got)
 	}
 	waitFor(t, 10*time.Second, "the peer to be disconnected", func() bool {
 		return a.host.Network().Connectedness(evil.host.ID()) != network.Connected
@@ -430,7 +432,7 @@ func TestBudgetSharedBySessionsAndPushes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the push to be refused and scored", func() bool { return offencesOf(a, evil.host.ID()) > 0 })
-	if got := statsOf(a, evil.host.ID()).LastError; !strings.Contains(got, "memory budget") || !strings.Contains(got, "push") {
-		t.Errorf("last error about the peer: %q, want it to name the memory budget and the push", got)
+	if got := statsOf(a, evil.host.ID()).LastOffence; !strings.Contains(got, "memory budget") || !strings.Contains(got, "push") {
+		t.Errorf("last offence of the peer: %q, want it to name the memory budget and the push", got)
 	}
 }

@@ -69,15 +69,19 @@ type PeerStats struct {
 	LastSync       time.Time // last session that completed
 	LastError      string
 	LastErrorAt    time.Time
-	Sessions       int
-	Failures       int
-	Offences       int
-	BytesSent      int64 // by sessions and pushes
-	BytesRecv      int64
-	EntriesSent    int64
-	EntriesRecv    int64 // newly stored from this peer
-	Connected      bool
-	LastConnected  time.Time
+	// LastOffence is the newest misbehaviour scored against the peer: a
+	// later connection error does not hide it.
+	LastOffence   string
+	LastOffenceAt time.Time
+	Sessions      int
+	Failures      int
+	Offences      int
+	BytesSent     int64 // by sessions and pushes
+	BytesRecv     int64
+	EntriesSent   int64
+	EntriesRecv   int64 // newly stored from this peer
+	Connected     bool
+	LastConnected time.Time
 }
 
 // Service runs anti-entropy, push and the sync protocol handlers. It is
@@ -509,6 +513,7 @@ func (svc *Service) offence(p peer.ID, err error) {
 	ps := svc.statsLocked(p)
 	ps.Offences++
 	ps.LastError, ps.LastErrorAt = err.Error(), time.Now()
+	ps.LastOffence, ps.LastOffenceAt = ps.LastError, ps.LastErrorAt
 	n := ps.Offences
 	svc.mu.Unlock()
 	svc.logger.Warn("peer misbehaved", "peer", p, "offences", n, "err", err)

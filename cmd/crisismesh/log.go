@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,59 +11,22 @@ import (
 	"github.com/crisismesh/crisismesh/node"
 )
 
-func newStatusCmd() *cobra.Command {
-	var dir string
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "status [--dir D]",
-		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
-		Args:  noArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var s node.StatusView
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &s); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), s)
-			}
-			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
-			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
-			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
-			if s.DiskFull {
-				fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
-			}
-			fmt.Fprintln(w)
-			return printPeers(w, s.Peers)
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	dirFlag(c, &dir)
-	return c
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 func newPostCmd() *cobra.Command {
-	var dir, kind, tlp, prio, to string
+	var dir, kind, tlp, prio, to, group string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "post [--kind K] [--tlp L] [--priority P] [--to NAME,…] TEXT",
+		Use:   "post [--kind K] [--tlp L] [--priority P] [--to NAME,… | --group NAME] TEXT",
 		Short: "Write an entry into the crisis log; exits 0 once it is durable locally",
 		Long: `post writes a signed, sealed entry. Kinds: incident, sitrep, request, decision, message,
 ack. TLP 2.0: clear, green, amber, amber+strict, red (red needs --to). Priorities: flash,
-immediate, routine. It prints the entry ID once the entry is on disk.`,
+immediate, routine. It prints the entry ID once the entry is on disk.
+
+--group NAME seals the entry to a named need-to-know group this member is in
+('crisismesh group list'): only the group's members read it; everyone else holds and
+relays it unread.`,
 		Example: `  crisismesh post --kind sitrep --tlp amber --priority immediate "Energy: two TSOs report outages"
-  crisismesh post --tlp red --to cyclone-fr,presidency "Attribution hint, do not share"`,
+  crisismesh post --tlp red --to cyclone-fr,presidency "Attribution hint, do not share"
+  crisismesh post --group energy-csirts "Indicators from the TSO intrusion attached"`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("post needs TEXT; run 'crisismesh post --help'")}
@@ -81,6 +42,7 @@ immediate, routine. It prints the entry ID once the entry is on disk.`,
 			if to != "" {
 				req.To = strings.Split(to, ",")
 			}
+			req.Group = group
 			var e node.EntryView
 			if err := cl.do(c.Context(), "POST", "/api/v1/entries", req, &e); err != nil {
 				return err
@@ -96,6 +58,7 @@ immediate, routine. It prints the entry ID once the entry is on disk.`,
 	c.Flags().StringVar(&tlp, "tlp", "amber", "TLP 2.0 label: clear, green, amber, amber+strict, red")
 	c.Flags().StringVar(&prio, "priority", "routine", "flash, immediate or routine")
 	c.Flags().StringVar(&to, "to", "", "seal to these members only (names, comma-separated)")
+	c.Flags().StringVar(&group, "group", "", "seal to a named need-to-know group this member is in")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the entry as JSON")
 	dirFlag(c, &dir)
 	return c
@@ -153,15 +116,6 @@ func newLogCmd() *cobra.Command {
 	return c
 }
 
-func printJSONLine(c *cobra.Command, v any) error {
-	b, err := jsonMarshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(c.OutOrStdout(), string(b))
-	return err
-}
-
 func printEntry(c *cobra.Command, e node.EntryView) {
 	w := c.OutOrStdout()
 	text := e.Text
@@ -176,18 +130,4 @@ func printEntry(c *cobra.Command, e node.EntryView) {
 		kind = "?"
 	}
 	fmt.Fprintf(w, "%s  %-10s %-9s %-12s %-9s %s  %s\n", e.Time.Format("2006-01-02 15:04:05"), e.Author, kind, "TLP:"+strings.ToUpper(orDash(e.TLP)), e.Priority, e.ID[:12], text)
-}
-
-// printPeers writes the members' links as a table.
-func printPeers(w io.Writer, peers []node.PeerView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
-	for _, p := range peers {
-		last := "never"
-		if p.LastSync != nil {
-			last = time.Since(*p.LastSync).Round(time.Second).String() + " ago"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%s\t%s\t%d\t%s\n", p.Member, yes(p.Connected), p.RTTMS, p.Profile, last, p.Behind, p.PeerID)
-	}
-	return tw.Flush()
 }

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crisismesh/crisismesh/node"
+)
+
+func newStatusCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status [--dir D]",
+		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
+		Args:  noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cl, err := newClient(dir)
+			if err != nil {
+				return err
+			}
+			var s node.StatusView
+			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &s); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), s)
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
+			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
+			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
+			if s.DiskFull {
+				fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
+			}
+			fmt.Fprintln(w)
+			return printPeers(w, s.Peers)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	dirFlag(c, &dir)
+	return c
+}
