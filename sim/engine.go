@@ -10,8 +10,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	gosync "sync"
 	"time"
@@ -523,14 +521,7 @@ func (e *engine) check(ctx context.Context, step int, final bool) []Check {
 		} else {
 			e.logf("  history: %d operations", n)
 		}
-		html := e.htmlPath(step)
-		c := verdict(InvLinearizable, step, checkLinearizable(&e.hist, html))
-		if !c.OK {
-			if _, err := os.Stat(html); err == nil {
-				c.File = html
-			}
-		}
-		out = append(out, c)
+		out = append(out, e.checkHistory(step))
 	}
 	for _, c := range out {
 		mark := "ok"
@@ -558,17 +549,6 @@ func (e *engine) finalRead(ctx context.Context) {
 		}
 	}
 	e.logf("  no final read: no leader answered")
-}
-
-// htmlPath is where a failed porcupine check's visualisation goes.
-func (e *engine) htmlPath(step int) string {
-	name := strings.Map(func(c rune) rune {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
-			return c
-		}
-		return '_'
-	}, e.sc.Name)
-	return filepath.Join(e.htmlDir, fmt.Sprintf("linearizability-%s-seed%d-step%d.html", name, e.seed, step))
 }
 
 func verdict(name string, step int, err error) Check {
