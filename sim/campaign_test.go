@@ -28,7 +28,7 @@ import (
 // (TestRegressions).
 var (
 	campaignFlag = flag.String("campaign", "", "run TestCampaign with seeds derived from this string (.ci/run passes the commit)")
-	budgetFlag   = flag.Duration("budget", 7*time.Minute, "TestCampaign starts no schedule after this long (one running finishes)")
+	budgetFlag   = flag.Duration("budget", 5*time.Minute, "TestCampaign starts no schedule after this long (one running finishes)")
 	replayFlag   = flag.String("replay", "", `TestRegressions replays only these "FILE SEED" lines (separated by ";"), not the list`)
 )
 
@@ -114,7 +114,7 @@ func replayLines(file string, seed uint64) string {
 // budget is spent, two Raft-layer workers and one network-layer worker at
 // a time. Run it as .ci/run does:
 //
-//	go test ./sim -run TestCampaign -count=1 -v -timeout 15m -args -campaign "$(git rev-parse HEAD)" -budget 7m
+//	go test ./sim -run TestCampaign -count=1 -v -timeout 15m -args -campaign "$(git rev-parse HEAD)" -budget 5m
 func TestCampaign(t *testing.T) {
 	if *campaignFlag == "" {
 		t.Skip("no -campaign: .ci/run runs it with the commit")
