@@ -32,7 +32,7 @@ const forgedCheckpointIndex = 1 << 62
 
 // forgeCheckpoint has voter a write a checkpoint saying the crisis is
 // closed at index 2^62, with its own vote.
-func (r *Run) forgeCheckpoint(ctx context.Context, a int) error {
+func (r *netLayer) forgeCheckpoint(ctx context.Context, a int) error {
 	na := r.node(a)
 	if na == nil {
 		return fmt.Errorf("forge-checkpoint needs node %d running", a)
@@ -52,12 +52,12 @@ func (r *Run) forgeCheckpoint(ctx context.Context, a int) error {
 		return errors.New("forge-checkpoint: the attacker holds no network key yet")
 	}
 	_, err = na.Store().Append(ctx, log.Draft{Body: log.Body{Kind: log.KindCheckpoint, TLP: log.TLPAmber, Payload: payload}, Key: key})
-	r.logf("  node%d (voter) wrote a checkpoint claiming the crisis closed at index %d", a, uint64(forgedCheckpointIndex))
+	r.e.logf("  node%d (voter) wrote a checkpoint claiming the crisis closed at index %d", a, uint64(forgedCheckpointIndex))
 	return err
 }
 
 // lamportBomb has node a write an entry at the top of the Lamport clock.
-func (r *Run) lamportBomb(ctx context.Context, a int) error {
+func (r *netLayer) lamportBomb(ctx context.Context, a int) error {
 	na := r.node(a)
 	if na == nil {
 		return fmt.Errorf("lamport-bomb needs node %d running", a)
@@ -83,13 +83,13 @@ func (r *Run) lamportBomb(ctx context.Context, a int) error {
 	r.mu.Lock()
 	r.bombs = append(r.bombs, bomb{author: id.ID(), lamport: es[0].Header.Lamport})
 	r.mu.Unlock()
-	r.logf("  node%d wrote an entry at Lamport clock %d", a, es[0].Header.Lamport)
+	r.e.logf("  node%d wrote an entry at Lamport clock %d", a, es[0].Header.Lamport)
 	return nil
 }
 
 // redToAll has node a write, as its next entry, what log.Build refuses to
 // write: a TLP:RED message sealed under the whole network's key.
-func (r *Run) redToAll(ctx context.Context, a int) error {
+func (r *netLayer) redToAll(ctx context.Context, a int) error {
 	na := r.node(a)
 	if na == nil {
 		return fmt.Errorf("red-to-all needs node %d running", a)
@@ -139,13 +139,13 @@ func (r *Run) redToAll(ctx context.Context, a int) error {
 	r.mu.Lock()
 	r.disbelieved = append(r.disbelieved, e.ID())
 	r.mu.Unlock()
-	r.logf("  node%d wrote a TLP:RED entry sealed to the whole network", a)
+	r.e.logf("  node%d wrote a TLP:RED entry sealed to the whole network", a)
 	return nil
 }
 
 // substituteKey has node a issue a key for the recipient group of targets
 // at a far epoch, sealed to them and to a.
-func (r *Run) substituteKey(ctx context.Context, a int, targets []int) error {
+func (r *netLayer) substituteKey(ctx context.Context, a int, targets []int) error {
 	na := r.node(a)
 	if na == nil {
 		return fmt.Errorf("substitute-key needs node %d running", a)
@@ -168,7 +168,7 @@ func (r *Run) substituteKey(ctx context.Context, a int, targets []int) error {
 	if _, err := na.Store().AppendKey(ctx, k, recips); err != nil {
 		return err
 	}
-	r.logf("  node%d issued a key for the group of %v sealed to itself too", a, targets)
+	r.e.logf("  node%d issued a key for the group of %v sealed to itself too", a, targets)
 	return nil
 }
 

@@ -5,8 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -36,20 +34,21 @@ const (
 	InvNotShown    = "nothing shown that must not be believed"
 )
 
-// checkAll runs every checker over the running nodes. With final, it first
-// waits (within the scenario's bound) for the logs and the crisis state to
-// converge.
-func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
+// checkAll runs every checker of the network layer over the running
+// nodes (the engine adds the linearizability of the workloads' history).
+// With final, it first waits (within the scenario's bound) for the logs
+// and the crisis state to converge.
+func (r *netLayer) checkAll(ctx context.Context, step int, final bool) []Check {
 	var out []Check
 	// Logs may differ while the network is cut (that is the point of an
 	// available log): convergence is checked at the end, after the heal,
 	// and by "converge" steps.
 	if final {
-		err := waitUntil(ctx, r.sc.ConvergeWithin.Duration, func() bool {
+		err := waitUntil(ctx, r.e.sc.ConvergeWithin.Duration, func() bool {
 			return r.converged() && r.sameAppliedIndex() && checkMembership(r.running()) == nil
 		})
 		if err != nil {
-			err = fmt.Errorf("not within %s: %w", r.sc.ConvergeWithin.Duration, cmp.Or(divergence(r.running()), err))
+			err = fmt.Errorf("not within %s: %w", r.e.sc.ConvergeWithin.Duration, cmp.Or(divergence(r.running()), err))
 		}
 		out = append(out, verdict(InvConverged, step, err))
 		out = append(out, verdict(InvMembership, step, checkMembership(r.running())))
@@ -86,37 +85,9 @@ func (r *Run) checkAll(ctx context.Context, step int, final bool) []Check {
 	out = append(out, verdict(InvCounters, step, boolErr(regress == "", regress)))
 	if final {
 		out = append(out, verdict(InvReads, step, checkReads(r.running(), acked)))
-		out = append(out, verdict(InvCrisisState, step, checkCrisis(ctx, r.running(), r.sc.ConvergeWithin.Duration)))
-	}
-	if r.hist.Len() > 0 {
-		if final {
-			r.finalRead(ctx)
-		}
-		html := filepath.Join(r.dir, fmt.Sprintf("linearizability-step%d.html", step))
-		c := verdict(InvLinearizable, step, checkLinearizable(&r.hist, html))
-		if !c.OK {
-			if _, err := os.Stat(html); err == nil {
-				c.File = html
-			}
-		}
-		r.logf("  history: %d operations", r.hist.Len())
-		out = append(out, c)
-	}
-	for _, c := range out {
-		mark := "ok"
-		if !c.OK {
-			mark = "FAILED: " + c.Detail
-		}
-		r.logf("  check %-30s %s", c.Name, mark)
+		out = append(out, verdict(InvCrisisState, step, checkCrisis(ctx, r.running(), r.e.sc.ConvergeWithin.Duration)))
 	}
 	return out
-}
-
-func verdict(name string, step int, err error) Check {
-	if err != nil {
-		return Check{Name: name, Step: step, Detail: err.Error()}
-	}
-	return Check{Name: name, Step: step, OK: true}
 }
 
 func boolErr(ok bool, msg string) error {
@@ -134,7 +105,7 @@ type running struct {
 // running returns the nodes the checkers judge: those up and not revoked.
 // A revoked member's node is outside the network by design (the roster
 // gate refuses it), so its own view is not expected to converge.
-func (r *Run) running() []running {
+func (r *netLayer) running() []running {
 	r.mu.Lock()
 	revoked := append([]crypto.MemberID(nil), r.revoked...)
 	r.mu.Unlock()
@@ -147,7 +118,7 @@ func (r *Run) running() []running {
 	return out
 }
 
-func (r *Run) sameAppliedIndex() bool {
+func (r *netLayer) sameAppliedIndex() bool {
 	var idx uint64
 	first := true
 	for _, rn := range r.running() {
@@ -380,20 +351,4 @@ func checkMembership(ns []running) error {
 		}
 	}
 	return nil
-}
-
-// finalRead adds a linearizable read on the leader, after convergence, to
-// the history: every committed change must show in it.
-func (r *Run) finalRead(ctx context.Context) {
-	client := r.hist.reserveClients(1)
-	t := netTarget{r}
-	for range 20 {
-		call := r.hist.stamp()
-		if set, err := t.Read(ctx, max(r.leader(), 0)); err == nil {
-			r.hist.read(client, call, set)
-			return
-		}
-		_ = sleep(ctx, 100*time.Millisecond)
-	}
-	r.logf("  no final read: no leader answered")
 }

@@ -2,20 +2,31 @@
 // the invariants the network promises. It is what `crisismesh sim run`
 // executes, in CI and as a drill before an exercise.
 //
-// # Two layers
+// # One engine, two layers
 //
-// The network layer (the default) runs many real nodes in one process:
-// real libp2p on 127.0.0.1 with post-quantum TLS and the roster gate, real
-// Raft, real badger in temporary directories, real crypto, each node opened
-// by node.Open as `crisismesh run` opens it. Faults go through one shared
-// transport.Faults: partitions, one-way cuts, emulated links (latency,
-// bandwidth, loss, outages), plus the node's own clock and disk hooks.
+// One engine (engine.go) interprets every scenario: it draws every random
+// choice of the schedule from the seed, lays out the faults (which links
+// are cut: geometry.go), resolves "the leader", crashes and restarts
+// nodes, issues crisis commands and checks their outcome against the
+// step's expectation, runs workloads and checks their history, keeps the
+// timeline's fault spans, and ends every run the same way (stop the
+// background, heal, restart what is down, check). It plays the schedule
+// on a layer through a small interface (cuts, crash, restart, leader,
+// command, the workloads' target, the layer's own checkers and steps).
 //
-// The Raft layer (layer = "raft") runs only the consensus members of the
-// crisis state over Raft's in-memory transport, for scenarios about
-// consensus alone. Under `go test` it runs inside testing/synctest, in
-// virtual time: a minute of elections and faults takes a second. From the
-// command line it runs in real time.
+// The network layer (the default, netlayer.go) runs many real nodes in
+// one process: real libp2p on 127.0.0.1 with post-quantum TLS and the
+// roster gate, real Raft, real badger in temporary directories, real
+// crypto, each node opened by node.Open as `crisismesh run` opens it.
+// Faults go through one shared transport.Faults: partitions, one-way
+// cuts, emulated links (latency, bandwidth, loss, outages), plus the
+// node's own clock and disk hooks.
+//
+// The Raft layer (layer = "raft", raftlayer.go) runs only the consensus
+// members of the crisis state over Raft's in-memory transport, for
+// scenarios about consensus alone. Under `go test` it runs inside
+// testing/synctest, in virtual time: a minute of elections and faults
+// takes a second. From the command line it runs in real time.
 //
 // # Scenarios
 //
@@ -32,12 +43,56 @@
 // a member (and so changing the Raft configuration) during faults, and a
 // hostile member's attacks (attack.go): a voter's forged checkpoint, a
 // Lamport clock bomb, TLP:RED sealed to everyone, a substituted group key.
-// See the Do constants and sim/scenarios/, one file per fault family.
+// See the Do constants and sim/scenarios/, one file per fault family (and
+// 7-node variants of the ring, the bridge and flapping).
+//
+// # Fault geometry
+//
+// Both layers cut the same links for the same step (a cut is directed:
+// what a sends no longer reaches b; most faults cut both directions):
+//   - partition: every pair across the groups, added to the cuts in force;
+//     isolate: each node named from every other; one-way: [from, to].
+//   - ring (at least 4 nodes; among 3, no symmetric ring gives every node a
+//     majority without one reaching all): the nodes in index order, each
+//     keeping the ⌈⌊n/2⌋/2⌉ nearest on either side. Every node reaches a
+//     majority counting itself, none reaches all, no two the same set:
+//     5 nodes keep 1 per side (3 of 5), 7 keep 2 (5 of 7), 50 keep 13
+//     (27 of 50).
+//   - bridge: the other nodes, in index order, in two sides as even as
+//     possible (the first ⌊(n-1)/2⌋, then the rest); only the bridge
+//     reaches both.
+//   - flap: every Every (default 1 s) for For, alternately two halves drawn
+//     from the seed (a permutation: its first ⌊n/2⌋ nodes against the
+//     rest) and healed; it ends healed.
+//   - swizzle: every link cut one by one in an order drawn from the seed,
+//     Every apart (default 500 ms), then restored in another; it ends
+//     healed.
+//
+// Ring, bridge and flap lay out the whole network (they replace the cuts
+// in force); heal removes every cut (emulated links, stalls, skews and full
+// disks are not cuts).
+//
+// # The demo
+//
+// `crisismesh demo` is the scenario scenarios/demo.toml (embedded),
+// narrated (a step's "say" replaces its description; "show" prints what
+// nodes hold) and checked as any scenario, followed by the timeline and
+// the proof of convergence (Demo).
 //
 // A seed fixes every random choice of the schedule (which node posts,
 // random halves, swizzle orders, workload choices, link losses); every
 // run prints the command that replays it. Real sockets and goroutine
 // scheduling are not replayed: a replay follows the same plan.
+//
+// # Campaigns
+//
+// `crisismesh sim run --seeds N` replays scenarios with new seeds. Under
+// `go test`, TestCampaign (run by .ci/run with -campaign set to the
+// commit) plays every Raft-layer scenario in virtual time and the quick
+// network-layer ones in real time, with seeds derived from the commit,
+// until its budget is spent; it prints every failure with its replay
+// lines and does not gate CI. TestRegressions replays the seeds listed in
+// scenarios/regressions.txt (FILE SEED  # why) and does.
 //
 // # Checkers
 //
@@ -59,11 +114,11 @@
 // A Report (text or JSON) names every verdict with its step, and the first
 // broken invariant. With Options.Report, a run leaves plots there (entries
 // per node over time with the faults shaded, leader and term over time,
-// bytes per link: the Raft layer has no links and shades the time any link
-// is cut), its timeline and its report; a failing run of the network layer
-// always keeps its evidence (node logs, porcupine's HTML) and names where;
-// the Raft layer writes porcupine's HTML to Options.Dir (default: the
-// temporary directory) and names it in the failed check.
+// bytes per link: the Raft layer has no link traffic), its timeline and
+// its report; a failing run of the network layer always keeps its
+// evidence (node logs, porcupine's HTML) and names where; the Raft layer
+// writes porcupine's HTML to Options.Dir (default: the temporary
+// directory) and names it in the failed check.
 //
 // sim imports node, transport, replication/* and crypto; only cmd imports
 // sim.

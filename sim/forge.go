@@ -17,7 +17,7 @@ import (
 // claims to be node a's but is signed by another member's key (forged),
 // and two that node a's own key signs but that are malformed for no honest
 // reason: one that does not chain onto a's feed, one for another network.
-func (r *Run) forge(ctx context.Context, a int) error {
+func (r *netLayer) forge(ctx context.Context, a int) error {
 	na := r.node(a)
 	if na == nil {
 		return fmt.Errorf("forge needs node %d running", a)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -350,4 +351,28 @@ func checkLinearizable(h *History, htmlPath string) error {
 		return fmt.Errorf("%s; the visualisation could not be written to %s: %w", msg, htmlPath, werr)
 	}
 	return fmt.Errorf("%s; see %s", msg, htmlPath)
+}
+
+// checkHistory checks the linearizability of the workloads' history; a
+// failed check names porcupine's visualisation (in e.htmlDir).
+func (e *engine) checkHistory(step int) Check {
+	html := e.htmlPath(step)
+	c := verdict(InvLinearizable, step, checkLinearizable(&e.hist, html))
+	if !c.OK {
+		if _, err := os.Stat(html); err == nil {
+			c.File = html
+		}
+	}
+	return c
+}
+
+// htmlPath is where a failed porcupine check's visualisation goes.
+func (e *engine) htmlPath(step int) string {
+	name := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
+			return c
+		}
+		return '_'
+	}, e.sc.Name)
+	return filepath.Join(e.htmlDir, fmt.Sprintf("linearizability-%s-seed%d-step%d.html", name, e.seed, step))
 }

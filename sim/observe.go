@@ -10,63 +10,6 @@ import (
 	"github.com/crisismesh/crisismesh/node"
 )
 
-// Kinds of fault spans: network spans end at a heal, node spans when the
-// node restarts, timed spans by themselves, disk spans when the disk is
-// freed, link (and clock) spans at the end.
-type spanKind int
-
-const (
-	spanNetwork spanKind = iota
-	spanNode
-	spanTimed
-	spanLink
-	spanDisk
-)
-
-type openSpan struct {
-	kind spanKind
-	node int // for node spans
-	at   int // index in timeline.Faults
-}
-
-// openSpan starts a span; a timed span (d > 0) is closed d from now.
-func (r *Run) openSpan(kind spanKind, label string, d time.Duration) {
-	r.openNodeSpan(kind, -1, label, d)
-}
-
-func (r *Run) openNodeSpan(kind spanKind, nodeIdx int, label string, d time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Since(r.start)
-	sp := Span{From: now, Label: label}
-	if d > 0 {
-		sp.To = now + d
-	}
-	r.timeline.Faults = append(r.timeline.Faults, sp)
-	if d == 0 {
-		r.spans = append(r.spans, openSpan{kind: kind, node: nodeIdx, at: len(r.timeline.Faults) - 1})
-	}
-}
-
-// closeSpans ends the open spans of a kind (of one node for node spans;
-// node -1: all).
-func (r *Run) closeSpans(kind spanKind) { r.closeNodeSpans(kind, -1) }
-
-func (r *Run) closeNodeSpans(kind spanKind, nodeIdx int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Since(r.start)
-	keep := r.spans[:0]
-	for _, s := range r.spans {
-		if s.kind == kind && (nodeIdx < 0 || s.node == nodeIdx) {
-			r.timeline.Faults[s.at].To = now
-			continue
-		}
-		keep = append(keep, s)
-	}
-	r.spans = keep
-}
-
 // counters are the numbers a node must never see go backwards, even
 // across a crash and restart: its Raft term (a lower term could vote
 // twice), its own feed's seq (a lower one would fork its own feed) and its
@@ -103,9 +46,9 @@ func (c counters) backwards(before counters) string {
 
 // noteCounters records node i's counters and remembers the first time one
 // went backwards.
-func (r *Run) noteCounters(i int, n *node.Node, when string) {
+func (r *netLayer) noteCounters(i int, n *node.Node, when string) {
 	c := readCounters(n)
-	c.at = time.Since(r.start)
+	c.at = time.Since(r.e.start)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if prev, ok := r.counters[i]; ok {
@@ -125,7 +68,7 @@ func entryCount(n *node.Node) int {
 }
 
 // sampleEvery is the timeline's pace: finer for small networks.
-func (r *Run) sampleEvery() time.Duration {
+func (r *netLayer) sampleEvery() time.Duration {
 	if len(r.specs) > 10 {
 		return time.Second
 	}
@@ -133,7 +76,7 @@ func (r *Run) sampleEvery() time.Duration {
 }
 
 // sampler records the timeline until ctx ends.
-func (r *Run) sampler(ctx context.Context) {
+func (r *netLayer) sampler(ctx context.Context) {
 	t := time.NewTicker(r.sampleEvery())
 	defer t.Stop()
 	for {
@@ -146,9 +89,9 @@ func (r *Run) sampler(ctx context.Context) {
 	}
 }
 
-func (r *Run) sample() {
+func (r *netLayer) sample() {
 	r.nodesMu.RLock()
-	s := Sample{At: time.Since(r.start), Entries: make([]int, len(r.nodes)), Leader: -1}
+	s := Sample{At: time.Since(r.e.start), Entries: make([]int, len(r.nodes)), Leader: -1}
 	for i, n := range r.nodes { // under nodesMu: a crash waits for the sample
 		if n == nil {
 			s.Entries[i] = -1
@@ -162,14 +105,12 @@ func (r *Run) sample() {
 		r.noteCounters(i, n, "while running")
 	}
 	r.nodesMu.RUnlock()
-	r.mu.Lock()
-	r.timeline.Samples = append(r.timeline.Samples, s)
-	r.mu.Unlock()
+	r.e.addSample(s)
 }
 
 // noteLinks adds what node i's sync service counted so far (it starts
 // from zero when the node restarts).
-func (r *Run) noteLinks(i int, n *node.Node) {
+func (r *netLayer) noteLinks(i int, n *node.Node) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ps := range n.Sync().Peers() {
@@ -183,7 +124,7 @@ func (r *Run) noteLinks(i int, n *node.Node) {
 
 // links returns the traffic per pair: the saved counts of crashed
 // lives plus the current ones, each direction counted by its sender.
-func (r *Run) links() []LinkUse {
+func (r *netLayer) links() []LinkUse {
 	r.nodesMu.RLock()
 	cur := map[[2]int]uint64{}
 	for i, n := range r.nodes {
@@ -217,7 +158,7 @@ func (r *Run) links() []LinkUse {
 	return out
 }
 
-func (r *Run) indexPeers() {
+func (r *netLayer) indexPeers() {
 	r.index = map[peer.ID]int{}
 	for i, s := range r.specs {
 		r.index[peerOf(s)] = i

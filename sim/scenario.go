@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 )
 
@@ -37,13 +38,22 @@ type Step struct {
 	// Nodes the step acts on (indexes); Groups for a partition.
 	Nodes  []int   `toml:"nodes"`
 	Groups [][]int `toml:"groups"`
-	// Count and Priority for posts; Kind and its fields for commands.
-	Count    int    `toml:"count"`
-	Priority string `toml:"priority"`
-	Kind     string `toml:"kind"`
-	Level    int    `toml:"level"`
-	Mode     string `toml:"mode"`
-	Title    string `toml:"title"`
+	// Count, Priority, TLP and Text for posts (by default: a sitrep at
+	// TLP:GREEN, routine, its text naming node, step and number; Kind
+	// names another entry kind; "{n}" in Text is the entry's number, 1 to
+	// Count); Kind and its fields for commands.
+	Count    int      `toml:"count"`
+	Priority string   `toml:"priority"`
+	TLP      string   `toml:"tlp"`
+	Text     string   `toml:"text"`
+	Kind     string   `toml:"kind"`
+	Level    int      `toml:"level"`
+	Mode     string   `toml:"mode"`
+	Title    string   `toml:"title"`
+	Phase    string   `toml:"phase"`
+	Add      []string `toml:"add"`      // affected member states to add
+	Sector   string   `toml:"sector"`   // of a Reserve request
+	Services []string `toml:"services"` // of a Reserve request
 	// For for waits, pauses, outages and workloads; Every for the pace of
 	// flapping and swizzling; Link for link emulation ("satellite",
 	// "narrow", "internet", or "custom").
@@ -60,11 +70,22 @@ type Step struct {
 	// Clients is how many concurrent clients a workload runs (default 3).
 	Clients int `toml:"clients"`
 	// Expect "refused" when a command step is meant to be refused (any
-	// other refusal stops the run: it is a mistake in the scenario).
+	// other refusal stops the run: it is a mistake in the scenario), or
+	// "pending" when its node is cut off from the leader: the step does
+	// not wait for the outcome, and convergence (a converge step, the end)
+	// includes its being decided.
 	Expect string `toml:"expect"`
 	// To seals posts to these nodes' members only (TLP:RED): the others
 	// must hold the entries and not be able to read them.
 	To []int `toml:"to"`
+	// Say narrates the step: printed instead of its description.
+	Say string `toml:"say"`
+}
+
+// request is the command a command step issues.
+func (st Step) request() node.CommandRequest {
+	return node.CommandRequest{Kind: st.Kind, Level: st.Level, Mode: st.Mode, Title: st.Title, Phase: st.Phase,
+		Add: st.Add, Sector: st.Sector, Services: st.Services}
 }
 
 // The actions.
@@ -76,13 +97,16 @@ const (
 	DoCommand   = "command"   // Nodes[0] issues a crisis command
 	DoPartition = "partition" // cut between Groups (all pairs across groups)
 	DoIsolate   = "isolate"   // cut Nodes from everyone else ("leader" in Nodes: -1)
-	DoHeal      = "heal"      // remove every cut and emulated link
+	DoHeal      = "heal"      // remove every cut (emulated links stay)
 	DoLink      = "link"      // emulate Link between every pair of Nodes
 	DoCrash     = "crash"     // close Nodes without drain
 	DoRestart   = "restart"   // reopen Nodes from their directories
 	DoWait      = "wait"      // let time pass: For
 	DoConverge  = "converge"  // wait until all running nodes hold the same log
 	DoCheck     = "check"     // run the checkers now
+	// DoShow prints what Nodes (default: all) hold now: their log digest
+	// and the crisis state they show (to narrate a run).
+	DoShow = "show"
 	// DoEquivocate: Nodes[0]'s key signs a second entry at its next seq,
 	// handed to Nodes[1] (as if the key were used on another machine),
 	// while Nodes[0] posts its own: a fork every node must detect.
@@ -114,17 +138,19 @@ const (
 	// DoOneWay: Nodes = [from, to]: data from "from" stops reaching "to";
 	// the other direction flows. Connections stay open.
 	DoOneWay = "one-way"
-	// DoRing: a majority ring: each node keeps links only to its
-	// neighbours, so every node sees a majority and no two see the same.
+	// DoRing: a majority ring (at least 4 nodes): each node keeps links
+	// only to its nearest neighbours in index order, so every node reaches
+	// a majority, none reaches all, and no two reach the same set.
 	DoRing = "ring"
-	// DoBridge: Nodes = [bridge]: the other nodes split in two halves that
-	// only the bridge node reaches.
+	// DoBridge: Nodes = [bridge]: the other nodes split in two halves
+	// (as even as possible, in index order) that only the bridge reaches.
 	DoBridge = "bridge"
-	// DoSwizzle: cut every link one by one in a random order, Every apart,
-	// then restore them one by one in another random order.
+	// DoSwizzle: cut every link one by one in a random order, Every apart
+	// (default 500 ms), then restore them one by one in another random
+	// order; it ends healed.
 	DoSwizzle = "swizzle"
-	// DoFlap: for For, every Every, cut the network in two random halves
-	// or heal it, alternately; it ends healed.
+	// DoFlap: for For, every Every (default 1 s), cut the network in two
+	// random halves or heal it, alternately; it ends healed.
 	DoFlap = "flap"
 	// DoOutage: the links between Nodes[0] and Nodes[1:] (every other
 	// node when alone) go silent for For, connections open, then resume.
@@ -143,6 +169,9 @@ const (
 	// with porcupine at the end.
 	DoWorkload = "workload"
 )
+
+// postKinds are the entry kinds a post step may write.
+var postKinds = []string{"incident", "sitrep", "request", "decision", "message", "ack"}
 
 // Layers.
 const (
@@ -205,7 +234,7 @@ func Parse(text string) (*Scenario, error) {
 		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true,
 		DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true, DoFlap: true, DoOutage: true, DoPause: true,
 		DoSkew: true, DoDiskFull: true, DoDiskFree: true, DoWorkload: true,
-		DoForgeCheckpoint: true, DoLamportBomb: true, DoRedToAll: true, DoSubstituteKey: true}
+		DoForgeCheckpoint: true, DoLamportBomb: true, DoRedToAll: true, DoSubstituteKey: true, DoShow: true}
 	switch s.Layer {
 	case LayerNetwork:
 	case LayerRaft:
@@ -242,8 +271,14 @@ func Parse(text string) (*Scenario, error) {
 		if st.Do == DoCommand && !slices.Contains(crisis.Kinds(), crisis.Kind(st.Kind)) {
 			problems = append(problems, fmt.Sprintf("step %d: command kind %q: want one of %v", i+1, st.Kind, crisis.Kinds()))
 		}
-		if st.Expect != "" && st.Expect != "refused" {
-			problems = append(problems, fmt.Sprintf("step %d: expect = %q: only \"refused\" can be expected", i+1, st.Expect))
+		if st.Expect != "" && st.Expect != "refused" && st.Expect != "pending" {
+			problems = append(problems, fmt.Sprintf("step %d: expect = %q: only \"refused\" or \"pending\" can be expected", i+1, st.Expect))
+		}
+		if st.Do == DoPost && st.Kind != "" && !slices.Contains(postKinds, st.Kind) {
+			problems = append(problems, fmt.Sprintf("step %d: post kind %q: want one of %v", i+1, st.Kind, postKinds))
+		}
+		if st.Do == DoPost && len(st.To) > 0 && st.TLP != "" && st.TLP != "red" {
+			problems = append(problems, fmt.Sprintf("step %d: a post sealed to some members (to) is TLP:RED, not %q", i+1, st.TLP))
 		}
 		if st.Do == DoOneWay && len(st.Nodes) != 2 {
 			problems = append(problems, fmt.Sprintf("step %d: one-way needs nodes = [from, to]", i+1))
@@ -251,8 +286,11 @@ func Parse(text string) (*Scenario, error) {
 		if st.Do == DoBridge && len(st.Nodes) != 1 {
 			problems = append(problems, fmt.Sprintf("step %d: bridge needs nodes = [bridge]", i+1))
 		}
-		if (st.Do == DoRing || st.Do == DoBridge) && s.Nodes < 3 {
-			problems = append(problems, fmt.Sprintf("step %d: %s needs at least 3 nodes", i+1, st.Do))
+		if st.Do == DoBridge && s.Nodes < 3 {
+			problems = append(problems, fmt.Sprintf("step %d: bridge needs at least 3 nodes", i+1))
+		}
+		if st.Do == DoRing && s.Nodes < ringMin {
+			problems = append(problems, fmt.Sprintf("step %d: ring needs at least %d nodes (among 3, no ring gives each node a majority without one reaching all)", i+1, ringMin))
 		}
 		if (st.Do == DoOutage || st.Do == DoPause || st.Do == DoFlap) && st.For.Duration <= 0 {
 			problems = append(problems, fmt.Sprintf("step %d: %s needs for = \"…\" (how long)", i+1, st.Do))

@@ -14,7 +14,7 @@ import (
 // netTarget is the workload's view of the real network: clients go
 // through the nodes' own Command and Crisis calls, as the CLI and the API
 // do.
-type netTarget struct{ r *Run }
+type netTarget struct{ r *netLayer }
 
 func (t netTarget) Nodes() int { return len(t.r.specs) }
 
@@ -51,11 +51,11 @@ func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (O
 	}
 	awaitOutcome(ctx, n, &res)
 	switch {
-	case res.Status == "committed":
+	case res.Status == node.StatusCommitted:
 		return OutcomeCommitted, nil
-	case res.Status == "refused" && res.Rule == crisis.RuleNoChange:
+	case res.Status == node.StatusRefused && res.Rule == crisis.RuleNoChange:
 		return OutcomeRefused, nil
-	case res.Status == "refused":
+	case res.Status == node.StatusRefused:
 		return OutcomeUnknown, fmt.Errorf("refused by rule %s (%s): %w", res.Rule, res.Detail, ErrNoEffect)
 	}
 	return OutcomeUnknown, nil
@@ -64,7 +64,7 @@ func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (O
 // awaitOutcome waits (at most outcomeWait) for the outcome of a command
 // res left pending (proposed through the log) and sets it in res.
 func awaitOutcome(ctx context.Context, n *node.Node, res *node.CommandResult) {
-	if res.Status != "pending" {
+	if res.Status != node.StatusPending {
 		return
 	}
 	id, err := crisis.ParseID(res.ID)
@@ -74,9 +74,9 @@ func awaitOutcome(ctx context.Context, n *node.Node, res *node.CommandResult) {
 	_ = waitUntil(ctx, outcomeWait, func() bool {
 		o, ok := n.Consensus().Outcome(id)
 		if ok {
-			res.Status, res.Rule, res.Detail = "committed", "", fmt.Sprintf("at index %d", o.Index)
+			res.Status, res.Rule, res.Detail, res.Term, res.Index = node.StatusCommitted, "", fmt.Sprintf("at index %d", o.Index), o.Term, o.Index
 			if o.Refused != "" {
-				res.Status, res.Rule, res.Detail = "refused", refusedRule(o.Refused), o.Refused
+				res.Status, res.Rule, res.Detail = node.StatusRefused, refusedRule(o.Refused), o.Refused
 			}
 		}
 		return ok

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/sim"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -21,12 +21,13 @@ func newDemoCmd() *cobra.Command {
 temporary directory), walks a short crisis (incident report, open, advise level 2,
 escalate to 3, IPCR full, a Reserve request), cuts the network in two, keeps writing on
 both sides, heals, and prints the timeline and the proof of convergence: the same log
-digest and the same committed crisis state on every node. It takes well under a minute.`,
+digest and the same committed crisis state on every node. It takes well under a minute.
+It is the scenario sim/scenarios/demo.toml, narrated, and checked as every scenario is.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return node.Demo(ctx, node.DemoOptions{Out: c.OutOrStdout(), Dir: dir, Keep: keep})
+			return sim.Demo(ctx, sim.DemoOptions{Out: c.OutOrStdout(), Dir: dir, Keep: keep})
 		},
 	}
 	c.Flags().BoolVar(&keep, "keep", false, "leave the nodes running (and their data) until Ctrl-C")

@@ -3,12 +3,9 @@ package sim
 import (
 	"cmp"
 	"context"
-	cryptorand "crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -23,42 +20,29 @@ import (
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/transport"
 )
 
-// Options tune a run.
-type Options struct {
-	Out  io.Writer // progress, one line per step; nil: none
-	Dir  string    // where the data directories go; "": a temporary one, removed after
-	Seed uint64    // overrides the scenario's seed when not zero
-	// Report is where the plots, the timeline and (on failure) the node
-	// logs and porcupine's HTML go; "": plots are not drawn, and a failing
-	// run keeps its evidence in a new temporary directory it names.
-	Report string
-}
+// The network layer (the default): real nodes, each opened by node.Open
+// as `crisismesh run` opens it, on real libp2p on 127.0.0.1 with one
+// shared transport.Faults, badger in data directories that survive a
+// crash, real crypto.
 
-// A Run is one execution of a scenario.
-type Run struct {
-	sc     *Scenario
-	seed   uint64
-	rng    *rand.Rand
-	out    io.Writer
+// netLayer is the network layer of one run.
+type netLayer struct {
+	e      *engine
 	dir    string
 	specs  []node.TestnetNode
 	index  map[peer.ID]int
 	faults *transport.Faults
-	start  time.Time
 	logs   *nodeLogs
+	cuts   cutSet // what faults holds now: the schedule's goroutine only
 
 	nodesMu gosync.RWMutex
 	nodes   []*node.Node // nil while crashed
-
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-	bg       gosync.WaitGroup
-	bgErr    error
 
 	mu          gosync.Mutex
 	acked       []ackedEntry
@@ -67,16 +51,13 @@ type Run struct {
 	revoked     []crypto.MemberID // members revoked by the schedule
 	bombs       []bomb            // entries at the top of the Lamport clock
 	disbelieved []log.Hash        // valid entries no node may show (red-to-all)
+	pending     []pendingCommand  // commands expected to stay pending for now
 	leaders     map[uint64]string // term → leader, as observed
 	conflict    string
-	outcomes    []string
-	timeline    Timeline
-	spans       []openSpan
 	counters    map[int]counters
 	regress     string
 	linkBytes   map[[2]int]uint64
 	paused      map[int]time.Time
-	hist        History // the workloads' crisis history
 	skew        map[int]time.Duration
 	diskFull    map[int]bool
 }
@@ -91,59 +72,30 @@ type ackedEntry struct {
 	readers []int // nodes whose members may read it; nil: every member
 }
 
-// Report is what a run found.
-type Report struct {
-	Scenario string        `json:"scenario"`
-	Seed     uint64        `json:"seed"`
-	Replay   string        `json:"replay"`
-	Nodes    int           `json:"nodes"`
-	Steps    int           `json:"steps"`
-	Acked    int           `json:"acknowledged_entries"`
-	Duration time.Duration `json:"duration_ns"`
-	Checks   []Check       `json:"checks"`
-	OK       bool          `json:"ok"`
-	Commands []string      `json:"commands,omitempty"`
-	// ConvergedIn is how long identical logs took after the final heal,
-	// and BytesToConverge what the sync services sent meanwhile (zero
-	// when the logs did not converge).
-	ConvergedIn     time.Duration `json:"converged_in_ns"`
-	BytesToConverge uint64        `json:"bytes_to_converge"`
-	// Failed names the first broken invariant and its step ("" when OK).
-	Failed string `json:"failed,omitempty"`
-	// Timeline is what the run saw over time (the plots' data; written
-	// to timeline.json in the report directory, not into the report).
-	Timeline *Timeline `json:"-"`
-	// Files the run left: plots, and on failure the node logs and the
-	// porcupine visualisation.
-	Files []string `json:"files,omitempty"`
+// A pendingCommand is a command expected to stay pending (its node cut
+// off from the leader): convergence includes its being decided.
+type pendingCommand struct {
+	node int
+	id   crisis.ID
 }
 
-// A Check is one invariant's verdict.
-type Check struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
-	Step   int    `json:"step"`
-	// File holds the evidence when there is some (porcupine's HTML).
-	File string `json:"file,omitempty"`
+// netHooks let the demo narrate a run: up runs once the network is up,
+// before the schedule; end runs after the verdict, while the nodes still
+// run.
+type netHooks struct {
+	up  func(r *netLayer)
+	end func(ctx context.Context, r *netLayer, rep *Report) error
 }
 
-// Execute runs the scenario and returns its report; an error means the
-// run could not be carried out (not that an invariant failed: see
-// Report.OK).
-func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report, error) {
-	if sc.Layer == LayerRaft {
-		return executeRaft(ctx, sc, file, o)
-	}
-	r := &Run{sc: sc, seed: pickSeed(sc, o), out: o.Out, leaders: map[uint64]string{}, start: time.Now(),
-		counters: map[int]counters{}, linkBytes: map[[2]int]uint64{}, paused: map[int]time.Time{},
-		skew: map[int]time.Duration{}, diskFull: map[int]bool{}}
-	if r.out == nil {
-		r.out = io.Discard
-	}
-	r.rng = rand.New(rand.NewPCG(r.seed, 0x5eed))
-	rep := &Report{Scenario: sc.Name, Seed: r.seed, Nodes: sc.Nodes, Steps: len(sc.Steps), Replay: replayLine(file, r.seed)}
-	fmt.Fprintf(r.out, "scenario %s, seed %d (replay: %s)\n", sc.Name, r.seed, rep.Replay)
+func newNetLayer(e *engine) *netLayer {
+	return &netLayer{e: e, cuts: cutSet{}, leaders: map[uint64]string{}, counters: map[int]counters{},
+		linkBytes: map[[2]int]uint64{}, paused: map[int]time.Time{}, skew: map[int]time.Duration{}, diskFull: map[int]bool{}}
+}
+
+// runNetwork plays e's scenario on real nodes.
+func runNetwork(ctx context.Context, e *engine, o Options, h *netHooks) (*Report, error) {
+	sc, rep := e.sc, e.rep
+	r := newNetLayer(e)
 	// libp2p logs through a process-wide handler; emulated links make it
 	// complain on every dial. The report is what a person reads.
 	gologshim.SetDefaultHandler(slog.DiscardHandler)
@@ -157,6 +109,7 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		defer os.RemoveAll(d)
 		r.dir = d
 	}
+	e.htmlDir = r.dir
 	base, err := node.FreeBasePort(sc.Nodes)
 	if err != nil {
 		return nil, err
@@ -172,11 +125,7 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 		return nil, err
 	}
 	defer r.logs.Close()
-	r.timeline.Nodes = make([]string, sc.Nodes)
-	for i, s := range r.specs {
-		r.timeline.Nodes[i] = s.Name
-	}
-	r.faults = transport.NewFaults(r.seed, slog.New(slog.DiscardHandler))
+	r.faults = transport.NewFaults(e.seed, slog.New(slog.DiscardHandler))
 	r.nodes = make([]*node.Node, sc.Nodes)
 	defer r.closeAll()
 	for i := range r.nodes {
@@ -187,98 +136,69 @@ func Execute(ctx context.Context, sc *Scenario, file string, o Options) (*Report
 	if err := waitUntil(ctx, 60*time.Second+time.Duration(sc.Nodes)*time.Second, func() bool { return r.leader() >= 0 && r.keyed() }); err != nil {
 		return nil, fmt.Errorf("sim: the network did not come up: %w", err)
 	}
-	r.start = time.Now() // the timeline starts with the schedule
+	names := make([]string, sc.Nodes)
+	for i, s := range r.specs {
+		names[i] = s.Name
+	}
+	e.begin(ctx, r, names)
 	sctx, stopSampler := context.WithCancel(ctx)
 	samplerDone := make(chan struct{})
 	go func() { defer close(samplerDone); r.sampler(sctx) }()
 	defer func() { stopSampler(); <-samplerDone }()
-	r.bgCtx, r.bgCancel = context.WithCancel(ctx)
-	defer r.stopBackground()
-
-	for i, st := range sc.Steps {
-		r.logf("step %d: %s", i+1, describe(st))
-		checks, err := r.step(ctx, i+1, st)
-		if err != nil {
-			return rep, fmt.Errorf("sim: step %d (%s): %w%s", i+1, st.Do, err, r.keepLogs())
-		}
-		rep.Checks = append(rep.Checks, checks...)
+	defer e.stopBackground()
+	if h != nil && h.up != nil {
+		h.up(r)
 	}
-	// The end: stop the workloads, heal everything, restart what is down,
-	// converge, check.
-	if err := r.stopBackground(); err != nil {
+
+	if err := e.play(ctx); err != nil {
+		return rep, fmt.Errorf("%w%s", err, r.keepLogs())
+	}
+	// The end: stop the workloads, heal everything, free the disks,
+	// restart what is down, converge, check.
+	if err := e.stopBackground(); err != nil {
 		return rep, fmt.Errorf("sim: background work: %w%s", err, r.keepLogs())
 	}
 	bytes0, healed := totalBytes(r.links()), time.Now()
 	r.mu.Lock()
 	clear(r.diskFull)
 	r.mu.Unlock()
-	r.faults.Heal()
-	r.closeSpans(spanNetwork)
-	for i := range r.nodes {
-		if r.node(i) == nil {
-			if err := r.open(i); err != nil {
-				return rep, err
-			}
-		}
+	if err := e.settle(); err != nil {
+		return rep, err
 	}
-	r.logf("final: healed, all nodes up; waiting for convergence (at most %s)", sc.ConvergeWithin.Duration)
+	e.logf("final: healed, all nodes up; waiting for convergence (at most %s)", sc.ConvergeWithin.Duration)
 	if waitUntil(ctx, sc.ConvergeWithin.Duration, r.converged) == nil {
 		rep.ConvergedIn = time.Since(healed)
 		rep.BytesToConverge = totalBytes(r.links()) - bytes0
-		r.logf("converged %s after the final heal, %d bytes exchanged", rep.ConvergedIn.Round(time.Millisecond), rep.BytesToConverge)
+		e.logf("converged %s after the final heal, %d bytes exchanged", rep.ConvergedIn.Round(time.Millisecond), rep.BytesToConverge)
 	}
-	final := r.checkAll(ctx, len(sc.Steps)+1, true)
-	rep.Checks = append(rep.Checks, final...)
+	rep.Checks = append(rep.Checks, e.check(ctx, len(sc.Steps)+1, true)...)
 	stopSampler()
 	<-samplerDone
-	r.finishTimeline()
+	links := r.links()
+	e.mu.Lock()
+	e.timeline.Links = links
+	e.mu.Unlock()
 	r.mu.Lock()
 	rep.Acked = len(r.acked)
-	rep.Commands = r.outcomes
-	tl := r.timeline
 	r.mu.Unlock()
-	rep.Timeline = &tl
-	rep.Duration = time.Since(r.start)
-	r.conclude(rep, o)
+	e.conclude(rep)
+	r.keep(rep, o)
+	if h != nil && h.end != nil {
+		if err := h.end(ctx, r, rep); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
-// pickSeed applies the seed rule: the option overrides the scenario; none
-// draws one (and the report prints it).
-func pickSeed(sc *Scenario, o Options) uint64 {
-	seed := sc.Seed
-	if o.Seed != 0 {
-		seed = o.Seed
-	}
-	if seed == 0 {
-		var b [8]byte
-		cryptorand.Read(b[:])
-		seed = binary.BigEndian.Uint64(b[:]) >> 1
-	}
-	return seed
-}
-
-func replayLine(file string, seed uint64) string {
-	return fmt.Sprintf("crisismesh sim run %s --seed %d", file, seed)
-}
-
-// conclude sets the verdict, draws the plots and, on failure, keeps the
-// evidence.
-func (r *Run) conclude(rep *Report, o Options) {
-	rep.OK = true
-	for _, c := range rep.Checks {
-		if !c.OK {
-			rep.OK = false
-			if rep.Failed == "" {
-				rep.Failed = fmt.Sprintf("%s (step %d): %s", c.Name, c.Step, c.Detail)
-			}
-		}
-	}
+// keep draws the plots and writes the report into o.Report, and, on
+// failure, keeps the evidence there (or in a new temporary directory).
+func (r *netLayer) keep(rep *Report, o Options) {
 	out := o.Report
 	if out == "" && !rep.OK {
 		d, err := os.MkdirTemp("", "crisismesh-sim-failed-")
 		if err != nil {
-			r.logf("cannot keep the evidence: %v", err)
+			r.e.logf("cannot keep the evidence: %v", err)
 			return
 		}
 		out = d
@@ -287,30 +207,30 @@ func (r *Run) conclude(rep *Report, o Options) {
 		return
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		r.logf("report directory: %v", err)
+		r.e.logf("report directory: %v", err)
 		return
 	}
 	if o.Report != "" {
-		writeReport(rep, out, r.logf)
+		writeReport(rep, out, r.e.logf)
 	}
 	if !rep.OK {
 		r.logs.Close()
 		files, err := r.logs.CopyTo(filepath.Join(out, "logs"))
 		if err != nil {
-			r.logf("keeping the node logs: %v", err)
+			r.e.logf("keeping the node logs: %v", err)
 		}
 		rep.Files = append(rep.Files, files...)
 		for _, c := range rep.Checks {
 			if c.File != "" {
 				dst := filepath.Join(out, filepath.Base(c.File))
 				if err := copyFile(c.File, dst); err != nil {
-					r.logf("keeping %s: %v", c.File, err)
+					r.e.logf("keeping %s: %v", c.File, err)
 					continue
 				}
 				rep.Files = append(rep.Files, dst)
 			}
 		}
-		r.logf("evidence kept in %s", out)
+		r.e.logf("evidence kept in %s", out)
 	}
 }
 
@@ -348,7 +268,7 @@ func writeJSON(path string, v any) error {
 
 // keepLogs copies the node logs of a run that could not go on into a
 // temporary directory, and says where (for the error it ends with).
-func (r *Run) keepLogs() string {
+func (r *netLayer) keepLogs() string {
 	d, err := os.MkdirTemp("", "crisismesh-sim-failed-")
 	if err != nil {
 		return ""
@@ -359,7 +279,7 @@ func (r *Run) keepLogs() string {
 	return " (node logs kept in " + d + ")"
 }
 
-func (r *Run) closeAll() {
+func (r *netLayer) closeAll() {
 	r.nodesMu.Lock()
 	ns := r.nodes
 	r.nodes = make([]*node.Node, len(ns))
@@ -372,88 +292,13 @@ func (r *Run) closeAll() {
 }
 
 // node returns node i, or nil while it is down.
-func (r *Run) node(i int) *node.Node {
+func (r *netLayer) node(i int) *node.Node {
 	r.nodesMu.RLock()
 	defer r.nodesMu.RUnlock()
 	return r.nodes[i]
 }
 
-// background runs f until the schedule ends (or f returns).
-func (r *Run) background(f func(ctx context.Context) error) {
-	r.bg.Add(1)
-	go func() {
-		defer r.bg.Done()
-		if err := f(r.bgCtx); err != nil && r.bgCtx.Err() == nil {
-			r.mu.Lock()
-			if r.bgErr == nil {
-				r.bgErr = err
-			}
-			r.mu.Unlock()
-		}
-	}()
-}
-
-// stopBackground ends every background workload and returns the first
-// error one met.
-func (r *Run) stopBackground() error {
-	if r.bgCancel != nil {
-		r.bgCancel()
-	}
-	r.bg.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.bgErr
-}
-
-// finishTimeline closes the spans still open and adds the link counts.
-func (r *Run) finishTimeline() {
-	for _, k := range []spanKind{spanNetwork, spanNode, spanLink, spanDisk} {
-		r.closeSpans(k)
-	}
-	links := r.links()
-	r.mu.Lock()
-	r.timeline.Links = links
-	r.mu.Unlock()
-}
-
-func (r *Run) logf(format string, args ...any) {
-	fmt.Fprintf(r.out, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func describe(st Step) string {
-	var b strings.Builder
-	b.WriteString(st.Do)
-	if len(st.Nodes) > 0 {
-		fmt.Fprintf(&b, " nodes %v", st.Nodes)
-	}
-	if len(st.Groups) > 0 {
-		fmt.Fprintf(&b, " groups %v", st.Groups)
-	}
-	if st.Kind != "" {
-		b.WriteString(" " + st.Kind)
-	}
-	if st.For.Duration > 0 {
-		fmt.Fprintf(&b, " for %s", st.For.Duration)
-	}
-	if st.Link != "" {
-		b.WriteString(" link " + st.Link)
-	}
-	if st.Every.Duration > 0 {
-		fmt.Fprintf(&b, " every %s", st.Every.Duration)
-	}
-	if st.Clients > 0 {
-		fmt.Fprintf(&b, " clients %d", st.Clients)
-	}
-	if st.Skew.Duration != 0 {
-		fmt.Fprintf(&b, " skew %s", st.Skew.Duration)
-	}
-	if len(st.To) > 0 {
-		fmt.Fprintf(&b, " to %v", st.To)
-	}
-	return b.String()
-}
-
-func (r *Run) open(i int) error {
+func (r *netLayer) open(i int) error {
 	n, err := node.Open(r.specs[i].Dir, node.Options{Faults: r.faults, Logger: r.logs.Logger(i),
 		Now: func() time.Time { return time.Now().Add(r.clockSkew(i)) }, FreeSpace: func() (uint64, error) { return r.freeSpace(i), nil }})
 	if err != nil {
@@ -464,7 +309,6 @@ func (r *Run) open(i int) error {
 	r.nodesMu.Lock()
 	r.nodes[i] = n
 	r.nodesMu.Unlock()
-	r.closeNodeSpans(spanNode, i)
 	name := fmt.Sprintf("node%d", i)
 	// Record who leads in which term, from Raft's own goroutine (the term is
 	// exact there).
@@ -479,7 +323,7 @@ func (r *Run) open(i int) error {
 
 // noteLeader records that name led in term, and the first term that had
 // two leaders.
-func (r *Run) noteLeader(term uint64, name string) {
+func (r *netLayer) noteLeader(term uint64, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if prev, ok := r.leaders[term]; ok && prev != name && r.conflict == "" {
@@ -488,30 +332,72 @@ func (r *Run) noteLeader(term uint64, name string) {
 	r.leaders[term] = name
 }
 
+// setCuts makes the faults hold exactly c. A link that loses a cut is
+// reconnected first; then each link is cut as c says: both ways (a
+// partition) or one way (a one-way cut). No cut at all is a heal, which
+// also has every host reconnect at once.
+func (r *netLayer) setCuts(c cutSet) {
+	old := r.cuts
+	r.cuts = c
+	if len(c) == 0 {
+		r.faults.Heal()
+		return
+	}
+	for _, p := range allPairs(indexes(len(r.specs))) {
+		a, b := p[0], p[1]
+		was := [2]bool{old[[2]int{a, b}], old[[2]int{b, a}]}
+		now := [2]bool{c[[2]int{a, b}], c[[2]int{b, a}]}
+		if was == now {
+			continue
+		}
+		pa, pb := peerOf(r.specs[a]), peerOf(r.specs[b])
+		if (was[0] && !now[0]) || (was[1] && !now[1]) {
+			r.faults.Reconnect(pa, pb)
+			was = [2]bool{}
+		}
+		switch {
+		case now[0] && now[1]:
+			r.faults.Partition([]peer.ID{pa}, []peer.ID{pb})
+		case now[0] && !was[0]:
+			r.faults.CutOneWay(pa, pb)
+		case now[1] && !was[1]:
+			r.faults.CutOneWay(pb, pa)
+		}
+	}
+}
+
 // crash closes node i without drain, keeping what it counted.
-func (r *Run) crash(i int) {
+func (r *netLayer) crash(i int) (bool, error) {
 	r.nodesMu.Lock()
 	n := r.nodes[i]
 	r.nodes[i] = nil
 	r.nodesMu.Unlock()
 	if n == nil {
-		return
+		return false, nil
 	}
 	r.noteCounters(i, n, "before crash")
 	r.noteLinks(i, n)
 	n.Close()
-	r.openNodeSpan(spanNode, i, fmt.Sprintf("node%d down", i), 0)
+	return true, nil
+}
+
+// restart reopens node i from its directory.
+func (r *netLayer) restart(i int) (bool, error) {
+	if r.node(i) != nil {
+		return false, nil
+	}
+	return true, r.open(i)
 }
 
 // snapshot returns the nodes as they are now (nil: down).
-func (r *Run) snapshot() []*node.Node {
+func (r *netLayer) snapshot() []*node.Node {
 	r.nodesMu.RLock()
 	defer r.nodesMu.RUnlock()
 	return append([]*node.Node(nil), r.nodes...)
 }
 
 // leader returns the index of the running node that leads, or -1.
-func (r *Run) leader() int {
+func (r *netLayer) leader() int {
 	for i, n := range r.snapshot() {
 		if n != nil && n.Consensus().IsLeader() {
 			return i
@@ -520,7 +406,7 @@ func (r *Run) leader() int {
 	return -1
 }
 
-func (r *Run) keyed() bool {
+func (r *netLayer) keyed() bool {
 	for _, n := range r.snapshot() {
 		if n != nil {
 			if _, ok := n.Store().CurrentKey("all"); !ok {
@@ -531,7 +417,7 @@ func (r *Run) keyed() bool {
 	return true
 }
 
-func (r *Run) peers(idx []int) []peer.ID {
+func (r *netLayer) peers(idx []int) []peer.ID {
 	var out []peer.ID
 	for _, i := range idx {
 		out = append(out, peerOf(r.specs[i]))
@@ -544,17 +430,50 @@ func peerOf(s node.TestnetNode) peer.ID {
 	return p
 }
 
-// step runs one action.
-func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
-	nodes := append([]int(nil), st.Nodes...)
-	for k, n := range nodes {
-		if n == -1 {
-			nodes[k] = max(r.leader(), 0)
+func (r *netLayer) target() Target { return netTarget{r} }
+
+func (r *netLayer) check(ctx context.Context, step int, final bool) []Check {
+	return r.checkAll(ctx, step, final)
+}
+
+// command issues the step's command through node i's Command, as the CLI
+// and the API do. Proposed through the log, it waits a little for the
+// outcome, as a person would before the next command (on a minority side
+// it stays pending), unless it is expected to stay pending.
+func (r *netLayer) command(ctx context.Context, i int, st Step, after uint64) (commandResult, error) {
+	n := r.node(i)
+	if n == nil {
+		return commandResult{}, errors.New("command needs a running node")
+	}
+	_ = waitUntil(ctx, outcomeWait, func() bool { return n.Consensus().Local().Index >= after })
+	cmd, err := st.request().ToCommand()
+	if err != nil {
+		return commandResult{}, err
+	}
+	res, err := n.Command(ctx, cmd)
+	if err != nil {
+		return commandResult{}, err
+	}
+	switch {
+	case res.Status == node.StatusPending && st.Expect == "pending":
+		if id, err := crisis.ParseID(res.ID); err == nil {
+			r.mu.Lock()
+			r.pending = append(r.pending, pendingCommand{node: i, id: id})
+			r.mu.Unlock()
 		}
+	case res.Status == node.StatusPending:
+		r.e.logf("  node%d proposes %s through the log (not the leader): pending", i, st.Kind)
+		awaitOutcome(ctx, n, &res)
 	}
-	if handled, err := r.networkFault(ctx, st, nodes); handled {
-		return nil, err
+	out := commandResult{status: res.Status, rule: res.Rule, detail: res.Detail, index: res.Index}
+	if res.Status == node.StatusCommitted {
+		out.detail = fmt.Sprintf("at term %d, index %d", res.Term, res.Index)
 	}
+	return out, nil
+}
+
+// act runs the steps of the network layer alone.
+func (r *netLayer) act(ctx context.Context, idx int, st Step, nodes []int) ([]Check, error) {
 	switch st.Do {
 	case DoPost:
 		if st.Every.Duration > 0 {
@@ -562,58 +481,11 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 			// until the end of the schedule).
 			// Its own generator, seeded now: the schedule's goes on
 			// with the next steps meanwhile.
-			rng := rand.New(rand.NewPCG(r.rng.Uint64(), 0x9057))
-			r.background(func(ctx context.Context) error { return r.postEvery(ctx, idx, st, nodes, rng) })
+			rng := rand.New(rand.NewPCG(r.e.rng.Uint64(), 0x9057))
+			r.e.background(st.For.Duration, func(ctx context.Context) error { return r.postEvery(ctx, idx, st, nodes, rng) })
 			return nil, nil
 		}
-		return nil, r.post(ctx, idx, st, nodes, max(st.Count, 1), r.rng)
-	case DoCommand:
-		if len(nodes) == 0 || r.node(nodes[0]) == nil {
-			return nil, fmt.Errorf("command needs a running node")
-		}
-		req := node.CommandRequest{Kind: st.Kind, Level: st.Level, Mode: st.Mode, Title: st.Title}
-		cmd, err := req.ToCommand()
-		if err != nil {
-			return nil, err
-		}
-		n := r.node(nodes[0])
-		res, err := n.Command(ctx, cmd)
-		if err != nil {
-			return nil, err
-		}
-		// Proposed through the log: wait a little for the outcome, as a
-		// person would before the next command (on a minority side it
-		// stays pending).
-		awaitOutcome(ctx, n, &res)
-		if (res.Status == "refused") != (st.Expect == "refused") {
-			return nil, fmt.Errorf("node%d %s: %s (%s), expected %s: check the scenario (roles: node0 presidency and admin, then cyclone, csirt, commission, enisa in turn)",
-				nodes[0], st.Kind, res.Status, res.Detail, cmp.Or(st.Expect, "committed or pending"))
-		}
-		r.mu.Lock()
-		r.outcomes = append(r.outcomes, fmt.Sprintf("step %d node%d %s: %s %s", idx, nodes[0], st.Kind, res.Status, res.Rule))
-		r.mu.Unlock()
-		r.logf("  node%d %s: %s %s", nodes[0], st.Kind, res.Status, res.Detail)
-	case DoPartition:
-		for a := 0; a < len(st.Groups); a++ {
-			for b := a + 1; b < len(st.Groups); b++ {
-				r.faults.Partition(r.peers(st.Groups[a]), r.peers(st.Groups[b]))
-			}
-		}
-		r.openSpan(spanNetwork, fmt.Sprintf("partition %v", st.Groups), 0)
-	case DoIsolate:
-		for _, i := range nodes {
-			var rest []int
-			for j := range r.specs {
-				if j != i {
-					rest = append(rest, j)
-				}
-			}
-			r.faults.Partition(r.peers([]int{i}), r.peers(rest))
-			r.openSpan(spanNetwork, fmt.Sprintf("node%d isolated", i), 0)
-		}
-	case DoHeal:
-		r.faults.Heal()
-		r.closeSpans(spanNetwork)
+		return nil, r.post(ctx, idx, st, nodes, max(st.Count, 1), r.e.rng)
 	case DoLink:
 		ids := r.peers(nodes)
 		for a := range ids {
@@ -621,34 +493,43 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 				r.faults.SetLink(ids[a], ids[b], linkOf(st))
 			}
 		}
-		r.openSpan(spanLink, fmt.Sprintf("%s link %v", st.Link, nodes), 0)
-	case DoCrash:
-		for _, i := range nodes {
-			r.crash(i)
-		}
-	case DoRestart:
-		for _, i := range nodes {
-			if r.node(i) == nil {
-				if err := r.open(i); err != nil {
-					return nil, err
+		r.e.openSpan(spanLink, fmt.Sprintf("%s link %v", st.Link, nodes), 0)
+	case DoOutage:
+		others := nodes[1:]
+		if len(others) == 0 {
+			for i := range r.specs {
+				if i != nodes[0] {
+					others = append(others, i)
 				}
 			}
 		}
-	case DoWait:
-		return nil, sleep(ctx, st.For.Duration)
+		for _, o := range others {
+			r.faults.Stall(peerOf(r.specs[nodes[0]]), peerOf(r.specs[o]), st.For.Duration)
+		}
+		r.e.openSpan(spanTimed, fmt.Sprintf("outage node%d–%v %s", nodes[0], others, st.For.Duration), st.For.Duration)
+	case DoPause:
+		for _, i := range nodes {
+			for j := range r.specs {
+				if j != i {
+					r.faults.Stall(peerOf(r.specs[i]), peerOf(r.specs[j]), st.For.Duration)
+				}
+			}
+			r.setPaused(i, st.For.Duration)
+		}
+		r.e.openSpan(spanTimed, fmt.Sprintf("node%v paused %s", nodes, st.For.Duration), st.For.Duration)
 	case DoConverge:
 		d := st.For.Duration
 		if d == 0 {
-			d = r.sc.ConvergeWithin.Duration
+			d = r.e.sc.ConvergeWithin.Duration
 		}
 		if err := waitUntil(ctx, d, r.converged); err != nil {
-			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(divergence(r.running()), err))}
-			r.logf("  check %-30s FAILED: %s", c.Name, c.Detail)
+			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(divergence(r.running()), r.undecided(), err))}
+			r.e.logf("  check %-40s FAILED: %s", c.Name, c.Detail)
 			return []Check{c}, nil
 		}
-		r.logf("  converged")
-	case DoCheck:
-		return r.checkAll(ctx, idx, false), nil
+		r.e.logf("  converged")
+	case DoShow:
+		r.show(ctx, nodes)
 	case DoEquivocate:
 		return nil, r.equivocate(ctx, idx, nodes[0], nodes[1])
 	case DoForge:
@@ -669,7 +550,7 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 			r.skew[i] = st.Skew.Duration
 		}
 		r.mu.Unlock()
-		r.openSpan(spanLink, fmt.Sprintf("clock of node%v %+v", nodes, st.Skew.Duration), 0)
+		r.e.openSpan(spanLink, fmt.Sprintf("clock of node%v %+v", nodes, st.Skew.Duration), 0)
 	case DoDiskFull, DoDiskFree:
 		r.mu.Lock()
 		for _, i := range nodes {
@@ -677,35 +558,54 @@ func (r *Run) step(ctx context.Context, idx int, st Step) ([]Check, error) {
 		}
 		r.mu.Unlock()
 		if st.Do == DoDiskFull {
-			r.openSpan(spanDisk, fmt.Sprintf("disk of node%v full", nodes), 0)
+			r.e.openSpan(spanDisk, fmt.Sprintf("disk of node%v full", nodes), 0)
 		} else {
-			r.closeSpans(spanDisk)
+			r.e.closeSpans(spanDisk)
 		}
-	case DoWorkload:
-		clients := st.Clients
-		if clients == 0 {
-			clients = 3
-		}
-		seed := r.rng.Uint64()
-		r.background(func(ctx context.Context) error {
-			if st.For.Duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, st.For.Duration)
-				defer cancel()
-			}
-			runWorkload(ctx, netTarget{r}, clients, seed, &r.hist)
-			return nil
-		})
-		r.logf("  %d clients (workload seed %d)", clients, seed)
 	default:
-		return nil, fmt.Errorf("%s: not supported on the network layer yet", st.Do)
+		return nil, fmt.Errorf("%s: not an action of the network layer", st.Do)
 	}
 	return nil, nil
 }
 
+// namedLinks are the links a "link" step names.
+var namedLinks = map[string]func() transport.Link{
+	"satellite": transport.SatelliteLink,
+	// narrow: a thin terrestrial backup line (an ISDN-era leased line,
+	// a congested VPN): 64 kbit/s, 50 ms each way.
+	"narrow": func() transport.Link { return transport.Link{Latency: 50 * time.Millisecond, Bandwidth: 64_000} },
+	// internet: a long-distance path with room to spare.
+	"internet": func() transport.Link { return transport.Link{Latency: 20 * time.Millisecond, Bandwidth: 10_000_000} },
+}
+
+// linkOf is the link a "link" step lays.
+func linkOf(st Step) transport.Link {
+	if st.Link == "custom" {
+		return transport.Link{Latency: st.Latency.Duration, Bandwidth: st.Bandwidth, Loss: st.Loss}
+	}
+	return namedLinks[st.Link]()
+}
+
+// show prints what nodes (every running one when none is named) hold:
+// their log digest and the crisis state they show.
+func (r *netLayer) show(ctx context.Context, nodes []int) {
+	if len(nodes) == 0 {
+		nodes = indexes(len(r.specs))
+	}
+	for _, i := range nodes {
+		n := r.node(i)
+		if n == nil {
+			r.e.logf("  node%d is down", i)
+			continue
+		}
+		cv, _ := n.Crisis(ctx, false)
+		r.e.logf("  node%d: log digest %s… (%d entries), crisis: %s", i, n.Store().Digest().String()[:12], entryCount(n), cv.Summary)
+	}
+}
+
 // post has each of nodes (one drawn from rng when none) post count
 // entries.
-func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int, rng *rand.Rand) error {
+func (r *netLayer) post(ctx context.Context, idx int, st Step, nodes []int, count int, rng *rand.Rand) error {
 	prio := st.Priority
 	if prio == "" {
 		prio = "routine"
@@ -714,7 +614,7 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 	if len(targets) == 0 {
 		targets = []int{rng.IntN(len(r.specs))}
 	}
-	req := node.PostRequest{Kind: "sitrep", TLP: "green", Priority: prio}
+	req := node.PostRequest{Kind: cmp.Or(st.Kind, "sitrep"), TLP: cmp.Or(st.TLP, "green"), Priority: prio}
 	var readers []int
 	if len(st.To) > 0 {
 		req.TLP = "red"
@@ -730,16 +630,19 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 		}
 		for k := 0; k < count; k++ {
 			req.Text = fmt.Sprintf("node%d step %d #%d", i, idx, k)
+			if st.Text != "" {
+				req.Text = strings.ReplaceAll(st.Text, "{n}", fmt.Sprint(k+1))
+			}
 			e, err := n.Post(ctx, req)
 			if err != nil && !n.Store().Roster().Active(n.Identity().ID()) {
-				r.logf("  node%d may not write any more (revoked): %v", i, err)
+				r.e.logf("  node%d may not write any more (revoked): %v", i, err)
 				break
 			}
 			if err != nil && r.node(i) != n {
 				break // crashed meanwhile: nothing was acknowledged
 			}
 			if errors.Is(err, store.ErrDiskFull) {
-				r.logf("  node%d refuses to write, as it must: %v", i, err)
+				r.e.logf("  node%d refuses to write, as it must: %v", i, err)
 				break // a clear error, nothing acknowledged
 			}
 			if err != nil {
@@ -752,19 +655,16 @@ func (r *Run) post(ctx context.Context, idx int, st Step, nodes []int, count int
 			}
 			r.acked = append(r.acked, a)
 			r.mu.Unlock()
+			if st.Text != "" { // a narrated post
+				r.e.logf("  node%d posts %s TLP:%s %s: %q", i, req.Kind, strings.ToUpper(req.TLP), prio, req.Text)
+			}
 		}
 	}
 	return nil
 }
 
-// postEvery posts Count entries (default 1) Every apart, for For or
-// until the schedule ends.
-func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int, rng *rand.Rand) error {
-	if st.For.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, st.For.Duration)
-		defer cancel()
-	}
+// postEvery posts Count entries (default 1) Every apart until ctx ends.
+func (r *netLayer) postEvery(ctx context.Context, idx int, st Step, nodes []int, rng *rand.Rand) error {
 	t := time.NewTicker(st.Every.Duration)
 	defer t.Stop()
 	for {
@@ -780,7 +680,7 @@ func (r *Run) postEvery(ctx context.Context, idx int, st Step, nodes []int, rng 
 }
 
 // clockSkew is how far node i's clock is off.
-func (r *Run) clockSkew(i int) time.Duration {
+func (r *netLayer) clockSkew(i int) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.skew[i]
@@ -789,7 +689,7 @@ func (r *Run) clockSkew(i int) time.Duration {
 // freeSpace is what node i's disk reports: nothing while the schedule
 // says it is full, else plenty (the simulation's disk is a temporary
 // directory; a really full one is the store's own tests' business).
-func (r *Run) freeSpace(i int) uint64 {
+func (r *netLayer) freeSpace(i int) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.diskFull[i] {
@@ -798,13 +698,13 @@ func (r *Run) freeSpace(i int) uint64 {
 	return 1 << 40
 }
 
-func (r *Run) setPaused(i int, d time.Duration) {
+func (r *netLayer) setPaused(i int, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused[i] = time.Now().Add(d)
 }
 
-func (r *Run) isPaused(i int) bool {
+func (r *netLayer) isPaused(i int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return time.Now().Before(r.paused[i])
@@ -812,7 +712,7 @@ func (r *Run) isPaused(i int) bool {
 
 // equivocate makes node a's key sign two different entries at one seq: one
 // handed to node w, one posted by a itself.
-func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
+func (r *netLayer) equivocate(ctx context.Context, idx, a, w int) error {
 	na, nw := r.node(a), r.node(w)
 	if na == nil || nw == nil {
 		return fmt.Errorf("equivocate needs nodes %d and %d running", a, w)
@@ -847,8 +747,25 @@ func (r *Run) equivocate(ctx context.Context, idx, a, w int) error {
 }
 
 // converged reports whether every running member's node holds the same
-// log.
-func (r *Run) converged() bool { return divergence(r.running()) == nil }
+// log, and every command expected to stay pending was decided on its node
+// (when it runs).
+func (r *netLayer) converged() bool { return divergence(r.running()) == nil && r.undecided() == nil }
+
+// undecided names a command expected to stay pending that its running
+// node has not seen decided yet, if any.
+func (r *netLayer) undecided() error {
+	r.mu.Lock()
+	pending := append([]pendingCommand(nil), r.pending...)
+	r.mu.Unlock()
+	for _, p := range pending {
+		if n := r.node(p.node); n != nil {
+			if _, ok := n.Consensus().Outcome(p.id); !ok {
+				return fmt.Errorf("node%d's command %s is not decided yet", p.node, p.id)
+			}
+		}
+	}
+	return nil
+}
 
 type nodeDigest struct {
 	node    int
@@ -876,7 +793,7 @@ func sameDigests(ds []nodeDigest) error {
 
 // revoke has admin node a revoke member node m, keeping m's feed up to the
 // head a holds of it.
-func (r *Run) revoke(ctx context.Context, a, m int) error {
+func (r *netLayer) revoke(ctx context.Context, a, m int) error {
 	na, nm := r.node(a), r.node(m)
 	if na == nil || nm == nil {
 		return fmt.Errorf("revoke needs nodes %d and %d running", a, m)
@@ -894,6 +811,6 @@ func (r *Run) revoke(ctx context.Context, a, m int) error {
 	r.mu.Lock()
 	r.revoked = append(r.revoked, target)
 	r.mu.Unlock()
-	r.logf("  node%d revoked node%d, keeping its feed up to seq %d", a, m, head.Seq)
+	r.e.logf("  node%d revoked node%d, keeping its feed up to seq %d", a, m, head.Seq)
 	return nil
 }

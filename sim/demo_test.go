@@ -1,4 +1,4 @@
-package node
+package sim
 
 import (
 	"bytes"
@@ -18,6 +18,14 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"PARTITION", "HEAL", "converged", "same committed crisis state", "proposes escalate-level-3"} {
 		if !strings.Contains(out.String(), want) && want != "proposes escalate-level-3" {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// The narration and the proof: the timeline, the cut-off side's
+	// proposal decided after the heal and shown on every node.
+	for _, want := range []string{"5 nodes up in", "Raft leader: node", "Timeline (display order", "ENISA sitrep 3 (cut-off side)",
+		"Proof of convergence:", "affected BE,LU", "All 5 nodes hold the same log"} {
+		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
 	}

@@ -7,10 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -19,7 +16,6 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/crisismesh/crisismesh/crypto"
-	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -32,19 +28,16 @@ import (
 // own: under tests it runs inside a testing/synctest bubble, where a minute
 // of faults takes well under a second.
 //
-// Links are directed: cut[a→b] means that a's requests no longer reach b
-// (InmemTransport routes per direction: a cannot call b, while b can still
-// call a and hear its answers). A partition or an isolation cuts both
-// directions; one-way cuts one. Partition, isolate and one-way add cuts
-// to those in force; ring, bridge and flap replace them (each lays out a
-// whole network: a ring in index order, a bridge between the other members
-// split in two in index order); heal removes them all.
+// Cuts are directed: a cut {a, b} means that a's requests no longer reach
+// b (InmemTransport routes per direction: a cannot call b, while b can
+// still call a and hear its answers). The engine lays them out (see
+// geometry.go); the layer routes every running member's transport to
+// exactly the running members its links reach.
 //
 // A crash shuts the engine down (no drain, no leadership transfer) and
 // keeps its stores (the Raft log and stable store, the snapshots and the
 // crisis log), as a data directory survives a crashed process; a restart
-// starts a new engine on them with a new transport. A restart that names
-// no nodes restarts every member that is down.
+// starts a new engine on them with a new transport.
 //
 // The crisis log is carried between members as sync would carry it, over
 // the same links (every carryEvery, each member hands every member it
@@ -57,12 +50,10 @@ import (
 // not necessarily the same interleaving.
 
 const (
-	carryEvery     = 100 * time.Millisecond // the emulated sync's period
-	changeTimeout  = 5 * time.Second        // how long a client waits for an outcome
-	outcomePoll    = 20 * time.Millisecond
-	upWithin       = 30 * time.Second // bound on the first election
-	defaultSwizzle = 500 * time.Millisecond
-	defaultFlap    = time.Second
+	carryEvery    = 100 * time.Millisecond // the emulated sync's period
+	changeTimeout = 5 * time.Second        // how long a client waits for an outcome
+	outcomePoll   = 20 * time.Millisecond
+	upWithin      = 30 * time.Second // bound on the first election
 )
 
 // raftMember is one member of the Raft layer. Its stores survive crashes.
@@ -74,7 +65,7 @@ type raftMember struct {
 	logs  *raft.InmemStore // Raft log and stable store
 	snaps *raft.InmemSnapshotStore
 
-	// Guarded by raftRun.mu; nil while the member is down.
+	// Guarded by raftLayer.mu; nil while the member is down.
 	trans *raft.InmemTransport
 	eng   *consensus.Engine
 }
@@ -85,59 +76,33 @@ type leaderObs struct {
 	node string
 }
 
-// raftRun is one execution of a Raft-layer scenario.
-type raftRun struct {
-	sc      *Scenario
-	seed    uint64
-	rng     *rand.Rand // the schedule's: used by the step goroutine only
-	out     io.Writer
-	htmlDir string
-	start   time.Time
+// raftLayer is the Raft layer of one run.
+type raftLayer struct {
+	e       *engine
 	genesis *crypto.Genesis
 	members []*raftMember
-	hist    History
 	// wrap, when set, wraps the workloads' target (tests inject bugs).
-	wrap func(*raftRun, Target) Target
+	wrap func(*raftLayer, Target) Target
 
-	bgCtx     context.Context
-	bgCancel  context.CancelFunc
-	workloads gosync.WaitGroup
-	carrier   gosync.WaitGroup
-
-	mu       gosync.Mutex
-	cut      map[[2]int]bool // [from, to]: from's requests do not reach to
-	leaders  []leaderObs
-	outcomes []string
-	stops    []context.CancelFunc // of the running workloads
-	timeline Timeline
-	stepName string // the step running, to label the faults it lays
-	cutSince int    // index of the open "links cut" span, -1 when none
+	bgCtx    context.Context // the carrier's
+	bgCancel context.CancelFunc
+	carrier  gosync.WaitGroup
 	sampler  gosync.WaitGroup
+
+	mu      gosync.Mutex
+	cut     cutSet // the cuts in force
+	leaders []leaderObs
 }
 
-// executeRaft runs a scenario of the Raft layer and returns its report; an
-// error means the run could not be carried out (not that an invariant
-// failed: see Report.OK). The seed rule, the report and the progress lines
-// are Execute's.
-func executeRaft(ctx context.Context, sc *Scenario, file string, o Options) (*Report, error) {
-	return runRaft(ctx, sc, file, o, nil)
-}
-
-// runRaft is executeRaft with an optional wrapper of the workloads' target.
-func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap func(*raftRun, Target) Target) (*Report, error) {
-	seed := pickSeed(sc, o)
-	r := &raftRun{sc: sc, seed: seed, rng: rand.New(rand.NewPCG(seed, 0x5eed)), out: o.Out, htmlDir: o.Dir,
-		start: time.Now(), wrap: wrap, cut: map[[2]int]bool{}}
-	if r.out == nil {
-		r.out = io.Discard
+// runRaft plays e's scenario on the Raft layer; wrap, when set, wraps the
+// workloads' target.
+func runRaft(ctx context.Context, e *engine, o Options, wrap func(*raftLayer, Target) Target) (*Report, error) {
+	sc, rep := e.sc, e.rep
+	r := &raftLayer{e: e, wrap: wrap, cut: cutSet{}}
+	e.htmlDir = o.Dir
+	if e.htmlDir == "" {
+		e.htmlDir = os.TempDir()
 	}
-	if r.htmlDir == "" {
-		r.htmlDir = os.TempDir()
-	}
-	rep := &Report{Scenario: sc.Name, Seed: seed, Nodes: sc.Nodes, Steps: len(sc.Steps),
-		Replay: fmt.Sprintf("crisismesh sim run %s --seed %d", file, seed)}
-	fmt.Fprintf(r.out, "scenario %s, seed %d (replay: %s)\n", sc.Name, seed, rep.Replay)
-
 	r.bgCtx, r.bgCancel = context.WithCancel(ctx)
 	defer r.close()
 	if err := r.setup(); err != nil {
@@ -147,82 +112,41 @@ func runRaft(ctx context.Context, sc *Scenario, file string, o Options, wrap fun
 	if err := waitUntil(ctx, upWithin, func() bool { return r.leader() >= 0 }); err != nil {
 		return nil, fmt.Errorf("sim: no Raft leader came up: %w", err)
 	}
-	r.start = time.Now() // the timeline starts with the schedule
-	r.cutSince = -1
+	var names []string
 	for _, m := range r.members {
-		r.timeline.Nodes = append(r.timeline.Nodes, m.name)
+		names = append(names, m.name)
 	}
+	e.begin(ctx, r, names)
+	defer e.stopBackground()
 	sampling, stopSampling := context.WithCancel(r.bgCtx)
 	defer stopSampling()
 	r.sampler.Go(func() { r.sample(sampling) })
-	for i, st := range sc.Steps {
-		r.mu.Lock()
-		r.stepName = fmt.Sprintf("step %d: %s", i+1, describe(st))
-		r.mu.Unlock()
-		r.logf("step %d: %s", i+1, describe(st))
-		checks, err := r.step(ctx, i+1, st)
-		if err != nil {
-			return rep, fmt.Errorf("sim: step %d (%s): %w", i+1, st.Do, err)
-		}
-		rep.Checks = append(rep.Checks, checks...)
+	if err := e.play(ctx); err != nil {
+		return rep, err
 	}
 	// The end: stop the workloads, heal, restart what is down, converge,
 	// check.
-	r.mu.Lock()
-	for _, stop := range r.stops {
-		stop()
+	if err := e.settle(); err != nil {
+		return rep, err
 	}
-	r.mu.Unlock()
-	r.workloads.Wait()
-	r.mu.Lock()
-	clear(r.cut)
-	r.mu.Unlock()
-	for i, m := range r.members {
-		if r.engine(i) == nil {
-			if err := r.startMember(m); err != nil {
-				return rep, err
-			}
-		}
-	}
-	r.applyLinks()
-	r.logf("final: healed, all members up; waiting for the same applied index (at most %s)", sc.ConvergeWithin.Duration)
-	rep.Checks = append(rep.Checks, r.checkAll(ctx, len(sc.Steps)+1, true)...)
-	rep.OK = true
-	for _, c := range rep.Checks {
-		if !c.OK {
-			rep.OK = false
-		}
-	}
+	e.logf("final: healed, all members up; waiting for the same applied index (at most %s)", sc.ConvergeWithin.Duration)
+	rep.Checks = append(rep.Checks, e.check(ctx, len(sc.Steps)+1, true)...)
 	stopSampling()
 	r.sampler.Wait()
-	r.mu.Lock()
-	rep.Commands = r.outcomes
-	if r.cutSince >= 0 {
-		r.timeline.Faults[r.cutSince].To = time.Since(r.start)
-	}
-	tl := r.timeline
-	r.mu.Unlock()
-	rep.Timeline = &tl
-	rep.Duration = time.Since(r.start)
-	for _, c := range rep.Checks {
-		if !c.OK && rep.Failed == "" {
-			rep.Failed = fmt.Sprintf("%s (step %d): %s", c.Name, c.Step, c.Detail)
-		}
-	}
+	e.conclude(rep)
 	if o.Report != "" {
-		writeReport(rep, o.Report, r.logf)
+		writeReport(rep, o.Report, e.logf)
 	}
 	return rep, nil
 }
 
 // sample records the timeline until ctx ends: every member's crisis-log
-// entries (-1 while down), who leads in which term, and while any link is
-// cut, a fault span named after the step that cut it.
-func (r *raftRun) sample(ctx context.Context) {
+// entries (-1 while down), and who leads in which term.
+func (r *raftLayer) sample(ctx context.Context) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s := Sample{At: time.Since(r.start), Entries: make([]int, len(r.members)), Leader: -1}
+		s := Sample{At: time.Since(r.e.start), Entries: make([]int, len(r.members)), Leader: -1}
 		for i, m := range r.members {
 			e := r.engine(i)
 			if e == nil {
@@ -237,27 +161,13 @@ func (r *raftRun) sample(ctx context.Context) {
 				s.Leader = i
 			}
 		}
-		r.mu.Lock()
-		r.timeline.Samples = append(r.timeline.Samples, s)
-		switch {
-		case len(r.cut) > 0 && r.cutSince < 0:
-			r.timeline.Faults = append(r.timeline.Faults, Span{From: s.At, Label: "links cut (" + r.stepName + ")"})
-			r.cutSince = len(r.timeline.Faults) - 1
-		case len(r.cut) == 0 && r.cutSince >= 0:
-			r.timeline.Faults[r.cutSince].To = s.At
-			r.cutSince = -1
-		}
-		r.mu.Unlock()
+		r.e.addSample(s)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
-}
-
-func (r *raftRun) logf(format string, args ...any) {
-	fmt.Fprintf(r.out, "[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 // simRoles is the cycle of roles, node0 first (node0 is also admin), as the
@@ -267,9 +177,9 @@ var simRoles = []crypto.Role{crypto.RolePresidency, crypto.RoleCyclone, crypto.R
 
 // setup makes the cast (identities, genesis with the roster's voters, the
 // network key) and starts every member.
-func (r *raftRun) setup() error {
+func (r *raftLayer) setup() error {
 	now := time.Now()
-	n := r.sc.Nodes
+	n := r.e.sc.Nodes
 	ids := make([]*crypto.Identity, n)
 	spec := crypto.GenesisSpec{Network: "sim-raft", Created: now}
 	var recips []crypto.Recipient
@@ -288,7 +198,7 @@ func (r *raftRun) setup() error {
 			spec.Admins = []crypto.MemberID{id.ID()}
 		}
 		spec.Members = append(spec.Members, crypto.Member{Card: id.Card(), Roles: roles})
-		if i < r.sc.Voters {
+		if i < r.e.sc.Voters {
 			spec.Voters = append(spec.Voters, id.ID())
 		}
 		recips = append(recips, id.Card().Recipient())
@@ -340,7 +250,7 @@ func (m *raftMember) config(g *crypto.Genesis, trans raft.Transport) consensus.C
 
 // startMember starts a new engine, with a new transport, on m's stores,
 // and links it as the current cuts say.
-func (r *raftRun) startMember(m *raftMember) error {
+func (r *raftLayer) startMember(m *raftMember) error {
 	_, trans := raft.NewInmemTransport(m.addr)
 	eng, err := consensus.New(m.config(r.genesis, trans))
 	if err != nil {
@@ -366,27 +276,34 @@ func (r *raftRun) startMember(m *raftMember) error {
 }
 
 // crash shuts member i down without a drain; its stores stay.
-func (r *raftRun) crash(i int) error {
+func (r *raftLayer) crash(i int) (bool, error) {
 	r.mu.Lock()
 	m := r.members[i]
 	eng, trans := m.eng, m.trans
 	m.eng, m.trans = nil, nil
 	r.mu.Unlock()
 	if eng == nil {
-		return nil
+		return false, nil
 	}
 	trans.DisconnectAll()
 	r.applyLinks() // the others stop reaching it
 	if err := eng.Close(); err != nil {
-		return fmt.Errorf("sim: crash %s: %w", m.name, err)
+		return true, fmt.Errorf("sim: crash %s: %w", m.name, err)
 	}
-	return nil
+	return true, nil
+}
+
+// restart starts member i again on its stores.
+func (r *raftLayer) restart(i int) (bool, error) {
+	if r.engine(i) != nil {
+		return false, nil
+	}
+	return true, r.startMember(r.members[i])
 }
 
 // close stops everything the run started and waits for it.
-func (r *raftRun) close() {
+func (r *raftLayer) close() {
 	r.bgCancel()
-	r.workloads.Wait()
 	r.carrier.Wait()
 	for i := range r.members {
 		r.crash(i)
@@ -397,14 +314,14 @@ func (r *raftRun) close() {
 }
 
 // engine returns member i's running engine, or nil.
-func (r *raftRun) engine(i int) *consensus.Engine {
+func (r *raftLayer) engine(i int) *consensus.Engine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.members[i].eng
 }
 
 // leader returns the index of a running member that leads, or -1.
-func (r *raftRun) leader() int {
+func (r *raftLayer) leader() int {
 	for i := range r.members {
 		if e := r.engine(i); e != nil && e.IsLeader() {
 			return i
@@ -415,7 +332,7 @@ func (r *raftRun) leader() int {
 
 // applyLinks makes every running member's transport route exactly to the
 // running members its links reach.
-func (r *raftRun) applyLinks() {
+func (r *raftLayer) applyLinks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for a, ma := range r.members {
@@ -434,38 +351,17 @@ func (r *raftRun) applyLinks() {
 	}
 }
 
-// cutBetween cuts (or restores, with cut false) both directions between
-// every member of as and every member of bs.
-func (r *raftRun) cutBetween(as, bs []int, cut bool) {
+// setCuts routes every running member's transport as c says.
+func (r *raftLayer) setCuts(c cutSet) {
 	r.mu.Lock()
-	for _, a := range as {
-		for _, b := range bs {
-			if a == b {
-				continue
-			}
-			for _, k := range [][2]int{{a, b}, {b, a}} {
-				if cut {
-					r.cut[k] = true
-				} else {
-					delete(r.cut, k)
-				}
-			}
-		}
-	}
-	r.mu.Unlock()
-	r.applyLinks()
-}
-
-func (r *raftRun) heal() {
-	r.mu.Lock()
-	clear(r.cut)
+	r.cut = c
 	r.mu.Unlock()
 	r.applyLinks()
 }
 
 // carry emulates sync: until the run ends, every carryEvery, each running
 // member hands every running member it reaches the log entries it lacks.
-func (r *raftRun) carry() {
+func (r *raftLayer) carry() {
 	tick := time.NewTicker(carryEvery)
 	defer tick.Stop()
 	for {
@@ -506,242 +402,56 @@ func carryEntries(ctx context.Context, from, to *store.Store) {
 	}
 }
 
-// resolve returns a copy of nodes with -1 replaced by the leader (node 0
-// when none leads).
-func (r *raftRun) resolve(nodes []int) []int {
-	out := slices.Clone(nodes)
-	for k, n := range out {
-		if n == -1 {
-			out[k] = max(r.leader(), 0)
-		}
-	}
-	return out
+// act refuses the steps of the network layer alone (Parse refuses them
+// first).
+func (r *raftLayer) act(_ context.Context, _ int, st Step, _ []int) ([]Check, error) {
+	return nil, fmt.Errorf("%s is not an action of the raft layer", st.Do)
 }
 
-// step runs one action.
-func (r *raftRun) step(ctx context.Context, idx int, st Step) ([]Check, error) {
-	nodes := r.resolve(st.Nodes)
-	all := make([]int, len(r.members))
-	for i := range all {
-		all[i] = i
+// command issues a crisis command as node i's member, as the node's
+// Command does (its ID drawn from the schedule).
+func (r *raftLayer) command(ctx context.Context, i int, st Step, after uint64) (commandResult, error) {
+	e := r.engine(i)
+	if e == nil {
+		return commandResult{}, errors.New("command needs a running node")
 	}
-	switch st.Do {
-	case DoCommand:
-		return nil, r.command(ctx, idx, st, nodes)
-	case DoPartition:
-		for a := range st.Groups {
-			for b := a + 1; b < len(st.Groups); b++ {
-				r.cutBetween(st.Groups[a], st.Groups[b], true)
-			}
-		}
-	case DoIsolate:
-		for _, i := range nodes {
-			r.cutBetween([]int{i}, all, true)
-			r.logf("  node%d isolated", i)
-		}
-	case DoHeal:
-		r.heal()
-	case DoOneWay:
-		if nodes[0] == nodes[1] {
-			r.logf("  node%d to itself: nothing to cut", nodes[0])
-			break
-		}
-		r.mu.Lock()
-		r.cut[[2]int{nodes[0], nodes[1]}] = true
-		r.mu.Unlock()
-		r.applyLinks()
-		r.logf("  node%d's requests no longer reach node%d; the other way still works", nodes[0], nodes[1])
-	case DoRing:
-		// A ring in index order: each member keeps its two neighbours.
-		n := len(r.members)
-		r.mu.Lock()
-		clear(r.cut)
-		for a := range n {
-			for b := range n {
-				if d := (a - b + n) % n; a != b && d != 1 && d != n-1 {
-					r.cut[[2]int{a, b}] = true
-				}
-			}
-		}
-		r.mu.Unlock()
-		r.applyLinks()
-		r.logf("  ring %v", all)
-	case DoBridge:
-		// The others, in index order, split in two halves.
-		var rest []int
-		for _, i := range all {
-			if i != nodes[0] {
-				rest = append(rest, i)
-			}
-		}
-		h1, h2 := rest[:(len(rest)+1)/2], rest[(len(rest)+1)/2:]
-		r.heal()
-		r.cutBetween(h1, h2, true)
-		r.logf("  %v | node%d | %v", h1, nodes[0], h2)
-	case DoSwizzle:
-		return nil, r.swizzle(ctx, st)
-	case DoFlap:
-		return nil, r.flap(ctx, st)
-	case DoCrash:
-		for _, i := range nodes {
-			if err := r.crash(i); err != nil {
-				return nil, err
-			}
-			r.logf("  node%d crashed", i)
-		}
-	case DoRestart:
-		if len(nodes) == 0 {
-			nodes = all // every member that is down
-		}
-		for _, i := range nodes {
-			if r.engine(i) == nil {
-				if err := r.startMember(r.members[i]); err != nil {
-					return nil, err
-				}
-				r.logf("  node%d restarted", i)
-			}
-		}
-	case DoWait:
-		return nil, sleep(ctx, st.For.Duration)
-	case DoCheck:
-		return r.checkAll(ctx, idx, false), nil
-	case DoWorkload:
-		r.startWorkload(st)
-	default:
-		return nil, fmt.Errorf("%s is not an action of the raft layer", st.Do)
-	}
-	return nil, nil
-}
-
-// swizzle cuts every link one by one in a random order, Every apart, then
-// restores them one by one in another random order.
-func (r *raftRun) swizzle(ctx context.Context, st Step) error {
-	every := st.Every.Duration
-	if every <= 0 {
-		every = defaultSwizzle
-	}
-	var links [][2]int
-	for a := range r.members {
-		for b := a + 1; b < len(r.members); b++ {
-			links = append(links, [2]int{a, b})
-		}
-	}
-	for _, cut := range []bool{true, false} {
-		for k, p := range r.rng.Perm(len(links)) {
-			if k > 0 || !cut {
-				if err := sleep(ctx, every); err != nil {
-					return err
-				}
-			}
-			l := links[p]
-			r.cutBetween([]int{l[0]}, []int{l[1]}, cut)
-			verb := "restored"
-			if cut {
-				verb = "cut"
-			}
-			r.logf("  link node%d–node%d %s", l[0], l[1], verb)
-		}
-	}
-	return nil
-}
-
-// flap cuts the network in two random halves and heals it, alternately,
-// every Every for For; it ends healed.
-func (r *raftRun) flap(ctx context.Context, st Step) error {
-	every := st.Every.Duration
-	if every <= 0 {
-		every = defaultFlap
-	}
-	end := time.Now().Add(st.For.Duration)
-	for cut := true; time.Now().Before(end); cut = !cut {
-		if cut {
-			p := r.rng.Perm(len(r.members))
-			h1, h2 := p[:len(p)/2], p[len(p)/2:]
-			slices.Sort(h1)
-			slices.Sort(h2)
-			r.heal()
-			r.cutBetween(h1, h2, true)
-			r.logf("  %v | %v", h1, h2)
-		} else {
-			r.heal()
-			r.logf("  healed")
-		}
-		if err := sleep(ctx, min(every, time.Until(end))); err != nil {
-			return err
-		}
-	}
-	r.heal()
-	return nil
-}
-
-// command issues a crisis command from nodes[0]'s member, as the node's
-// Command does.
-func (r *raftRun) command(ctx context.Context, idx int, st Step, nodes []int) error {
-	if len(nodes) == 0 || r.engine(nodes[0]) == nil {
-		return errors.New("command needs a running node")
-	}
-	i := nodes[0]
-	e, m := r.engine(i), r.members[i]
-	cmd, err := node.CommandRequest{Kind: st.Kind, Level: st.Level, Mode: st.Mode, Title: st.Title}.ToCommand()
+	_ = waitUntil(ctx, outcomeWait, func() bool { return e.Local().Index >= after })
+	cmd, err := st.request().ToCommand()
 	if err != nil {
-		return err
+		return commandResult{}, err
 	}
-	binary.BigEndian.PutUint64(cmd.ID[:8], r.rng.Uint64())
-	binary.BigEndian.PutUint64(cmd.ID[8:], r.rng.Uint64())
+	binary.BigEndian.PutUint64(cmd.ID[:8], r.e.rng.Uint64())
+	binary.BigEndian.PutUint64(cmd.ID[8:], r.e.rng.Uint64())
 	if cmd.Kind != crisis.KindOpen {
 		cmd.Crisis = e.Local().State.Crisis
 	}
-	var status, detail string
-	sc, err := crisis.Sign(m.id, r.genesis.NetworkID(), cmd)
+	sc, err := crisis.Sign(r.members[i].id, r.genesis.NetworkID(), cmd)
 	if err != nil {
-		status, detail = "refused", "malformed: "+err.Error()
-	} else {
-		cctx, cancel := context.WithTimeout(ctx, changeTimeout)
-		res, err := e.Propose(cctx, sc)
-		cancel()
-		var ref *crisis.Refusal
-		switch {
-		case err == nil:
-			status, detail = "committed", fmt.Sprintf("at term %d, index %d", res.Term, res.Index)
-		case errors.Is(err, consensus.ErrProposed):
-			status = "pending"
-		case errors.As(err, &ref):
-			status, detail = "refused", ref.Rule+": "+ref.Detail
-		default:
-			status, detail = "unknown", err.Error()
-		}
+		return commandResult{status: consensus.StatusRefused, rule: "malformed", detail: "malformed: " + err.Error()}, nil
 	}
-	r.mu.Lock()
-	r.outcomes = append(r.outcomes, fmt.Sprintf("step %d node%d %s: %s %s", idx, i, st.Kind, status, detail))
-	r.mu.Unlock()
-	r.logf("  node%d %s: %s %s", i, st.Kind, status, detail)
-	return nil
+	cctx, cancel := context.WithTimeout(ctx, changeTimeout)
+	res, err := e.Propose(cctx, sc)
+	cancel()
+	var ref *crisis.Refusal
+	switch {
+	case err == nil:
+		return commandResult{status: consensus.StatusCommitted, detail: fmt.Sprintf("at term %d, index %d", res.Term, res.Index), index: res.Index}, nil
+	case errors.Is(err, consensus.ErrProposed):
+		return commandResult{status: consensus.StatusPending}, nil
+	case errors.As(err, &ref):
+		return commandResult{status: consensus.StatusRefused, rule: ref.Rule, detail: ref.Rule + ": " + ref.Detail}, nil
+	}
+	return commandResult{status: statusUnknown, detail: err.Error()}, nil
 }
 
-// startWorkload starts a workload in the background, for For or until the
-// end of the schedule.
-func (r *raftRun) startWorkload(st Step) {
-	clients := st.Clients
-	if clients <= 0 {
-		clients = 3
-	}
-	seed := r.rng.Uint64()
-	ctx, stop := context.WithCancel(r.bgCtx)
-	if st.For.Duration > 0 {
-		ctx, stop = context.WithTimeout(r.bgCtx, st.For.Duration)
-	}
-	r.mu.Lock()
-	r.stops = append(r.stops, stop)
-	r.mu.Unlock()
+// target is the workloads' view of the layer (wrapped when tests inject a
+// bug).
+func (r *raftLayer) target() Target {
 	var t Target = &raftTarget{r: r}
 	if r.wrap != nil {
 		t = r.wrap(r, t)
 	}
-	r.workloads.Go(func() {
-		defer stop()
-		runWorkload(ctx, t, clients, seed, &r.hist)
-	})
-	r.logf("  %d clients (workload seed %d)", clients, seed)
+	return t
 }
 
 // memberView is one member's committed crisis state, for the checkers.
@@ -752,7 +462,7 @@ type memberView struct {
 	state  []byte // State.MarshalBinary
 }
 
-func (r *raftRun) views() ([]memberView, error) {
+func (r *raftLayer) views() ([]memberView, error) {
 	var out []memberView
 	for i, m := range r.members {
 		e := r.engine(i)
@@ -773,7 +483,7 @@ func (r *raftRun) views() ([]memberView, error) {
 // and every member's state machine has applied the same index, twice in a
 // row (proposals still travelling may be committed after the workload
 // stopped). It returns the views of the last poll.
-func (r *raftRun) waitConverged(ctx context.Context, d time.Duration) ([]memberView, error) {
+func (r *raftLayer) waitConverged(ctx context.Context, d time.Duration) ([]memberView, error) {
 	var prev, vs []memberView
 	err := waitUntil(ctx, d, func() bool {
 		prev = vs
@@ -824,17 +534,14 @@ func checkSameState(vs []memberView, all bool) error {
 	return nil
 }
 
-// checkAll runs the checkers. With final, it first waits (within the
-// scenario's bound) until every member applied the same index, and adds
-// one last linearizable read to the history.
-func (r *raftRun) checkAll(ctx context.Context, step int, final bool) []Check {
+// check runs the checkers of the Raft layer. With final, it first waits
+// (within the scenario's bound) until every member applied the same index.
+func (r *raftLayer) check(ctx context.Context, step int, final bool) []Check {
 	var vs []memberView
 	var err error
 	if final {
-		if vs, err = r.waitConverged(ctx, r.sc.ConvergeWithin.Duration); err != nil {
+		if vs, err = r.waitConverged(ctx, r.e.sc.ConvergeWithin.Duration); err != nil {
 			err = fmt.Errorf("the members did not reach the same applied index: %w", err)
-		} else {
-			r.finalRead(ctx)
 		}
 	} else {
 		vs, err = r.views()
@@ -845,69 +552,11 @@ func (r *raftRun) checkAll(ctx context.Context, step int, final bool) []Check {
 	r.mu.Lock()
 	obs := slices.Clone(r.leaders)
 	r.mu.Unlock()
-	out := []Check{verdict(InvOneLeader, step, checkOneLeader(obs))}
-	out = append(out, verdict(InvCrisisState, step, err))
-	if n := r.hist.Len(); n > 0 {
-		if final {
-			var reads, unknown int
-			for _, op := range r.hist.Ops() {
-				switch {
-				case op.Kind == OpRead:
-					reads++
-				case op.Outcome == OutcomeUnknown:
-					unknown++
-				}
-			}
-			r.logf("  history: %d operations (%d reads, %d changes of unknown outcome)", n, reads, unknown)
-		}
-		out = append(out, verdict(InvLinearizable, step, checkLinearizable(&r.hist, r.htmlPath(step))))
-	}
-	for _, c := range out {
-		mark := "ok"
-		if !c.OK {
-			mark = "FAILED: " + c.Detail
-		}
-		r.logf("  check %-40s %s", c.Name, mark)
-	}
-	return out
-}
-
-// finalRead adds a linearizable read on the leader, after convergence, to
-// a history that has changes: every committed change must show in it.
-func (r *raftRun) finalRead(ctx context.Context) {
-	if r.hist.Len() == 0 {
-		return
-	}
-	var t Target = &raftTarget{r: r}
-	if r.wrap != nil {
-		t = r.wrap(r, t)
-	}
-	client := r.hist.reserveClients(1)
-	for range 20 {
-		call := r.hist.stamp()
-		if set, err := t.Read(ctx, max(r.leader(), 0)); err == nil {
-			r.hist.read(client, call, set)
-			return
-		}
-		if sleep(ctx, 100*time.Millisecond) != nil {
-			return
-		}
-	}
-}
-
-// htmlPath is where a failed porcupine check's visualisation goes.
-func (r *raftRun) htmlPath(step int) string {
-	name := strings.Map(func(c rune) rune {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
-			return c
-		}
-		return '_'
-	}, r.sc.Name)
-	return filepath.Join(r.htmlDir, fmt.Sprintf("linearizability-%s-seed%d-step%d.html", name, r.seed, step))
+	return []Check{verdict(InvOneLeader, step, checkOneLeader(obs)), verdict(InvCrisisState, step, err)}
 }
 
 // raftTarget is the workload's view of the Raft layer.
-type raftTarget struct{ r *raftRun }
+type raftTarget struct{ r *raftLayer }
 
 func (t *raftTarget) Nodes() int    { return len(t.r.members) }
 func (t *raftTarget) Up(i int) bool { return t.r.engine(i) != nil }

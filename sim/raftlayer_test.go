@@ -15,7 +15,7 @@ import (
 
 // runRaftInBubble runs a Raft-layer scenario inside a synctest bubble and
 // returns its report, its output and the real time it took.
-func runRaftInBubble(t *testing.T, sc *Scenario, file string, wrap func(*raftRun, Target) Target) (*Report, string, time.Duration) {
+func runRaftInBubble(t *testing.T, sc *Scenario, file string, wrap func(*raftLayer, Target) Target) (*Report, string, time.Duration) {
 	t.Helper()
 	var out bytes.Buffer
 	var rep *Report
@@ -24,11 +24,8 @@ func runRaftInBubble(t *testing.T, sc *Scenario, file string, wrap func(*raftRun
 	synctest.Test(t, func(t *testing.T) {
 		// Dir "": a failed check's visualisation stays in the temporary
 		// directory for a person to open.
-		if wrap == nil {
-			rep, err = executeRaft(context.Background(), sc, file, Options{Out: &out})
-		} else {
-			rep, err = runRaft(context.Background(), sc, file, Options{Out: &out}, wrap)
-		}
+		o := Options{Out: &out}
+		rep, err = runRaft(context.Background(), newEngine(sc, file, o), o, wrap)
 	})
 	took := time.Since(began)
 	if err != nil {
@@ -75,22 +72,23 @@ func TestRaftScenarios(t *testing.T) {
 	}
 }
 
-// historyLine returns the run's line about its history, for the test log.
+// historyLine returns the run's last line about its history, for the test
+// log.
 func historyLine(out string) string {
+	line := "no history"
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "history:") {
-			_, after, _ := strings.Cut(l, "history:")
-			return "history:" + after
+		if _, after, ok := strings.Cut(l, "history:"); ok {
+			line = "history:" + after
 		}
 	}
-	return "no history"
+	return line
 }
 
 // staleReads serves reads from the local state of whichever node is
 // asked, leader or not: an isolated old leader answers from its stale view.
 type staleReads struct {
 	Target
-	r *raftRun
+	r *raftLayer
 }
 
 func (s staleReads) Read(ctx context.Context, i int) ([]string, error) {
@@ -143,7 +141,7 @@ func TestRaftStaleReadsFailLinearizability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, out, _ := runRaftInBubble(t, sc, "stale-reads.toml", func(r *raftRun, t Target) Target { return staleReads{t, r} })
+	rep, out, _ := runRaftInBubble(t, sc, "stale-reads.toml", func(r *raftLayer, t Target) Target { return staleReads{t, r} })
 	var lin *Check
 	for i, c := range rep.Checks {
 		if c.Name == InvLinearizable {
