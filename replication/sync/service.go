@@ -247,17 +247,44 @@ func (svc *Service) roundWithRandomPeer() {
 	}()
 }
 
+// goSession runs a kicked session with p. If p turns it away busy (its
+// side of a session a partition cut may still be ending), it asks again
+// after a short, growing delay, a few times, rather than waiting for the
+// next periodic round.
 func (svc *Service) goSession(p peer.ID) {
 	svc.wg.Add(1)
 	go func() {
 		defer svc.wg.Done()
-		ctx, cancel := svc.opCtx()
-		defer cancel()
-		svc.session(ctx, p, false, true)
+		delay := busyRetry
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := svc.opCtx()
+			_, err := svc.session(ctx, p, false, true)
+			cancel()
+			if !errors.Is(err, errPeerBusy) || attempt >= busyRetries {
+				return
+			}
+			select {
+			case <-svc.stop:
+				return
+			case <-time.After(delay):
+			}
+			delay *= 2
+		}
 	}()
 }
 
+// A kicked session the peer turns away busy is asked for again
+// busyRetries times, after busyRetry, then twice as long each time.
+const (
+	busyRetry   = 100 * time.Millisecond
+	busyRetries = 6
+)
+
 var errBusy = errors.New("sync: a session with this peer is already running")
+
+// errPeerBusy is errBusy said by the peer (its side is still in a session
+// with this node).
+var errPeerBusy = fmt.Errorf("%w (on the peer's side)", errBusy)
 
 // initiating reports whether this node runs a session it started with p.
 func (svc *Service) initiating(p peer.ID) bool {

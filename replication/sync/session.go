@@ -164,7 +164,7 @@ func (sess *session) initiate(force bool) (Report, error) {
 		return rep, nil
 	case msgError:
 		if m.Error == busyMessage {
-			return sess.report(time.Now()), errBusy
+			return sess.report(time.Now()), errPeerBusy
 		}
 		return sess.report(time.Now()), fmt.Errorf("sync: %s refused: %s", sess.peer, m.Error)
 	case msgFrontier:

@@ -191,6 +191,10 @@ func readLength(r io.ByteReader) (uint64, error) {
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return 0, err
+	case err != nil && cr.err != nil:
+		// The stream failed (reset, closed by a partition, a deadline):
+		// not the peer breaking the protocol.
+		return 0, fmt.Errorf("sync: read frame length: %w", cr.err)
 	case err != nil:
 		return 0, fmt.Errorf("%w: frame length: %v", ErrProtocol, err)
 	case cr.n != len(binary.AppendUvarint(nil, n)):
@@ -201,14 +205,17 @@ func readLength(r io.ByteReader) (uint64, error) {
 
 // byteCounter counts the bytes read through it.
 type byteCounter struct {
-	r io.ByteReader
-	n int
+	r   io.ByteReader
+	n   int
+	err error // the reader's error, if any
 }
 
 func (c *byteCounter) ReadByte() (byte, error) {
 	b, err := c.r.ReadByte()
 	if err == nil {
 		c.n++
+	} else {
+		c.err = err
 	}
 	return b, err
 }
