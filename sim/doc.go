@@ -40,7 +40,10 @@
 // satellite, narrow and internet links, link outages (70 s and more),
 // pauses, crashes without drain and restarts from the same directory, clock
 // skew, full disks, a member that equivocates or forges, an admin revoking
-// a member (and so changing the Raft configuration) during faults, and a
+// a member (and so changing the Raft configuration) during faults, an
+// admin changing the voters or a need-to-know group while the network is
+// cut (posts to the group are checked to be read by its members only),
+// and a
 // hostile member's attacks (attack.go): a voter's forged checkpoint, a
 // Lamport clock bomb, TLP:RED sealed to everyone, a substituted group key.
 // See the Do constants and sim/scenarios/, one file per fault family (and

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -536,6 +538,8 @@ func (r *netLayer) act(ctx context.Context, idx int, st Step, nodes []int) ([]Ch
 		return nil, r.forge(ctx, nodes[0])
 	case DoRevoke:
 		return nil, r.revoke(ctx, nodes[0], nodes[1])
+	case DoVoters, DoGroup:
+		return nil, r.changeRoster(ctx, st, nodes[0], nodes[1:])
 	case DoForgeCheckpoint:
 		return nil, r.forgeCheckpoint(ctx, nodes[0])
 	case DoLamportBomb:
@@ -623,15 +627,30 @@ func (r *netLayer) post(ctx context.Context, idx int, st Step, nodes []int, coun
 		}
 		readers = st.To
 	}
+	req.Group = st.Group
 	for _, i := range targets {
 		n := r.node(i)
 		if n == nil || r.isPaused(i) {
 			continue
 		}
+		if st.Group != "" {
+			// A person posts to a group once their node shows them in it.
+			err := waitUntil(ctx, r.e.sc.ConvergeWithin.Duration, func() bool {
+				ids, _ := n.Store().Roster().Group(st.Group)
+				return slices.Contains(ids, n.Identity().ID())
+			})
+			if err != nil {
+				return fmt.Errorf("node%d is not in group %s: %w", i, st.Group, err)
+			}
+		}
 		for k := 0; k < count; k++ {
 			req.Text = fmt.Sprintf("node%d step %d #%d", i, idx, k)
 			if st.Text != "" {
 				req.Text = strings.ReplaceAll(st.Text, "{n}", fmt.Sprint(k+1))
+			}
+			var before []crypto.MemberID
+			if st.Group != "" {
+				before, _ = n.Store().Roster().Group(st.Group)
 			}
 			e, err := n.Post(ctx, req)
 			if err != nil && !n.Store().Roster().Active(n.Identity().ID()) {
@@ -652,6 +671,18 @@ func (r *netLayer) post(ctx context.Context, idx int, st Step, nodes []int, coun
 			a := ackedEntry{id: e.ID(), author: e.Header.Author, seq: e.Header.Seq, lamport: e.Header.Lamport, node: i, step: idx}
 			if readers != nil {
 				a.readers = append([]int{i}, readers...)
+			}
+			if st.Group != "" {
+				// Sealed to exactly the group as the node knew it just
+				// before or just after the post (a roster update may land
+				// in between): those members read it, nobody else.
+				sealed := sortedMembers(n.Store().KeyRecipients(e.Header.KeyID))
+				after, _ := n.Store().Roster().Group(st.Group)
+				if !slices.Equal(sealed, sortedMembers(before)) && !slices.Equal(sealed, sortedMembers(after)) {
+					r.mu.Unlock()
+					return fmt.Errorf("node%d sealed a post to group %s under a key of %d members; the group had %d before and %d after", i, st.Group, len(sealed), len(before), len(after))
+				}
+				a.readers = r.readersOf(n, sealed)
 			}
 			r.acked = append(r.acked, a)
 			r.mu.Unlock()
@@ -789,6 +820,55 @@ func sameDigests(ds []nodeDigest) error {
 		}
 	}
 	return nil
+}
+
+// changeRoster has admin node a make nodes the voters (DoVoters) or the
+// members of group st.Group (DoGroup), in one roster update.
+func (r *netLayer) changeRoster(ctx context.Context, st Step, a int, nodes []int) error {
+	na := r.node(a)
+	if na == nil {
+		return fmt.Errorf("%s needs node %d running", st.Do, a)
+	}
+	roster := na.Store().Roster()
+	var ids []crypto.MemberID
+	for _, i := range nodes {
+		m, ok := roster.ByName(r.specs[i].Name)
+		if !ok {
+			return fmt.Errorf("%s: node%d is not in node%d's roster", st.Do, i, a)
+		}
+		ids = append(ids, m.Card.ID())
+	}
+	spec := crypto.UpdateSpec{Op: crypto.OpVoters, Members: ids, Created: time.Now()}
+	if st.Do == DoGroup {
+		spec = crypto.UpdateSpec{Op: crypto.OpGroup, Group: st.Group, Members: ids, Created: time.Now()}
+	}
+	u, err := crypto.NewUpdate(na.Store().Roster(), spec, na.Identity())
+	if err != nil {
+		return err
+	}
+	if _, err := na.Store().AppendRosterUpdate(ctx, u); err != nil {
+		return err
+	}
+	r.e.logf("  node%d sets %s to nodes %v (roster version %d)", a, cmp.Or(st.Group, "the voters"), nodes, u.Version())
+	return nil
+}
+
+// readersOf returns the nodes whose members (in node n's roster) are ids.
+func (r *netLayer) readersOf(n *node.Node, ids []crypto.MemberID) []int {
+	roster := n.Store().Roster()
+	var out []int
+	for i, spec := range r.specs {
+		if m, ok := roster.ByName(spec.Name); ok && slices.Contains(ids, m.Card.ID()) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func sortedMembers(ids []crypto.MemberID) []crypto.MemberID {
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, func(a, b crypto.MemberID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
 }
 
 // revoke has admin node a revoke member node m, keeping m's feed up to the

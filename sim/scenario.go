@@ -78,6 +78,10 @@ type Step struct {
 	// To seals posts to these nodes' members only (TLP:RED): the others
 	// must hold the entries and not be able to read them.
 	To []int `toml:"to"`
+	// Group names a named need-to-know group: the group a "group" step
+	// sets, or the group a post is sealed to (its members read it, the
+	// others hold it unread).
+	Group string `toml:"group"`
 	// Say narrates the step: printed instead of its description.
 	Say string `toml:"say"`
 }
@@ -120,6 +124,13 @@ const (
 	// to the head the admin holds; entries it writes later must be refused
 	// everywhere.
 	DoRevoke = "revoke"
+	// DoVoters: Nodes[0] (an admin) makes Nodes[1:] the Raft voters, in
+	// one roster update (an odd number); Raft's configuration must follow.
+	DoVoters = "voters"
+	// DoGroup: Nodes[0] (an admin) sets the members of group Group to
+	// Nodes[1:] (creating it); posts with Group are then readable by its
+	// members only, and a change of the group starts a new key epoch.
+	DoGroup = "group"
 	// DoForgeCheckpoint: Nodes[0], a voter turned hostile, writes a
 	// checkpoint claiming the crisis closed at index 2^62, with its own
 	// vote: no node may show it (a lone voter certifies nothing).
@@ -232,7 +243,7 @@ func Parse(text string) (*Scenario, error) {
 	}
 	valid := map[string]bool{DoPost: true, DoCommand: true, DoPartition: true, DoIsolate: true, DoHeal: true, DoLink: true,
 		DoCrash: true, DoRestart: true, DoWait: true, DoConverge: true, DoCheck: true, DoEquivocate: true, DoForge: true, DoRevoke: true,
-		DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true, DoFlap: true, DoOutage: true, DoPause: true,
+		DoVoters: true, DoGroup: true, DoOneWay: true, DoRing: true, DoBridge: true, DoSwizzle: true, DoFlap: true, DoOutage: true, DoPause: true,
 		DoSkew: true, DoDiskFull: true, DoDiskFree: true, DoWorkload: true,
 		DoForgeCheckpoint: true, DoLamportBomb: true, DoRedToAll: true, DoSubstituteKey: true, DoShow: true}
 	switch s.Layer {
@@ -267,6 +278,18 @@ func Parse(text string) (*Scenario, error) {
 		}
 		if ((st.Do == DoEquivocate || st.Do == DoRevoke) && len(st.Nodes) != 2) || (st.Do == DoForge && len(st.Nodes) != 1) {
 			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [author, witness] (equivocate), [admin, member] (revoke) or [author] (forge)", i+1, st.Do))
+		}
+		if (st.Do == DoVoters || st.Do == DoGroup) && len(st.Nodes) < 2 {
+			problems = append(problems, fmt.Sprintf("step %d: %s needs nodes = [admin, member, …]", i+1, st.Do))
+		}
+		if st.Do == DoVoters && len(st.Nodes)%2 == 1 {
+			problems = append(problems, fmt.Sprintf("step %d: voters sets %d voters: want an odd number", i+1, len(st.Nodes)-1))
+		}
+		if st.Do == DoGroup && st.Group == "" {
+			problems = append(problems, fmt.Sprintf("step %d: group needs group = \"NAME\"", i+1))
+		}
+		if st.Do == DoPost && st.Group != "" && len(st.To) > 0 {
+			problems = append(problems, fmt.Sprintf("step %d: a post goes to a group or to members (to), not both", i+1))
 		}
 		if st.Do == DoCommand && !slices.Contains(crisis.Kinds(), crisis.Kind(st.Kind)) {
 			problems = append(problems, fmt.Sprintf("step %d: command kind %q: want one of %v", i+1, st.Kind, crisis.Kinds()))
