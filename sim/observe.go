@@ -19,7 +19,11 @@ type counters struct {
 	term    uint64
 	seq     uint64
 	lamport uint64
-	forked  bool          // the member's own feed forked: frozen before the fork, its seq is not judged
+	forked  bool // the member's own feed forked: frozen before the fork, its seq is not judged
+	// revoked: the node knows its member revoked; what it wrote past its
+	// revocation is set aside (log.RevocationKeeps), so its seq is not
+	// judged either (it may write nothing more).
+	revoked bool
 	at      time.Duration // when read, since the schedule started (for the report)
 	state   string        // Raft state when read (for the report)
 }
@@ -27,7 +31,9 @@ type counters struct {
 func readCounters(n *node.Node) counters {
 	h, _ := n.Store().Head(n.Identity().ID())
 	rf := n.Consensus().Raft()
-	return counters{term: rf.CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport(), forked: h.Forked, state: rf.State().String()}
+	m, ok := n.Store().Roster().Member(n.Identity().ID())
+	return counters{term: rf.CurrentTerm(), seq: h.Seq, lamport: n.Store().MaxLamport(), forked: h.Forked, revoked: ok && m.Revoked,
+		state: rf.State().String()}
 }
 
 // backwards names the counter that is lower in now than in before.
@@ -36,7 +42,7 @@ func (c counters) backwards(before counters) string {
 	case c.term < before.term:
 		return fmt.Sprintf("Raft term %d after %d (%s at %s, %s at %s)", c.term, before.term,
 			before.state, before.at.Round(time.Millisecond), c.state, c.at.Round(time.Millisecond))
-	case c.seq < before.seq && !c.forked:
+	case c.seq < before.seq && !c.forked && !c.revoked:
 		return fmt.Sprintf("own feed seq %d after %d", c.seq, before.seq)
 	case c.lamport < before.lamport:
 		return fmt.Sprintf("Lamport clock %d after %d", c.lamport, before.lamport)

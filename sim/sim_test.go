@@ -178,6 +178,17 @@ func TestCheckersCatchTheirBugs(t *testing.T) {
 		if got := frozen.backwards(before); got != "" {
 			t.Errorf("a forked feed frozen before the fork reported as going backwards: %q", got)
 		}
+		// A revoked member's node sets aside what it wrote past its
+		// revocation (found by a campaign: membership.toml, seed
+		// 2433137274057584529, node3's own seq 5 then 2).
+		setAside := counters{term: before.term, seq: before.seq - 1, lamport: before.lamport, revoked: true}
+		if got := setAside.backwards(before); got != "" {
+			t.Errorf("a revoked member's feed set aside past its revocation reported as going backwards: %q", got)
+		}
+		// Its Raft term and Lamport clock are still judged.
+		if got := (counters{term: before.term - 1, seq: before.seq, lamport: before.lamport, revoked: true}).backwards(before); !strings.Contains(got, "Raft term") {
+			t.Errorf("a revoked member's Raft term going backwards went unnoticed: %q", got)
+		}
 	})
 	t.Run(InvReads, func(t *testing.T) {
 		holds("reads", checkReads(ns, []ackedEntry{{id: e.ID(), node: 0}}))
