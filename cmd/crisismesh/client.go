@@ -84,3 +84,12 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
+
+// get reads path from the API of the node running in dir into out.
+func get(ctx context.Context, dir, path string, out any) error {
+	cl, err := newClient(dir)
+	if err != nil {
+		return err
+	}
+	return cl.do(ctx, "GET", path, nil, out)
+}

@@ -139,12 +139,8 @@ exits non-zero when refused.`,
 		c.Flags().StringVar(&mode, "mode", "", "none, monitoring, information-sharing or full")
 	}, noArgs)
 	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
-		cl, err := newClient(dir)
-		if err != nil {
-			return nil, err
-		}
 		var v node.CrisisView
-		if err := cl.do(c.Context(), "GET", "/api/v1/crisis", nil, &v); err != nil {
+		if err := get(c.Context(), dir, "/api/v1/crisis", &v); err != nil {
 			return nil, err
 		}
 		if v.Level == 0 {

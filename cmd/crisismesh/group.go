@@ -30,12 +30,8 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "List the groups, their members, and the key epoch of those this member is in",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			var gs []node.GroupView
-			if err := cl.do(c.Context(), "GET", "/api/v1/groups", nil, &gs); err != nil {
+			if err := get(c.Context(), dir, "/api/v1/groups", &gs); err != nil {
 				return err
 			}
 			if asJSON {

@@ -39,12 +39,8 @@ approvals or for Raft) when --wait ran out.`,
   crisismesh member list --json | jq '.members[] | select(.status != "active")'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			var v node.MembersView
-			if err := cl.do(c.Context(), "GET", "/api/v1/members", nil, &v); err != nil {
+			if err := get(c.Context(), dir, "/api/v1/members", &v); err != nil {
 				return err
 			}
 			if asJSON {

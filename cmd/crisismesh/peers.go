@@ -19,12 +19,8 @@ func newPeersCmd() *cobra.Command {
 		Short: "List the members' nodes: connected, round trip, profile, last sync, how far behind",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			var s node.StatusView
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &s); err != nil {
+			if err := get(c.Context(), dir, "/api/v1/status", &s); err != nil {
 				return err
 			}
 			if asJSON {
@@ -46,12 +42,8 @@ func newWhoHasCmd() *cobra.Command {
 		Short: "Which members hold an entry, and why a member has not got it",
 		Args:  exactArgs(1, "an ENTRY_ID (from crisismesh log)"),
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			var hs []node.HolderView
-			if err := cl.do(c.Context(), "GET", "/api/v1/who-has/"+args[0], nil, &hs); err != nil {
+			if err := get(c.Context(), dir, "/api/v1/who-has/"+args[0], &hs); err != nil {
 				return err
 			}
 			if asJSON {

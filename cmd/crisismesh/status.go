@@ -16,12 +16,8 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			var s node.StatusView
-			if err := cl.do(c.Context(), "GET", "/api/v1/status", nil, &s); err != nil {
+			if err := get(c.Context(), dir, "/api/v1/status", &s); err != nil {
 				return err
 			}
 			if asJSON {

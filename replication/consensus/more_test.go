@@ -226,12 +226,6 @@ func TestVoterChangeThroughRaft(t *testing.T) {
 			}
 			return n
 		}
-		for i := 0; i < 100 && voters() != 3; i++ {
-			bridgeLogs(t, cl.members...)
-			time.Sleep(100 * time.Millisecond)
-		}
-		if got := voters(); got != 3 {
-			t.Fatalf("Raft has %d voters after the roster named 3", got)
-		}
+		waitFor(t, "Raft to have the 3 voters the roster names", cl.members, func() bool { return voters() == 3 })
 	})
 }
