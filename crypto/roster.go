@@ -512,6 +512,18 @@ func (r *Roster) Group(name string) ([]MemberID, bool) {
 	return slices.Clone(ids), ok
 }
 
+// ActiveIDs returns the IDs of the members that are not revoked, in order
+// of admission.
+func (r *Roster) ActiveIDs() []MemberID {
+	out := make([]MemberID, 0, len(r.members))
+	for _, m := range r.members {
+		if !m.Revoked {
+			out = append(out, m.Card.ID())
+		}
+	}
+	return out
+}
+
 // ActiveVoters returns the voters that are not revoked, in canonical order.
 func (r *Roster) ActiveVoters() []MemberID {
 	var out []MemberID

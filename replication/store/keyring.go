@@ -73,13 +73,7 @@ func (s *Store) KeyFor(members []crypto.MemberID) (*crypto.GroupKey, bool) {
 func (s *Store) NetworkKey() (*crypto.GroupKey, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var active []crypto.MemberID
-	for _, m := range s.roster.Members() {
-		if !m.Revoked {
-			active = append(active, m.Card.ID())
-		}
-	}
-	return s.keyring.ForNetwork(active)
+	return s.keyring.ForNetwork(s.roster.ActiveIDs())
 }
 
 // GroupKey returns the key to write under for the named group name: the
