@@ -87,7 +87,12 @@
 //
 //   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only; a bearer
 //     token from the data directory, or the session cookie /login sets);
-//     errors are JSON with a stable code and what to do.
+//     errors are JSON with a stable code and what to do. Routes: status,
+//     entries (GET, POST), crisis (GET, POST), who-has/{id}, sync,
+//     bundles/export, bundles/import, members (GET: [MembersView]; POST:
+//     [UpdateRequest] → [UpdateResult]), members/updates/{id} (GET),
+//     members/updates/{id}/approve (POST), groups (GET: [GroupView]; POST:
+//     [GroupRequest]), keys/rotate (POST), events.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,
