@@ -127,7 +127,9 @@
 // submit pending proposals (once per term) and write checkpoints. What to
 // do is decided by a pure step (state and the monotonic time in, actions
 // out: leader.go); the goroutine gathers its input and carries out its
-// actions.
+// actions. A node the roster demotes or removes keeps running Raft as a
+// follower (a demoted leader steps down and goes on receiving the log as
+// a non-voter; Raft is not shut down on removal).
 //
 // # Trust
 //

@@ -83,6 +83,15 @@ func New(cfg Config) (*Engine, error) {
 	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLease
 	rc.CommitTimeout = cfg.Timing.Commit
 	rc.SnapshotThreshold = 1024
+	// A server the roster removes or demotes keeps running Raft as a
+	// follower: hashicorp/raft's default shuts down a leader whose own
+	// vote the committed configuration takes away (it treats demoted as
+	// removed), and a shut-down Raft never learns the configurations that
+	// follow, so a demoted leader would be stuck in the past for good.
+	// A removed member stays harmless: it is no longer in any voter's
+	// configuration, may not stand for election, and the transport gate
+	// refuses it.
+	rc.ShutdownOnRemove = false
 	if cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.TrailingLogs
 	}

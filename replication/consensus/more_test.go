@@ -229,3 +229,58 @@ func TestVoterChangeThroughRaft(t *testing.T) {
 		waitFor(t, "Raft to have the 3 voters the roster names", cl.members, func() bool { return voters() == 3 })
 	})
 }
+
+// A leader the roster demotes steps down and stays a working non-voter:
+// Raft must not shut it down (hashicorp/raft's ShutdownOnRemove treats a
+// leader that lost its vote as removed), so it keeps following the
+// configuration, here a second voter change that gives its vote back.
+func TestDemotedLeaderKeepsFollowing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCast(t, 3)
+		cl := newCluster(t, c, 4)
+		defer cl.close()
+		l := cl.leader()
+		var others []crypto.MemberID
+		for _, m := range cl.members {
+			if m != l {
+				others = append(others, m.id.ID())
+			}
+		}
+		setVoters := func(voters []crypto.MemberID) {
+			t.Helper()
+			admin := cl.members[0] // enisa, the admin
+			u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpVoters, Members: voters, Created: t0}, c.byName["enisa"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		suffrage := func(on, of *member) (raft.ServerSuffrage, bool) {
+			f := on.eng.Raft().GetConfiguration()
+			if f.Error() != nil {
+				return 0, false
+			}
+			for _, s := range f.Configuration().Servers {
+				if s.ID == ServerID(of.id.Card()) {
+					return s.Suffrage, true
+				}
+			}
+			return 0, false
+		}
+		setVoters(others)
+		waitFor(t, "the old leader to be a non-voter in its own configuration", cl.members, func() bool {
+			s, ok := suffrage(l, l)
+			return ok && s == raft.Nonvoter
+		})
+		if st := l.eng.Raft().State(); st == raft.Shutdown {
+			t.Fatalf("the demoted leader's Raft is %v", st)
+		}
+		setVoters([]crypto.MemberID{cl.members[0].id.ID(), cl.members[1].id.ID(), cl.members[2].id.ID()})
+		waitFor(t, "the old leader to learn it votes again", cl.members, func() bool {
+			s, ok := suffrage(l, l)
+			return ok && s == raft.Voter && l.eng.Raft().State() != raft.Shutdown
+		})
+	})
+}
