@@ -6,7 +6,8 @@
 //
 // Commands that prepare or start a node call package node directly:
 // keygen and card show (identity.go), network create and network show
-// (network.go), init, join, run and testnet (node.go), demo (demo.go).
+// (network.go), init, join, run and testnet (node.go), testnet up, which
+// runs a testnet's nodes in one process (testnet.go), demo (demo.go).
 // Commands that use a running node talk to its local HTTP API with the
 // data directory's token (client.go): status (status.go), post and log
 // (log.go), crisis … (crisis.go), peers, who-has and sync --force

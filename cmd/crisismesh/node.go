@@ -230,7 +230,7 @@ node0…node(K-1) (default K = min(N, 3)). Roles cycle through presidency, cyclo
 commission, enisa (node0 is also admin, and node0…node(A-1) with --admins A);
 --roles node0=csirt+cyclone,node3=enisa overrides them. --admin-threshold T makes T of
 the admins sign every roster change ('crisismesh member approve').`,
-		Example: "  crisismesh testnet --nodes 4 --voters 3 --dir ./tn\n  crisismesh run --dir ./tn/node0",
+		Example: "  crisismesh testnet --nodes 4 --voters 3 --dir ./tn\n  crisismesh testnet up --dir ./tn     # every node in one process\n  crisismesh run --dir ./tn/node0      # or one node per terminal",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if dir == "" || nodes == 0 {
@@ -264,7 +264,7 @@ the admins sign every roster change ('crisismesh member approve').`,
 				}
 				fmt.Fprintf(w, "  %s  %s%s  listen %s  api %s\n", n.Name, strings.Join(n.Roles, "+"), voter, n.Listen[0], n.API)
 			}
-			fmt.Fprintln(w, "Start each in its own terminal:")
+			fmt.Fprintf(w, "Start them all in this terminal:\n  crisismesh testnet up --dir %s\nor each in its own terminal:\n", dir)
 			for _, n := range ns {
 				fmt.Fprintf(w, "  crisismesh run --dir %s\n", n.Dir)
 			}
@@ -279,5 +279,6 @@ the admins sign every roster change ('crisismesh member approve').`,
 	c.Flags().IntVar(&admins, "admins", 1, "number of admins: node0…node(A-1)")
 	c.Flags().IntVar(&threshold, "admin-threshold", 1, "how many admins must sign a roster change")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.AddCommand(newTestnetUpCmd())
 	return c
 }
