@@ -56,7 +56,13 @@ type RequestView struct {
 	Services []string  `json:"services"`
 	Status   string    `json:"status"`
 	Deadline time.Time `json:"deadline"`
-	LeftMS   int64     `json:"left_ms"`
+	// LeftMS is the time left until the deadline while the request is
+	// open (negative once overdue, and Overdue set); 0 once closed.
+	LeftMS  int64 `json:"left_ms"`
+	Overdue bool  `json:"overdue"`
+	// ClosedAt and ClosedBy (a member name) once deployed or withdrawn.
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
+	ClosedBy string     `json:"closed_by,omitempty"`
 }
 
 // OutcomeView is what became of a command.
@@ -89,11 +95,7 @@ func (n *Node) Crisis(ctx context.Context, linearizable bool) (CrisisView, error
 	}
 	r := n.store.Roster()
 	for _, id := range v.Signers {
-		name := id.Short()
-		if m, ok := r.Member(id); ok {
-			name = m.Card.Name()
-		}
-		cv.Signers = append(cv.Signers, name)
+		cv.Signers = append(cv.Signers, memberName(r, id))
 	}
 	if s.Crisis != (crisis.ID{}) {
 		cv.Crisis = s.Crisis.String()
@@ -102,13 +104,9 @@ func (n *Node) Crisis(ctx context.Context, linearizable bool) (CrisisView, error
 		cv.AgeMS = v.Age.Milliseconds()
 	}
 	for _, p := range v.Provisional {
-		cv.Pending = append(cv.Pending, PendingView{Command: p.Command.ID.String(), Kind: string(p.Command.Kind), Signer: p.Signer.Short(), Seen: p.Seen})
+		cv.Pending = append(cv.Pending, PendingView{Command: p.Command.ID.String(), Kind: string(p.Command.Kind), Signer: memberName(r, p.Signer), Seen: p.Seen})
 	}
-	now := n.now()
-	for _, r := range s.Requests {
-		cv.Requests = append(cv.Requests, RequestView{ID: r.ID.String(), Sector: r.Sector, Services: r.Services,
-			Status: fmt.Sprint(r.Status), Deadline: r.Deadline, LeftMS: r.Deadline.Sub(now).Milliseconds()})
-	}
+	cv.Requests = requestViews(s, n.now())
 	for _, o := range v.Recent {
 		cv.Recent = append(cv.Recent, OutcomeView{Command: o.ID.String(), Term: o.Term, Index: o.Index, Refused: o.Refused})
 	}

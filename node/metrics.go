@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crisismesh/crisismesh/replication/crisis"
 )
 
 // metrics is the node's Prometheus registry: our own collector, API
@@ -68,6 +70,7 @@ var (
 	descDiskFull = prometheus.NewDesc("crisismesh_disk_full", "1 while the store refuses writes because free disk space is below its reserve.", nil, nil)
 	descDiskFree = prometheus.NewDesc("crisismesh_disk_free_bytes", "Free space on the store's file system.", nil, nil)
 	descDiskRes  = prometheus.NewDesc("crisismesh_disk_reserve_bytes", "Free space the store keeps in reserve: below it, writes are refused.", nil, nil)
+	descReserve  = prometheus.NewDesc("crisismesh_reserve_deadline_seconds", "Time left until an open Reserve request's deadline (negative once overdue).", []string{"request", "sector"}, nil)
 	descOffence  = prometheus.NewDesc("crisismesh_offences_total", "Entries of a member this node refused to trust or believe, by rule.", []string{"member", "rule"}, nil)
 )
 
@@ -120,6 +123,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDiskFull, b2f(s.DiskFull))
 	gauge(descDiskFree, float64(s.Disk.FreeBytes))
 	gauge(descDiskRes, float64(s.Disk.ReserveBytes))
+	for _, r := range s.Crisis.Requests {
+		if r.Status == crisis.RequestOpen.String() {
+			gauge(descReserve, float64(r.LeftMS)/1000, r.ID, r.Sector)
+		}
+	}
 	for _, o := range s.Offences {
 		counter(descOffence, float64(o.Entries), o.Member, o.Rule)
 	}

@@ -29,6 +29,9 @@ type StatusView struct {
 	// refused to trust (key entries) or believe (valid entries that break
 	// a rule, e.g. TLP:RED sealed to everyone). Empty when none.
 	Offences []OffenceView `json:"offences"`
+	// Alerts: what an operator must act on now (a Reserve deadline under
+	// ReserveAlertBefore, or past). Empty when none.
+	Alerts []AlertView `json:"alerts"`
 }
 
 // OffenceView counts one member's entries refused for one rule. Field
@@ -86,11 +89,7 @@ func (n *Node) Status(ctx context.Context) StatusView {
 	sv.DiskFull = sv.Disk.Full
 	sv.Offences = []OffenceView{}
 	for _, o := range st.Offences() {
-		name := o.Author.Short()
-		if m, ok := st.Roster().Member(o.Author); ok {
-			name = m.Card.Name()
-		}
-		sv.Offences = append(sv.Offences, OffenceView{Member: name, MemberID: o.Author.String(), Rule: o.Rule, Entries: o.Entries})
+		sv.Offences = append(sv.Offences, OffenceView{Member: memberName(st.Roster(), o.Author), MemberID: o.Author.String(), Rule: o.Rule, Entries: o.Entries})
 	}
 	for _, a := range n.host.Addrs() {
 		sv.ListenAddrs = append(sv.ListenAddrs, a.String())
@@ -132,6 +131,7 @@ func (n *Node) Status(ctx context.Context) StatusView {
 		sv.Raft.LastContactMS = time.Since(lc).Milliseconds()
 	}
 	sv.Crisis, _ = n.Crisis(ctx, false)
+	sv.Alerts = reserveAlerts(n.engine.Local().State, n.now())
 	return sv
 }
 

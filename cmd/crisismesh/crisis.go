@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -248,9 +249,25 @@ func printCrisis(c *cobra.Command, v node.CrisisView) {
 		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
 	}
 	for _, r := range v.Requests {
-		fmt.Fprintf(w, "  reserve %s %s (%s): %s, %d min left\n", r.ID[:8], r.Sector, strings.Join(r.Services, ","), r.Status, r.LeftMS/60000)
+		fmt.Fprintf(w, "  reserve %s %s (%s): %s\n", r.ID[:8], r.Sector, strings.Join(r.Services, ","), requestState(r))
 	}
 	for _, p := range v.Pending {
 		fmt.Fprintf(w, "  PROVISIONAL %s by %s (seen %s)\n", p.Kind, p.Signer, p.Seen.Format("15:04:05"))
+	}
+}
+
+// requestState says where a Reserve request stands: the time left (or
+// overdue) while open, who closed it and when once deployed or withdrawn.
+func requestState(r node.RequestView) string {
+	left := time.Duration(r.LeftMS) * time.Millisecond
+	switch {
+	case r.ClosedAt != nil:
+		return fmt.Sprintf("%s by %s at %s", r.Status, orDash(r.ClosedBy), r.ClosedAt.UTC().Format("2006-01-02 15:04 MST"))
+	case r.Overdue:
+		return fmt.Sprintf("open, OVERDUE by %s", (-left).Round(time.Minute))
+	case left < node.ReserveAlertBefore:
+		return fmt.Sprintf("open, %s left (deadline %s)", left.Round(time.Minute), r.Deadline.UTC().Format("15:04 MST"))
+	default:
+		return fmt.Sprintf("open, %s left", left.Round(time.Minute))
 	}
 }
