@@ -24,6 +24,14 @@ type PostRequest struct {
 	To       []string `json:"to,omitempty"`    // member names: seal to them only
 	Group    string   `json:"group,omitempty"` // a named need-to-know group this member is in
 	Refs     []string `json:"refs,omitempty"`
+	// The entry's classification, checked against the embedded
+	// taxonomies (log.Taxonomies): RSIT class and type, NIS2 sectors,
+	// impact severity and outlook. All optional.
+	RSITClass string   `json:"rsit_class,omitempty"`
+	RSITType  string   `json:"rsit_type,omitempty"`
+	Sectors   []string `json:"sectors,omitempty"`
+	Impact    string   `json:"impact,omitempty"`
+	Outlook   string   `json:"outlook,omitempty"`
 }
 
 // EntryView is an entry as people and scripts read it.
@@ -45,6 +53,11 @@ type EntryView struct {
 	// breaks (e.g. red-not-to-recipients); its body is never shown.
 	NotBelieved string   `json:"not_believed,omitempty"`
 	Refs        []string `json:"refs,omitempty"`
+	RSITClass   string   `json:"rsit_class,omitempty"`
+	RSITType    string   `json:"rsit_type,omitempty"`
+	Sectors     []string `json:"sectors,omitempty"`
+	Impact      string   `json:"impact,omitempty"`
+	Outlook     string   `json:"outlook,omitempty"`
 }
 
 // ViewEntry reads an entry for display, opening it if this node can.
@@ -72,6 +85,7 @@ func (n *Node) ViewEntry(e *log.Entry) EntryView {
 		return v
 	}
 	v.Readable, v.Kind, v.TLP, v.Text, v.Exercise = true, string(body.Kind), string(body.TLP), body.Text, body.Exercise
+	v.RSITClass, v.RSITType, v.Sectors, v.Impact, v.Outlook = body.RSITClass, body.RSITType, body.Sectors, body.Impact, body.Outlook
 	if v.Text == "" {
 		v.Text = n.describePayload(body)
 	}
@@ -126,7 +140,17 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 	default:
 		return nil, fmt.Errorf("kind %q: want incident, sitrep, request, decision, message or ack", req.Kind)
 	}
-	d := log.Draft{Body: log.Body{Kind: kind, TLP: log.TLP(req.TLP), Text: req.Text}, Priority: prio}
+	d := log.Draft{Body: log.Body{Kind: kind, TLP: log.TLP(req.TLP), Text: req.Text,
+		RSITClass: req.RSITClass, RSITType: req.RSITType, Sectors: req.Sectors, Impact: req.Impact, Outlook: req.Outlook}, Priority: prio}
+	// Written while an exercise is open (as this node knows the crisis
+	// state), the entry is marked as exercise, so that no reader, export
+	// or bridge mistakes it for the real thing.
+	if st := n.engine.Local().State; st.Exercise && st.Status == crisis.StatusOpen {
+		d.Body.Exercise = true
+	}
+	if err := d.Body.Validate(); err != nil {
+		return nil, err
+	}
 	for _, r := range req.Refs {
 		h, err := log.ParseHash(r)
 		if err != nil {

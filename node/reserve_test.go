@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 )
 
@@ -65,16 +66,7 @@ func TestReserveDeadlineOnANode(t *testing.T) {
 		func(int) Options { return Options{Now: now} })
 	n := nodes[0]
 	ctx := context.Background()
-	command := func(c crisis.Command) CommandResult {
-		t.Helper()
-		var res CommandResult
-		var err error
-		waitUntil(t, 30*time.Second, string(c.Kind)+" committed", func() bool {
-			res, err = n.Command(ctx, c)
-			return err == nil && res.Status == StatusCommitted
-		})
-		return res
-	}
+	command := func(c crisis.Command) CommandResult { return commitCommand(t, n, c) }
 	command(crisis.Command{Kind: crisis.KindOpen, Title: "Grid outage", Level: 1})
 	req := command(crisis.Command{Kind: crisis.KindReserveRequest, Sector: "energy", Services: []string{"incident response"}})
 	if st := n.Status(ctx); len(st.Alerts) != 0 {
@@ -116,4 +108,30 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// commitCommand has n sign and propose c once, and waits until it is
+// committed; a refusal fails the test.
+func commitCommand(t *testing.T, n *Node, c crisis.Command) CommandResult {
+	t.Helper()
+	waitUntil(t, 30*time.Second, "the network key, to write proposals with", func() bool { _, ok := n.Store().NetworkKey(); return ok })
+	res, err := n.Command(context.Background(), c)
+	if err != nil || res.Status == StatusRefused {
+		t.Fatalf("%s: %+v, %v", c.Kind, res, err)
+	}
+	id, err := crisis.ParseID(res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o consensus.Outcome
+	waitUntil(t, 30*time.Second, string(c.Kind)+" committed", func() bool {
+		var ok bool
+		o, ok = n.Consensus().Outcome(id)
+		return ok
+	})
+	if o.Refused != "" {
+		t.Fatalf("%s refused: %s", c.Kind, o.Refused)
+	}
+	res.Status, res.Term, res.Index = StatusCommitted, o.Term, o.Index
+	return res
 }

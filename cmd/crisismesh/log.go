@@ -13,6 +13,8 @@ import (
 
 func newPostCmd() *cobra.Command {
 	var dir, kind, tlp, prio, to, group string
+	var rsitClass, rsitType, impact, outlook string
+	var sectors []string
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "post [--kind K] [--tlp L] [--priority P] [--to NAME,… | --group NAME] TEXT",
@@ -23,10 +25,17 @@ immediate, routine. It prints the entry ID once the entry is on disk.
 
 --group NAME seals the entry to a named need-to-know group this member is in
 ('crisismesh group list'): only the group's members read it; everyone else holds and
-relays it unread.`,
+relays it unread.
+
+--rsit-class/--rsit-type (RSIT), --sector, --impact and --outlook (NIS2) classify the entry;
+their values are checked against the embedded taxonomies and a wrong one is refused with
+the allowed values listed. While an exercise crisis is open, every entry is marked
+EXERCISE.`,
 		Example: `  crisismesh post --kind sitrep --tlp amber --priority immediate "Energy: two TSOs report outages"
   crisismesh post --tlp red --to cyclone-fr,presidency "Attribution hint, do not share"
-  crisismesh post --group energy-csirts "Indicators from the TSO intrusion attached"`,
+  crisismesh post --group energy-csirts "Indicators from the TSO intrusion attached"
+  crisismesh post --kind incident --rsit-class intrusions --rsit-type system-compromise \
+    --sector energy --impact red --outlook worsening "SCADA hosts of two TSOs compromised"`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("post needs TEXT; run 'crisismesh post --help'")}
@@ -43,6 +52,7 @@ relays it unread.`,
 				req.To = strings.Split(to, ",")
 			}
 			req.Group = group
+			req.RSITClass, req.RSITType, req.Sectors, req.Impact, req.Outlook = rsitClass, rsitType, sectors, impact, outlook
 			var e node.EntryView
 			if err := cl.do(c.Context(), "POST", "/api/v1/entries", req, &e); err != nil {
 				return err
@@ -59,6 +69,11 @@ relays it unread.`,
 	c.Flags().StringVar(&prio, "priority", "routine", "flash, immediate or routine")
 	c.Flags().StringVar(&to, "to", "", "seal to these members only (names, comma-separated)")
 	c.Flags().StringVar(&group, "group", "", "seal to a named need-to-know group this member is in")
+	c.Flags().StringVar(&rsitClass, "rsit-class", "", "RSIT incident class, e.g. malicious-code, intrusions, availability")
+	c.Flags().StringVar(&rsitType, "rsit-type", "", "RSIT incident type of the class, e.g. system-compromise (needs --rsit-class)")
+	c.Flags().StringSliceVar(&sectors, "sector", nil, "NIS2 sector affected (repeat or comma-separate), e.g. energy,health")
+	c.Flags().StringVar(&impact, "impact", "", "NIS2 impact severity: red, yellow, green or white")
+	c.Flags().StringVar(&outlook, "outlook", "", "NIS2 outlook: improving, stable or worsening")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the entry as JSON")
 	dirFlag(c, &dir)
 	return c
@@ -128,6 +143,9 @@ func printEntry(c *cobra.Command, e node.EntryView) {
 	kind := e.Kind
 	if kind == "" {
 		kind = "?"
+	}
+	if e.Exercise {
+		text = "EXERCISE " + text
 	}
 	fmt.Fprintf(w, "%s  %-10s %-9s %-12s %-9s %s  %s\n", e.Time.Format("2006-01-02 15:04:05"), e.Author, kind, "TLP:"+strings.ToUpper(orDash(e.TLP)), e.Priority, e.ID[:12], text)
 }
