@@ -26,7 +26,9 @@ function showCrisis(c) {
   const alerts = [];
   for (const r of c.reserve_requests) {
     const left = Math.round(r.left_ms / 60000);
-    const li = el("li", r.status === "open" && left < 0 ? "overdue" : "", r.sector + ": " + r.services.join(", ") + " — " + r.status + (r.status === "open" ? ", " + left + " min left" : ""));
+    const state = r.closed_at ? r.status + " by " + (r.closed_by || "?") + " at " + new Date(r.closed_at).toLocaleString()
+      : r.overdue ? "open, OVERDUE by " + (-left) + " min" : "open, " + left + " min left";
+    const li = el("li", r.overdue ? "overdue" : "", r.sector + ": " + r.services.join(", ") + " — " + state);
     rq.append(li);
     if (r.status === "open" && left < 120) alerts.push("Reserve request " + r.id.slice(0, 8) + " deadline in " + left + " min");
   }
@@ -47,6 +49,7 @@ function showEntry(e) {
   const li = el("li");
   li.dataset.id = e.id;
   li.append(el("span", "", new Date(e.time).toLocaleTimeString() + " "), el("strong", "", e.author + " "));
+  if (e.exercise) li.append(el("span", "exercise-mark", "EXERCISE "));
   if (e.readable) {
     li.append(el("span", "tlp tlp-" + e.tlp, "TLP:" + e.tlp.toUpperCase()), el("span", "", " " + e.kind + " · " + e.priority + ": " + e.text));
   } else {
