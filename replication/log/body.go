@@ -25,10 +25,11 @@ const (
 	KindCheckpoint Kind = "checkpoint" // a committed crisis state and its voters' votes (replication/consensus)
 	KindKey        Kind = "key"        // distributes a group key (plain)
 	KindRoster     Kind = "roster"     // a roster update signed by an admin (plain)
+	KindIntel      Kind = "intel"      // an item of threat intelligence from MISP (payload: an Intel)
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindIncident, KindSitrep, KindRequest, KindDecision, KindMessage, KindAck, KindProposal, KindCheckpoint, KindKey, KindRoster}
+var Kinds = []Kind{KindIncident, KindSitrep, KindRequest, KindDecision, KindMessage, KindAck, KindProposal, KindCheckpoint, KindKey, KindRoster, KindIntel}
 
 // plainKind reports whether entries of kind k travel in clear.
 func plainKind(k Kind) bool { return k == KindKey || k == KindRoster }
@@ -73,7 +74,8 @@ type Body struct {
 	Outlook     string       `cbor:"8,keyasint,omitempty" json:"outlook,omitempty"`
 	Attachments []Attachment `cbor:"9,keyasint,omitempty" json:"attachments,omitempty"`
 	// Payload is kind-specific: a signed crisis command (proposal), a
-	// checkpoint, a crypto.KeyEnvelope (key), a crypto.Update (roster).
+	// checkpoint, a crypto.KeyEnvelope (key), a crypto.Update (roster),
+	// an Intel (intel; checked by Validate).
 	Payload  []byte `cbor:"10,keyasint,omitempty" json:"payload,omitempty"`
 	Exercise bool   `cbor:"11,keyasint,omitempty" json:"exercise,omitempty"`
 }
@@ -235,6 +237,11 @@ func (b *Body) Validate() error {
 	}
 	if b.Outlook != "" {
 		if err := oneOf("NIS2 outlook", b.Outlook, t.Outlook); err != nil {
+			return err
+		}
+	}
+	if b.Kind == KindIntel {
+		if _, err := DecodeIntel(b.Payload); err != nil {
 			return err
 		}
 	}

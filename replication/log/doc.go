@@ -26,6 +26,15 @@
 //     not part of the ID, so a signature can be absent (see batches) and an
 //     entry is the same entry whichever valid signature it travels with.
 //
+// # Intel
+//
+// An entry of kind intel carries one item of threat intelligence imported
+// from another tool in its payload, an [Intel]: the format (misp), the
+// item's type, its own ID and version (a MISP UUID and timestamp) and the
+// item itself as JSON, verbatim, so an export gives it back. [Body.Validate]
+// checks that the payload is a canonical Intel; what the item means is the
+// business of the format's package (interop/misp), not of the log.
+//
 // # Encoding
 //
 // Deterministic CBOR (RFC 8949 core deterministic encoding, integer map
