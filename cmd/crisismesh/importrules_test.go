@@ -28,9 +28,10 @@ import (
 //
 // Change this table only together with DESIGN.md.
 var importTable = map[string][]string{
-	"cmd/crisismesh":        {"node", "sim"},
+	"cmd/crisismesh":        {"node", "sim", "interop/*"},
 	"sim":                   {"node", "transport", "replication/*", "crypto"},
-	"node":                  {"replication/*", "transport", "crypto"},
+	"node":                  {"replication/*", "transport", "crypto", "interop/*"},
+	"interop/misp":          {"replication/log"},
 	"replication/sync":      {"replication/log", "replication/store", "crypto"},
 	"replication/consensus": {"replication/crisis", "replication/log", "replication/store", "crypto"},
 	"replication/store":     {"replication/log", "crypto"},

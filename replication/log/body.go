@@ -125,6 +125,7 @@ type Taxonomy struct {
 	Impact      []string            // nis2 impact-severity
 	Outlook     []string            // nis2 impact-outlook
 	RootCause   []string            // nis2 nature-root-cause
+	NIS2        map[string][]string // every nis2 predicate → its values
 	legacyTLP   map[string]string
 	rsitClasses []string
 }
@@ -148,7 +149,7 @@ func mustTaxonomy() *Taxonomy {
 		}
 		return m
 	}
-	t := &Taxonomy{RSIT: map[string][]string{}, legacyTLP: map[string]string{}}
+	t := &Taxonomy{RSIT: map[string][]string{}, NIS2: map[string][]string{}, legacyTLP: map[string]string{}}
 	// TLP 2.0 only: the tlp file also lists TLP 1.0's white and others.
 	for _, p := range read("tlp.json").Predicates {
 		switch p.Value {
@@ -175,6 +176,7 @@ func mustTaxonomy() *Taxonomy {
 		for _, e := range v.Entry {
 			vals = append(vals, e.Value)
 		}
+		t.NIS2[v.Predicate] = vals
 		switch v.Predicate {
 		case "impact-sectors-impacted":
 			t.Sectors = vals
