@@ -78,6 +78,8 @@ func (n *Node) startAPI() error {
 		{"GET /api/v1/groups", n.handleGroups},
 		{"POST /api/v1/groups", n.handleGroupChange},
 		{"POST /api/v1/keys/rotate", n.handleKeyRotate},
+		{"POST " + apiMISPImport, n.handleMISPImport},
+		{"GET " + apiMISPExport, n.handleMISPExport},
 	} {
 		api.HandleFunc(r.pattern, n.metrics.instrument(r.pattern, r.h))
 	}

@@ -75,6 +75,15 @@
 //     --rotate) makes the next identity in D/next; once the roster rotates
 //     the member to it, [Open] adopts it (crash-safe renames) and keeps the
 //     old key in D/previous to read what was sealed to it.
+//   - misp.go: MISP in and out through package interop/misp.
+//     [Node.ImportMISP] maps an event, list or feed to entries of kind
+//     intel, keeps only what adds something (UUID and timestamp), seals
+//     each to its MISP distribution (never wider: organisation only → this
+//     member; a sharing group → its organisations that are members) and
+//     stores them in one batch: one refused item stores nothing unless
+//     SkipInvalid. [Node.ExportMISP] gives back the newest version of each
+//     event this node can read, capped by TLP (never RED; AMBER+STRICT
+//     only for a named organisation).
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
@@ -92,7 +101,9 @@
 //     bundles/export, bundles/import, members (GET: [MembersView]; POST:
 //     [UpdateRequest] → [UpdateResult]), members/updates/{id} (GET),
 //     members/updates/{id}/approve (POST), groups (GET: [GroupView]; POST:
-//     [GroupRequest]), keys/rotate (POST), events.
+//     [GroupRequest]), keys/rotate (POST), misp/import (POST, the MISP
+//     JSON as body → [MISPImportResult]; 422 with the refusals),
+//     misp/export (GET → [MISPExport]), events.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

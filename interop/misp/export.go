@@ -56,9 +56,16 @@ func (o ExportOptions) Check() (log.TLP, error) {
 	return limit, nil
 }
 
+// Supersedes reports whether later, an item stored after earlier with the
+// same ID, replaces it: unless it is older (a lower timestamp; an edit
+// without a timestamp is not older).
+func Supersedes(later, earlier *log.Intel) bool {
+	return later.Version == 0 || later.Version >= earlier.Version
+}
+
 // Export assembles MISP events ({"Event": …}) from parts, given in log
-// order; for an ID held in several versions, the highest version counts
-// (the later one on a tie) and keeps the place of the first. It leaves out
+// order; for an ID held in several versions, the one that supersedes the
+// others counts and keeps the place of the first. It leaves out
 // (and lists) whatever is above the cap, red, or whose event is not
 // exported, and never widens:
 //   - an event's tlp tags are replaced by one tag of its entry's label
@@ -82,7 +89,7 @@ func Export(parts []Part, opts ExportOptions) ([]map[string]any, []Withheld, err
 			continue
 		}
 		if i, ok := latest[p.Intel.ID]; ok {
-			if p.Intel.Version >= order[i].Intel.Version {
+			if Supersedes(p.Intel, order[i].Intel) {
 				order[i] = p
 			}
 			continue

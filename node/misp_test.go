@@ -1,0 +1,98 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/crisismesh/crisismesh/interop/misp"
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// A MISP import on a node: atomic (one refused item stores nothing), a
+// second import adds nothing, the edited event only what changed, and the
+// export gives back every UUID, validated.
+func TestMISPImportExport(t *testing.T) {
+	nodes, _ := openTestnetWith(t, TestnetOptions{Nodes: 1, Voters: 1}, func(int) Options { return Options{} })
+	n := nodes[0]
+	ctx := context.Background()
+	waitUntil(t, 30*time.Second, "the network key", func() bool { _, ok := n.Store().NetworkKey(); return ok })
+	read := func(name string) []byte {
+		b, err := os.ReadFile("testdata/misp/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	orig := read("existing_event.json")
+	evs, _ := misp.Decode(orig)
+	items := len(misp.Map(evs, misp.Options{}).Items)
+
+	// One bad attribute: nothing stored, unless --skip-invalid.
+	bad := []byte(`{"Event": {"uuid": "11111111-2222-4333-8444-555555555555", "info": "x", "Tag": [{"name": "tlp:green"}],
+	  "Attribute": [{"uuid": "not-a-uuid", "type": "domain", "category": "Network activity", "value": "a.example"},
+	                {"uuid": "aaaaaaaa-0000-4000-8000-000000000001", "type": "domain", "category": "Network activity", "value": "b.example"}]}}`)
+	before := n.Store().Digest()
+	res, err := n.ImportMISP(ctx, bad, MISPImportRequest{})
+	if !errors.Is(err, ErrMISPRefused) || len(res.Refused) != 1 || res.Refused[0].Path != "$.Event.Attribute[0].uuid" || n.Store().Digest() != before {
+		t.Fatalf("import with a bad attribute: %v, refused %v; want it refused with nothing stored", err, res.Refused)
+	}
+	if res, err = n.ImportMISP(ctx, bad, MISPImportRequest{SkipInvalid: true}); err != nil || res.Written != 2 || len(res.Refused) != 1 {
+		t.Fatalf("--skip-invalid: %+v, %v; want the event and one attribute written, one refused", res, err)
+	}
+
+	res, err = n.ImportMISP(ctx, orig, MISPImportRequest{})
+	if err != nil || res.Written != items || res.Unchanged != 0 {
+		t.Fatalf("import: %+v, %v; want %d entries", res, err, items)
+	}
+	if res, err = n.ImportMISP(ctx, orig, MISPImportRequest{}); err != nil || res.Written != 0 || res.Unchanged != items {
+		t.Fatalf("second import: %+v, %v; want nothing written", res, err)
+	}
+	if res, err = n.ImportMISP(ctx, read("existing_event_edited.json"), MISPImportRequest{}); err != nil || res.Written != 1 {
+		t.Fatalf("edited import: %+v, %v; want one entry (the edited object)", res, err)
+	}
+
+	out, err := n.ExportMISP(MISPExportRequest{Event: "5a3c2fcd-8328-42bb-a95e-4f4402de0b81"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := out.Events[0]["Event"].(map[string]any)
+	if got, want := len(ev["Object"].([]any)), len(evs[0].Fields["Object"].([]any)); got != want {
+		t.Errorf("exported %d objects, want %d", got, want)
+	}
+	// The edited object comes out in its new version (its attribute now
+	// tagged "blah").
+	found := false
+	for _, o := range ev["Object"].([]any) {
+		om := o.(map[string]any)
+		if om["uuid"] == "5a3cd5b6-9568-4342-b2ab-4c62950d210f" {
+			a := om["Attribute"].([]any)[0].(map[string]any)
+			_, found = a["Tag"]
+		}
+	}
+	if !found {
+		t.Error("the edited object was exported in its old version")
+	}
+	// TLP:RED is never exported; AMBER+STRICT only for a named organisation.
+	if _, err := n.ExportMISP(MISPExportRequest{MaxTLP: "red"}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("--max-tlp red: %v", err)
+	}
+	if _, err := n.ExportMISP(MISPExportRequest{MaxTLP: "amber+strict"}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("--max-tlp amber+strict without an organisation: %v", err)
+	}
+	// --since the last entry: nothing changed after it.
+	last, err := n.Store().Entries(nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := n.ExportMISP(MISPExportRequest{Since: last[len(last)-1].ID().String()}); err != nil || len(out.Events) != 0 {
+		t.Errorf("--since the last entry: %d events, %v", len(out.Events), err)
+	}
+	// Entries are shown with their text and label.
+	v := n.ViewEntry(last[len(last)-1])
+	if v.Kind != string(log.KindIntel) || v.TLP != string(log.TLPClear) {
+		t.Errorf("intel entry shown as %+v", v)
+	}
+}
