@@ -97,7 +97,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newMISPCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd())
 	return root
 }
 
