@@ -25,8 +25,8 @@ func mispEvent(n int) []byte {
 	b, err := json.Marshal(map[string]any{"Event": map[string]any{
 		"uuid": "11111111-2222-4333-8444-555555555555", "info": "botnet C2 list", "distribution": "1",
 		"threat_level_id": "2", "analysis": "2", "timestamp": "1700000000", "date": "2023-11-14",
-		"Orgc": map[string]any{"name": "CIRCL", "uuid": "55f6ea5e-2c60-40e5-964f-47a8950d210f"},
-		"Tag":  []any{map[string]any{"name": "tlp:green"}, map[string]any{"name": `rsit:malicious-code="c2-server"`}},
+		"Orgc":      map[string]any{"name": "CIRCL", "uuid": "55f6ea5e-2c60-40e5-964f-47a8950d210f"},
+		"Tag":       []any{map[string]any{"name": "tlp:green"}, map[string]any{"name": `rsit:malicious-code="c2-server"`}},
 		"Attribute": attrs,
 	}})
 	if err != nil {

@@ -86,9 +86,8 @@ func readLabels(c *collector, p string, tags any) labels {
 	}
 	for i, t := range list {
 		tp := fmt.Sprintf("%s[%d]", p, i)
-		obj, ok := t.(map[string]any)
+		obj, ok := asObject(c, tp, t, "a tag")
 		if !ok {
-			c.refuse(tp, "a tag is not an object")
 			continue
 		}
 		name, ok := obj["name"].(string)

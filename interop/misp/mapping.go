@@ -182,25 +182,18 @@ func mapEvent(ev Event, opts Options, seen map[string]string) (items []Item, ref
 	// problem of the file is listed at once.
 	var children []Item
 	var childRefused []Problem
-	attrs := arrayAt(&c, p+".Attribute", f["Attribute"])
-	for i, a := range attrs {
-		ap := fmt.Sprintf("%s.Attribute[%d]", p, i)
-		var ac collector
-		it, ok := mapAttribute(&ac, ap, a, uuid, l, scope, seen)
-		notes = append(notes, ac.notes...)
-		childRefused = append(childRefused, ac.refused...)
-		if ok && len(ac.refused) == 0 {
-			children = append(children, it)
-		}
-	}
-	for i, o := range arrayAt(&c, p+".Object", f["Object"]) {
-		op := fmt.Sprintf("%s.Object[%d]", p, i)
-		var oc collector
-		it, ok := mapObject(&oc, op, o, uuid, l, scope, seen)
-		notes = append(notes, oc.notes...)
-		childRefused = append(childRefused, oc.refused...)
-		if ok && len(oc.refused) == 0 {
-			children = append(children, it)
+	for _, kind := range []struct {
+		name string
+		read func(c *collector, p string, v any, event string, el labels, es Scope, seen map[string]string) (Item, bool)
+	}{{"Attribute", mapAttribute}, {"Object", mapObject}} {
+		for i, v := range arrayAt(&c, p+"."+kind.name, f[kind.name]) {
+			var cc collector
+			it, ok := kind.read(&cc, fmt.Sprintf("%s.%s[%d]", p, kind.name, i), v, uuid, l, scope, seen)
+			notes = append(notes, cc.notes...)
+			childRefused = append(childRefused, cc.refused...)
+			if ok && len(cc.refused) == 0 {
+				children = append(children, it)
+			}
 		}
 	}
 	notes = append(c.notes, notes...)
@@ -212,6 +205,15 @@ func mapEvent(ev Event, opts Options, seen map[string]string) (items []Item, ref
 
 var threatLevels = map[string]string{"1": "high", "2": "medium", "3": "low", "4": "undefined", "": "undefined"}
 var analyses = map[string]string{"0": "initial", "1": "ongoing", "2": "completed", "": "unknown"}
+
+// asObject returns v as a JSON object, refusing anything else.
+func asObject(c *collector, p string, v any, what string) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		c.refuse(p, what+" is not a JSON object")
+	}
+	return m, ok
+}
 
 func arrayAt(c *collector, p string, v any) []any {
 	if v == nil {
@@ -308,9 +310,8 @@ func mergeLabels(c *collector, p string, own, event labels) labels {
 }
 
 func mapAttribute(c *collector, p string, v any, event string, el labels, es Scope, seen map[string]string) (Item, bool) {
-	a, ok := v.(map[string]any)
+	a, ok := asObject(c, p, v, "an attribute")
 	if !ok {
-		c.refuse(p, "an attribute is not an object")
 		return Item{}, false
 	}
 	uuid := checkUUID(c, p, a["uuid"], seen)
@@ -323,9 +324,8 @@ func mapAttribute(c *collector, p string, v any, event string, el labels, es Sco
 }
 
 func mapObject(c *collector, p string, v any, event string, el labels, es Scope, seen map[string]string) (Item, bool) {
-	o, ok := v.(map[string]any)
+	o, ok := asObject(c, p, v, "an object")
 	if !ok {
-		c.refuse(p, "an object is not an object")
 		return Item{}, false
 	}
 	uuid := checkUUID(c, p, o["uuid"], seen)
@@ -334,9 +334,8 @@ func mapObject(c *collector, p string, v any, event string, el labels, es Scope,
 	attrs := arrayAt(c, p+".Attribute", o["Attribute"])
 	for i, a := range attrs {
 		ap := fmt.Sprintf("%s.Attribute[%d]", p, i)
-		am, ok := a.(map[string]any)
+		am, ok := asObject(c, ap, a, "an attribute")
 		if !ok {
-			c.refuse(ap, "an attribute is not an object")
 			continue
 		}
 		checkUUID(c, ap, am["uuid"], seen)
