@@ -90,6 +90,20 @@ func TestMISPImportExport(t *testing.T) {
 	if out, err := n.ExportMISP(MISPExportRequest{Since: last[len(last)-1].ID().String()}); err != nil || len(out.Events) != 0 {
 		t.Errorf("--since the last entry: %d events, %v", len(out.Events), err)
 	}
+	// Distribution 0 (your organisation only): sealed to this member
+	// alone, not under the network key, and exported back.
+	res, err = n.ImportMISP(ctx, read("misp_event.json"), MISPImportRequest{TLP: "amber"})
+	if err != nil || res.Written != 3 {
+		t.Fatalf("misp_event.json: %+v, %v", res, err)
+	}
+	netKey, _ := n.Store().NetworkKey()
+	all, _ := n.Store().Entries(nil, 0)
+	if e := all[len(all)-1]; e.Header.KeyID == netKey.ID() {
+		t.Error("an item of distribution 0 was sealed under the network key")
+	}
+	if out, err := n.ExportMISP(MISPExportRequest{Event: "5758ebf5-c898-48e6-9fe9-5665c0a83866"}); err != nil || len(out.Events[0]["Event"].(map[string]any)["Attribute"].([]any)) != 2 {
+		t.Errorf("export of misp_event.json: %v", err)
+	}
 	// Entries are shown with their text and label.
 	v := n.ViewEntry(last[len(last)-1])
 	if v.Kind != string(log.KindIntel) || v.TLP != string(log.TLPClear) {

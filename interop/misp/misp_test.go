@@ -470,3 +470,28 @@ func ExampleMap() {
 	// event green fraud MISP event "phishing wave" (threat level undefined, analysis unknown)
 	// attribute green fraud Network activity domain: evil.example
 }
+
+// TestSharingGroupFromPyMISP: a sharing group as MISP lists it
+// (testdata/sharing_groups.json), embedded in an event as MISP does, maps to
+// its organisations.
+func TestSharingGroupFromPyMISP(t *testing.T) {
+	b, err := os.ReadFile("testdata/sharing_groups.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []map[string]any
+	if err := json.Unmarshal(b, &groups); err != nil {
+		t.Fatal(err)
+	}
+	sg := groups[0]["SharingGroup"].(map[string]any)
+	sg["SharingGroupOrg"] = groups[0]["SharingGroupOrg"]
+	e := base()
+	e["distribution"], e["sharing_group_id"], e["SharingGroup"] = "4", sg["id"], sg
+	plan := Map([]Event{{Path: "$.Event", Fields: e}}, Options{})
+	if len(plan.Refused) > 0 {
+		t.Fatal(plan.Refused)
+	}
+	if s := plan.Items[0].Scope; s.SharingGroup != "PrivateTrustedGroup" || !cmp.Equal(s.Orgs, []string{"CIRCL", "PifPafPoum"}) {
+		t.Errorf("scope %+v; want PrivateTrustedGroup with CIRCL and PifPafPoum", s)
+	}
+}
