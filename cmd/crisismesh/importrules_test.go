@@ -323,7 +323,8 @@ func TestCheckImports(t *testing.T) {
 	// clean is a graph that follows every rule, using sub-packages, test
 	// helpers, libraries and test-only imports.
 	clean := []listedPackage{
-		{ImportPath: m + "/cmd/crisismesh", Imports: []string{"fmt", "github.com/spf13/cobra", m + "/node", m + "/sim"}},
+		{ImportPath: m + "/cmd/crisismesh", Imports: []string{"fmt", "github.com/spf13/cobra", m + "/node", m + "/sim", m + "/interop/misp"}},
+		{ImportPath: m + "/interop/misp", Imports: []string{"encoding/json", m + "/replication/log"}},
 		{ImportPath: m + "/sim", Imports: []string{m + "/node", m + "/transport", m + "/replication/sync", m + "/replication/crisis", m + "/crypto", m + "/sim/internal/scenario"}},
 		{ImportPath: m + "/sim/internal/scenario", Imports: []string{"os", m + "/crypto"}},
 		{ImportPath: m + "/node", Imports: []string{"net/http", m + "/replication/log", m + "/replication/store", m + "/replication/sync", m + "/replication/consensus", m + "/replication/crisis", m + "/transport", m + "/crypto", m + "/crypto/keyfile"},
@@ -404,12 +405,17 @@ func TestCheckImports(t *testing.T) {
 		{
 			name: "node imports sim",
 			pkgs: imports("node", m+"/sim"),
-			want: []string{"node imports sim; node may import only replication/*, transport, crypto"},
+			want: []string{"node imports sim; node may import only replication/*, transport, crypto, interop/*"},
+		},
+		{
+			name: "interop imports the store",
+			pkgs: imports("interop/misp", m+"/replication/store"),
+			want: []string{"interop/misp imports replication/store; interop/misp may import only replication/log"},
 		},
 		{
 			name: "cmd imports transport",
 			pkgs: imports("cmd/crisismesh", m+"/transport"),
-			want: []string{"cmd/crisismesh imports transport; cmd/crisismesh may import only node, sim"},
+			want: []string{"cmd/crisismesh imports transport; cmd/crisismesh may import only node, sim, interop/*"},
 		},
 		{
 			name: "node imports testing",
