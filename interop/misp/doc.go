@@ -90,7 +90,7 @@
 //
 // Every exported event is checked by [Validate] against MISP's own JSON
 // Schema (PyMISP's schema.json and schema-lax.json, embedded with the
-// SantHosh-tekuri jsonschema library) and its attribute types and
+// github.com/santhosh-tekuri/jsonschema/v6 library) and its attribute types and
 // categories against describeTypes.json. The strict 2.4 schema predates
 // objects, sightings and other fields MISP writes today and refuses any
 // field it does not name, so those fields are set aside for the strict
