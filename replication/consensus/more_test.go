@@ -24,9 +24,7 @@ func TestOneLeaderPerTerm(t *testing.T) {
 	t.Logf("seed %d", seed)
 	synctest.Test(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 3))
-		c := newCast(t, 5)
-		cl := newCluster(t, c, 5)
-		defer cl.close()
+		c, cl := startCluster(t, 5, 5)
 		var mu gosync.Mutex
 		leaders := map[uint64]raft.ServerID{}
 		var conflict string
@@ -85,9 +83,7 @@ func TestOneLeaderPerTerm(t *testing.T) {
 // from then on every node refuses the revoked member's commands.
 func TestRosterUpdateThroughRaft(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 3)
 		l := cl.leader()
 		admin := cl.members[0] // enisa
 		u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpRevoke, Target: c.byName["cert-lu"].ID(), Reason: "device lost", Created: t0}, c.byName["enisa"])
@@ -200,9 +196,7 @@ func TestDuplicateKeepsFirstOutcome(t *testing.T) {
 // adds the new voters (one at a time, as Raft does) and demotes the old.
 func TestVoterChangeThroughRaft(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 1)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		c, cl := startCluster(t, 1, 3)
 		l := cl.leader()
 		admin := cl.members[0] // enisa, the only voter
 		all := []crypto.MemberID{cl.members[0].id.ID(), cl.members[1].id.ID(), cl.members[2].id.ID()}
