@@ -54,11 +54,7 @@ func TestParseSignedRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := marshal(&signedWire{Body: body, Sig: sc.sig})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signedBytes(t, body, sc.sig)
 	}
 	zeroCrisisPresent := func() []byte {
 		// A zero crisis ID written out instead of left out: same value,
@@ -73,11 +69,7 @@ func TestParseSignedRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := marshal(&signedWire{Body: body, Sig: sc.sig})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signedBytes(t, body, sc.sig)
 	}
 	tests := []struct {
 		name string
