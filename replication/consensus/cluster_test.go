@@ -182,6 +182,20 @@ func startCluster(t *testing.T, voters, n int) (*cast, *cluster) {
 	return c, cl
 }
 
+// adminUpdate has the admin, enisa (the first member), write the roster
+// update spec into its log.
+func (cl *cluster) adminUpdate(spec crypto.UpdateSpec) {
+	cl.t.Helper()
+	admin := cl.members[0]
+	u, err := crypto.NewUpdate(admin.store.Roster(), spec, admin.id)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
+		cl.t.Fatal(err)
+	}
+}
+
 // openCrisis has l propose cert-lu's opening of a crisis and returns the
 // committed result.
 func openCrisis(t testing.TB, c *cast, l *member) Result {
