@@ -302,10 +302,7 @@ func TestKeyEnvelopeOpenFailuresUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ke, err := NewKeyEnvelope(net, g, []Recipient{a.Card().Recipient(), b.Card().Recipient()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ke := keyEnvelopeTo(t, net, g, a, b)
 	if ke.w2 == nil {
 		t.Fatal("NewKeyEnvelope did not write format 2")
 	}

@@ -21,15 +21,6 @@ func newNoiseHost(t *testing.T, id *crypto.Identity) host.Host {
 	return newTCPPeer(t, id, "Noise-only", libp2p.Security(noise.ID, noise.New))
 }
 
-// TestNoiseOnlyControl: two Noise-only hosts connect and open a stream, so
-// the refusals in TestNoiseOnlyPeerRefused are ours, not a broken test peer.
-func TestNoiseOnlyControl(t *testing.T) {
-	t.Parallel()
-	ids := newIdentities(t, 2)
-	a, b := newNoiseHost(t, ids[0]), newNoiseHost(t, ids[1])
-	connectAndStream(t, a, b, "Noise-only")
-}
-
 // TestNoiseOnlyPeerRefused: a peer that offers only Noise is refused by our
 // transport over TCP, whether it dials or is dialled, although the roster
 // lists it: security negotiation finds no common protocol, because our
@@ -51,12 +42,7 @@ func TestNoiseOnlyPeerRefused(t *testing.T) {
 	}
 
 	// The member dials the Noise peer.
-	if err := member.AddPeer(peer.AddrInfo{ID: nh.ID(), Addrs: nh.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	if err := member.Host().Connect(dctx, peer.AddrInfo{ID: nh.ID()}); err == nil {
+	if err := memberDials(t, member, nh); err == nil {
 		t.Fatal("a member connected to a Noise-only peer")
 	}
 	for _, c := range member.Host().Network().ConnsToPeer(nh.ID()) {

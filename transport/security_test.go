@@ -138,6 +138,18 @@ func connectAndStream(t *testing.T, a, b host.Host, kind string) {
 	s.Close()
 }
 
+// memberDials gives member the addresses of the plain host p and has it
+// dial p; it returns the dial's error.
+func memberDials(t *testing.T, member *Host, p host.Host) error {
+	t.Helper()
+	if err := member.AddPeer(peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return member.Host().Connect(ctx, peer.AddrInfo{ID: p.ID()})
+}
+
 // startTCPMember starts a host for ids[0] in a roster of ids that listens
 // on TCP only.
 func startTCPMember(t *testing.T, ids []*crypto.Identity) *Host {
@@ -163,13 +175,25 @@ func tcpAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 	return out
 }
 
-// TestClassicalTLSControl: the classical test transport works between two
-// classical hosts and negotiates X25519: the refusals below are ours.
-func TestClassicalTLSControl(t *testing.T) {
+// TestPlainPeersControl: two Noise-only hosts, and two hosts of the
+// classical test transport (which negotiates X25519), connect and open a
+// stream, so the refusals in TestNoiseOnlyPeerRefused and
+// TestClassicalTLSRefused* are ours, not a broken test peer.
+func TestPlainPeersControl(t *testing.T) {
 	t.Parallel()
-	ids := newIdentities(t, 2)
-	a, b := newClassicalHost(t, ids[0]), newClassicalHost(t, ids[1])
-	connectAndStream(t, a, b, "classical")
+	for _, tc := range []struct {
+		kind    string
+		newHost func(*testing.T, *crypto.Identity) host.Host
+	}{
+		{"Noise-only", newNoiseHost},
+		{"classical", newClassicalHost},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			ids := newIdentities(t, 2)
+			connectAndStream(t, tc.newHost(t, ids[0]), tc.newHost(t, ids[1]), tc.kind)
+		})
+	}
 }
 
 // TestClassicalTLSRefusedTCP: over TCP, a peer that can only do classical
@@ -201,12 +225,7 @@ func TestClassicalTLSRefusedTCP(t *testing.T) {
 
 	// The member dials the classical peer: its own check refuses.
 	before := member.Stats().RefusedGroup
-	if err := member.AddPeer(peer.AddrInfo{ID: classical.ID(), Addrs: classical.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	err := member.Host().Connect(dctx, peer.AddrInfo{ID: classical.ID()})
+	err := memberDials(t, member, classical)
 	if err == nil {
 		t.Fatalf("a member connected to a classical-only peer")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -31,6 +32,14 @@ func callAndPrint[V any](c *cobra.Command, dir, method, path string, req any, as
 		return printJSON(c.OutOrStdout(), v)
 	}
 	return human(c.OutOrStdout(), v)
+}
+
+// newTable starts a table on w with the tab-separated column names of
+// header; the caller writes the rows and flushes it.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

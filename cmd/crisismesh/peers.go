@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,8 +51,7 @@ func newWhoHasCmd() *cobra.Command {
 
 // printHolders writes who holds an entry as a table.
 func printHolders(w io.Writer, hs []node.HolderView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
+	tw := newTable(w, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
 	for _, h := range hs {
 		why := h.Why
 		if h.Has && h.AsOf != nil {
@@ -89,8 +87,7 @@ func newSyncCmd() *cobra.Command {
 
 // printPeers writes the members' links as a table.
 func printPeers(w io.Writer, peers []node.PeerView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
+	tw := newTable(w, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
 	for _, p := range peers {
 		last := "never"
 		if p.LastSync != nil {

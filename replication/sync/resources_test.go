@@ -182,19 +182,8 @@ func writeBundle(t testing.TB, path string, id *crypto.Identity, net crypto.Netw
 		length += uint64(len(frame))
 	}
 	exporter := id.ID()
-	body, err := crypto.MarshalCanonical(&trailerBody{Network: net[:], Exporter: exporter[:], Created: t0.UnixMilli(),
+	tr := signedTrailer(t, id, &trailerBody{Network: net[:], Exporter: exporter[:], Created: t0.UnixMilli(),
 		Count: count, Length: length, SHA256: h.Sum(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := id.Sign(crypto.ContextBundle, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := crypto.MarshalCanonical(&trailer{Body: body, Sig: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.Write(binary.BigEndian.AppendUint32(tr, uint32(len(tr)))); err != nil {
 		t.Fatal(err)
 	}
