@@ -34,16 +34,7 @@ type Approval struct {
 func NewApproval(u *Update, admin *Identity, created time.Time) (*Approval, error) {
 	id := u.ID()
 	body := approvalBody{Suite: SuiteApproval, Network: u.body.Network, Update: id[:], Version: u.body.Version, Created: created.Unix()}
-	b, err := marshal(&body)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := admin.Sign(ContextApproval, b)
-	if err != nil {
-		return nil, err
-	}
-	signer := admin.ID()
-	raw, err := marshal(&signedWire{Body: b, Signer: signer[:], Sig: sig})
+	raw, err := signBy(admin, ContextApproval, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -53,14 +44,12 @@ func NewApproval(u *Update, admin *Identity, created time.Time) (*Approval, erro
 // ParseApproval decodes an approval strictly. Its signature is checked by
 // [Roster.CheckApproval], which knows the signer's key.
 func ParseApproval(b []byte) (*Approval, error) {
-	var w signedWire
-	if err := unmarshalCanonical(b, &w); err != nil {
-		return nil, fmt.Errorf("crypto: approval: %w", err)
+	a := &Approval{raw: append([]byte(nil), b...)}
+	w, err := parseSigned(b, &a.body, "approval")
+	if err != nil {
+		return nil, err
 	}
-	a := &Approval{raw: append([]byte(nil), b...), rawBody: w.Body, sig: w.Sig}
-	if err := unmarshalCanonical(w.Body, &a.body); err != nil {
-		return nil, fmt.Errorf("crypto: approval body: %w", err)
-	}
+	a.rawBody, a.sig = w.Body, w.Sig
 	switch {
 	case a.body.Suite != SuiteApproval:
 		return nil, fmt.Errorf("crypto: approval: %w: unknown suite %q", ErrMalformed, a.body.Suite)

@@ -37,6 +37,34 @@ type signedWire struct {
 	Sig    []byte `cbor:"3,keyasint"`
 }
 
+// signBy encodes body and signs it as signer under ctx: the bytes of a
+// signed structure that names its signer.
+func signBy(signer *Identity, ctx Context, body any) ([]byte, error) {
+	b, err := marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signer.Sign(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	id := signer.ID()
+	return marshal(&signedWire{Body: b, Signer: id[:], Sig: sig})
+}
+
+// parseSigned decodes a signed structure strictly, and its body into
+// body; what names the structure in an error.
+func parseSigned(b []byte, body any, what string) (signedWire, error) {
+	var w signedWire
+	if err := unmarshalCanonical(b, &w); err != nil {
+		return w, fmt.Errorf("crypto: %s: %w", what, err)
+	}
+	if err := unmarshalCanonical(w.Body, body); err != nil {
+		return w, fmt.Errorf("crypto: %s body: %w", what, err)
+	}
+	return w, nil
+}
+
 type cardBody struct {
 	Suite      string `cbor:"1,keyasint"`
 	Name       string `cbor:"2,keyasint"`

@@ -420,25 +420,17 @@ func ParseKeyEnvelope(b []byte) (*KeyEnvelope, error) {
 }
 
 func (w *keyEnvelopeV2Wire) check() error {
-	switch {
-	case w.Version != keyEnvelopeV2:
+	if w.Version != keyEnvelopeV2 {
 		return fmt.Errorf("format %d (this version knows 1 and 2)", w.Version)
-	case len(w.KeyID) != keyIDSize:
-		return fmt.Errorf("key ID is %d bytes, want %d", len(w.KeyID), keyIDSize)
-	case len(w.Nonce) != gcmNonceSize:
-		return fmt.Errorf("nonce is %d bytes, want %d", len(w.Nonce), gcmNonceSize)
-	case len(w.Ciphertext) < gcmTagSize:
-		return fmt.Errorf("ciphertext of %d bytes is shorter than its tag", len(w.Ciphertext))
-	case len(w.Slots) == 0 || len(w.Slots) > maxRecipients:
-		return fmt.Errorf("%d recipient slots (want 1 to %d)", len(w.Slots), maxRecipients)
+	}
+	if err := checkWrapped(w.KeyID, w.Nonce, w.Ciphertext, len(w.Slots), "recipient slots"); err != nil {
+		return err
 	}
 	for i, s := range w.Slots {
-		switch {
-		case len(s.Enc) != kemEncSize:
-			return fmt.Errorf("slot %d: encapsulation is %d bytes, want %d", i, len(s.Enc), kemEncSize)
-		case len(s.Wrapped) != wrappedKeySize:
-			return fmt.Errorf("slot %d: wrapped key is %d bytes, want %d", i, len(s.Wrapped), wrappedKeySize)
-		case i > 0 && bytes.Compare(w.Slots[i-1].Enc, s.Enc) >= 0:
+		if err := checkSlot(s.Enc, s.Wrapped, "slot", i); err != nil {
+			return err
+		}
+		if i > 0 && bytes.Compare(w.Slots[i-1].Enc, s.Enc) >= 0 {
 			return fmt.Errorf("slots are not sorted and unique at %d", i)
 		}
 	}

@@ -67,10 +67,7 @@ func TestKeyEnvelope(t *testing.T) {
 	a, b, c := newTestIdentity(t, "cert-lu"), newTestIdentity(t, "cert-fr"), newTestIdentity(t, "cert-de")
 	net := NetworkID{3}
 	g, _ := NewGroupKey("tlp-red/1", 4)
-	ke, err := NewKeyEnvelope(net, g, []Recipient{a.Card().Recipient(), b.Card().Recipient()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ke := keyEnvelopeTo(t, net, g, a, b)
 	ke2, err := ParseKeyEnvelope(ke.Bytes())
 	if err != nil {
 		t.Fatal(err)

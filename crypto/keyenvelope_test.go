@@ -7,16 +7,28 @@ import (
 	"testing"
 )
 
+// keyEnvelopeTo seals g in network net to exactly the members ids, in
+// that order.
+func keyEnvelopeTo(t *testing.T, net NetworkID, g *GroupKey, ids ...*Identity) *KeyEnvelope {
+	t.Helper()
+	var rs []Recipient
+	for _, id := range ids {
+		rs = append(rs, id.Card().Recipient())
+	}
+	ke, err := NewKeyEnvelope(net, g, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ke
+}
+
 // A format-2 key envelope names neither its group nor its recipients in
 // clear; each recipient learns both by opening its own slot.
 func TestKeyEnvelopeHidesRecipients(t *testing.T) {
 	a, b, c := newTestIdentity(t, "cert-lu"), newTestIdentity(t, "cert-fr"), newTestIdentity(t, "cert-de")
 	net := NetworkID{3}
 	g, _ := NewGroupKey("to/0123456789abcdef", 7)
-	ke, err := NewKeyEnvelope(net, g, []Recipient{b.Card().Recipient(), a.Card().Recipient()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ke := keyEnvelopeTo(t, net, g, b, a)
 	raw := ke.Bytes()
 	aID, bID := a.ID(), b.ID()
 	for what, secret := range map[string][]byte{"a's member ID": aID[:], "b's member ID": bID[:], "the group name": []byte("0123456789abcdef")} {

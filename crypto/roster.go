@@ -191,16 +191,7 @@ func NewGenesis(spec GenesisSpec, signer *Identity) (*Genesis, error) {
 			body.ApprovalTTL = int64(spec.ApprovalTTL / time.Second)
 		}
 	}
-	b, err := marshal(&body)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := signer.Sign(ContextRoster, b)
-	if err != nil {
-		return nil, err
-	}
-	signerID := signer.ID()
-	raw, err := marshal(&signedWire{Body: b, Signer: signerID[:], Sig: sig})
+	raw, err := signBy(signer, ContextRoster, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -231,13 +222,10 @@ func sortedIDs(ids []MemberID) [][]byte {
 // an odd number of voters who are all members, admins who are members with
 // the admin role, and a valid signature by one of those admins.
 func ParseGenesis(b []byte) (*Genesis, error) {
-	var w signedWire
-	if err := unmarshalCanonical(b, &w); err != nil {
-		return nil, fmt.Errorf("crypto: genesis: %w", err)
-	}
 	var body genesisBody
-	if err := unmarshalCanonical(w.Body, &body); err != nil {
-		return nil, fmt.Errorf("crypto: genesis body: %w", err)
+	w, err := parseSigned(b, &body, "genesis")
+	if err != nil {
+		return nil, err
 	}
 	if body.Suite != SuiteRoster {
 		return nil, fmt.Errorf("crypto: genesis: %w: unknown suite %q (this version knows %q)", ErrMalformed, body.Suite, SuiteRoster)

@@ -336,29 +336,51 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 }
 
 func (w *envelopeWire) check() error {
-	switch {
-	case w.Suite != SuiteSeal:
+	if w.Suite != SuiteSeal {
 		return fmt.Errorf("unknown suite %q (this version knows %q)", w.Suite, SuiteSeal)
-	case len(w.KeyID) != keyIDSize:
-		return fmt.Errorf("key ID is %d bytes, want %d", len(w.KeyID), keyIDSize)
-	case len(w.Nonce) != gcmNonceSize:
-		return fmt.Errorf("nonce is %d bytes, want %d", len(w.Nonce), gcmNonceSize)
-	case len(w.Ciphertext) < gcmTagSize:
-		return fmt.Errorf("ciphertext of %d bytes is shorter than its tag", len(w.Ciphertext))
-	case len(w.Recipients) == 0 || len(w.Recipients) > maxRecipients:
-		return fmt.Errorf("%d recipients (want 1 to %d)", len(w.Recipients), maxRecipients)
+	}
+	if err := checkWrapped(w.KeyID, w.Nonce, w.Ciphertext, len(w.Recipients), "recipients"); err != nil {
+		return err
 	}
 	for i, s := range w.Recipients {
-		switch {
-		case len(s.Member) != len(MemberID{}):
+		if len(s.Member) != len(MemberID{}) {
 			return fmt.Errorf("recipient %d: member ID is %d bytes", i, len(s.Member))
-		case len(s.Enc) != kemEncSize:
-			return fmt.Errorf("recipient %d: encapsulation is %d bytes, want %d", i, len(s.Enc), kemEncSize)
-		case len(s.Wrapped) != wrappedKeySize:
-			return fmt.Errorf("recipient %d: wrapped key is %d bytes, want %d", i, len(s.Wrapped), wrappedKeySize)
-		case i > 0 && bytes.Compare(w.Recipients[i-1].Member, s.Member) >= 0:
+		}
+		if err := checkSlot(s.Enc, s.Wrapped, "recipient", i); err != nil {
+			return err
+		}
+		if i > 0 && bytes.Compare(w.Recipients[i-1].Member, s.Member) >= 0 {
 			return fmt.Errorf("recipients are not sorted and unique at %d", i)
 		}
+	}
+	return nil
+}
+
+// checkWrapped checks the sizes of what an envelope and a v2 key envelope
+// share: a key ID, an AES-GCM nonce and ciphertext, and n recipients
+// (named so in an error).
+func checkWrapped(keyID, nonce, ciphertext []byte, n int, recipients string) error {
+	switch {
+	case len(keyID) != keyIDSize:
+		return fmt.Errorf("key ID is %d bytes, want %d", len(keyID), keyIDSize)
+	case len(nonce) != gcmNonceSize:
+		return fmt.Errorf("nonce is %d bytes, want %d", len(nonce), gcmNonceSize)
+	case len(ciphertext) < gcmTagSize:
+		return fmt.Errorf("ciphertext of %d bytes is shorter than its tag", len(ciphertext))
+	case n == 0 || n > maxRecipients:
+		return fmt.Errorf("%d %s (want 1 to %d)", n, recipients, maxRecipients)
+	}
+	return nil
+}
+
+// checkSlot checks the sizes of recipient i's KEM encapsulation and
+// wrapped key; what names a recipient in an error.
+func checkSlot(enc, wrapped []byte, what string, i int) error {
+	switch {
+	case len(enc) != kemEncSize:
+		return fmt.Errorf("%s %d: encapsulation is %d bytes, want %d", what, i, len(enc), kemEncSize)
+	case len(wrapped) != wrappedKeySize:
+		return fmt.Errorf("%s %d: wrapped key is %d bytes, want %d", what, i, len(wrapped), wrappedKeySize)
 	}
 	return nil
 }

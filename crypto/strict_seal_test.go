@@ -211,6 +211,25 @@ func TestSealExtensionRefused(t *testing.T) {
 		}
 	}
 
+	g, sealed, gw := sealedGroupBody(t)
+	gw.Ciphertext = append(gw.Ciphertext, 0)
+	extended, err := marshal(&gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWith(g, NetworkID{1}, []byte("header"), extended); !errors.Is(err, ErrTampered) {
+		t.Errorf("group ciphertext extended: got %v, want ErrTampered", err)
+	}
+	if _, err := OpenWith(g, NetworkID{1}, []byte("header"), append(bytes.Clone(sealed), 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("group ciphertext encoding extended: got %v, want ErrMalformed", err)
+	}
+}
+
+// sealedGroupBody seals "body" with a fresh group key in network {1}
+// under the header "header"; it returns the key, the sealed bytes and
+// their decoded wire form.
+func sealedGroupBody(t *testing.T) (*GroupKey, []byte, groupWire) {
+	t.Helper()
 	g, err := NewGroupKey("all", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -223,17 +242,7 @@ func TestSealExtensionRefused(t *testing.T) {
 	if err := unmarshalCanonical(sealed, &gw); err != nil {
 		t.Fatal(err)
 	}
-	gw.Ciphertext = append(gw.Ciphertext, 0)
-	extended, err := marshal(&gw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenWith(g, NetworkID{1}, []byte("header"), extended); !errors.Is(err, ErrTampered) {
-		t.Errorf("group ciphertext extended: got %v, want ErrTampered", err)
-	}
-	if _, err := OpenWith(g, NetworkID{1}, []byte("header"), append(bytes.Clone(sealed), 0)); !errors.Is(err, ErrMalformed) {
-		t.Errorf("group ciphertext encoding extended: got %v, want ErrMalformed", err)
-	}
+	return g, sealed, gw
 }
 
 // TestOpenFailuresUniform: every way an envelope for this member fails to
@@ -249,18 +258,7 @@ func TestOpenFailuresUniform(t *testing.T) {
 		}
 	}
 
-	g, err := NewGroupKey("all", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := SealWith(g, NetworkID{1}, []byte("header"), []byte("body"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gw groupWire
-	if err := unmarshalCanonical(sealed, &gw); err != nil {
-		t.Fatal(err)
-	}
+	g, sealed, gw := sealedGroupBody(t)
 	reenc := func(f func(w *groupWire)) []byte {
 		w := gw
 		w.Ciphertext = bytes.Clone(gw.Ciphertext)
@@ -304,10 +302,7 @@ func TestKeyEnvelopeOpenFailuresUniform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ke, err := NewKeyEnvelope(net, g, []Recipient{a.Card().Recipient(), b.Card().Recipient()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ke := keyEnvelopeTo(t, net, g, a, b)
 	if ke.w2 == nil {
 		t.Fatal("NewKeyEnvelope did not write format 2")
 	}

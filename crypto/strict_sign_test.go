@@ -177,15 +177,23 @@ func TestCardWithIdentityEd25519KeyRefused(t *testing.T) {
 	}
 }
 
-// TestEd25519NonCanonicalSRefused: S + L in place of S is the same scalar
-// mod L; strict verification refuses it.
-func TestEd25519NonCanonicalSRefused(t *testing.T) {
-	id := newTestIdentity(t, "cert-lu")
-	msg := []byte("level 3")
+// signedCommandMessage has a fresh identity sign "level 3" under
+// ContextCommand.
+func signedCommandMessage(t *testing.T) (id *Identity, msg, sig []byte) {
+	t.Helper()
+	id = newTestIdentity(t, "cert-lu")
+	msg = []byte("level 3")
 	sig, err := id.Sign(ContextCommand, msg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return id, msg, sig
+}
+
+// TestEd25519NonCanonicalSRefused: S + L in place of S is the same scalar
+// mod L; strict verification refuses it.
+func TestEd25519NonCanonicalSRefused(t *testing.T) {
+	id, msg, sig := signedCommandMessage(t)
 	edOff := mldsa65.SignatureSize
 	s := leInt(sig[edOff+32:])
 	bad := bytes.Clone(sig)
@@ -235,12 +243,7 @@ func TestEd25519IdentityRRefused(t *testing.T) {
 // empty context, and a plain ML-DSA signature (empty context) over M' or M
 // does not pass as the ML-DSA half.
 func TestMLDSAHalfEmptyContextRefused(t *testing.T) {
-	id := newTestIdentity(t, "cert-lu")
-	msg := []byte("level 3")
-	sig, err := id.Sign(ContextCommand, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, msg, sig := signedCommandMessage(t)
 	pk := id.Card().SigningKey()
 	mprime := messageRepresentative(ContextCommand, msg)
 	half := sig[:mldsa65.SignatureSize]

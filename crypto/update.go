@@ -124,16 +124,7 @@ func NewUpdate(r *Roster, spec UpdateSpec, admin *Identity) (*Update, error) {
 	if spec.Op != OpAdd && spec.FeedSeq > 0 {
 		body.FeedSeq, body.FeedHead = spec.FeedSeq, spec.FeedHead[:]
 	}
-	b, err := marshal(&body)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := admin.Sign(ContextRosterUpdate, b)
-	if err != nil {
-		return nil, err
-	}
-	id := admin.ID()
-	raw, err := marshal(&signedWire{Body: b, Signer: id[:], Sig: sig})
+	raw, err := signBy(admin, ContextRosterUpdate, &body)
 	if err != nil {
 		return nil, err
 	}
@@ -143,14 +134,12 @@ func NewUpdate(r *Roster, spec UpdateSpec, admin *Identity) (*Update, error) {
 // ParseUpdate decodes an update strictly. Its signature and rules are
 // checked by [Roster.Apply], which knows the signer's key.
 func ParseUpdate(b []byte) (*Update, error) {
-	var w signedWire
-	if err := unmarshalCanonical(b, &w); err != nil {
-		return nil, fmt.Errorf("crypto: roster update: %w", err)
+	u := &Update{raw: append([]byte(nil), b...)}
+	w, err := parseSigned(b, &u.body, "roster update")
+	if err != nil {
+		return nil, err
 	}
-	u := &Update{raw: append([]byte(nil), b...), rawBody: w.Body, sig: w.Sig}
-	if err := unmarshalCanonical(w.Body, &u.body); err != nil {
-		return nil, fmt.Errorf("crypto: roster update body: %w", err)
-	}
+	u.rawBody, u.sig = w.Body, w.Sig
 	if u.body.Suite != SuiteRoster {
 		return nil, fmt.Errorf("crypto: roster update: %w: unknown suite %q", ErrMalformed, u.body.Suite)
 	}

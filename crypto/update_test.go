@@ -508,6 +508,15 @@ func TestApplyRefusals(t *testing.T) {
 			return []*Update{rtCraftUpdate(t, rtUpdate(t, n.r, spec, n.adminEU), f, n.adminEU)}
 		}
 	}
+	// rotateMember is lu's rotation to luNew with change made to a copy of
+	// the member it carries.
+	rotateMember := func(change func(mw *memberWire)) func(t *testing.T) []*Update {
+		return crafted(rotate(n.lu, luNew.Card()), func(b *updateBody) {
+			mw := *b.Member
+			change(&mw)
+			b.Member = &mw
+		})
+	}
 
 	tests := []struct {
 		name    string
@@ -664,24 +673,8 @@ func TestApplyRefusals(t *testing.T) {
 			},
 			rule: "unique-peer",
 		},
-		{
-			name: "rotate carrying roles",
-			updates: crafted(rotate(n.lu, luNew.Card()), func(b *updateBody) {
-				mw := *b.Member
-				mw.Roles = []string{"admin"}
-				b.Member = &mw
-			}),
-			rule: "rotate-shape",
-		},
-		{
-			name: "rotate carrying addresses",
-			updates: crafted(rotate(n.lu, luNew.Card()), func(b *updateBody) {
-				mw := *b.Member
-				mw.Addrs = []string{"/ip4/192.0.2.9/tcp/1"}
-				b.Member = &mw
-			}),
-			rule: "rotate-shape",
-		},
+		{name: "rotate carrying roles", updates: rotateMember(func(mw *memberWire) { mw.Roles = []string{"admin"} }), rule: "rotate-shape"},
+		{name: "rotate carrying addresses", updates: rotateMember(func(mw *memberWire) { mw.Addrs = []string{"/ip4/192.0.2.9/tcp/1"} }), rule: "rotate-shape"},
 		{name: "rotate without card", updates: crafted(rotate(n.lu, luNew.Card()), func(b *updateBody) { b.Member = nil }), rule: "rotate-shape"},
 		{name: "add without member", updates: crafted(addDe, func(b *updateBody) { b.Member = nil }), rule: "add-shape"},
 		{

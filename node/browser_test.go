@@ -19,20 +19,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
 	}
-	dir := t.TempDir()
-	specs, err := Testnet(TestnetOptions{Dir: dir, Nodes: 2, Voters: 1, BasePort: freeBasePort(t), Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes []*Node
-	for _, s := range specs {
-		n, err := Open(s.Dir, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		nodes = append(nodes, n)
-	}
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 2, Voters: 1}, nil)
 	waitUntil(t, 30*time.Second, "leader and keys", func() bool {
 		_, k0 := nodes[0].Store().CurrentKey("all")
 		_, k1 := nodes[1].Store().CurrentKey("all")
@@ -105,7 +92,7 @@ func TestDashboardApproves(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
 	}
-	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, func(int) Options { return Options{} })
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, nil)
 	res, err := nodes[0].ChangeRoster(context.Background(), UpdateRequest{Op: "revoke", Member: "node2", Reason: "left the network"})
 	if err != nil || res.Status != UpdatePending {
 		t.Fatalf("revoke: %+v, %v", res, err)

@@ -20,20 +20,7 @@ import (
 // Raft), until every node holds them: entries/s; and the latency from a
 // post to the entry being stored on the farthest node (p50, p99).
 func BenchmarkEndToEnd(b *testing.B) {
-	dir := b.TempDir()
-	specs, err := Testnet(TestnetOptions{Dir: dir, Nodes: 3, BasePort: freeBasePort(b), Now: time.Now()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var nodes []*Node
-	for _, s := range specs {
-		n, err := Open(s.Dir, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer n.Close()
-		nodes = append(nodes, n)
-	}
+	nodes, specs := openTestnet(b, 3, nil)
 	waitUntil(b, 30*time.Second, "the network key everywhere", func() bool {
 		for _, n := range nodes {
 			if _, ok := n.Store().CurrentKey("all"); !ok {

@@ -20,16 +20,20 @@ import (
 
 // openTestnet opens a testnet of n real nodes, node i with opts(i); they
 // are closed at the end of the test.
-func openTestnet(t *testing.T, n int, opts func(i int) Options) ([]*Node, []TestnetNode) {
+func openTestnet(t testing.TB, n int, opts func(i int) Options) ([]*Node, []TestnetNode) {
 	t.Helper()
 	return openTestnetWith(t, TestnetOptions{Nodes: n}, opts)
 }
 
 // openTestnetWith is openTestnet with testnet options (Dir, BasePort and
-// Now are filled in).
-func openTestnetWith(t *testing.T, o TestnetOptions, opts func(i int) Options) ([]*Node, []TestnetNode) {
+// Now are filled in); opts nil opens every node with Options{}.
+func openTestnetWith(t testing.TB, o TestnetOptions, opts func(i int) Options) ([]*Node, []TestnetNode) {
 	t.Helper()
 	o.Dir, o.BasePort, o.Now = t.TempDir(), freeBasePort(t), time.Now()
+	if opts == nil {
+		opts = func(int) Options { return Options{} }
+	}
+	t.Logf("base port %d", o.BasePort)
 	specs, err := Testnet(o)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +57,12 @@ func apiCall(t *testing.T, spec TestnetNode, method, path, body string) (int, st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return apiCallWith(t, spec, token, method, path, body)
+}
+
+// apiCallWith makes an API request to a testnet node with token.
+func apiCallWith(t *testing.T, spec TestnetNode, token, method, path, body string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+spec.API+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)

@@ -201,17 +201,9 @@ func BenchmarkFailover(b *testing.B) {
 					itWaitFor(b, timeout, s.name+" applying", func() bool { return s.eng.Local().Index >= res.Index })
 				}
 				b.StartTimer()
-				killed := time.Now()
-				l.close()
-				var elected time.Duration
-				_, nl, _, err := cl.commit(ctx, func(attempt int) *crisis.SignedCommand {
-					if elected == 0 {
-						elected = time.Since(killed)
-					}
-					return c.sign(b, "cert-lu", itAffected(open.ID(), itStates[attempt%len(itStates)]))
-				})
-				took := time.Since(killed)
+				f, err := cl.killLeader(b, ctx, c, l, open)
 				b.StopTimer()
+				nl, elected, took := f.leader, f.elected, f.took
 				cancel()
 				if err != nil {
 					b.Fatalf("no commit after killing %s: %v", l.name, err)

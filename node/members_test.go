@@ -26,7 +26,7 @@ import (
 // proposer cannot approve its own update twice; an unknown member cannot
 // be revoked.
 func TestRosterChangeNeedsTwoAdmins(t *testing.T) {
-	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, func(int) Options { return Options{} })
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3, Admins: 2, AdminThreshold: 2}, nil)
 	ctx := context.Background()
 	node0, node1, node2 := nodes[0], nodes[1], nodes[2]
 
@@ -117,7 +117,7 @@ func memberStatus(v MembersView, name string) string {
 // admin adds it; the running nodes admit it, it catches up on the whole
 // log, and its post is read on the other three. No node restarts.
 func TestNewMemberJoinsRunningNetwork(t *testing.T) {
-	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, nil)
 	ctx := context.Background()
 	waitNetworkKey(t, nodes)
 	for i, n := range nodes {
@@ -198,24 +198,15 @@ func TestNewMemberJoinsRunningNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the new member posts: %v", err)
 	}
-	waitUntil(t, 30*time.Second, "the other three to read the new member's post", func() bool {
-		for _, n := range nodes {
-			e, err := n.Store().Get(post.ID())
-			if err != nil {
-				return false
-			}
-			if v := n.ViewEntry(e); !v.Readable || v.Text != "hello from cert-de" || v.Author != "cert-de" {
-				return false
-			}
-		}
-		return true
+	waitAllRead(t, 30*time.Second, "the other three to read the new member's post", nodes, post, func(v EntryView) bool {
+		return v.Text == "hello from cert-de" && v.Author == "cert-de"
 	})
 }
 
 // A group post is read by the group's members and by no one else, checked
 // on every node; removing a member starts a new epoch it does not receive.
 func TestGroupPostReadByMembersOnly(t *testing.T) {
-	nodes, _ := openTestnetWith(t, TestnetOptions{Nodes: 4}, func(int) Options { return Options{} })
+	nodes, _ := openTestnetWith(t, TestnetOptions{Nodes: 4}, nil)
 	ctx := context.Background()
 	admin := nodes[0]
 	if res, err := admin.ChangeGroup(ctx, GroupRequest{Op: "create", Group: "ops", Members: []string{"node1", "nodeX"}}); err != nil || res.Rule != "member-unknown" {
@@ -401,7 +392,7 @@ func TestRevokedWhilePartitioned(t *testing.T) {
 // is refused, its old entries stay valid, and it still reads what was
 // sealed to its old key.
 func TestMemberRotatesKeys(t *testing.T) {
-	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, func(int) Options { return Options{} })
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 3}, nil)
 	ctx := context.Background()
 	waitNetworkKey(t, nodes)
 	old := nodes[2].Identity()
@@ -452,17 +443,8 @@ func TestMemberRotatesKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("post with the new key: %v", err)
 	}
-	waitUntil(t, 60*time.Second, "every node to read the post under the new key", func() bool {
-		for _, n := range nodes {
-			e, err := n.Store().Get(fresh.ID())
-			if err != nil {
-				return false
-			}
-			if v := n.ViewEntry(e); !v.Readable || v.Author != "node2" {
-				return false
-			}
-		}
-		return true
+	waitAllRead(t, 60*time.Second, "every node to read the post under the new key", nodes, fresh, func(v EntryView) bool {
+		return v.Author == "node2"
 	})
 	// The old key signs after the rotation (a Lamport clock above the
 	// rotation's: an entry below it sorts before the rotation in the log
@@ -505,6 +487,24 @@ func waitNetworkKey(t *testing.T, nodes []*Node) {
 	waitUntil(t, 30*time.Second, "every node to hold the network key", func() bool {
 		for _, n := range nodes {
 			if _, ok := n.Store().CurrentKey("all"); !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitAllRead waits until every node of nodes holds e and reads it, and
+// check holds for what it shows.
+func waitAllRead(t *testing.T, d time.Duration, what string, nodes []*Node, e *log.Entry, check func(EntryView) bool) {
+	t.Helper()
+	waitUntil(t, d, what, func() bool {
+		for _, n := range nodes {
+			got, err := n.Store().Get(e.ID())
+			if err != nil {
+				return false
+			}
+			if v := n.ViewEntry(got); !v.Readable || !check(v) {
 				return false
 			}
 		}

@@ -41,22 +41,7 @@ func freeBasePort(t testing.TB) int {
 // up: the admin hands out the network key, everyone converges, a crisis
 // opened on the leader is committed everywhere.
 func TestTestnetComesUp(t *testing.T) {
-	dir := t.TempDir()
-	base := freeBasePort(t)
-	t.Logf("base port %d", base)
-	nodes, err := Testnet(TestnetOptions{Dir: dir, Nodes: 3, BasePort: base, Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var running []*Node
-	for _, nd := range nodes {
-		n, err := Open(nd.Dir, Options{})
-		if err != nil {
-			t.Fatalf("open %s: %v", nd.Name, err)
-		}
-		running = append(running, n)
-		t.Cleanup(func() { n.Close() })
-	}
+	running, nodes := openTestnet(t, 3, nil)
 	// A second process on the same directory is refused.
 	if _, err := Open(nodes[0].Dir, Options{}); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Open on one directory: got %v, want ErrRunning", err)
@@ -118,15 +103,7 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	do := func(method, path, tok string, body string) (int, string) {
-		req, _ := http.NewRequest(method, "http://"+nodes[0].API+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return apiCallWith(t, nodes[0], tok, method, path, body)
 	}
 	if code, _ := do("GET", apiStatus, "wrong", ""); code != http.StatusUnauthorized {
 		t.Errorf("wrong token: got %d, want 401", code)
@@ -244,16 +221,8 @@ func TestDashboardAndEvents(t *testing.T) {
 // openSingle opens a one-node testnet (closed at the end of the test).
 func openSingle(t *testing.T) (*Node, []TestnetNode) {
 	t.Helper()
-	nodes, err := Testnet(TestnetOptions{Dir: t.TempDir(), Nodes: 1, BasePort: freeBasePort(t), Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := Open(nodes[0].Dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n, nodes
+	nodes, specs := openTestnet(t, 1, nil)
+	return nodes[0], specs
 }
 
 // convergeHolding waits until nodes hold the same log, and checks that

@@ -84,17 +84,9 @@ func TestRaftOverLibp2pFailover(t *testing.T) {
 	}
 
 	// Kill the leader: close its engine, sync, host and store.
-	killed := time.Now()
 	old := l
-	old.close()
-	var elected time.Duration
-	res2, nl, sc2, err := cl.commit(ctx, func(attempt int) *crisis.SignedCommand {
-		if elected == 0 {
-			elected = time.Since(killed)
-		}
-		return c.sign(t, "cert-lu", itAffected(open.ID(), itStates[attempt%len(itStates)]))
-	})
-	failover := time.Since(killed)
+	f, err := cl.killLeader(t, ctx, c, old, open)
+	res2, nl, sc2, elected, failover := f.res, f.leader, f.cmd, f.elected, f.took
 	if err != nil {
 		t.Fatalf("after killing leader %s: %v", old.name, err)
 	}

@@ -556,6 +556,33 @@ func (cl *itCluster) waitLeader(timeout time.Duration) *itStack {
 	return l
 }
 
+// failoverRun is what killLeader measured.
+type failoverRun struct {
+	res     consensus.Result      // the first command committed after the kill
+	leader  *itStack              // the node it committed on
+	cmd     *crisis.SignedCommand // that command
+	elected time.Duration         // kill → a leader first seen taking a command
+	took    time.Duration         // kill → the command committed
+}
+
+// killLeader closes the leader l (engine, sync, host and store) and has
+// the cluster commit cert-lu's next change of the affected states of
+// crisis open, as a fresh command on each attempt.
+func (cl *itCluster) killLeader(tb testing.TB, ctx context.Context, c *itCast, l *itStack, open *crisis.SignedCommand) (failoverRun, error) {
+	killed := time.Now()
+	l.close()
+	var f failoverRun
+	var err error
+	f.res, f.leader, f.cmd, err = cl.commit(ctx, func(attempt int) *crisis.SignedCommand {
+		if f.elected == 0 {
+			f.elected = time.Since(killed)
+		}
+		return c.sign(tb, "cert-lu", itAffected(open.ID(), itStates[attempt%len(itStates)]))
+	})
+	f.took = time.Since(killed)
+	return f, err
+}
+
 // commit proposes a command on whichever node leads until one commits.
 // next makes the command of each attempt: a fresh one, because an attempt
 // that failed (leadership lost) may still commit later, and the same

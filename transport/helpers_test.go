@@ -156,6 +156,19 @@ func serveEcho(h *Host) {
 	})
 }
 
+// startPair starts two member hosts, a and b, and gives a b's addresses.
+func startPair(t testing.TB) (a, b *Host) {
+	t.Helper()
+	ids := newIdentities(t, 2)
+	r := newRoster(t, ids...)
+	a = startHost(t, testConfig(t, ids[0], r))
+	b = startHost(t, testConfig(t, ids[1], r))
+	if err := a.AddPeer(addrInfo(b)); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
 // addrInfo is how another host reaches h.
 func addrInfo(h *Host) peer.AddrInfo {
 	return peer.AddrInfo{ID: h.ID(), Addrs: h.Host().Addrs()}

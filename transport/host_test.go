@@ -270,13 +270,7 @@ func TestProfileForPeer(t *testing.T) {
 
 func TestNetworkDirectionInConnInfo(t *testing.T) {
 	t.Parallel()
-	ids := newIdentities(t, 2)
-	r := newRoster(t, ids...)
-	a := startHost(t, testConfig(t, ids[0], r))
-	b := startHost(t, testConfig(t, ids[1], r))
-	if err := a.AddPeer(addrInfo(b)); err != nil {
-		t.Fatal(err)
-	}
+	a, b := startPair(t)
 	waitFor(t, 10*time.Second, "b sees an inbound connection from a", func() bool {
 		for _, ci := range b.ConnInfo(a.ID()) {
 			if ci.Direction == network.DirInbound {

@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
 // newNoiseHost is a plain libp2p host whose only security transport is
@@ -19,38 +18,7 @@ import (
 // QUIC always runs TLS, so a Noise-only peer is a TCP peer.
 func newNoiseHost(t *testing.T, id *crypto.Identity) host.Host {
 	t.Helper()
-	h, err := libp2p.New(
-		libp2p.Identity(id.PeerKey()),
-		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
-	)
-	if err != nil {
-		t.Fatalf("Noise-only host: %v", err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// TestNoiseOnlyControl: two Noise-only hosts connect and open a stream, so
-// the refusals in TestNoiseOnlyPeerRefused are ours, not a broken test peer.
-func TestNoiseOnlyControl(t *testing.T) {
-	t.Parallel()
-	ids := newIdentities(t, 2)
-	a, b := newNoiseHost(t, ids[0]), newNoiseHost(t, ids[1])
-	b.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatalf("Noise-only hosts cannot connect: %v", err)
-	}
-	s, err := a.NewStream(ctx, b.ID(), echoProto)
-	if err != nil {
-		t.Fatalf("Noise-only hosts cannot open a stream: %v", err)
-	}
-	s.Close()
+	return newTCPPeer(t, id, "Noise-only", libp2p.Security(noise.ID, noise.New))
 }
 
 // TestNoiseOnlyPeerRefused: a peer that offers only Noise is refused by our
@@ -60,12 +28,8 @@ func TestNoiseOnlyControl(t *testing.T) {
 func TestNoiseOnlyPeerRefused(t *testing.T) {
 	t.Parallel()
 	ids := newIdentities(t, 2)
-	r := newRoster(t, ids...)
-	cfg := testConfig(t, ids[0], r)
-	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
-	member := startHost(t, cfg)
+	member := startTCPMember(t, ids)
 	nh := newNoiseHost(t, ids[1])
-	nh.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
 
 	// The Noise peer dials the member.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -78,12 +42,7 @@ func TestNoiseOnlyPeerRefused(t *testing.T) {
 	}
 
 	// The member dials the Noise peer.
-	if err := member.AddPeer(peer.AddrInfo{ID: nh.ID(), Addrs: nh.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	if err := member.Host().Connect(dctx, peer.AddrInfo{ID: nh.ID()}); err == nil {
+	if err := memberDials(t, member, nh); err == nil {
 		t.Fatal("a member connected to a Noise-only peer")
 	}
 	for _, c := range member.Host().Network().ConnsToPeer(nh.ID()) {

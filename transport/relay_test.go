@@ -16,8 +16,7 @@ func TestRelay(t *testing.T) {
 	t.Parallel()
 	ids := newIdentities(t, 3)
 	roster := newRoster(t, ids...)
-	rcfg := testConfig(t, ids[0], roster)
-	rcfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	rcfg := tcpConfig(t, ids[0], roster)
 	rcfg.Relay.Service = true
 	r := startHost(t, rcfg)
 
@@ -25,12 +24,10 @@ func TestRelay(t *testing.T) {
 	for _, a := range r.Addrs() {
 		relayAddr = a.String()
 	}
-	ccfg := testConfig(t, ids[1], roster)
-	ccfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	ccfg := tcpConfig(t, ids[1], roster)
 	ccfg.Relay = RelayConfig{Client: true, Relays: []string{relayAddr}}
 	c := startHost(t, ccfg)
-	acfg := testConfig(t, ids[2], roster)
-	acfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	acfg := tcpConfig(t, ids[2], roster)
 	acfg.Relay.Client = true
 	a := startHost(t, acfg)
 

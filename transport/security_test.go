@@ -98,19 +98,70 @@ func (c *classicalConn) ConnState() network.ConnectionState   { return network.C
 // TLS allows only X25519.
 func newClassicalHost(t *testing.T, id *crypto.Identity) host.Host {
 	t.Helper()
+	return newTCPPeer(t, id, "classical", libp2p.Security(libp2ptls.ID, newClassicalTLS))
+}
+
+// newTCPPeer is a plain libp2p host (not our Host) on 127.0.0.1, over TCP
+// only, whose only security transport is security; it answers echoProto
+// by closing the stream. kind names it in a failure.
+func newTCPPeer(t *testing.T, id *crypto.Identity, kind string, security libp2p.Option) host.Host {
+	t.Helper()
 	h, err := libp2p.New(
 		libp2p.Identity(id.PeerKey()),
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
-		libp2p.Security(libp2ptls.ID, newClassicalTLS),
+		security,
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	)
 	if err != nil {
-		t.Fatalf("classical host: %v", err)
+		t.Fatalf("%s host: %v", kind, err)
 	}
 	t.Cleanup(func() { h.Close() })
+	h.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
 	return h
+}
+
+// connectAndStream fails the test unless a connects to b and opens a
+// stream to it: the control for a test that expects a refusal.
+func connectAndStream(t *testing.T, a, b host.Host, kind string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatalf("%s hosts cannot connect: %v", kind, err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), echoProto)
+	if err != nil {
+		t.Fatalf("%s hosts cannot open a stream: %v", kind, err)
+	}
+	s.Close()
+}
+
+// memberDials gives member the addresses of the plain host p and has it
+// dial p; it returns the dial's error.
+func memberDials(t *testing.T, member *Host, p host.Host) error {
+	t.Helper()
+	if err := member.AddPeer(peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return member.Host().Connect(ctx, peer.AddrInfo{ID: p.ID()})
+}
+
+// startTCPMember starts a host for ids[0] in a roster of ids that listens
+// on TCP only.
+func startTCPMember(t *testing.T, ids []*crypto.Identity) *Host {
+	t.Helper()
+	return startHost(t, tcpConfig(t, ids[0], newRoster(t, ids...)))
+}
+
+// tcpConfig is testConfig listening on TCP only.
+func tcpConfig(t testing.TB, id *crypto.Identity, r *crypto.Roster) Config {
+	cfg := testConfig(t, id, r)
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	return cfg
 }
 
 // tcpAddrs returns h's TCP addresses.
@@ -124,23 +175,25 @@ func tcpAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 	return out
 }
 
-// TestClassicalTLSControl: the classical test transport works between two
-// classical hosts and negotiates X25519: the refusals below are ours.
-func TestClassicalTLSControl(t *testing.T) {
+// TestPlainPeersControl: two Noise-only hosts, and two hosts of the
+// classical test transport (which negotiates X25519), connect and open a
+// stream, so the refusals in TestNoiseOnlyPeerRefused and
+// TestClassicalTLSRefused* are ours, not a broken test peer.
+func TestPlainPeersControl(t *testing.T) {
 	t.Parallel()
-	ids := newIdentities(t, 2)
-	a, b := newClassicalHost(t, ids[0]), newClassicalHost(t, ids[1])
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
-	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
-		t.Fatalf("classical hosts cannot connect: %v", err)
+	for _, tc := range []struct {
+		kind    string
+		newHost func(*testing.T, *crypto.Identity) host.Host
+	}{
+		{"Noise-only", newNoiseHost},
+		{"classical", newClassicalHost},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			ids := newIdentities(t, 2)
+			connectAndStream(t, tc.newHost(t, ids[0]), tc.newHost(t, ids[1]), tc.kind)
+		})
 	}
-	s, err := a.NewStream(ctx, b.ID(), echoProto)
-	if err != nil {
-		t.Fatalf("classical hosts cannot open a stream: %v", err)
-	}
-	s.Close()
 }
 
 // TestClassicalTLSRefusedTCP: over TCP, a peer that can only do classical
@@ -149,12 +202,8 @@ func TestClassicalTLSControl(t *testing.T) {
 func TestClassicalTLSRefusedTCP(t *testing.T) {
 	t.Parallel()
 	ids := newIdentities(t, 2)
-	r := newRoster(t, ids...)
-	cfg := testConfig(t, ids[0], r)
-	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
-	member := startHost(t, cfg)
+	member := startTCPMember(t, ids)
 	classical := newClassicalHost(t, ids[1])
-	classical.SetStreamHandler(echoProto, func(s network.Stream) { s.Close() })
 
 	// The classical peer dials the member.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -176,12 +225,7 @@ func TestClassicalTLSRefusedTCP(t *testing.T) {
 
 	// The member dials the classical peer: its own check refuses.
 	before := member.Stats().RefusedGroup
-	if err := member.AddPeer(peer.AddrInfo{ID: classical.ID(), Addrs: classical.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	err := member.Host().Connect(dctx, peer.AddrInfo{ID: classical.ID()})
+	err := memberDials(t, member, classical)
 	if err == nil {
 		t.Fatalf("a member connected to a classical-only peer")
 	}

@@ -16,13 +16,7 @@ const raftProto = "/crisismesh/test-raft/1"
 // peer ID, as hashicorp/raft's NetworkTransport uses it.
 func TestStreamLayer(t *testing.T) {
 	t.Parallel()
-	ids := newIdentities(t, 2)
-	r := newRoster(t, ids...)
-	a := startHost(t, testConfig(t, ids[0], r))
-	b := startHost(t, testConfig(t, ids[1], r))
-	if err := a.AddPeer(addrInfo(b)); err != nil {
-		t.Fatal(err)
-	}
+	a, b := startPair(t)
 	la, err := NewStreamLayer(a.Host(), raftProto)
 	if err != nil {
 		t.Fatal(err)

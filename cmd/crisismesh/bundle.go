@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -34,19 +35,10 @@ harmless.`,
 			if err != nil {
 				return err
 			}
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var v node.BundleView
-			if err := cl.do(c.Context(), "POST", "/api/v1/bundles/export", map[string]string{"out": abs, "for": forMember}, &v); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d entries, %d bytes, signed by %s\n", v.File, v.Entries, v.Bytes, v.Exporter)
-			return nil
+			return callAndPrint(c, dir, "POST", "/api/v1/bundles/export", map[string]string{"out": abs, "for": forMember}, asJSON, func(w io.Writer, v node.BundleView) error {
+				fmt.Fprintf(w, "wrote %s: %d entries, %d bytes, signed by %s\n", v.File, v.Entries, v.Bytes, v.Exporter)
+				return nil
+			})
 		},
 	}
 	exp.Flags().StringVar(&out, "out", "", "bundle file to write")
@@ -62,20 +54,11 @@ harmless.`,
 			if err != nil {
 				return err
 			}
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var v node.BundleView
-			if err := cl.do(c.Context(), "POST", "/api/v1/bundles/import", map[string]string{"file": abs}, &v); err != nil {
-				return err
-			}
 			asJSON, _ := c.Flags().GetBool("json")
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "imported %s from %s: %d new, %d already held, %d refused\n", filepath.Base(v.File), v.Exporter, v.Added, v.Dups, v.Rejected)
-			return nil
+			return callAndPrint(c, dir, "POST", "/api/v1/bundles/import", map[string]string{"file": abs}, asJSON, func(w io.Writer, v node.BundleView) error {
+				fmt.Fprintf(w, "imported %s from %s: %d new, %d already held, %d refused\n", filepath.Base(v.File), v.Exporter, v.Added, v.Dups, v.Rejected)
+				return nil
+			})
 		},
 	}
 	imp.Flags().Bool("json", false, "print JSON")

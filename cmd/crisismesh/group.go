@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,34 +31,37 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "List the groups, their members, and the key epoch of those this member is in",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var gs []node.GroupView
-			if err := get(c.Context(), dir, "/api/v1/groups", &gs); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), gs)
-			}
-			w := c.OutOrStdout()
-			if len(gs) == 0 {
-				fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
-				return nil
-			}
-			fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
-			for _, g := range gs {
-				epoch := "-"
-				if g.Epoch > 0 {
-					epoch = fmt.Sprint(g.Epoch)
-				}
-				fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
-			}
-			return nil
+			return callAndPrint(c, dir, "GET", "/api/v1/groups", nil, asJSON, printGroups)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
+	addGroupChangeCmds(root, &dir)
+	return root
+}
 
+// printGroups writes the groups as a table.
+func printGroups(w io.Writer, gs []node.GroupView) error {
+	if len(gs) == 0 {
+		fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
+		return nil
+	}
+	fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
+	for _, g := range gs {
+		epoch := "-"
+		if g.Epoch > 0 {
+			epoch = fmt.Sprint(g.Epoch)
+		}
+		fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
+	}
+	return nil
+}
+
+// addGroupChangeCmds adds the commands that change groups (create, add,
+// remove, delete) to root; dir is root's data directory flag.
+func addGroupChangeCmds(root *cobra.Command, dir *string) {
 	send := func(c *cobra.Command, req node.GroupRequest) error {
-		return sendRosterChange(c, dir, "/api/v1/groups", req)
+		return sendRosterChange(c, *dir, "/api/v1/groups", req)
 	}
 	var members []string
 	create := rosterChangeFlags(&cobra.Command{
@@ -96,7 +100,6 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 			return send(c, node.GroupRequest{Op: "delete", Group: args[0]})
 		},
 	}))
-	return root
 }
 
 func newKeyCmd() *cobra.Command {
@@ -113,19 +116,10 @@ members are revoked or leave a group; rotate by hand after a suspected leak.`,
 		Example: "  crisismesh key rotate\n  crisismesh key rotate --group energy-csirts",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var v node.KeyRotation
-			if err := cl.do(c.Context(), "POST", "/api/v1/keys/rotate", map[string]string{"group": group}, &v); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
-			return nil
+			return callAndPrint(c, dir, "POST", "/api/v1/keys/rotate", map[string]string{"group": group}, asJSON, func(w io.Writer, v node.KeyRotation) error {
+				fmt.Fprintf(w, "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
+				return nil
+			})
 		},
 	}
 	rotate.Flags().StringVar(&group, "group", "", "a named group this member is in (default: the network key)")

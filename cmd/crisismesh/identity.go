@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/crisismesh/crisismesh/node"
@@ -143,8 +142,7 @@ func printRoster(c *cobra.Command, v node.NetworkView) {
 	fmt.Fprintf(w, "  network ID  %s\n", v.NetworkID)
 	fmt.Fprintf(w, "  created     %s\n", v.Created.Format(time.RFC3339))
 	fmt.Fprintf(w, "  members     %d\n\n", len(v.Members))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tMEMBER ID\tROLES\tVOTER\tADMIN\tPEER ID")
+	tw := newTable(w, "NAME\tMEMBER ID\tROLES\tVOTER\tADMIN\tPEER ID")
 	for _, m := range v.Members {
 		name := m.Name
 		if m.Revoked {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -43,25 +44,16 @@ EXERCISE.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
 			req := node.PostRequest{Kind: kind, TLP: tlp, Priority: prio, Text: strings.Join(args, " ")}
 			if to != "" {
 				req.To = strings.Split(to, ",")
 			}
 			req.Group = group
 			req.RSITClass, req.RSITType, req.Sectors, req.Impact, req.Outlook = rsitClass, rsitType, sectors, impact, outlook
-			var e node.EntryView
-			if err := cl.do(c.Context(), "POST", "/api/v1/entries", req, &e); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), e)
-			}
-			fmt.Fprintln(c.OutOrStdout(), e.ID)
-			return nil
+			return callAndPrint(c, dir, "POST", "/api/v1/entries", req, asJSON, func(w io.Writer, e node.EntryView) error {
+				fmt.Fprintln(w, e.ID)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&kind, "kind", "message", "incident, sitrep, request, decision, message or ack")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -39,15 +40,7 @@ approvals or for Raft) when --wait ran out.`,
   crisismesh member list --json | jq '.members[] | select(.status != "active")'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var v node.MembersView
-			if err := get(c.Context(), dir, "/api/v1/members", &v); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			printMembers(c, v)
-			return nil
+			return callAndPrint(c, dir, "GET", "/api/v1/members", nil, asJSON, printMembers)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -209,8 +202,8 @@ func rosterChangeFlags(c *cobra.Command) *cobra.Command {
 	return c
 }
 
-func printMembers(c *cobra.Command, v node.MembersView) {
-	w := c.OutOrStdout()
+// printMembers writes the roster and the updates waiting for approvals.
+func printMembers(w io.Writer, v node.MembersView) error {
 	fmt.Fprintf(w, "roster version %d (Raft holds %d); changes need %d admin(s)\n\n", v.RosterVersion, v.RaftRosterVersion, v.AdminThreshold)
 	fmt.Fprintf(w, "%-20s %-16s %-24s %-5s %-5s %s\n", "NAME", "MEMBER ID", "ROLES", "VOTER", "ADMIN", "STATUS")
 	for _, m := range v.Members {
@@ -234,6 +227,7 @@ func printMembers(c *cobra.Command, v node.MembersView) {
 		}
 		fmt.Fprintf(w, "approve one with: crisismesh member approve UPDATE_ID\n")
 	}
+	return nil
 }
 
 func printUpdate(c *cobra.Command, res node.UpdateResult) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -13,6 +14,32 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// callAndPrint asks the API of the node running in dir (method and path,
+// with req as the JSON body unless nil) and prints the answer, a V: as
+// JSON when asJSON, else with human.
+func callAndPrint[V any](c *cobra.Command, dir, method, path string, req any, asJSON bool, human func(w io.Writer, v V) error) error {
+	cl, err := newClient(dir)
+	if err != nil {
+		return err
+	}
+	var v V
+	if err := cl.do(c.Context(), method, path, req, &v); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.OutOrStdout(), v)
+	}
+	return human(c.OutOrStdout(), v)
+}
+
+// newTable starts a table on w with the tab-separated column names of
+// header; the caller writes the rows and flushes it.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

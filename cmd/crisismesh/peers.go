@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,28 +41,25 @@ func newWhoHasCmd() *cobra.Command {
 		Short: "Which members hold an entry, and why a member has not got it",
 		Args:  exactArgs(1, "an ENTRY_ID (from crisismesh log)"),
 		RunE: func(c *cobra.Command, args []string) error {
-			var hs []node.HolderView
-			if err := get(c.Context(), dir, "/api/v1/who-has/"+args[0], &hs); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), hs)
-			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
-			for _, h := range hs {
-				why := h.Why
-				if h.Has && h.AsOf != nil {
-					why = "as of " + h.AsOf.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
-			}
-			return tw.Flush()
+			return callAndPrint(c, dir, "GET", "/api/v1/who-has/"+args[0], nil, asJSON, printHolders)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
+}
+
+// printHolders writes who holds an entry as a table.
+func printHolders(w io.Writer, hs []node.HolderView) error {
+	tw := newTable(w, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
+	for _, h := range hs {
+		why := h.Why
+		if h.Has && h.AsOf != nil {
+			why = "as of " + h.AsOf.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
+	}
+	return tw.Flush()
 }
 
 func newSyncCmd() *cobra.Command {
@@ -77,19 +73,10 @@ func newSyncCmd() *cobra.Command {
 			if force == "" {
 				return usageError{fmt.Errorf("sync needs --force PEER (a member name or peer ID)")}
 			}
-			cl, err := newClient(dir)
-			if err != nil {
-				return err
-			}
-			var rep node.SyncReport
-			if err := cl.do(c.Context(), "POST", "/api/v1/sync", map[string]string{"peer": force}, &rep); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), rep)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
-			return nil
+			return callAndPrint(c, dir, "POST", "/api/v1/sync", map[string]string{"peer": force}, asJSON, func(w io.Writer, rep node.SyncReport) error {
+				fmt.Fprintf(w, "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&force, "force", "", "member name or peer ID to resync with")
@@ -100,8 +87,7 @@ func newSyncCmd() *cobra.Command {
 
 // printPeers writes the members' links as a table.
 func printPeers(w io.Writer, peers []node.PeerView) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
+	tw := newTable(w, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
 	for _, p := range peers {
 		last := "never"
 		if p.LastSync != nil {

@@ -111,16 +111,11 @@ func TestForgedCheckpointNotBelieved(t *testing.T) {
 // naming its signers.
 func TestCertifiedCheckpointReachesFarNonVoter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 4)
 		far := cl.members[3]
 		cl.isolate(far)
 		l := cl.leader(cl.members[:3]...)
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		waitFor(t, "the far non-voter believes the committed state", cl.members, func() bool {
 			v := far.eng.Local()
 			return v.Source == SourceCheckpoint && v.Index >= res.Index && v.State.Status == crisis.StatusOpen
@@ -140,17 +135,12 @@ func TestCertifiedCheckpointReachesFarNonVoter(t *testing.T) {
 // A genuine but older certificate never moves a node back.
 func TestStaleCertificateDoesNotRollBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 4)
 		far := cl.members[3]
 		cl.isolate(far)
 		voters := cl.members[:3]
 		l := cl.leader(voters...)
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		waitFor(t, "the first state certified among the voters", voters, func() bool {
 			v := far.eng.Local()
 			bridgeLogs(t, append(voters, far)...)
@@ -249,14 +239,9 @@ func TestVotesThatDoNotCount(t *testing.T) {
 // shows the certified state instead of its own.
 func TestFakeLeaderExposedByCertificates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 3)
 		l := cl.leader()
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		others := without(cl.members, l)
 		h, f := others[0], others[1]
 		waitFor(t, "the follower applied the open", nil, func() bool { return f.eng.view(false).Index >= res.Index })
@@ -351,15 +336,10 @@ func votesAt(t testing.TB, m *member, index uint64) map[crypto.MemberID]int {
 // state: the third voter holds its vote back and never writes it.
 func TestOnlyTheVotesNeededAreWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 4)
 		far := cl.members[3]
 		l := cl.leader()
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		waitFor(t, "a certificate", cl.members, func() bool { return far.eng.Local().Certified >= res.Index })
 		cert := far.eng.Local().Certified
 		for range 20 { // 10 s, well past the hold-back
@@ -376,9 +356,7 @@ func TestOnlyTheVotesNeededAreWritten(t *testing.T) {
 // after holding back, and the state is certified all the same.
 func TestHeldBackVoteCoversAMissingVoter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 4)
 		l := cl.leader()
 		// The follower voters in member-ID order: the first would vote.
 		var followers []*member
@@ -390,10 +368,7 @@ func TestHeldBackVoteCoversAMissingVoter(t *testing.T) {
 			}
 		}
 		first, second, far := followers[0], followers[1], cl.members[3]
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		// The log moves among all but the first follower.
 		waitFor(t, "a certificate without the first follower", []*member{l, second, far}, func() bool {
 			return far.eng.Local().Certified >= res.Index

@@ -171,6 +171,42 @@ func newClusterWith(t testing.TB, c *cast, n int, o clusterOpts) *cluster {
 	return cl
 }
 
+// startCluster starts nodes for the first n members of a cast with the
+// given number of voters, as newCluster does, and closes them when the
+// test ends.
+func startCluster(t *testing.T, voters, n int) (*cast, *cluster) {
+	t.Helper()
+	c := newCast(t, voters)
+	cl := newCluster(t, c, n)
+	t.Cleanup(cl.close)
+	return c, cl
+}
+
+// adminUpdate has the admin, enisa (the first member), write the roster
+// update spec into its log.
+func (cl *cluster) adminUpdate(spec crypto.UpdateSpec) {
+	cl.t.Helper()
+	admin := cl.members[0]
+	u, err := crypto.NewUpdate(admin.store.Roster(), spec, admin.id)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
+		cl.t.Fatal(err)
+	}
+}
+
+// openCrisis has l propose cert-lu's opening of a crisis and returns the
+// committed result.
+func openCrisis(t testing.TB, c *cast, l *member) Result {
+	t.Helper()
+	res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func (cl *cluster) close() {
 	for _, m := range cl.members {
 		m.eng.Close()
@@ -298,9 +334,7 @@ func TestElectAndCommit(t *testing.T) {
 // commits; the minority cannot; after heal everyone agrees.
 func TestIsolatedLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 3)
 		old := cl.leader()
 		cl.isolate(old)
 		var rest []*member
@@ -343,9 +377,7 @@ func TestIsolatedLeader(t *testing.T) {
 // log, and the leader commits it; the proposer sees it provisional first.
 func TestProposalThroughTheLog(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4) // three voters and a non-voter
-		defer cl.close()
+		c, cl := startCluster(t, 3, 4) // three voters and a non-voter
 		l := cl.leader()
 		far := cl.members[3]
 		cl.isolate(far)

@@ -88,14 +88,9 @@ func TestLinearizable(t *testing.T) {
 	t.Logf("seed %d", seed)
 	var history []porcupine.Operation
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 5)
-		cl := newCluster(t, c, 5)
-		defer cl.close()
+		c, cl := startCluster(t, 5, 5)
 		l := cl.leader()
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		id := res.State.Crisis
 		states := []string{"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE"}
 		var mu gosync.Mutex

@@ -24,9 +24,7 @@ func TestOneLeaderPerTerm(t *testing.T) {
 	t.Logf("seed %d", seed)
 	synctest.Test(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 3))
-		c := newCast(t, 5)
-		cl := newCluster(t, c, 5)
-		defer cl.close()
+		c, cl := startCluster(t, 5, 5)
 		var mu gosync.Mutex
 		leaders := map[uint64]raft.ServerID{}
 		var conflict string
@@ -85,18 +83,9 @@ func TestOneLeaderPerTerm(t *testing.T) {
 // from then on every node refuses the revoked member's commands.
 func TestRosterUpdateThroughRaft(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		c, cl := startCluster(t, 3, 3)
 		l := cl.leader()
-		admin := cl.members[0] // enisa
-		u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpRevoke, Target: c.byName["cert-lu"].ID(), Reason: "device lost", Created: t0}, c.byName["enisa"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
-			t.Fatal(err)
-		}
+		cl.adminUpdate(crypto.UpdateSpec{Op: crypto.OpRevoke, Target: c.byName["cert-lu"].ID(), Reason: "device lost", Created: t0})
 		for i := 0; i < 100; i++ {
 			bridgeLogs(t, cl.members...)
 			time.Sleep(100 * time.Millisecond)
@@ -105,7 +94,7 @@ func TestRosterUpdateThroughRaft(t *testing.T) {
 				break
 			}
 		}
-		_, err = l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
+		_, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
 		if !errors.Is(err, crisis.ErrRefused) {
 			t.Fatalf("a revoked member's command: got %v, want a refusal", err)
 		}
@@ -200,19 +189,10 @@ func TestDuplicateKeepsFirstOutcome(t *testing.T) {
 // adds the new voters (one at a time, as Raft does) and demotes the old.
 func TestVoterChangeThroughRaft(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 1)
-		cl := newCluster(t, c, 3)
-		defer cl.close()
+		_, cl := startCluster(t, 1, 3)
 		l := cl.leader()
-		admin := cl.members[0] // enisa, the only voter
 		all := []crypto.MemberID{cl.members[0].id.ID(), cl.members[1].id.ID(), cl.members[2].id.ID()}
-		u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpVoters, Members: all, Created: t0}, c.byName["enisa"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
-			t.Fatal(err)
-		}
+		cl.adminUpdate(crypto.UpdateSpec{Op: crypto.OpVoters, Members: all, Created: t0}) // enisa, the only voter
 		voters := func() int {
 			f := l.eng.Raft().GetConfiguration()
 			if f.Error() != nil {
@@ -236,9 +216,7 @@ func TestVoterChangeThroughRaft(t *testing.T) {
 // configuration, here a second voter change that gives its vote back.
 func TestDemotedLeaderKeepsFollowing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCast(t, 3)
-		cl := newCluster(t, c, 4)
-		defer cl.close()
+		_, cl := startCluster(t, 3, 4)
 		l := cl.leader()
 		var others []crypto.MemberID
 		for _, m := range cl.members {
@@ -247,15 +225,7 @@ func TestDemotedLeaderKeepsFollowing(t *testing.T) {
 			}
 		}
 		setVoters := func(voters []crypto.MemberID) {
-			t.Helper()
-			admin := cl.members[0] // enisa, the admin
-			u, err := crypto.NewUpdate(admin.store.Roster(), crypto.UpdateSpec{Op: crypto.OpVoters, Members: voters, Created: t0}, c.byName["enisa"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := admin.store.AppendRosterUpdate(context.Background(), u); err != nil {
-				t.Fatal(err)
-			}
+			cl.adminUpdate(crypto.UpdateSpec{Op: crypto.OpVoters, Members: voters, Created: t0})
 		}
 		suffrage := func(on, of *member) (raft.ServerSuffrage, bool) {
 			f := on.eng.Raft().GetConfiguration()

@@ -183,15 +183,9 @@ func (f *fsm) certifiedBase(w *snapshotWire) (*fsm, error) {
 	if c == nil {
 		return base, nil
 	}
-	r := f.genesis.Roster()
-	for i, raw := range w.CertUpdates {
-		u, err := crypto.ParseApprovedUpdate(raw)
-		if err != nil {
-			return nil, snapshotRefused(RuleSnapshotCertificate, "roster update %d: %v", i, err)
-		}
-		if r, err = r.ApplyApprovedUpdate(u, 0); err != nil {
-			return nil, snapshotRefused(RuleSnapshotCertificate, "roster update %d: %v", i, err)
-		}
+	r, err := rosterAfter(f.genesis.Roster(), w.CertUpdates, RuleSnapshotCertificate)
+	if err != nil {
+		return nil, err
 	}
 	st, err := crisis.UnmarshalState(c.State)
 	if err != nil {
@@ -259,18 +253,27 @@ func (f *fsm) claimed(w *snapshotWire) (*fsm, error) {
 		return nil, snapshotRefused(RuleSnapshotMalformed, "%v", err)
 	}
 	c.state, c.updates, c.outcomes, c.applied, c.term = st, w.Updates, outs, w.Applied, w.Term
-	r := f.genesis.Roster()
-	for i, raw := range w.Updates {
-		u, err := crypto.ParseApprovedUpdate(raw)
-		if err != nil {
-			return nil, snapshotRefused(RuleSnapshotMalformed, "roster update %d: %v", i, err)
-		}
-		if r, err = r.ApplyApprovedUpdate(u, 0); err != nil {
-			return nil, snapshotRefused(RuleSnapshotMalformed, "roster update %d: %v", i, err)
-		}
+	r, err := rosterAfter(f.genesis.Roster(), w.Updates, RuleSnapshotMalformed)
+	if err != nil {
+		return nil, err
 	}
 	c.roster = r
 	return c, nil
+}
+
+// rosterAfter applies the approved roster updates a snapshot carries, in
+// order, to r; a refusal names rule.
+func rosterAfter(r *crypto.Roster, updates [][]byte, rule string) (*crypto.Roster, error) {
+	for i, raw := range updates {
+		u, err := crypto.ParseApprovedUpdate(raw)
+		if err != nil {
+			return nil, snapshotRefused(rule, "roster update %d: %v", i, err)
+		}
+		if r, err = r.ApplyApprovedUpdate(u, 0); err != nil {
+			return nil, snapshotRefused(rule, "roster update %d: %v", i, err)
+		}
+	}
+	return r, nil
 }
 
 // restoreLegacy installs an earlier version's snapshot from this node's

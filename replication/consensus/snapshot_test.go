@@ -210,12 +210,9 @@ func TestFollowerInstallsDerivedSnapshot(t *testing.T) {
 		}
 		cl.isolate(behind)
 		l = cl.leader(without(cl.members, behind)...)
-		res, err := l.eng.Propose(context.Background(), openCmd(t, c, "cert-lu"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := openCrisis(t, c, l)
 		adv := command(t, c.byName["cert-lu"], c.genesis.NetworkID(), crisis.Command{Kind: crisis.KindAdviseLevel2, Crisis: res.State.Crisis})
-		res, err = l.eng.Propose(context.Background(), adv)
+		res, err := l.eng.Propose(context.Background(), adv)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,6 +69,19 @@ func (g *termGuard) ok(term uint64, what string) bool {
 	return false
 }
 
+// response passes on the error of a call to a peer, or, when the call
+// succeeded, errTermOutOfRange if the term the peer answered with (read
+// only now, after the call) may not reach Raft.
+func (g *termGuard) response(err error, term *uint64, what string) error {
+	if err != nil {
+		return err
+	}
+	if !g.ok(*term, what) {
+		return errTermOutOfRange
+	}
+	return nil
+}
+
 func rpcTerm(cmd any) (uint64, bool) {
 	switch c := cmd.(type) {
 	case *raft.AppendEntriesRequest:
@@ -121,23 +134,11 @@ func (g *termGuard) SetHeartbeatHandler(cb func(rpc raft.RPC)) {
 }
 
 func (g *termGuard) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	if err := g.Transport.RequestVote(id, target, args, resp); err != nil {
-		return err
-	}
-	if !g.ok(resp.Term, "vote response") {
-		return errTermOutOfRange
-	}
-	return nil
+	return g.response(g.Transport.RequestVote(id, target, args, resp), &resp.Term, "vote response")
 }
 
 func (g *termGuard) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	if err := g.Transport.AppendEntries(id, target, args, resp); err != nil {
-		return err
-	}
-	if !g.ok(resp.Term, "append response") {
-		return errTermOutOfRange
-	}
-	return nil
+	return g.response(g.Transport.AppendEntries(id, target, args, resp), &resp.Term, "append response")
 }
 
 // halt stops forwarding (Raft did not start).
@@ -159,11 +160,5 @@ func (g *termGuard) Close() error {
 }
 
 func (g *termGuardPreVote) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	if err := g.pv.RequestPreVote(id, target, args, resp); err != nil {
-		return err
-	}
-	if !g.ok(resp.Term, "pre-vote response") {
-		return errTermOutOfRange
-	}
-	return nil
+	return g.response(g.pv.RequestPreVote(id, target, args, resp), &resp.Term, "pre-vote response")
 }

@@ -15,9 +15,7 @@ import (
 func TestTermBombRefused(t *testing.T) {
 	for _, term := range []uint64{math.MaxUint64 - 1, maxTerm, 1 << 40} {
 		synctest.Test(t, func(t *testing.T) {
-			c := newCast(t, 3)
-			cl := newCluster(t, c, 3)
-			defer cl.close()
+			c, cl := startCluster(t, 3, 3)
 			l := cl.leader()
 			others := without(cl.members, l)
 			h, f := others[0], others[1]

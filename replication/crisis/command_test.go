@@ -1,7 +1,9 @@
 package crisis
 
 import (
+	"encoding"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -54,11 +56,7 @@ func TestParseSignedRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := marshal(&signedWire{Body: body, Sig: sc.sig})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signedBytes(t, body, sc.sig)
 	}
 	zeroCrisisPresent := func() []byte {
 		// A zero crisis ID written out instead of left out: same value,
@@ -73,11 +71,7 @@ func TestParseSignedRefuses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, err := marshal(&signedWire{Body: body, Sig: sc.sig})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signedBytes(t, body, sc.sig)
 	}
 	tests := []struct {
 		name string
@@ -123,26 +117,8 @@ func TestKindsHaveFields(t *testing.T) {
 }
 
 func TestEnums(t *testing.T) {
-	for _, m := range []Mode{ModeNone, ModeMonitoring, ModeInfoSharing, ModeFull} {
-		b, err := m.MarshalText()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Mode
-		if err := back.UnmarshalText(b); err != nil || back != m {
-			t.Errorf("mode %s: text round trip gave %s, %v", m, back, err)
-		}
-	}
-	for _, p := range []Phase{PhasePreparedness, PhaseDetection, PhaseResponse, PhaseRecovery} {
-		b, err := p.MarshalText()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Phase
-		if err := back.UnmarshalText(b); err != nil || back != p {
-			t.Errorf("phase %s: text round trip gave %s, %v", p, back, err)
-		}
-	}
+	textRoundTrip(t, "mode", ModeNone, ModeMonitoring, ModeInfoSharing, ModeFull)
+	textRoundTrip(t, "phase", PhasePreparedness, PhaseDetection, PhaseResponse, PhaseRecovery)
 	if _, err := ParseMode("partial"); err == nil {
 		t.Error(`ParseMode("partial") succeeded`)
 	}
@@ -159,6 +135,29 @@ func TestEnums(t *testing.T) {
 	}
 	if _, err := ParseID("xyz"); err == nil {
 		t.Error(`ParseID("xyz") succeeded`)
+	}
+}
+
+// textRoundTrip checks that each of vs, the values of an enumeration
+// named what, comes back unchanged from its text form.
+func textRoundTrip[T interface {
+	comparable
+	fmt.Stringer
+	encoding.TextMarshaler
+}, PT interface {
+	*T
+	encoding.TextUnmarshaler
+}](t *testing.T, what string, vs ...T) {
+	t.Helper()
+	for _, v := range vs {
+		b, err := v.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back T
+		if err := PT(&back).UnmarshalText(b); err != nil || back != v {
+			t.Errorf("%s %s: text round trip gave %s, %v", what, v, back, err)
+		}
 	}
 }
 

@@ -142,15 +142,28 @@ func signUnchecked(t testing.TB, id *crypto.Identity, network crypto.NetworkID, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := marshal(&signedWire{Body: body, Sig: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ParseSigned(raw)
+	return reassemble(t, body, sig)
+}
+
+// reassemble builds a signed command from a body and a signature.
+func reassemble(t testing.TB, body, sig []byte) *SignedCommand {
+	t.Helper()
+	sc, err := ParseSigned(signedBytes(t, body, sig))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// signedBytes encodes body and sig as a signed command's bytes, without
+// any check.
+func signedBytes(t testing.TB, body, sig []byte) []byte {
+	t.Helper()
+	raw, err := marshal(&signedWire{Body: body, Sig: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 // world is a state and the Raft log position it has reached, for tests

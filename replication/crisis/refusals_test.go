@@ -234,11 +234,7 @@ func TestSignRefusesInvalidUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := marshal(&signedWire{Body: body, Sig: []byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ParseSigned(raw); !errors.Is(err, crypto.ErrMalformed) {
+	if _, err := ParseSigned(signedBytes(t, body, []byte{1})); !errors.Is(err, crypto.ErrMalformed) {
 		t.Errorf("ParseSigned(invalid UTF-8 title) = %v, want crypto.ErrMalformed", err)
 	}
 }
@@ -318,20 +314,6 @@ func TestAuthRefusals(t *testing.T) {
 		_, err = Apply(State{}, &SignedCommand{}, c.roster, meta)
 		wantRefusal(t, err, RuleMalformed)
 	})
-}
-
-// reassemble builds a signed command from a body and a signature.
-func reassemble(t *testing.T, body, sig []byte) *SignedCommand {
-	t.Helper()
-	raw, err := marshal(&signedWire{Body: body, Sig: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := ParseSigned(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sc
 }
 
 func TestDuplicates(t *testing.T) {

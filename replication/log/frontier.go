@@ -40,26 +40,22 @@ func ItemHash(author crypto.MemberID, h Head) [32]byte {
 }
 
 // Add adds item to d (mod 2^256).
-func (d *Digest) Add(item [32]byte) {
+func (d *Digest) Add(item [32]byte) { d.apply(item, bits.Add64) }
+
+// Sub subtracts item from d (mod 2^256).
+func (d *Digest) Sub(item [32]byte) { d.apply(item, bits.Sub64) }
+
+// apply runs op (bits.Add64 or bits.Sub64) over d and item as 256-bit
+// big-endian numbers, word by word from the lowest, carrying (or
+// borrowing) into the next; the last carry is dropped (mod 2^256).
+func (d *Digest) apply(item [32]byte, op func(x, y, carry uint64) (sum, carryOut uint64)) {
 	var carry uint64
 	for i := 3; i >= 0; i-- {
 		a := binary.BigEndian.Uint64(d[i*8:])
 		b := binary.BigEndian.Uint64(item[i*8:])
-		s, c := bits.Add64(a, b, carry)
+		s, c := op(a, b, carry)
 		binary.BigEndian.PutUint64(d[i*8:], s)
 		carry = c
-	}
-}
-
-// Sub subtracts item from d (mod 2^256).
-func (d *Digest) Sub(item [32]byte) {
-	var borrow uint64
-	for i := 3; i >= 0; i-- {
-		a := binary.BigEndian.Uint64(d[i*8:])
-		b := binary.BigEndian.Uint64(item[i*8:])
-		s, c := bits.Sub64(a, b, borrow)
-		binary.BigEndian.PutUint64(d[i*8:], s)
-		borrow = c
 	}
 }
 

@@ -421,3 +421,39 @@ func TestOrderAndDigest(t *testing.T) {
 		t.Error("empty frontier digest is not zero")
 	}
 }
+
+// Digest arithmetic is modulo 2^256, with carries and borrows across the
+// 64-bit words, and Sub undoes Add.
+func TestDigestArithmetic(t *testing.T) {
+	one := [32]byte{31: 1}
+	var ones [32]byte
+	for i := range ones {
+		ones[i] = 0xff
+	}
+	wordCarry := [32]byte{23: 1} // 2^64
+	lowWord := [32]byte{24: 0xff, 25: 0xff, 26: 0xff, 27: 0xff, 28: 0xff, 29: 0xff, 30: 0xff, 31: 0xff}
+	for _, tc := range []struct {
+		name      string
+		start     Digest
+		add, want [32]byte
+	}{
+		{"zero plus one", Digest{}, one, one},
+		{"all ones plus one wraps to zero", Digest(ones), one, [32]byte{}},
+		{"a full low word carries into the next", Digest(lowWord), one, wordCarry},
+	} {
+		d := tc.start
+		d.Add(tc.add)
+		if d != Digest(tc.want) {
+			t.Errorf("%s: Add gives %x, want %x", tc.name, d, tc.want)
+		}
+		d.Sub(tc.add)
+		if d != tc.start {
+			t.Errorf("%s: Sub after Add gives %x, want %x", tc.name, d, tc.start)
+		}
+	}
+	var d Digest
+	d.Sub(one)
+	if d != Digest(ones) {
+		t.Errorf("zero minus one gives %x, want all ones", d)
+	}
+}

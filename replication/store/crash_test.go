@@ -30,16 +30,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	n := newTestNet(t)
 	dir := t.TempDir()
-	keyFile, err := crypto.MarshalKeyFile(n.lu, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "identity"), keyFile, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "genesis"), n.genesis.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeChildFiles(t, dir, n, n.lu)
 	dbDir := filepath.Join(dir, "db")
 	s := openStore(t, dbDir, n, n.lu)
 	mustIngest(t, s, n.keyEntry) // the child learns the group key from it
@@ -122,13 +113,26 @@ func TestCrashKill9(t *testing.T) {
 	t.Logf("%d rounds, %d acknowledged entries, all present", rounds, len(acked))
 }
 
-// TestCrashChild is the child of TestCrashKill9; it does nothing unless
-// started by it.
-func TestCrashChild(t *testing.T) {
-	dir := os.Getenv(crashEnv)
-	if dir == "" {
-		t.Skip("run by TestCrashKill9 only")
+// writeChildFiles writes self's identity (without a passphrase) and n's
+// genesis into dir for a child process, which reads them back with
+// readChildFiles.
+func writeChildFiles(t *testing.T, dir string, n *testNet, self *crypto.Identity) {
+	t.Helper()
+	kf, err := crypto.MarshalKeyFile(self, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	for name, b := range map[string][]byte{"identity": kf, "genesis": n.genesis.Bytes()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readChildFiles reads the identity and genesis that writeChildFiles
+// wrote into dir.
+func readChildFiles(t *testing.T, dir string) (*crypto.Identity, *crypto.Genesis) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "identity"))
 	if err != nil {
 		t.Fatal(err)
@@ -141,14 +145,24 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gb, err := os.ReadFile(filepath.Join(dir, "genesis"))
+	if b, err = os.ReadFile(filepath.Join(dir, "genesis")); err != nil {
+		t.Fatal(err)
+	}
+	g, err := crypto.ParseGenesis(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := crypto.ParseGenesis(gb)
-	if err != nil {
-		t.Fatal(err)
+	return id, g
+}
+
+// TestCrashChild is the child of TestCrashKill9; it does nothing unless
+// started by it.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("run by TestCrashKill9 only")
 	}
+	id, g := readChildFiles(t, dir)
 	s, err := Open(filepath.Join(dir, "db"), g, id, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/raft"
 	"golang.org/x/sys/unix"
 
-	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -71,15 +70,12 @@ func TestDiskFullReal(t *testing.T) {
 	t.Logf("tmpfs of %s, reserve %s, %s free after the filler", bytesString(size), bytesString(reserve), bytesString(free))
 
 	home := t.TempDir() // identity and genesis, off the tmpfs
-	kf, err := crypto.MarshalKeyFile(n.lu, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeChildFiles(t, home, n, n.lu)
 	remote, err := log.Build(n.fr, n.genesis.NetworkID(), log.Tip{}, n.keyEntry.Header.Lamport, t0, []log.Draft{n.msg("fr 1"), n.msg("fr 2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string][]byte{"identity": kf, "genesis": n.genesis.Bytes(), "key": n.keyEntry.Bytes(),
+	files := map[string][]byte{"key": n.keyEntry.Bytes(),
 		"remote1": remote[0].Bytes(), "remote2": remote[1].Bytes()}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(home, name), b, 0o600); err != nil {
@@ -208,18 +204,7 @@ func TestDiskFullChild(t *testing.T) {
 		}
 		return b
 	}
-	kf, err := crypto.ParseKeyFile(read("identity"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := kf.Unlock(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := crypto.ParseGenesis(read("genesis"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, g := readChildFiles(t, home)
 	keyEnt, err := log.Decode(read("key"))
 	if err != nil {
 		t.Fatal(err)

@@ -225,15 +225,7 @@ func newFuzzPool(tb testing.TB, n *testNet) *fuzzPool {
 	}
 	build := func(who *crypto.Identity, net crypto.NetworkID, after *log.Entry, minLamport uint64, drafts ...log.Draft) []*log.Entry {
 		p.names[who.ID()] = who.Name()
-		var tip log.Tip
-		if after != nil {
-			tip = log.Tip{Seq: after.Header.Seq, ID: after.ID(), Lamport: after.Header.Lamport}
-		}
-		es, err := log.Build(who, net, tip, minLamport, t0, drafts)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return es
+		return buildAfter(tb, who, net, after, minLamport, drafts...)
 	}
 	key := n.keyEntry
 	p.names[n.admin.ID()] = n.admin.Name()

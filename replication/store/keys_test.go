@@ -31,48 +31,13 @@ var (
 func newKeyNet(t testing.TB) *keyNet {
 	t.Helper()
 	keyNetOnce.Do(func() {
-		n := &keyNet{testNet: &testNet{}}
-		mk := func(name string) *crypto.Identity {
-			id, err := crypto.NewIdentity(name, t0)
-			if err != nil {
-				panic(err)
-			}
-			return id
-		}
-		n.admin, n.lu, n.fr, n.m = mk("enisa"), mk("cert-lu"), mk("cert-fr"), mk("cert-xx")
-		g, err := crypto.NewGenesis(crypto.GenesisSpec{
-			Network: "keys", Created: t0,
-			Members: []crypto.Member{
-				{Card: n.admin.Card(), Roles: []crypto.Role{crypto.RoleAdmin, crypto.RoleENISA}},
-				{Card: n.lu.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
-				{Card: n.fr.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
-				{Card: n.m.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
-			},
-			Voters: []crypto.MemberID{n.admin.ID()}, Admins: []crypto.MemberID{n.admin.ID()},
-		}, n.admin)
-		if err != nil {
-			panic(err)
-		}
-		n.genesis = g
-		if n.key, err = crypto.NewGroupKey("all", 1); err != nil {
-			panic(err)
-		}
-		rs := []crypto.Recipient{n.admin.Card().Recipient(), n.lu.Card().Recipient(), n.fr.Card().Recipient(), n.m.Card().Recipient()}
-		ke, err := crypto.NewKeyEnvelope(g.NetworkID(), n.key, rs)
-		if err != nil {
-			panic(err)
-		}
-		es, err := log.Build(n.admin, g.NetworkID(), log.Tip{}, 0, t0, []log.Draft{{Body: log.Body{Kind: log.KindKey, TLP: log.TLPClear, Payload: ke.Bytes()}}})
-		if err != nil {
-			panic(err)
-		}
-		n.keyEntry = es[0]
-		sharedKeyNet = n
+		n, more := makeTestNet("keys", "cert-xx")
+		sharedKeyNet = &keyNet{testNet: n, m: more[0]}
 	})
 	return sharedKeyNet
 }
 
-// keyEntry builds, as author's seq 1, a key entry that seals key to the
+// keyEntryOf builds, as author's seq 1, a key entry that seals key to the
 // given members (exactly those: the author only if listed).
 func (n *keyNet) keyEntryOf(t testing.TB, author *crypto.Identity, key *crypto.GroupKey, to ...*crypto.Identity) *log.Entry {
 	t.Helper()
@@ -80,15 +45,11 @@ func (n *keyNet) keyEntryOf(t testing.TB, author *crypto.Identity, key *crypto.G
 	for _, id := range to {
 		rs = append(rs, id.Card().Recipient())
 	}
-	ke, err := crypto.NewKeyEnvelope(n.genesis.NetworkID(), key, rs)
+	e, err := buildKeyEntry(author, n.genesis.NetworkID(), key, rs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, err := log.Build(author, n.genesis.NetworkID(), log.Tip{}, 0, t0, []log.Draft{{Body: log.Body{Kind: log.KindKey, TLP: log.TLPClear, Payload: ke.Bytes()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return es[0]
+	return e
 }
 
 // pairGroup is the name of the recipient-set group of ids.

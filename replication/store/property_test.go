@@ -60,39 +60,57 @@ func TestPropertyConvergence(t *testing.T) {
 		t.Fatalf("reference holds %d of %d entries", len(wantOrder), len(all))
 	}
 	rapid.Check(t, func(rt *rapid.T) {
-		s, err := Open("", n.genesis, n.fr, Options{InMemory: true})
-		if err != nil {
-			rt.Fatal(err)
-		}
+		s := openMemStore(rt, n, n.fr)
 		defer s.Close()
 		// Deliver random chunks (with duplicates, in any order) a few
 		// times; entries refused for a gap come again in later chunks.
-		rounds := rapid.IntRange(1, 6).Draw(rt, "rounds")
-		for r := 0; r < rounds; r++ {
-			chunk := rapid.SliceOfN(rapid.SampledFrom(all), 0, 2*len(all)).Draw(rt, "chunk")
-			if _, err := s.Ingest(context.Background(), chunk...); err != nil {
-				rt.Fatal(err)
-			}
-		}
+		ingestRandomChunks(rt, s, all, 6, 2*len(all))
 		// Finally everything, shuffled: the store must end equal.
 		perm := rapid.Permutation(all).Draw(rt, "final")
 		if _, err := s.Ingest(context.Background(), perm...); err != nil {
 			rt.Fatal(err)
 		}
-		if s.Digest() != wantDigest {
-			rt.Fatalf("digest differs")
-		}
-		got, err := s.Entries(nil, 0)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if !slices.Equal(ids(got), wantOrder) {
-			rt.Fatalf("display order differs")
-		}
+		checkSameLog(rt, s, wantDigest, wantOrder)
 		if !maps(s.Frontier(), ref.Frontier()) {
 			rt.Fatalf("frontier differs")
 		}
 	})
+}
+
+// openMemStore opens an in-memory store of n for self; the caller closes it.
+func openMemStore(rt *rapid.T, n *testNet, self *crypto.Identity) *Store {
+	s, err := Open("", n.genesis, self, Options{InMemory: true})
+	if err != nil {
+		rt.Fatal(err)
+	}
+	return s
+}
+
+// ingestRandomChunks delivers random chunks of all (with duplicates, in
+// any order) to s, 1 to maxRounds times, each of up to maxChunk entries.
+func ingestRandomChunks(rt *rapid.T, s *Store, all []*log.Entry, maxRounds, maxChunk int) {
+	rounds := rapid.IntRange(1, maxRounds).Draw(rt, "rounds")
+	for r := 0; r < rounds; r++ {
+		chunk := rapid.SliceOfN(rapid.SampledFrom(all), 0, maxChunk).Draw(rt, "chunk")
+		if _, err := s.Ingest(context.Background(), chunk...); err != nil {
+			rt.Fatal(err)
+		}
+	}
+}
+
+// checkSameLog fails rt unless s has the digest wantDigest and its entries
+// in the display order wantOrder.
+func checkSameLog(rt *rapid.T, s *Store, wantDigest log.Digest, wantOrder []log.Hash) {
+	if s.Digest() != wantDigest {
+		rt.Fatalf("digest differs")
+	}
+	got, err := s.Entries(nil, 0)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	if !slices.Equal(ids(got), wantOrder) {
+		rt.Fatalf("display order differs")
+	}
 }
 
 func maps(a, b log.Frontier) bool {

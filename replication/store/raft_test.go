@@ -43,30 +43,27 @@ func testRaftLog(idx uint64, data string) *raft.Log {
 func TestRaftStoreSuite(t *testing.T) {
 	for name, mk := range raftStoreImpls {
 		t.Run(name, func(t *testing.T) {
-			t.Run("FirstIndex", func(t *testing.T) {
-				s := mk(t)
-				if idx, err := s.FirstIndex(); err != nil || idx != 0 {
-					t.Fatalf("empty: got %d, %v; want 0", idx, err)
-				}
-				if err := s.StoreLogs([]*raft.Log{testRaftLog(1, "a"), testRaftLog(2, "b"), testRaftLog(3, "c")}); err != nil {
-					t.Fatal(err)
-				}
-				if idx, err := s.FirstIndex(); err != nil || idx != 1 {
-					t.Fatalf("got %d, %v; want 1", idx, err)
-				}
-			})
-			t.Run("LastIndex", func(t *testing.T) {
-				s := mk(t)
-				if idx, err := s.LastIndex(); err != nil || idx != 0 {
-					t.Fatalf("empty: got %d, %v; want 0", idx, err)
-				}
-				if err := s.StoreLogs([]*raft.Log{testRaftLog(1, "a"), testRaftLog(2, "b"), testRaftLog(3, "c")}); err != nil {
-					t.Fatal(err)
-				}
-				if idx, err := s.LastIndex(); err != nil || idx != 3 {
-					t.Fatalf("got %d, %v; want 3", idx, err)
-				}
-			})
+			for _, tc := range []struct {
+				name  string
+				index func(raftStores) (uint64, error)
+				want  uint64 // after logs 1 to 3
+			}{
+				{"FirstIndex", raftStores.FirstIndex, 1},
+				{"LastIndex", raftStores.LastIndex, 3},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					s := mk(t)
+					if idx, err := tc.index(s); err != nil || idx != 0 {
+						t.Fatalf("empty: got %d, %v; want 0", idx, err)
+					}
+					if err := s.StoreLogs([]*raft.Log{testRaftLog(1, "a"), testRaftLog(2, "b"), testRaftLog(3, "c")}); err != nil {
+						t.Fatal(err)
+					}
+					if idx, err := tc.index(s); err != nil || idx != tc.want {
+						t.Fatalf("got %d, %v; want %d", idx, err, tc.want)
+					}
+				})
+			}
 			t.Run("GetLog", func(t *testing.T) {
 				s := mk(t)
 				var l raft.Log

@@ -171,25 +171,13 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 				return err
 			}
 		}
-		if next.Seq == 0 && !next.Forked {
-			return txn.Delete(headKey(id))
-		}
-		return txn.Set(headKey(id), encodeHead(next))
+		return putHead(txn, id, next)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: settle the feed of revoked %s: %w", m.Card.Name(), err)
 	}
 	s.mu.Lock()
-	old, had := s.frontier[id]
-	if next.Seq == 0 && !next.Forked {
-		delete(s.frontier, id)
-		if had {
-			s.digest.Sub(log.ItemHash(id, old))
-		}
-	} else {
-		s.frontier[id] = next
-		s.digest.Move(id, old, had, next)
-	}
+	s.setHeadLocked(id, next)
 	if len(back) > 0 {
 		s.notifyLocked(back)
 	}

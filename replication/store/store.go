@@ -480,48 +480,35 @@ func getEntry(txn *badger.Txn, id log.Hash) (*log.Entry, error) {
 
 // Feed returns up to limit entries of author after seq (limit ≤ 0: all).
 func (s *Store) Feed(author crypto.MemberID, after uint64, limit int) ([]*log.Entry, error) {
-	var out []*log.Entry
-	err := s.db.View(func(txn *badger.Txn) error {
-		prefix := append([]byte{pFeed}, author[:]...)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek(feedKey(author, after+1)); it.Valid(); it.Next() {
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-			id, err := it.Item().ValueCopy(nil)
-			if err != nil || len(id) != 32 {
-				return fmt.Errorf("%w: feed index of %s: %v", ErrCorrupt, author.Short(), err)
-			}
-			e, err := getEntry(txn, log.Hash(id))
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	return out, err
+	prefix := append([]byte{pFeed}, author[:]...)
+	return s.scanIndex(prefix, feedKey(author, after+1), limit, "feed index of "+author.Short())
 }
 
 // Entries returns up to limit entries in display order, starting after the
 // order key after (nil: from the start).
 func (s *Store) Entries(after *log.OrderKey, limit int) ([]*log.Entry, error) {
+	start := []byte{pOrder}
+	if after != nil {
+		start = append(orderKey(pOrder, *after), 0)
+	}
+	return s.scanIndex([]byte{pOrder}, start, limit, "order index")
+}
+
+// scanIndex returns up to limit (≤ 0: all) of the entries whose IDs an
+// index under prefix holds, from the key start on; index names it in the
+// error for a corrupt value.
+func (s *Store) scanIndex(prefix, start []byte, limit int, index string) ([]*log.Entry, error) {
 	var out []*log.Entry
 	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pOrder}, PrefetchValues: true, PrefetchSize: 64})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
 		defer it.Close()
-		start := []byte{pOrder}
-		if after != nil {
-			start = append(orderKey(pOrder, *after), 0)
-		}
 		for it.Seek(start); it.Valid(); it.Next() {
 			if limit > 0 && len(out) >= limit {
 				break
 			}
 			id, err := it.Item().ValueCopy(nil)
 			if err != nil || len(id) != 32 {
-				return fmt.Errorf("%w: order index: %v", ErrCorrupt, err)
+				return fmt.Errorf("%w: %s: %v", ErrCorrupt, index, err)
 			}
 			e, err := getEntry(txn, log.Hash(id))
 			if err != nil {
@@ -565,13 +552,9 @@ func (s *Store) evidenceUnder(prefix []byte) ([]*log.Entry, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
+			e, err := evidenceEntry(it.Item())
 			if err != nil {
-				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
-			}
-			e, err := log.Decode(v)
-			if err != nil {
-				return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+				return err
 			}
 			out = append(out, e)
 		}
@@ -580,18 +563,27 @@ func (s *Store) evidenceUnder(prefix []byte) ([]*log.Entry, error) {
 	return out, err
 }
 
+// evidenceEntry decodes the entry an evidence key holds.
+func evidenceEntry(item *badger.Item) (*log.Entry, error) {
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+	}
+	e, err := log.Decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+	}
+	return e, nil
+}
+
 func (s *Store) loadForksLocked(txn *badger.Txn) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pEvidence}, PrefetchValues: true})
 	defer it.Close()
 	var prev *log.Entry
 	for it.Rewind(); it.Valid(); it.Next() {
-		v, err := it.Item().ValueCopy(nil)
+		e, err := evidenceEntry(it.Item())
 		if err != nil {
-			return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
-		}
-		e, err := log.Decode(v)
-		if err != nil {
-			return fmt.Errorf("%w: evidence: %v", ErrCorrupt, err)
+			return err
 		}
 		if prev != nil && prev.Header.Author == e.Header.Author && prev.Header.Seq == e.Header.Seq {
 			s.forks = append(s.forks, Fork{Author: e.Header.Author, Seq: e.Header.Seq, A: prev, B: e})

@@ -35,44 +35,66 @@ var (
 // identities costs milliseconds; the stores are always fresh).
 func newTestNet(t testing.TB) *testNet {
 	t.Helper()
-	netOnce.Do(func() {
-		n := &testNet{}
-		mk := func(name string) *crypto.Identity {
-			id, err := crypto.NewIdentity(name, t0)
-			if err != nil {
-				panic(err)
-			}
-			return id
-		}
-		n.admin, n.lu, n.fr = mk("enisa"), mk("cert-lu"), mk("cert-fr")
-		g, err := crypto.NewGenesis(crypto.GenesisSpec{
-			Network: "test", Created: t0,
-			Members: []crypto.Member{
-				{Card: n.admin.Card(), Roles: []crypto.Role{crypto.RoleAdmin, crypto.RoleENISA}},
-				{Card: n.lu.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
-				{Card: n.fr.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
-			},
-			Voters: []crypto.MemberID{n.admin.ID()}, Admins: []crypto.MemberID{n.admin.ID()},
-		}, n.admin)
-		if err != nil {
-			panic(err)
-		}
-		n.genesis = g
-		if n.key, err = crypto.NewGroupKey("all", 1); err != nil {
-			panic(err)
-		}
-		ke, err := crypto.NewKeyEnvelope(g.NetworkID(), n.key, n.recipients())
-		if err != nil {
-			panic(err)
-		}
-		es, err := log.Build(n.admin, g.NetworkID(), log.Tip{}, 0, t0, []log.Draft{{Body: log.Body{Kind: log.KindKey, TLP: log.TLPClear, Payload: ke.Bytes()}}})
-		if err != nil {
-			panic(err)
-		}
-		n.keyEntry = es[0]
-		sharedNet = n
-	})
+	netOnce.Do(func() { sharedNet, _ = makeTestNet("test") })
 	return sharedNet
+}
+
+// makeTestNet makes a network named network of enisa (admin and the one
+// voter), cert-lu, cert-fr and one more CSIRT for each of extra (returned
+// in that order), with a whole-network key sealed to all of them. It
+// panics on error: it runs once, under a sync.Once.
+func makeTestNet(network string, extra ...string) (*testNet, []*crypto.Identity) {
+	n := &testNet{}
+	mk := func(name string) *crypto.Identity {
+		id, err := crypto.NewIdentity(name, t0)
+		if err != nil {
+			panic(err)
+		}
+		return id
+	}
+	n.admin, n.lu, n.fr = mk("enisa"), mk("cert-lu"), mk("cert-fr")
+	members := []crypto.Member{
+		{Card: n.admin.Card(), Roles: []crypto.Role{crypto.RoleAdmin, crypto.RoleENISA}},
+		{Card: n.lu.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
+		{Card: n.fr.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}},
+	}
+	rs := n.recipients()
+	var more []*crypto.Identity
+	for _, name := range extra {
+		id := mk(name)
+		more = append(more, id)
+		members = append(members, crypto.Member{Card: id.Card(), Roles: []crypto.Role{crypto.RoleCSIRT}})
+		rs = append(rs, id.Card().Recipient())
+	}
+	g, err := crypto.NewGenesis(crypto.GenesisSpec{
+		Network: network, Created: t0, Members: members,
+		Voters: []crypto.MemberID{n.admin.ID()}, Admins: []crypto.MemberID{n.admin.ID()},
+	}, n.admin)
+	if err != nil {
+		panic(err)
+	}
+	n.genesis = g
+	if n.key, err = crypto.NewGroupKey("all", 1); err != nil {
+		panic(err)
+	}
+	if n.keyEntry, err = buildKeyEntry(n.admin, g.NetworkID(), n.key, rs); err != nil {
+		panic(err)
+	}
+	return n, more
+}
+
+// buildKeyEntry builds, as author's seq 1, a key entry that seals key to
+// exactly rs.
+func buildKeyEntry(author *crypto.Identity, net crypto.NetworkID, key *crypto.GroupKey, rs []crypto.Recipient) (*log.Entry, error) {
+	ke, err := crypto.NewKeyEnvelope(net, key, rs)
+	if err != nil {
+		return nil, err
+	}
+	es, err := log.Build(author, net, log.Tip{}, 0, t0, []log.Draft{{Body: log.Body{Kind: log.KindKey, TLP: log.TLPClear, Payload: ke.Bytes()}}})
+	if err != nil {
+		return nil, err
+	}
+	return es[0], nil
 }
 
 func (n *testNet) recipients() []crypto.Recipient {
@@ -108,6 +130,21 @@ func ids(es []*log.Entry) []log.Hash {
 		out[i] = e.ID()
 	}
 	return out
+}
+
+// buildAfter builds drafts as who's entries in net, chained after the
+// entry after (nil: the start of who's feed), with clocks from minLamport.
+func buildAfter(tb testing.TB, who *crypto.Identity, net crypto.NetworkID, after *log.Entry, minLamport uint64, drafts ...log.Draft) []*log.Entry {
+	tb.Helper()
+	var tip log.Tip
+	if after != nil {
+		tip = log.Tip{Seq: after.Header.Seq, ID: after.ID(), Lamport: after.Header.Lamport}
+	}
+	es, err := log.Build(who, net, tip, minLamport, t0, drafts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return es
 }
 
 func mustIngest(t testing.TB, s *Store, es ...*log.Entry) *IngestResult {

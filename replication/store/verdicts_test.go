@@ -77,6 +77,12 @@ func revocationEntry(t *testing.T, n *testNet, a *Store, keep *log.Entry) *log.E
 	if keep != nil {
 		spec.FeedSeq, spec.FeedHead = keep.Header.Seq, keep.ID()
 	}
+	return appendUpdate(t, n, a, spec)
+}
+
+// appendUpdate has the admin's node a append the roster update spec.
+func appendUpdate(t *testing.T, n *testNet, a *Store, spec crypto.UpdateSpec) *log.Entry {
+	t.Helper()
 	u, err := crypto.NewUpdate(a.Roster(), spec, n.admin)
 	if err != nil {
 		t.Fatal(err)
@@ -165,15 +171,7 @@ func newRevocationPool(t testing.TB, n *testNet) *revocationPool {
 	t.Helper()
 	net := n.genesis.NetworkID()
 	build := func(who *crypto.Identity, after *log.Entry, minLamport uint64, drafts ...log.Draft) []*log.Entry {
-		var tip log.Tip
-		if after != nil {
-			tip = log.Tip{Seq: after.Header.Seq, ID: after.ID(), Lamport: after.Header.Lamport}
-		}
-		es, err := log.Build(who, net, tip, minLamport, t0, drafts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return es
+		return buildAfter(t, who, net, after, minLamport, drafts...)
 	}
 	p := &revocationPool{}
 	lu := build(n.lu, nil, n.keyEntry.Header.Lamport, n.msg("lu 1"), n.msg("lu 2")) // lu 1 unsigned
@@ -225,18 +223,9 @@ func TestPropertyRevocationOrder(t *testing.T) {
 	}
 	wantDigest, wantOrder := ref.Digest(), ids(allEntries(t, ref))
 	rapid.Check(t, func(rt *rapid.T) {
-		s, err := Open("", n.genesis, n.fr, Options{InMemory: true})
-		if err != nil {
-			rt.Fatal(err)
-		}
+		s := openMemStore(rt, n, n.fr)
 		defer s.Close()
-		rounds := rapid.IntRange(1, 5).Draw(rt, "rounds")
-		for r := 0; r < rounds; r++ {
-			chunk := rapid.SliceOfN(rapid.SampledFrom(p.all), 0, len(p.all)).Draw(rt, "chunk")
-			if _, err := s.Ingest(context.Background(), chunk...); err != nil {
-				rt.Fatal(err)
-			}
-		}
+		ingestRandomChunks(rt, s, p.all, 5, len(p.all))
 		for _, e := range rapid.Permutation(p.all).Draw(rt, "final") {
 			if _, err := s.Ingest(context.Background(), e); err != nil {
 				rt.Fatal(err)
@@ -254,16 +243,7 @@ func TestPropertyRevocationOrder(t *testing.T) {
 			}
 			rt.Fatalf("lu's head at seq %d forked %v, want lu 4 (seq 4); last ingest refused %v", h.Seq, h.Forked, res.Rejected)
 		}
-		if s.Digest() != wantDigest {
-			rt.Fatalf("digest differs")
-		}
-		got, err := s.Entries(nil, 0)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		if !slices.Equal(ids(got), wantOrder) {
-			rt.Fatalf("display order differs")
-		}
+		checkSameLog(rt, s, wantDigest, wantOrder)
 	})
 }
 
@@ -314,27 +294,14 @@ func TestRevocationAfterLamportBomb(t *testing.T) {
 	n := newTestNet(t)
 	admin := openStore(t, t.TempDir(), n, n.admin)
 	mustIngest(t, admin, n.keyEntry)
-	bomb, err := log.Build(n.fr, n.genesis.NetworkID(), log.Tip{}, log.MaxLamport-2, t0, []log.Draft{n.msg("bomb")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bomb := buildAfter(t, n.fr, n.genesis.NetworkID(), nil, log.MaxLamport-2, n.msg("bomb"))
 	mustIngest(t, admin, bomb...)
 	spec := crypto.UpdateSpec{Op: crypto.OpRevoke, Target: n.fr.ID(), Reason: "Lamport bomb", Created: t0, FeedSeq: 1, FeedHead: bomb[0].ID()}
-	u, err := crypto.NewUpdate(admin.Roster(), spec, n.admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	revoke, err := admin.AppendRosterUpdate(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	revoke := appendUpdate(t, n, admin, spec)
 	if revoke.Header.Lamport >= log.MaxJump {
 		t.Fatalf("the admin's clock was dragged to %d by the bomb", revoke.Header.Lamport)
 	}
-	more, err := log.Build(n.fr, n.genesis.NetworkID(), log.Tip{Seq: 1, ID: bomb[0].ID(), Lamport: bomb[0].Header.Lamport}, 0, t0, []log.Draft{n.msg("at the cap")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	more := buildAfter(t, n.fr, n.genesis.NetworkID(), bomb[0], 0, n.msg("at the cap"))
 	for _, first := range []bool{true, false} {
 		s := openStore(t, t.TempDir(), n, n.lu)
 		if first {

@@ -575,27 +575,40 @@ func (s *Store) setAside(author crypto.MemberID, seq uint64, extra []*log.Entry,
 				return err
 			}
 		}
-		if newHead.Seq == 0 && !newHead.Forked {
-			return txn.Delete(headKey(author))
-		}
-		return txn.Set(headKey(author), encodeHead(newHead))
+		return putHead(txn, author, newHead)
 	})
 	if err != nil {
 		return fmt.Errorf("store: set aside entries of %s: %w", author.Short(), err)
 	}
 	s.mu.Lock()
+	s.setHeadLocked(author, newHead)
+	s.mu.Unlock()
+	return nil
+}
+
+// putHead stores author's feed head, or deletes it when the feed is left
+// empty (no entry and no fork).
+func putHead(txn *badger.Txn, author crypto.MemberID, head log.Head) error {
+	if head.Seq == 0 && !head.Forked {
+		return txn.Delete(headKey(author))
+	}
+	return txn.Set(headKey(author), encodeHead(head))
+}
+
+// setHeadLocked moves author's head in the frontier and the digest to
+// head, or drops author from both when its feed is left empty (no entry
+// and no fork). s.mu must be held for writing.
+func (s *Store) setHeadLocked(author crypto.MemberID, head log.Head) {
 	old, had := s.frontier[author]
-	if newHead.Seq == 0 && !newHead.Forked {
+	if head.Seq == 0 && !head.Forked {
 		delete(s.frontier, author)
 		if had {
 			s.digest.Sub(log.ItemHash(author, old))
 		}
-	} else {
-		s.frontier[author] = newHead
-		s.digest.Move(author, old, had, newHead)
+		return
 	}
-	s.mu.Unlock()
-	return nil
+	s.frontier[author] = head
+	s.digest.Move(author, old, had, head)
 }
 
 // bestBranch picks, among the branches of run that start at head's next

@@ -78,21 +78,9 @@ func TestTamperedEntryRefused(t *testing.T) {
 	raw[len(raw)-10] ^= 1 // inside the signature
 	connect(t, evil, a)
 	// a may start a session with evil on connect (evil has no handler, so
-	// it fails); wait for it to end, or a would answer "busy".
-	waitFor(t, 10*time.Second, "a's connect session to end", func() bool { return !a.svc.initiating(evil.host.ID()) })
-	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// it fails): startSession waits for it to end, or a would answer "busy".
+	s, c := startSession(t, evil, a)
 	defer s.Reset()
-	c := newConn(s, nil)
-	net := a.store.Network()
-	if err := c.send(&message{Type: msgHello, Network: net[:8], Digest: make([]byte, 32)}); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.recv(); err != nil || m.Type != msgFrontier {
-		t.Fatalf("expected a frontier: %v %v", m, err)
-	}
 	c.send(&message{Type: msgFrontier})
 	c.send(&message{Type: msgEntries, Entries: [][]byte{raw}})
 	c.send(&message{Type: msgEnd})

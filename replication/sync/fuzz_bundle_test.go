@@ -79,7 +79,17 @@ func resign(t *testing.T, id *crypto.Identity, net crypto.NetworkID, payload []b
 	sum := sha256.Sum256(payload)
 	exporter := id.ID()
 	body.Network, body.Exporter, body.Length, body.SHA256 = net[:], exporter[:], uint64(len(payload)), sum[:]
-	bb, err := crypto.MarshalCanonical(&body)
+	tr := signedTrailer(t, id, &body)
+	out := append([]byte(bundleMagic), payload...)
+	out = append(out, tr...)
+	return binary.BigEndian.AppendUint32(out, uint32(len(tr)))
+}
+
+// signedTrailer encodes body and returns the bundle trailer that carries
+// it, signed by id.
+func signedTrailer(t testing.TB, id *crypto.Identity, body *trailerBody) []byte {
+	t.Helper()
+	bb, err := crypto.MarshalCanonical(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +101,7 @@ func resign(t *testing.T, id *crypto.Identity, net crypto.NetworkID, payload []b
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := append([]byte(bundleMagic), payload...)
-	out = append(out, tr...)
-	return binary.BigEndian.AppendUint32(out, uint32(len(tr)))
+	return tr
 }
 
 // FuzzBundle imports whatever it is given into a store (cert-lu's, in

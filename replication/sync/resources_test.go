@@ -60,13 +60,46 @@ func (f *unsignedFeed) next() *log.Entry {
 
 func offencesOf(n *node, p peer.ID) int { return statsOf(n, p).Offences }
 
+// connectedEvil adds to w the node enisa with opt and, connected to it,
+// the member cert-de with no sync service of its own: a test drives it by
+// hand.
+func connectedEvil(t testing.TB, w *world, opt nodeOpt) (a, evil *node) {
+	t.Helper()
+	a = w.node(t, "enisa", opt)
+	evil = w.node(t, "cert-de", nodeOpt{noStart: true})
+	connect(t, evil, a)
+	return a, evil
+}
+
 // openSession starts a sync session from evil to a by hand, up to the
 // point where evil may send entries.
 func openSession(t testing.TB, evil, a *node) (network.Stream, *conn) {
 	t.Helper()
+	s, c := startSession(t, evil, a)
+	if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(a.store.Frontier())}); err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+// startSession starts a sync session from evil to a by hand, up to a's
+// frontier, once a's own session on connect has ended.
+func startSession(t testing.TB, evil, a *node) (network.Stream, *conn) {
+	t.Helper()
 	// a may start a session with evil on connect (evil answers nothing):
 	// wait for it to end, or a would answer "busy".
 	waitFor(t, 10*time.Second, "a's connect session to end", func() bool { return !a.svc.initiating(evil.host.ID()) })
+	s, c := sendHello(t, evil, a)
+	if m, err := c.recv(); err != nil || m.Type != msgFrontier {
+		t.Fatalf("expected a frontier: %v %v", m, err)
+	}
+	return s, c
+}
+
+// sendHello opens a sync stream from evil to a and says hello with a
+// digest that matches nothing.
+func sendHello(t testing.TB, evil, a *node) (network.Stream, *conn) {
+	t.Helper()
 	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
 	if err != nil {
 		t.Fatal(err)
@@ -74,12 +107,7 @@ func openSession(t testing.TB, evil, a *node) (network.Stream, *conn) {
 	c := newConn(s, nil)
 	net := a.store.Network()
 	if err := c.send(&message{Type: msgHello, Network: net[:8], Digest: make([]byte, 32)}); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.recv(); err != nil || m.Type != msgFrontier {
-		t.Fatalf("expected a frontier: %v %v", m, err)
-	}
-	if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(a.store.Frontier())}); err != nil {
+		s.Reset()
 		t.Fatal(err)
 	}
 	return s, c
@@ -93,9 +121,7 @@ func openSession(t testing.TB, evil, a *node) (network.Stream, *conn) {
 // byte until the session ended.)
 func TestUnsignedFloodBoundedInBytes(t *testing.T) {
 	w := newWorld(t)
-	a := w.node(t, "enisa", nodeOpt{})
-	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
-	connect(t, evil, a)
+	a, evil := connectedEvil(t, w, nodeOpt{})
 	s, c := openSession(t, evil, a)
 	defer s.Reset()
 
@@ -156,19 +182,8 @@ func writeBundle(t testing.TB, path string, id *crypto.Identity, net crypto.Netw
 		length += uint64(len(frame))
 	}
 	exporter := id.ID()
-	body, err := crypto.MarshalCanonical(&trailerBody{Network: net[:], Exporter: exporter[:], Created: t0.UnixMilli(),
+	tr := signedTrailer(t, id, &trailerBody{Network: net[:], Exporter: exporter[:], Created: t0.UnixMilli(),
 		Count: count, Length: length, SHA256: h.Sum(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := id.Sign(crypto.ContextBundle, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := crypto.MarshalCanonical(&trailer{Body: body, Sig: sig})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.Write(binary.BigEndian.AppendUint32(tr, uint32(len(tr)))); err != nil {
 		t.Fatal(err)
 	}
@@ -304,21 +319,11 @@ func TestPushQuotaScored(t *testing.T) {
 // cannot multiply what one peer makes this node hold.
 func TestOneSessionPerPeer(t *testing.T) {
 	w := newWorld(t)
-	a := w.node(t, "enisa", nodeOpt{})
-	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
-	connect(t, evil, a)
+	a, evil := connectedEvil(t, w, nodeOpt{})
 	first, _ := openSession(t, evil, a)
 	defer first.Reset()
-	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c := sendHello(t, evil, a)
 	defer s.Reset()
-	c := newConn(s, nil)
-	net := a.store.Network()
-	if err := c.send(&message{Type: msgHello, Network: net[:8], Digest: make([]byte, 32)}); err != nil {
-		t.Fatal(err)
-	}
 	m, err := c.recv()
 	if err != nil || m.Type != msgError || m.Error != busyMessage {
 		t.Fatalf("second session: got %+v, %v; want the busy error", m, err)
@@ -334,23 +339,9 @@ func TestOneSessionPerPeer(t *testing.T) {
 // is remembered, so without this it grew with every push.)
 func TestFrontierOfNonMembersForgotten(t *testing.T) {
 	w := newWorld(t)
-	a := w.node(t, "enisa", nodeOpt{})
-	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
-	connect(t, evil, a)
-	waitFor(t, 10*time.Second, "a's connect session to end", func() bool { return !a.svc.initiating(evil.host.ID()) })
-	s, err := evil.host.NewStream(context.Background(), a.host.ID(), ProtocolSync)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, evil := connectedEvil(t, w, nodeOpt{})
+	s, c := startSession(t, evil, a)
 	defer s.Reset()
-	c := newConn(s, nil)
-	net := a.store.Network()
-	if err := c.send(&message{Type: msgHello, Network: net[:8], Digest: make([]byte, 32)}); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := c.recv(); err != nil || m.Type != msgFrontier {
-		t.Fatalf("expected a frontier: %v %v", m, err)
-	}
 	made := a.store.Frontier().Clone()
 	for i := range 4000 { // the CBOR decoder allows 4,096 items
 		var id crypto.MemberID
@@ -401,9 +392,7 @@ func TestQuotaBuckets(t *testing.T) {
 func TestBudgetSharedBySessionsAndPushes(t *testing.T) {
 	w := newWorld(t)
 	const budget = 8 << 20
-	a := w.node(t, "enisa", nodeOpt{maxPeerBuffer: budget})
-	evil := w.node(t, "cert-de", nodeOpt{noStart: true})
-	connect(t, evil, a)
+	a, evil := connectedEvil(t, w, nodeOpt{maxPeerBuffer: budget})
 	s, c := openSession(t, evil, a)
 	defer s.Reset()
 	// About 7 MiB held: four unsigned entries of 900 KiB (counted twice:
