@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newGroupCmd() *cobra.Command {
@@ -30,8 +32,8 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "List the groups, their members, and the key epoch of those this member is in",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var gs []node.GroupView
-			if err := get(c.Context(), dir, "/api/v1/groups", &gs); err != nil {
+			gs, err := ask(dir, func(cl *api.Client) ([]api.GroupView, error) { return cl.Groups(c.Context()) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -56,8 +58,8 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
 
-	send := func(c *cobra.Command, req node.GroupRequest) error {
-		return sendRosterChange(c, dir, "/api/v1/groups", req)
+	send := func(c *cobra.Command, req api.GroupRequest) error {
+		return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.ChangeGroup(ctx, req) })
 	}
 	var members []string
 	create := rosterChangeFlags(&cobra.Command{
@@ -69,7 +71,7 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 			if len(members) == 0 {
 				return usageError{fmt.Errorf("group create needs --member NAME (at least one)")}
 			}
-			return send(c, node.GroupRequest{Op: "create", Group: args[0], Members: members})
+			return send(c, api.GroupRequest{Op: "create", Group: args[0], Members: members})
 		},
 	})
 	create.Flags().StringArrayVar(&members, "member", nil, "a member of the group; repeat")
@@ -84,7 +86,7 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 			Example: "  " + op.example,
 			Args:    cobra.ExactArgs(2),
 			RunE: func(c *cobra.Command, args []string) error {
-				return send(c, node.GroupRequest{Op: op.name, Group: args[0], Members: []string{args[1]}})
+				return send(c, api.GroupRequest{Op: op.name, Group: args[0], Members: []string{args[1]}})
 			},
 		}))
 	}
@@ -93,7 +95,7 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "Delete a group (what was written to it stays readable to those it was sealed to)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return send(c, node.GroupRequest{Op: "delete", Group: args[0]})
+			return send(c, api.GroupRequest{Op: "delete", Group: args[0]})
 		},
 	}))
 	return root
@@ -113,12 +115,8 @@ members are revoked or leave a group; rotate by hand after a suspected leak.`,
 		Example: "  crisismesh key rotate\n  crisismesh key rotate --group energy-csirts",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
+			v, err := ask(dir, func(cl *api.Client) (api.KeyRotation, error) { return cl.RotateKey(c.Context(), group) })
 			if err != nil {
-				return err
-			}
-			var v node.KeyRotation
-			if err := cl.do(c.Context(), "POST", "/api/v1/keys/rotate", map[string]string{"group": group}, &v); err != nil {
 				return err
 			}
 			if asJSON {

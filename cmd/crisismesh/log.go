@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newPostCmd() *cobra.Command {
@@ -47,14 +46,14 @@ EXERCISE.`,
 			if err != nil {
 				return err
 			}
-			req := node.PostRequest{Kind: kind, TLP: tlp, Priority: prio, Text: strings.Join(args, " ")}
+			req := api.PostRequest{Kind: kind, TLP: tlp, Priority: prio, Text: strings.Join(args, " ")}
 			if to != "" {
 				req.To = strings.Split(to, ",")
 			}
 			req.Group = group
 			req.RSITClass, req.RSITType, req.Sectors, req.Impact, req.Outlook = rsitClass, rsitType, sectors, impact, outlook
-			var e node.EntryView
-			if err := cl.do(c.Context(), "POST", "/api/v1/entries", req, &e); err != nil {
+			e, err := cl.Post(c.Context(), req)
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -93,12 +92,8 @@ func newLogCmd() *cobra.Command {
 			}
 			after := ""
 			for {
-				var es []node.EntryView
-				q := "/api/v1/entries?limit=1000"
-				if after != "" {
-					q += "&after=" + url.QueryEscape(after)
-				}
-				if err := cl.do(c.Context(), "GET", q, nil, &es); err != nil {
+				es, next, err := cl.Entries(c.Context(), after, api.MaxLimit)
+				if err != nil {
 					return err
 				}
 				for _, e := range es {
@@ -111,7 +106,8 @@ func newLogCmd() *cobra.Command {
 					}
 					after = e.ID
 				}
-				if len(es) == 1000 {
+				if next != "" {
+					after = next
 					continue
 				}
 				if !follow {
@@ -131,7 +127,7 @@ func newLogCmd() *cobra.Command {
 	return c
 }
 
-func printEntry(c *cobra.Command, e node.EntryView) {
+func printEntry(c *cobra.Command, e api.EntryView) {
 	w := c.OutOrStdout()
 	text := e.Text
 	switch {

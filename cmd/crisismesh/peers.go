@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newPeersCmd() *cobra.Command {
@@ -19,8 +19,8 @@ func newPeersCmd() *cobra.Command {
 		Short: "List the members' nodes: connected, round trip, profile, last sync, how far behind",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var s node.StatusView
-			if err := get(c.Context(), dir, "/api/v1/status", &s); err != nil {
+			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -42,8 +42,8 @@ func newWhoHasCmd() *cobra.Command {
 		Short: "Which members hold an entry, and why a member has not got it",
 		Args:  exactArgs(1, "an ENTRY_ID (from crisismesh log)"),
 		RunE: func(c *cobra.Command, args []string) error {
-			var hs []node.HolderView
-			if err := get(c.Context(), dir, "/api/v1/who-has/"+args[0], &hs); err != nil {
+			hs, err := ask(dir, func(cl *api.Client) ([]api.HolderView, error) { return cl.WhoHas(c.Context(), args[0]) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -77,12 +77,8 @@ func newSyncCmd() *cobra.Command {
 			if force == "" {
 				return usageError{fmt.Errorf("sync needs --force PEER (a member name or peer ID)")}
 			}
-			cl, err := newClient(dir)
+			rep, err := ask(dir, func(cl *api.Client) (api.SyncReport, error) { return cl.Sync(c.Context(), force) })
 			if err != nil {
-				return err
-			}
-			var rep node.SyncReport
-			if err := cl.do(c.Context(), "POST", "/api/v1/sync", map[string]string{"peer": force}, &rep); err != nil {
 				return err
 			}
 			if asJSON {
@@ -99,7 +95,7 @@ func newSyncCmd() *cobra.Command {
 }
 
 // printPeers writes the members' links as a table.
-func printPeers(w io.Writer, peers []node.PeerView) error {
+func printPeers(w io.Writer, peers []api.PeerView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
 	for _, p := range peers {

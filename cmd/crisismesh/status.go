@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -16,8 +16,8 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var s node.StatusView
-			if err := get(c.Context(), dir, "/api/v1/status", &s); err != nil {
+			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
