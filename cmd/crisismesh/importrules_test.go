@@ -326,10 +326,11 @@ func TestCheckImports(t *testing.T) {
 	// clean is a graph that follows every rule, using sub-packages, test
 	// helpers, libraries and test-only imports.
 	clean := []listedPackage{
-		{ImportPath: m + "/cmd/crisismesh", Imports: []string{"fmt", "github.com/spf13/cobra", m + "/node", m + "/sim"}},
+		{ImportPath: m + "/cmd/crisismesh", Imports: []string{"fmt", "github.com/spf13/cobra", m + "/node", m + "/node/api", m + "/sim"}},
+		{ImportPath: m + "/node/api", Imports: []string{"net/http", m + "/crypto"}},
 		{ImportPath: m + "/sim", Imports: []string{m + "/node", m + "/transport", m + "/replication/sync", m + "/replication/crisis", m + "/crypto", m + "/sim/internal/scenario"}},
 		{ImportPath: m + "/sim/internal/scenario", Imports: []string{"os", m + "/crypto"}},
-		{ImportPath: m + "/node", Imports: []string{"net/http", m + "/replication/log", m + "/replication/store", m + "/replication/sync", m + "/replication/consensus", m + "/replication/crisis", m + "/transport", m + "/crypto", m + "/crypto/keyfile"},
+		{ImportPath: m + "/node", Imports: []string{"net/http", m + "/node/api", m + "/replication/log", m + "/replication/store", m + "/replication/sync", m + "/replication/consensus", m + "/replication/crisis", m + "/transport", m + "/crypto", m + "/crypto/keyfile"},
 			TestImports: []string{"testing", m + "/crypto/cryptotest", m + "/replication/store/storetest"}},
 		{ImportPath: m + "/replication/sync", Imports: []string{m + "/replication/log", m + "/replication/store", m + "/crypto"}},
 		{ImportPath: m + "/replication/consensus", Imports: []string{"github.com/hashicorp/raft", m + "/replication/crisis", m + "/replication/log", m + "/replication/store", m + "/crypto"}},
@@ -408,6 +409,16 @@ func TestCheckImports(t *testing.T) {
 			name: "node imports sim",
 			pkgs: imports("node", m+"/sim"),
 			want: []string{"node imports sim; node may import only node/api, replication/*, transport, crypto"},
+		},
+		{
+			name: "the API contract imports the node",
+			pkgs: imports("node/api", m+"/node"),
+			want: []string{"node/api imports node; node/api may import only crypto"},
+		},
+		{
+			name: "the API contract imports replication",
+			pkgs: imports("node/api", m+"/replication/crisis"),
+			want: []string{"node/api imports replication/crisis; node/api may import only crypto"},
 		},
 		{
 			name: "cmd imports transport",
