@@ -113,7 +113,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"RosterMemberView": api.RosterMemberView{}, "PendingUpdateView": api.PendingUpdateView{}, "MembersView": api.MembersView{},
 		"UpdateRequest": api.UpdateRequest{}, "UpdateResult": api.UpdateResult{}, "GroupView": api.GroupView{},
 		"GroupRequest": api.GroupRequest{}, "KeyRotateRequest": api.KeyRotateRequest{}, "KeyRotation": api.KeyRotation{},
-		"LoginCode": api.LoginCode{},
+		"LoginCode": api.LoginCode{}, "AlertView": api.AlertView{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
