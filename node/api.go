@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,22 +14,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crisismesh/crisismesh/node/api"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
 
-// API paths. They are a contract with the CLI and scripts.
+// Timeouts of the API server. A response may take up to apiWriteTimeout
+// to write (a crisis command waits for Raft, a forced sync for a peer);
+// the event stream has no write deadline and bundles get bundleTimeout.
 const (
-	apiStatus  = "/api/v1/status"
-	apiEntries = "/api/v1/entries"
-	apiCrisis  = "/api/v1/crisis"
-	apiMembers = "/api/v1/members"
+	apiWriteTimeout = 2 * time.Minute
+	apiIdleTimeout  = 2 * time.Minute
+	bundleTimeout   = 30 * time.Minute
 )
-
-// apiError is the JSON body of every API error: a stable code and what to do.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
 
 // ReadToken reads the API bearer token of a data directory.
 func ReadToken(dir string) (string, error) {
@@ -42,12 +36,68 @@ func ReadToken(dir string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// Access says who may call a route.
+type access int
+
+const (
+	public access = iota // no credentials: /metrics, the login form
+	token                // the bearer token, or the session cookie /login sets
+)
+
+// route is one entry of the API's route table: every path the server
+// serves is here, and nowhere else.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+	access       access
+	// limit is the largest request body accepted (0: none expected).
+	limit int64
+	// write is the response's write timeout: 0 the server's, -1 none.
+	write time.Duration
+}
+
+// pattern is the route as http.ServeMux and the metrics name it.
+func (r route) pattern() string { return r.method + " " + r.path }
+
+// routes is the API's route table. It reads nothing of n, so a test may
+// list it on a nil *Node and hold it against the OpenAPI document.
+func (n *Node) routes() []route {
+	dashboard := http.StripPrefix("/dashboard/", dashboardFiles())
+	return []route{
+		{method: "GET", path: api.PathStatus, h: n.handleStatus, access: token},
+		{method: "GET", path: api.PathEntries, h: n.handleEntries, access: token},
+		{method: "POST", path: api.PathEntries, h: n.handlePost, access: token, limit: api.MaxEntryBody},
+		{method: "GET", path: api.PathCrisis, h: n.handleCrisis, access: token},
+		{method: "POST", path: api.PathCrisis, h: n.handleCommand, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathWhoHas, h: n.handleWhoHas, access: token},
+		{method: "POST", path: api.PathSync, h: n.handleSync, access: token, limit: api.MaxBody},
+		{method: "POST", path: api.PathBundleExport, h: n.handleExport, access: token, limit: api.MaxBody, write: bundleTimeout},
+		{method: "POST", path: api.PathBundleImport, h: n.handleImport, access: token, limit: api.MaxBundleBody, write: bundleTimeout},
+		{method: "GET", path: api.PathMembers, h: n.handleMembers, access: token},
+		{method: "POST", path: api.PathMembers, h: n.handleRosterChange, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathUpdate, h: n.handleUpdateStatus, access: token},
+		{method: "POST", path: api.PathApprove, h: n.handleApprove, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathGroups, h: n.handleGroups, access: token},
+		{method: "POST", path: api.PathGroups, h: n.handleGroupChange, access: token, limit: api.MaxBody},
+		{method: "POST", path: api.PathKeyRotate, h: n.handleKeyRotate, access: token, limit: api.MaxBody},
+		{method: "POST", path: api.PathMISPImport, h: n.handleMISPImport, access: token, limit: api.MaxMISPBody, write: bundleTimeout},
+		{method: "GET", path: api.PathMISPExport, h: n.handleMISPExport, access: token, write: bundleTimeout},
+		{method: "POST", path: api.PathLoginCodes, h: n.handleLoginCode, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathEvents, h: n.handleEvents, access: token, write: -1},
+		{method: "GET", path: api.PathOpenAPI, h: handleOpenAPI, access: token},
+		{method: "GET", path: api.PathDashboard + "{file...}", h: dashboard.ServeHTTP, access: token},
+		{method: "GET", path: api.PathLogin, h: n.handleLoginForm, access: public},
+		{method: "POST", path: api.PathLogin, h: n.handleLogin, access: public, limit: loginFormLimit},
+		{method: "GET", path: api.PathMetrics, h: n.metricsHandler, access: public},
+	}
+}
+
 // startAPI serves the local HTTP API on cfg.API (127.0.0.1 only).
-func (n *Node) startAPI() error {
-	token, err := ReadToken(n.dir)
+func (n *Node) startAPI(writeTimeout time.Duration) error {
+	tok, err := ReadToken(n.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		if err = writeToken(n.dir); err == nil {
-			token, err = ReadToken(n.dir)
+			tok, err = ReadToken(n.dir)
 		}
 	}
 	if err != nil {
@@ -57,44 +107,22 @@ func (n *Node) startAPI() error {
 	if err != nil {
 		return fmt.Errorf("node: API on %s: %w (is another node using this port? change api in %s)", n.cfg.API, err, filepath.Join(n.dir, ConfigFile))
 	}
-	api := http.NewServeMux()
-	for _, r := range []struct {
-		pattern string
-		h       http.HandlerFunc
-	}{
-		{"GET " + apiStatus, n.handleStatus},
-		{"GET " + apiEntries, n.handleEntries},
-		{"POST " + apiEntries, n.handlePost},
-		{"GET " + apiCrisis, n.handleCrisis},
-		{"POST " + apiCrisis, n.handleCommand},
-		{"GET /api/v1/who-has/{id}", n.handleWhoHas},
-		{"POST /api/v1/sync", n.handleSync},
-		{"POST /api/v1/bundles/export", n.handleExport},
-		{"POST /api/v1/bundles/import", n.handleImport},
-		{"GET " + apiMembers, n.handleMembers},
-		{"POST " + apiMembers, n.handleRosterChange},
-		{"GET " + apiMembers + "/updates/{id}", n.handleUpdateStatus},
-		{"POST " + apiMembers + "/updates/{id}/approve", n.handleApprove},
-		{"GET /api/v1/groups", n.handleGroups},
-		{"POST /api/v1/groups", n.handleGroupChange},
-		{"POST /api/v1/keys/rotate", n.handleKeyRotate},
-		{"POST " + apiMISPImport, n.handleMISPImport},
-		{"GET " + apiMISPExport, n.handleMISPExport},
-	} {
-		api.HandleFunc(r.pattern, n.metrics.instrument(r.pattern, r.h))
+	n.web = newWebGuard(tok, n.cfg.API, ln.Addr().String())
+	mux := http.NewServeMux()
+	for _, r := range n.routes() {
+		h := r.h
+		if strings.HasPrefix(r.path, "/api/") && r.write >= 0 {
+			h = n.metrics.instrument(r.pattern(), h)
+		}
+		mux.Handle(r.pattern(), n.web.guard(r, h))
 	}
-	// /metrics carries only counts and states, no entry content, and is
-	// served without the token so Prometheus can scrape it on 127.0.0.1;
-	// everything else needs the token.
-	root := http.NewServeMux()
-	root.Handle("GET /metrics", n.metrics.handler())
-	api.HandleFunc("GET /api/v1/events", n.handleEvents)
-	api.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", dashboardFiles()))
-	root.HandleFunc("GET /login", loginHandler(token))
-	root.Handle("/", bearer(token, api))
+	// Anything else: still a wrong Host first, then 401 or 404.
+	mux.Handle("/", n.web.guard(route{access: token}, http.NotFound))
 	n.api = &http.Server{
-		Handler:           root,
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       apiIdleTimeout,
 	}
 	n.wg.Add(1)
 	go func() {
@@ -116,22 +144,17 @@ func (n *Node) stopAPI() {
 	n.api.Shutdown(ctx)
 }
 
-// bearer refuses requests without the data directory's token.
-// The token may also come in the session cookie that /login sets, so the
-// dashboard (and its EventSource, which cannot set headers) works.
-func bearer(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if c, err := r.Cookie(cookieName(token)); err == nil && len(got) == 0 {
-			got = []byte("Bearer " + c.Value)
-		}
-		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token: use the token in the data directory's "+TokenFile)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func (n *Node) metricsHandler(w http.ResponseWriter, r *http.Request) {
+	n.metrics.handler().ServeHTTP(w, r)
+}
+
+// handleOpenAPI serves the API's own description, the document in
+// node/api (openapi.json). It needs the token like the rest: it tells
+// nothing secret, but nothing on this port is for anyone without it
+// except /metrics and the login form.
+func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(api.OpenAPI())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -141,7 +164,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, apiError{Code: code, Message: msg})
+	writeJSON(w, status, api.Error{Code: code, Message: msg})
 }
 
 // writeFailure answers a request that failed with err: a full disk is 507
@@ -159,20 +182,36 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, n.Status(r.Context()))
 }
 
+// handleEntries answers one page of at most api.MaxLimit entries (default
+// api.DefaultLimit); the header api.HeaderNext names the after= of the
+// next page, and is absent on the last.
 func (n *Node) handleEntries(w http.ResponseWriter, r *http.Request) {
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	es, err := n.Entries(r.URL.Query().Get("after"), limit)
+	limit := api.DefaultLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		l, err := strconv.Atoi(s)
+		if err != nil || l < 0 {
+			writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("limit=%q: want a number of entries from 1 to %d", s, api.MaxLimit))
+			return
+		}
+		if l > 0 {
+			limit = min(l, api.MaxLimit)
+		}
+	}
+	es, err := n.Entries(r.URL.Query().Get("after"), limit+1)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
 		return
+	}
+	if len(es) > limit {
+		es = es[:limit]
+		w.Header().Set(api.HeaderNext, es[limit-1].ID)
 	}
 	writeJSON(w, http.StatusOK, es)
 }
 
 func (n *Node) handlePost(w http.ResponseWriter, r *http.Request) {
 	var req PostRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "body is not a post: "+err.Error())
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	e, err := n.Post(r.Context(), req)
@@ -195,11 +234,10 @@ func (n *Node) handleCrisis(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 	var req CommandRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "body is not a crisis command: "+err.Error())
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	cmd, err := req.ToCommand()
+	cmd, err := ToCommand(req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
 		return
@@ -221,30 +259,8 @@ func (n *Node) handleWhoHas(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, hs)
 }
 
-// syncRequest, exportRequest and importRequest are API bodies.
-type syncRequest struct {
-	Peer string `json:"peer"`
-}
-
-type exportRequest struct {
-	Out string `json:"out"`
-	For string `json:"for,omitempty"`
-}
-
-type importRequest struct {
-	File string `json:"file"`
-}
-
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
-		return false
-	}
-	return true
-}
-
 func (n *Node) handleSync(w http.ResponseWriter, r *http.Request) {
-	var req syncRequest
+	var req api.SyncRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
@@ -254,32 +270,6 @@ func (n *Node) handleSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
-}
-
-func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
-	var req exportRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	v, err := n.ExportBundle(req.Out, req.For)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "export-failed", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
-func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
-	var req importRequest
-	if !decodeBody(w, r, &req) {
-		return
-	}
-	v, err := n.ImportBundle(r.Context(), req.File)
-	if err != nil {
-		writeFailure(w, err, http.StatusBadRequest, "import-failed", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
@@ -323,13 +313,8 @@ func (n *Node) handleGroupChange(w http.ResponseWriter, r *http.Request) {
 	n.writeUpdateResult(w, res, err)
 }
 
-// keyRotateRequest is the body of POST /api/v1/keys/rotate.
-type keyRotateRequest struct {
-	Group string `json:"group,omitempty"`
-}
-
 func (n *Node) handleKeyRotate(w http.ResponseWriter, r *http.Request) {
-	var req keyRotateRequest
+	var req api.KeyRotateRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
@@ -360,22 +345,15 @@ func (n *Node) writeUpdateResult(w http.ResponseWriter, res UpdateResult, err er
 	}
 }
 
-// cookieName is the session cookie of one node. Browsers share cookies
-// between ports of one host, so two nodes on 127.0.0.1 need two names.
-func cookieName(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return "crisismesh_" + hex.EncodeToString(h[:6])
+// apiAddr is the address the API listens on, for links it prints.
+func (n *Node) apiAddr() string {
+	if n.web != nil {
+		return n.web.addr
+	}
+	return n.cfg.API
 }
 
-// loginHandler trades the token (in the query, as printed by `run`) for an
-// HttpOnly, SameSite=Strict cookie and sends the browser to the dashboard.
-func loginHandler(token string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(token)) != 1 {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "wrong token: open the URL that `crisismesh run` prints")
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: cookieName(token), Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
-		http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
-	}
+// subtleEqual compares two secrets in constant time.
+func subtleEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -45,17 +45,11 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	tab0, cancel0 := browser()
 	defer cancel0()
-	u0, _ := DashboardURL(specs[0].Dir)
-	u1, _ := DashboardURL(specs[1].Dir)
 	// The first Run starts the browser: no timeout on its context.
-	if err := chromedp.Do(tab0, chromedp.Navigate(u0)); err != nil {
-		t.Fatalf("open node0's dashboard: %v", err)
-	}
+	loginInBrowser(t, tab0, nodes[0], specs[0].Dir)
 	tab1, cancel1 := browser()
 	defer cancel1()
-	if err := chromedp.Do(tab1, chromedp.Navigate(u1)); err != nil {
-		t.Fatalf("open node1's dashboard: %v", err)
-	}
+	loginInBrowser(t, tab1, nodes[1], specs[1].Dir)
 	within := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, 30*time.Second)
 	}
@@ -104,10 +98,7 @@ func TestDashboardApproves(t *testing.T) {
 	defer cancelAlloc()
 	tab, cancelTab := chromedp.NewContext(alloc)
 	defer cancelTab()
-	u1, _ := DashboardURL(specs[1].Dir)
-	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
-		t.Fatalf("open node1's dashboard: %v", err)
-	}
+	loginInBrowser(t, tab, nodes[1], specs[1].Dir)
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	sel := `document.querySelector('#pending li[data-update="` + res.UpdateID + `"] button')`
@@ -124,5 +115,33 @@ func TestDashboardApproves(t *testing.T) {
 	})
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("members").textContent.includes("left the network")`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the roster table does not show the revocation: %v", err)
+	}
+}
+
+// loginInBrowser opens the node's login form in tab, as the URL `run`
+// prints, and types a one-time code into it; the form sends the browser
+// to the dashboard. The first call on a tab starts the browser, so tab
+// carries no timeout.
+func loginInBrowser(t *testing.T, tab context.Context, n *Node, dir string) {
+	t.Helper()
+	u, err := DashboardURL(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := n.LoginCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(tab, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("open %s: %v", u, err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS("#code"), lc.Code), chromedp.Click(chromedp.CSS("#login button"))); err != nil {
+		t.Fatalf("type the code into the login form: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#banner"))); err != nil {
+		page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.textContent`))
+		t.Fatalf("the dashboard after login: %v (page: %q)", err, page)
 	}
 }

@@ -20,6 +20,7 @@ const (
 	GenesisFile = "genesis"
 	TokenFile   = "api.token"
 	lockFile    = "node.lock"
+	bundlesDir  = "bundles"
 	storeDir    = "store"
 	raftDir     = "raft"
 )
@@ -47,6 +48,11 @@ type Config struct {
 	RelayService bool     `toml:"relay_service"`
 	RelayClient  bool     `toml:"relay_client"`
 	Relays       []string `toml:"relays"`
+	// BundleDir is the only directory in which the API reads or writes a
+	// bundle named by path ("" means bundles/ in the data directory; a
+	// relative path is relative to the data directory). The CLI streams
+	// bundles through the API instead, so it needs no path here.
+	BundleDir string `toml:"bundle_dir"`
 }
 
 // DefaultConfig is a node on the internet profile listening on port 4001,

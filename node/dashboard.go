@@ -4,6 +4,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 // The dashboard is static files embedded in the binary: no build step, no
@@ -20,16 +22,14 @@ func dashboardFiles() http.Handler {
 	return http.FileServer(http.FS(sub))
 }
 
-// DashboardURL is where a person opens the dashboard of a running node:
-// the login link that sets the session cookie.
+// DashboardURL is where a person opens the dashboard of a node: its
+// login form, which takes a one-time code ([Node.LoginCode]; `crisismesh
+// dashboard` asks a running node for one) or the token. The token itself
+// never goes in the URL.
 func DashboardURL(dir string) (string, error) {
 	cfg, err := LoadConfig(dir)
 	if err != nil {
 		return "", err
 	}
-	token, err := ReadToken(dir)
-	if err != nil {
-		return "", err
-	}
-	return "http://" + cfg.API + "/login?token=" + token, nil
+	return "http://" + cfg.API + api.PathLogin, nil
 }

@@ -16,7 +16,8 @@
 //     reporting every problem at once ([ProblemsError]); [ReadGenesis]
 //     reads and verifies one.
 //   - datadir.go: a data directory holds the identity, config.toml, the
-//     genesis, the API token (api.token), the store and Raft's snapshots.
+//     genesis, the API token (api.token), the store, Raft's snapshots and
+//     bundles/ (the API's bundle directory unless bundle_dir says another).
 //     [Init] makes one, [Join] installs a genesis into it (also one that
 //     does not list the member yet: [Listed]; the node then waits for the
 //     roster update that adds it, dialling the peers [AddPeers] put in
@@ -89,25 +90,38 @@
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
 //     short crisis, a partition and its heal.
 //
-// The views' JSON field names are a contract with the CLI and scripts: add
-// fields, never rename or remove one.
+// The views' JSON field names are a contract with the CLI and scripts (they
+// are defined in node/api and described in its openapi.json): add fields,
+// never rename or remove one.
 //
 // # Interfaces
 //
-//   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only; a bearer
-//     token from the data directory, or the session cookie /login sets);
-//     errors are JSON with a stable code and what to do. Routes: status,
-//     entries (GET, POST), crisis (GET, POST), who-has/{id}, sync,
-//     bundles/export, bundles/import, members (GET: [MembersView]; POST:
-//     [UpdateRequest] → [UpdateResult]), members/updates/{id} (GET),
-//     members/updates/{id}/approve (POST), groups (GET: [GroupView]; POST:
-//     [GroupRequest]), keys/rotate (POST), misp/import (POST, the MISP
-//     JSON as body → [MISPImportResult]; 422 with the refusals),
-//     misp/export (GET → [MISPExport]), events.
+//   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only). Its
+//     written contract is package node/api: paths, limits, request and
+//     response types (node names them too: [EntryView] is api.EntryView),
+//     the error body (a stable code and what to do), the typed client the
+//     CLI uses, and the OpenAPI 3.1 document served at
+//     /api/v1/openapi.json, which lists every route. The route table in
+//     api.go is the only list of routes; tests hold it and real answers
+//     against the document.
+//   - web.go: what guards the API besides the bearer token: the Host must
+//     be the API's own address (421), a request that changes something
+//     must come from the API's own Origin when it names one and must name
+//     it when only the session cookie authenticates it (403), and the
+//     login form, which trades a one-time code ([Node.LoginCode]) or the
+//     token for an HttpOnly, SameSite=Strict cookie; the token never
+//     travels in a URL.
+//   - strictjson.go: every JSON request body is decoded strictly (unknown,
+//     repeated or wrong-case keys and trailing data are 400 naming the
+//     field; a body over its route's limit is 413).
+//   - bundle.go also serves bundles as streamed bodies; a path the API
+//     takes must be inside bundle_dir (config.toml).
+//   - misp.go: MISP import (the MISP JSON as the body; 422 with the
+//     refusals and their JSON paths) and export, over package interop/misp.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,
-//     served at /dashboard/ ([DashboardURL] is its login link).
+//     served at /dashboard/ ([DashboardURL] is the login form's address).
 //   - metrics.go: Prometheus metrics at /metrics (no token; counts and
 //     states only), from a registry of the node's own.
 package node

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crisismesh/crisismesh/node/api"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	text := strings.Repeat("x", 1024)
 	post := func() (string, error) {
 		body, _ := json.Marshal(PostRequest{Kind: "sitrep", TLP: "amber", Text: text})
-		req, _ := http.NewRequest("POST", "http://"+specs[0].API+apiEntries, bytes.NewReader(body))
+		req, _ := http.NewRequest("POST", "http://"+specs[0].API+api.PathEntries, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -14,52 +14,6 @@ import (
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
-// PostRequest is an entry a person writes. JSON field names are part of the
-// API contract.
-type PostRequest struct {
-	Kind     string   `json:"kind"`     // default "message"
-	TLP      string   `json:"tlp"`      // default "amber"
-	Priority string   `json:"priority"` // default "routine"
-	Text     string   `json:"text"`
-	To       []string `json:"to,omitempty"`    // member names: seal to them only
-	Group    string   `json:"group,omitempty"` // a named need-to-know group this member is in
-	Refs     []string `json:"refs,omitempty"`
-	// The entry's classification, checked against the embedded
-	// taxonomies (log.Taxonomies): RSIT class and type, NIS2 sectors,
-	// impact severity and outlook. All optional.
-	RSITClass string   `json:"rsit_class,omitempty"`
-	RSITType  string   `json:"rsit_type,omitempty"`
-	Sectors   []string `json:"sectors,omitempty"`
-	Impact    string   `json:"impact,omitempty"`
-	Outlook   string   `json:"outlook,omitempty"`
-}
-
-// EntryView is an entry as people and scripts read it.
-type EntryView struct {
-	ID       string    `json:"id"`
-	Author   string    `json:"author"` // member name (or ID if unknown)
-	AuthorID string    `json:"author_id"`
-	Seq      uint64    `json:"seq"`
-	Lamport  uint64    `json:"lamport"`
-	Time     time.Time `json:"time"`
-	Priority string    `json:"priority"`
-	Readable bool      `json:"readable"`
-	Kind     string    `json:"kind"` // "" when sealed to a group this node is not in
-	TLP      string    `json:"tlp"`
-	Text     string    `json:"text"`
-	Exercise bool      `json:"exercise,omitempty"`
-	Sealed   string    `json:"sealed,omitempty"` // why it cannot be read
-	// NotBelieved names the rule an entry this node does not believe
-	// breaks (e.g. red-not-to-recipients); its body is never shown.
-	NotBelieved string   `json:"not_believed,omitempty"`
-	Refs        []string `json:"refs,omitempty"`
-	RSITClass   string   `json:"rsit_class,omitempty"`
-	RSITType    string   `json:"rsit_type,omitempty"`
-	Sectors     []string `json:"sectors,omitempty"`
-	Impact      string   `json:"impact,omitempty"`
-	Outlook     string   `json:"outlook,omitempty"`
-}
-
 // ViewEntry reads an entry for display, opening it if this node can.
 func (n *Node) ViewEntry(e *log.Entry) EntryView {
 	v := EntryView{

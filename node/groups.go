@@ -9,18 +9,6 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 )
 
-// GroupView is a named need-to-know group as `group list` shows it; the
-// JSON names are a contract.
-type GroupView struct {
-	Name    string   `json:"name"`
-	Members []string `json:"members"`
-	// Member: this node's member is in the group (it reads and writes it).
-	Member bool `json:"member"`
-	// Epoch is the key epoch written under now (0: none yet, or this node
-	// is not in the group).
-	Epoch uint64 `json:"epoch"`
-}
-
 // Groups returns the named groups of the roster this node holds.
 func (n *Node) Groups() []GroupView {
 	r := n.store.Roster()
@@ -37,14 +25,6 @@ func (n *Node) Groups() []GroupView {
 		out = append(out, v)
 	}
 	return out
-}
-
-// GroupRequest changes a named group; the JSON names are a contract. Op
-// is create, add, remove or delete.
-type GroupRequest struct {
-	Op      string   `json:"op"`
-	Group   string   `json:"group"`
-	Members []string `json:"members,omitempty"`
 }
 
 // ChangeGroup turns a group change into a roster update (signed by this
@@ -147,13 +127,6 @@ func (n *Node) newGroupEpoch(ctx context.Context, g string) (*crypto.GroupKey, e
 	}
 	n.logger.Info("group key distributed", "group", g, "epoch", epoch, "members", len(ids))
 	return key, nil
-}
-
-// KeyRotation is what `key rotate` did.
-type KeyRotation struct {
-	Group   string `json:"group"`
-	Epoch   uint64 `json:"epoch"`
-	Members int    `json:"members"`
 }
 
 // RotateKey starts a new key epoch by hand: of the network key (group ""

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/crisismesh/crisismesh/node/api"
 	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -87,13 +88,13 @@ func TestDiskFullNode(t *testing.T) {
 	n, spec := nodes[0], specs[0]
 	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().CurrentKey("all"); return ok })
 	waitUntil(t, 20*time.Second, "leadership", func() bool { return n.Consensus().IsLeader() })
-	if code, body := apiCall(t, spec, "POST", apiEntries, `{"kind":"sitrep","text":"before"}`); code != http.StatusCreated {
+	if code, body := apiCall(t, spec, "POST", api.PathEntries, `{"kind":"sitrep","text":"before"}`); code != http.StatusCreated {
 		t.Fatalf("post: %d %s", code, body)
 	}
 
 	free.Store(0)
-	code, body := apiCall(t, spec, "POST", apiEntries, `{"kind":"sitrep","text":"refused"}`)
-	var ae apiError
+	code, body := apiCall(t, spec, "POST", api.PathEntries, `{"kind":"sitrep","text":"refused"}`)
+	var ae api.Error
 	if err := json.Unmarshal([]byte(body), &ae); err != nil {
 		t.Fatalf("post on a full disk: %d %s", code, body)
 	}
@@ -108,10 +109,10 @@ func TestDiskFullNode(t *testing.T) {
 	// A crisis command cannot be stored either: not in Raft (the leader
 	// fails it and steps down: a member that cannot write cannot lead),
 	// nor as a proposal in the log.
-	if code, body := apiCall(t, spec, "POST", apiCrisis, `{"kind":"open","title":"t","level":1}`); code != http.StatusInsufficientStorage || !strings.Contains(body, "disk-full") {
+	if code, body := apiCall(t, spec, "POST", api.PathCrisis, `{"kind":"open","title":"t","level":1}`); code != http.StatusInsufficientStorage || !strings.Contains(body, "disk-full") {
 		t.Errorf("crisis command on a full disk: %d %s, want 507", code, body)
 	}
-	code, body = apiCall(t, spec, "GET", apiStatus, "")
+	code, body = apiCall(t, spec, "GET", api.PathStatus, "")
 	var st StatusView
 	if err := json.Unmarshal([]byte(body), &st); err != nil || code != http.StatusOK {
 		t.Fatalf("status: %d %v %s", code, err, body)
@@ -122,7 +123,7 @@ func TestDiskFullNode(t *testing.T) {
 	if !strings.Contains(body, `"disk_full":true`) {
 		t.Errorf("status JSON lacks \"disk_full\":true: %s", body)
 	}
-	if code, body := apiCall(t, spec, "GET", apiEntries, ""); code != http.StatusOK || !strings.Contains(body, "before") || strings.Contains(body, "refused") {
+	if code, body := apiCall(t, spec, "GET", api.PathEntries, ""); code != http.StatusOK || !strings.Contains(body, "before") || strings.Contains(body, "refused") {
 		t.Errorf("entries on a full disk: %d %s", code, body)
 	}
 	resp, err := http.Get("http://" + spec.API + "/metrics")
@@ -138,10 +139,10 @@ func TestDiskFullNode(t *testing.T) {
 	}
 
 	free.Store(1 << 40)
-	if code, body := apiCall(t, spec, "POST", apiEntries, `{"kind":"sitrep","text":"after"}`); code != http.StatusCreated {
+	if code, body := apiCall(t, spec, "POST", api.PathEntries, `{"kind":"sitrep","text":"after"}`); code != http.StatusCreated {
 		t.Fatalf("post after space came back: %d %s", code, body)
 	}
-	if code, body := apiCall(t, spec, "GET", apiStatus, ""); code != http.StatusOK || !strings.Contains(body, `"disk_full":false`) {
+	if code, body := apiCall(t, spec, "GET", api.PathStatus, ""); code != http.StatusOK || !strings.Contains(body, `"disk_full":false`) {
 		t.Errorf("status after space came back: %d %s", code, body)
 	}
 }

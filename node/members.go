@@ -20,55 +20,6 @@ var (
 	ErrNotFound   = errors.New("node: not found")
 )
 
-// Member statuses (RosterMemberView.Status): a contract.
-const (
-	MemberActive  = "active"
-	MemberRevoked = "revoked"
-	MemberRotated = "rotated"
-)
-
-// Update statuses (UpdateResult.Status): a contract.
-const (
-	UpdateInForce = "in-force" // the roster holds it and Raft has carried it
-	UpdatePending = "pending"  // waiting for approvals or for Raft (WaitingFor)
-	UpdateRefused = "refused"  // a rule refused it (Rule, Detail)
-)
-
-// RosterMemberView is one member as `member list` shows it; the JSON names are a
-// contract.
-type RosterMemberView struct {
-	Name         string   `json:"name"`
-	MemberID     string   `json:"member_id"`
-	Roles        []string `json:"roles"`
-	Voter        bool     `json:"voter"`
-	Admin        bool     `json:"admin"`
-	Status       string   `json:"status"`         // active, revoked or rotated
-	Reason       string   `json:"reason"`         // why it was revoked
-	LastValidSeq uint64   `json:"last_valid_seq"` // revoked: its last entry kept (0: none named)
-	Groups       []string `json:"groups"`
-}
-
-// PendingUpdateView is a roster update waiting for approvals.
-type PendingUpdateView struct {
-	UpdateID  string    `json:"update_id"`
-	Op        string    `json:"op"`
-	Target    string    `json:"target"`
-	Approvals int       `json:"approvals"` // distinct admins who signed it so far
-	Needed    int       `json:"needed"`
-	Expires   time.Time `json:"expires"`
-	Approvers []string  `json:"approvers"`
-	Expired   bool      `json:"expired"`
-}
-
-// MembersView is the roster as `member list` shows it.
-type MembersView struct {
-	RosterVersion     uint64              `json:"roster_version"`
-	RaftRosterVersion uint64              `json:"raft_roster_version"`
-	AdminThreshold    int                 `json:"admin_threshold"`
-	Members           []RosterMemberView  `json:"members"`
-	Pending           []PendingUpdateView `json:"pending"`
-}
-
 // Members returns the roster this node holds, with the updates waiting for
 // approvals.
 func (n *Node) Members() (MembersView, error) {
@@ -144,38 +95,6 @@ func describeTarget(r *crypto.Roster, u *crypto.Update) string {
 		return strings.Join(names, ",")
 	}
 	return ""
-}
-
-// UpdateRequest is a roster change as the API and CLI take it; the JSON
-// names are a contract. Op is add, revoke, rotate or voters.
-type UpdateRequest struct {
-	Op     string       `json:"op"`
-	Card   *crypto.Card `json:"card,omitempty"`   // add: the new member's card; rotate: the new card
-	Roles  []string     `json:"roles,omitempty"`  // add
-	Addrs  []string     `json:"addrs,omitempty"`  // add
-	Voter  bool         `json:"voter,omitempty"`  // add
-	Member string       `json:"member,omitempty"` // revoke, rotate: the member's name
-	Reason string       `json:"reason,omitempty"` // revoke
-	On     []string     `json:"on,omitempty"`     // voters: names to make voters
-	Off    []string     `json:"off,omitempty"`    // voters: names to stop voting
-}
-
-// UpdateResult is what a roster change or an approval did; the JSON names
-// are a contract.
-type UpdateResult struct {
-	UpdateID      string `json:"update_id"`
-	Op            string `json:"op"`
-	Target        string `json:"target"`
-	Status        string `json:"status"`                // in-force, pending or refused
-	WaitingFor    string `json:"waiting_for,omitempty"` // pending: "approvals" or "raft"
-	Rule          string `json:"rule,omitempty"`
-	Detail        string `json:"detail,omitempty"`
-	Approvals     int    `json:"approvals"`
-	Needed        int    `json:"needed"`
-	RosterVersion uint64 `json:"roster_version"`
-	// Note says what an operator should do next (e.g. make the number of
-	// voters odd again after revoking a voter).
-	Note string `json:"note,omitempty"`
 }
 
 // refusedUpdate is the result of a change refused by a rule.

@@ -10,14 +10,9 @@ import (
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/misp"
+	"github.com/crisismesh/crisismesh/node/api"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
-)
-
-// MISP API paths (a contract with the CLI and scripts).
-const (
-	apiMISPImport = "/api/v1/misp/import"
-	apiMISPExport = "/api/v1/misp/export"
 )
 
 // MISPImportRequest says how to import a MISP event, list or feed (the
@@ -28,14 +23,20 @@ type MISPImportRequest struct {
 	SkipInvalid bool   // store the valid items and list the rest
 }
 
-// MISPImportResult is the answer of POST /api/v1/misp/import.
-type MISPImportResult struct {
-	Events    int            `json:"events"`    // events read
-	Written   int            `json:"written"`   // entries written
-	Unchanged int            `json:"unchanged"` // items already held in this version
-	Bytes     int            `json:"bytes"`     // encoded size of the entries written
-	Refused   []misp.Problem `json:"refused,omitempty"`
-	Notes     []misp.Problem `json:"notes,omitempty"`
+// The MISP API's types are the contract's (node/api).
+type (
+	MISPImportResult  = api.MISPImportResult
+	MISPExport        = api.MISPExport
+	MISPExportRequest = api.MISPExportRequest
+)
+
+// problems converts the mapping's problems to the API's.
+func problems(ps []misp.Problem) []api.Problem {
+	var out []api.Problem
+	for _, p := range ps {
+		out = append(out, api.Problem{Path: p.Path, Reason: p.Reason})
+	}
+	return out
 }
 
 // ErrMISPRefused: an import refused items and, without skip_invalid,
@@ -58,7 +59,7 @@ func (n *Node) ImportMISP(ctx context.Context, data []byte, req MISPImportReques
 		}
 	}
 	plan := misp.Map(evs, opts)
-	res.Events, res.Refused, res.Notes = len(evs), plan.Refused, plan.Notes
+	res.Events, res.Refused, res.Notes = len(evs), problems(plan.Refused), problems(plan.Notes)
 	if len(plan.Refused) > 0 && !req.SkipInvalid {
 		return res, fmt.Errorf("%w: %d problems, nothing stored (fix them, or --skip-invalid to store the valid items)", ErrMISPRefused, len(plan.Refused))
 	}
@@ -155,23 +156,6 @@ func (n *Node) eachIntel(f func(*log.Entry, *log.Body, *log.Intel)) error {
 	}
 }
 
-// MISPExportRequest selects what GET /api/v1/misp/export returns (query
-// parameters since, max_tlp, amber_strict_org, event).
-type MISPExportRequest struct {
-	Since          string // an entry ID: only events changed after it
-	MaxTLP         string // default amber
-	AmberStrictOrg string // the organisation an AMBER+STRICT export is for
-	Event          string // one event's UUID
-}
-
-// MISPExport is the answer of GET /api/v1/misp/export: MISP events
-// ({"Event": …}), each validated against MISP's schema, and what was left
-// out.
-type MISPExport struct {
-	Events   []map[string]any `json:"events"`
-	Withheld []misp.Withheld  `json:"withheld,omitempty"`
-}
-
 // ExportMISP assembles the MISP events this node holds (newest version of
 // each item), never wider than req allows.
 func (n *Node) ExportMISP(req MISPExportRequest) (MISPExport, error) {
@@ -223,9 +207,13 @@ func (n *Node) ExportMISP(req MISPExportRequest) (MISPExport, error) {
 		}
 		parts = kept
 	}
-	events, withheld, err := misp.Export(parts, opts)
+	events, held, err := misp.Export(parts, opts)
 	if err != nil {
 		return MISPExport{}, err
+	}
+	var withheld []api.Withheld
+	for _, h := range held {
+		withheld = append(withheld, api.Withheld{ID: h.ID, Type: h.Type, Reason: h.Reason})
 	}
 	if req.Event != "" && len(events) == 0 {
 		return MISPExport{Withheld: withheld}, fmt.Errorf("%w: no exportable MISP event %s (withheld: %d items)", ErrNotFound, req.Event, len(withheld))
@@ -240,17 +228,15 @@ func eventOf(in *log.Intel) string {
 	return in.Parent
 }
 
-// mispRefusal is the body of a refused import (422): an API error with
-// the refusals and notes.
-type mispRefusal struct {
-	apiError
-	MISPImportResult
-}
-
 func (n *Node) handleMISPImport(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, misp.MaxFile)); err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("body: %v (at most %d bytes)", err, misp.MaxFile))
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("MISP document over %d bytes: import it in parts", tooBig.Limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "bad-request", "request body: "+err.Error())
+		}
 		return
 	}
 	q := r.URL.Query()
@@ -266,7 +252,7 @@ func (n *Node) handleMISPImport(w http.ResponseWriter, r *http.Request) {
 			}
 			msg += "\n  " + p.String()
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, mispRefusal{apiError{Code: "refused", Message: msg}, res})
+		writeJSON(w, http.StatusUnprocessableEntity, api.MISPRefusal{Error: api.Error{Code: "refused", Message: msg}, MISPImportResult: res})
 	case errors.Is(err, ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
 	case err != nil:

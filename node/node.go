@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ type Options struct {
 	// store.ErrDiskFull (badger could not even start). Simulators return
 	// 0 to fake a full disk.
 	FreeSpace func() (uint64, error)
+	// APIWriteTimeout is the API server's write timeout (0: 2 minutes);
+	// tests shorten it. The event stream has none.
+	APIWriteTimeout time.Duration
 }
 
 // Node is one running participant: its store, libp2p host, sync and Raft
@@ -75,6 +79,7 @@ type Node struct {
 	engine  *consensus.Engine
 	profile transport.Profile
 	api     *http.Server
+	web     *webGuard // the API's guard and login codes; nil without an API
 	metrics *metrics
 	now     func() time.Time
 
@@ -222,7 +227,7 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.cfg.API != "" {
-		if err := n.startAPI(); err != nil {
+		if err := n.startAPI(cmp.Or(opts.APIWriteTimeout, apiWriteTimeout)); err != nil {
 			n.engine.Close()
 			return nil, err
 		}

@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crisismesh/crisismesh/node/api"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
@@ -105,37 +107,37 @@ func TestAPI(t *testing.T) {
 	do := func(method, path, tok string, body string) (int, string) {
 		return apiCallWith(t, nodes[0], tok, method, path, body)
 	}
-	if code, _ := do("GET", apiStatus, "wrong", ""); code != http.StatusUnauthorized {
+	if code, _ := do("GET", api.PathStatus, "wrong", ""); code != http.StatusUnauthorized {
 		t.Errorf("wrong token: got %d, want 401", code)
 	}
-	if code, _ := do("GET", apiStatus, "", ""); code != http.StatusUnauthorized {
+	if code, _ := do("GET", api.PathStatus, "", ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: got %d, want 401", code)
 	}
 	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().CurrentKey("all"); return ok })
-	code, body := do("POST", apiEntries, token, `{"kind":"sitrep","tlp":"amber","priority":"flash","text":"hello"}`)
+	code, body := do("POST", api.PathEntries, token, `{"kind":"sitrep","tlp":"amber","priority":"flash","text":"hello"}`)
 	if code != http.StatusCreated || !strings.Contains(body, `"text":"hello"`) {
 		t.Fatalf("post: %d %s", code, body)
 	}
-	code, body = do("POST", apiEntries, token, `{"kind":"sitrep","tlp":"white","text":"x"}`)
+	code, body = do("POST", api.PathEntries, token, `{"kind":"sitrep","tlp":"white","text":"x"}`)
 	if code != http.StatusBadRequest || !strings.Contains(body, "TLP 2.0") {
 		t.Errorf("TLP:WHITE post: %d %s", code, body)
 	}
-	code, body = do("GET", apiEntries, token, "")
+	code, body = do("GET", api.PathEntries, token, "")
 	if code != http.StatusOK || !strings.Contains(body, "hello") {
 		t.Errorf("entries: %d %s", code, body)
 	}
 	waitUntil(t, 20*time.Second, "leadership", func() bool { return n.Consensus().IsLeader() })
 	// node0 is presidency and admin: it may not open a crisis. The refusal
 	// names the rule and the member's roles.
-	code, body = do("POST", apiCrisis, token, `{"kind":"open","title":"t","level":1}`)
+	code, body = do("POST", api.PathCrisis, token, `{"kind":"open","title":"t","level":1}`)
 	if code != http.StatusOK || !strings.Contains(body, `"status":"refused"`) || !strings.Contains(body, `"rule":"role"`) || !strings.Contains(body, "presidency") {
 		t.Errorf("open by the presidency: %d %s", code, body)
 	}
-	code, body = do("POST", apiCrisis, token, `{"kind":"set-ipcr-mode","mode":"monitoring"}`)
+	code, body = do("POST", api.PathCrisis, token, `{"kind":"set-ipcr-mode","mode":"monitoring"}`)
 	if code != http.StatusOK || !strings.Contains(body, `"status"`) {
 		t.Errorf("ipcr: %d %s", code, body)
 	}
-	code, body = do("GET", apiStatus, token, "")
+	code, body = do("GET", api.PathStatus, token, "")
 	if code != http.StatusOK || !strings.Contains(body, `"raft"`) {
 		t.Errorf("status: %d %s", code, body)
 	}
@@ -171,7 +173,14 @@ func TestDashboardAndEvents(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	resp, err := c.Get(u)
+	lc, err := n.LoginCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lc.URL != u {
+		t.Errorf("login code's URL %q, want the dashboard URL %q", lc.URL, u)
+	}
+	resp, err := c.PostForm(u, url.Values{"code": {lc.Code}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,9 +195,9 @@ func TestDashboardAndEvents(t *testing.T) {
 		}
 		r.Body.Close()
 	}
-	if r, err := http.Get("http://" + nodes[0].API + "/login?token=nope"); err == nil {
+	if r, err := http.PostForm("http://"+nodes[0].API+"/login", url.Values{"code": {"nope"}}); err == nil {
 		if r.StatusCode != http.StatusUnauthorized {
-			t.Errorf("login with a wrong token: %d, want 401", r.StatusCode)
+			t.Errorf("login with a wrong code: %d, want 401", r.StatusCode)
 		}
 		r.Body.Close()
 	}

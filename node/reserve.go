@@ -11,18 +11,6 @@ import (
 // `status` starts to alert (the Commission and ENISA have 24 hours).
 const ReserveAlertBefore = 2 * time.Hour
 
-// AlertView is something an operator must act on, shown by `status`.
-// Field names are a contract.
-type AlertView struct {
-	// Code names the alert: "reserve-deadline" (an open Reserve request
-	// with less than ReserveAlertBefore left) or "reserve-overdue".
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// Request is the Reserve request's ID for the reserve alerts.
-	Request string `json:"request,omitempty"`
-	LeftMS  int64  `json:"left_ms"`
-}
-
 // requestViews shows every Reserve request of s at now. Only an open
 // request counts down (LeftMS, negative once overdue); a deployed or
 // withdrawn one has LeftMS 0 and shows when it was closed.

@@ -4,23 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
-
-// HolderView answers "does member X hold entry E, and why not".
-type HolderView struct {
-	Member  string     `json:"member"`
-	PeerID  string     `json:"peer_id"`
-	Has     bool       `json:"has"`
-	AsOf    *time.Time `json:"as_of,omitempty"`
-	Why     string     `json:"why,omitempty"`
-	CanRead bool       `json:"can_read"`
-}
 
 // WhoHas says which members hold an entry, as far as this node knows.
 func (n *Node) WhoHas(id string) ([]HolderView, error) {
@@ -42,18 +31,6 @@ func (n *Node) WhoHas(id string) ([]HolderView, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// SyncReport is what a forced sync did.
-type SyncReport struct {
-	Peer        string `json:"peer"`
-	Member      string `json:"member"`
-	Equal       bool   `json:"equal"`
-	EntriesSent int    `json:"entries_sent"`
-	EntriesRecv int    `json:"entries_received"`
-	BytesSent   int64  `json:"bytes_sent"`
-	BytesRecv   int64  `json:"bytes_received"`
-	DurationMS  int64  `json:"duration_ms"`
 }
 
 // resolvePeer finds a member by name or peer ID.

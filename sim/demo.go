@@ -9,8 +9,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/crisismesh/crisismesh/node"
 )
 
 // demoScenario is the demo's schedule: a narrated scenario of the network
@@ -126,9 +124,9 @@ func demoProof(ctx context.Context, w io.Writer, r *netLayer, began time.Time, k
 	fmt.Fprintf(w, "All %d nodes hold the same log (same digest) and the same committed crisis state. Took %.1f s.\n", len(nodes), time.Since(began).Seconds())
 	if keep {
 		fmt.Fprintf(w, "\nNodes keep running (Ctrl-C to stop). Dashboards:\n")
-		for i, s := range r.specs {
-			if u, err := node.DashboardURL(s.Dir); err == nil {
-				fmt.Fprintf(w, "  node%d  %s\n", i, u)
+		for i, n := range nodes {
+			if lc, err := n.LoginCode(); err == nil {
+				fmt.Fprintf(w, "  node%d  %s  one-time code %s (10 min; crisismesh dashboard --dir %s for another)\n", i, lc.URL, lc.Code, r.specs[i].Dir)
 			}
 		}
 		fmt.Fprintf(w, "Try: crisismesh status --dir %s\n", r.specs[0].Dir)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
@@ -448,7 +449,7 @@ func (r *netLayer) command(ctx context.Context, i int, st Step, after uint64) (c
 		return commandResult{}, errors.New("command needs a running node")
 	}
 	_ = waitUntil(ctx, outcomeWait, func() bool { return n.Consensus().Local().Index >= after })
-	cmd, err := st.request().ToCommand()
+	cmd, err := node.ToCommand(st.request())
 	if err != nil {
 		return commandResult{}, err
 	}
@@ -467,7 +468,7 @@ func (r *netLayer) command(ctx context.Context, i int, st Step, after uint64) (c
 		r.e.logf("  node%d proposes %s through the log (not the leader): pending", i, st.Kind)
 		awaitOutcome(ctx, n, &res)
 	}
-	out := commandResult{status: res.Status, rule: res.Rule, detail: res.Detail, index: res.Index}
+	out := commandResult{status: consensus.Status(res.Status), rule: res.Rule, detail: res.Detail, index: res.Index}
 	if res.Status == node.StatusCommitted {
 		out.detail = fmt.Sprintf("at term %d, index %d", res.Term, res.Index)
 	}

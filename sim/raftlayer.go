@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -416,7 +417,7 @@ func (r *raftLayer) command(ctx context.Context, i int, st Step, after uint64) (
 		return commandResult{}, errors.New("command needs a running node")
 	}
 	_ = waitUntil(ctx, outcomeWait, func() bool { return e.Local().Index >= after })
-	cmd, err := st.request().ToCommand()
+	cmd, err := node.ToCommand(st.request())
 	if err != nil {
 		return commandResult{}, err
 	}

@@ -41,7 +41,7 @@ func (t netTarget) Change(ctx context.Context, i int, state string, add bool) (O
 	} else {
 		req.Remove = []string{state}
 	}
-	cmd, err := req.ToCommand()
+	cmd, err := node.ToCommand(req)
 	if err != nil {
 		return OutcomeUnknown, fmt.Errorf("%w: %w", ErrNoEffect, err)
 	}

@@ -1,13 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newBundleCmd() *cobra.Command {
@@ -35,10 +37,19 @@ harmless.`,
 			if err != nil {
 				return err
 			}
-			return callAndPrint(c, dir, "POST", "/api/v1/bundles/export", map[string]string{"out": abs, "for": forMember}, asJSON, func(w io.Writer, v node.BundleView) error {
-				fmt.Fprintf(w, "wrote %s: %d entries, %d bytes, signed by %s\n", v.File, v.Entries, v.Bytes, v.Exporter)
-				return nil
-			})
+			cl, err := newClient(dir)
+			if err != nil {
+				return err
+			}
+			v, err := exportBundle(c.Context(), cl, forMember, abs)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s: %d entries, %d bytes, signed by %s\n", v.File, v.Entries, v.Bytes, v.Exporter)
+			return nil
 		},
 	}
 	exp.Flags().StringVar(&out, "out", "", "bundle file to write")
@@ -54,14 +65,52 @@ harmless.`,
 			if err != nil {
 				return err
 			}
+			f, err := os.Open(abs)
+			if err != nil {
+				return fmt.Errorf("bundle import: %w", err)
+			}
+			defer f.Close()
+			v, err := ask(dir, func(cl *api.Client) (api.BundleView, error) { return cl.ImportBundle(c.Context(), f) })
+			if err != nil {
+				return err
+			}
+			v.File = abs
 			asJSON, _ := c.Flags().GetBool("json")
-			return callAndPrint(c, dir, "POST", "/api/v1/bundles/import", map[string]string{"file": abs}, asJSON, func(w io.Writer, v node.BundleView) error {
-				fmt.Fprintf(w, "imported %s from %s: %d new, %d already held, %d refused\n", filepath.Base(v.File), v.Exporter, v.Added, v.Dups, v.Rejected)
-				return nil
-			})
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "imported %s from %s: %d new, %d already held, %d refused\n", filepath.Base(v.File), v.Exporter, v.Added, v.Dups, v.Rejected)
+			return nil
 		},
 	}
 	imp.Flags().Bool("json", false, "print JSON")
 	b.AddCommand(exp, imp)
 	return b
+}
+
+// exportBundle streams a bundle from the node into out, written with the
+// caller's rights: to a temporary file in out's directory, synced and
+// renamed, so a failure leaves no half bundle.
+func exportBundle(ctx context.Context, cl *api.Client, forMember, out string) (api.BundleView, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".bundle-*.tmp")
+	if err != nil {
+		return api.BundleView{}, fmt.Errorf("bundle export: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	v, err := cl.ExportBundle(ctx, forMember, tmp)
+	if err != nil {
+		return v, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return v, fmt.Errorf("bundle export: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return v, fmt.Errorf("bundle export: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return v, fmt.Errorf("bundle export: %w", err)
+	}
+	v.File = out
+	return v, nil
 }

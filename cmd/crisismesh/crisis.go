@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newCrisisCmd() *cobra.Command {
@@ -28,16 +29,8 @@ exits non-zero when refused.`,
 		Short: "Show the crisis: level, IPCR mode, phase, source and age, pending decisions",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := newClient(dir)
+			v, err := ask(dir, func(cl *api.Client) (api.CrisisView, error) { return cl.Crisis(c.Context(), lin) })
 			if err != nil {
-				return err
-			}
-			q := "/api/v1/crisis"
-			if lin {
-				q += "?linearizable=1"
-			}
-			var v node.CrisisView
-			if err := cl.do(c.Context(), "GET", q, nil, &v); err != nil {
 				return err
 			}
 			if asJSON {
@@ -51,7 +44,7 @@ exits non-zero when refused.`,
 	show.Flags().BoolVar(&lin, "linearizable", false, "confirm with the Raft quorum first (on the leader)")
 	root.AddCommand(show)
 
-	send := func(c *cobra.Command, reqs ...node.CommandRequest) error {
+	send := func(c *cobra.Command, reqs ...api.CommandRequest) error {
 		cl, err := newClient(dir)
 		if err != nil {
 			return err
@@ -59,8 +52,8 @@ exits non-zero when refused.`,
 		json, _ := c.Flags().GetBool("json")
 		var refused []string
 		for _, r := range reqs {
-			var res node.CommandResult
-			if err := cl.do(c.Context(), "POST", "/api/v1/crisis", r, &res); err != nil {
+			res, err := cl.Command(c.Context(), r)
+			if err != nil {
 				return err
 			}
 			if json {
@@ -69,15 +62,15 @@ exits non-zero when refused.`,
 				}
 			} else {
 				switch res.Status {
-				case node.StatusCommitted:
+				case api.StatusCommitted:
 					fmt.Fprintf(c.OutOrStdout(), "%s: committed at term %d index %d — %s\n", r.Kind, res.Term, res.Index, res.Crisis.Summary)
-				case node.StatusPending:
+				case api.StatusPending:
 					fmt.Fprintf(c.OutOrStdout(), "%s: pending — proposed through the crisis log; the leader commits it when it sees it (crisismesh crisis show)\n", r.Kind)
 				default:
 					fmt.Fprintf(c.OutOrStdout(), "%s: refused by rule %s: %s\n", r.Kind, res.Rule, res.Detail)
 				}
 			}
-			if res.Status == node.StatusRefused {
+			if res.Status == api.StatusRefused {
 				refused = append(refused, res.Rule)
 			}
 		}
@@ -86,7 +79,7 @@ exits non-zero when refused.`,
 		}
 		return nil
 	}
-	add := func(use, short string, build func(c *cobra.Command, args []string) ([]node.CommandRequest, error), flags func(c *cobra.Command), args cobra.PositionalArgs) {
+	add := func(use, short string, build func(c *cobra.Command, args []string) ([]api.CommandRequest, error), flags func(c *cobra.Command), args cobra.PositionalArgs) {
 		c := &cobra.Command{Use: use, Short: short, Args: args, RunE: func(c *cobra.Command, a []string) error {
 			reqs, err := build(c, a)
 			if err != nil {
@@ -106,66 +99,66 @@ exits non-zero when refused.`,
 	var exercise bool
 	var states, sectors []string
 	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3",
-		func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
+		func(c *cobra.Command, _ []string) ([]api.CommandRequest, error) {
 			if title == "" {
 				return nil, usageError{fmt.Errorf("crisis open needs --title")}
 			}
-			return []node.CommandRequest{{Kind: "open", Title: title, Level: level, Exercise: exercise}}, nil
+			return []api.CommandRequest{{Kind: "open", Title: title, Level: level, Exercise: exercise}}, nil
 		}, func(c *cobra.Command) {
 			c.Flags().StringVar(&title, "title", "", "what the crisis is")
 			c.Flags().IntVar(&level, "level", 1, "1 incident under watch, 2 potential large-scale, 3 large-scale")
 			c.Flags().BoolVar(&exercise, "exercise", false, "this is an exercise: everything it produces says EXERCISE")
 		}, noArgs)
-	add("advise", "Advise level 2 (potential large-scale incident; CSIRTs)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
-		return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
+	add("advise", "Advise level 2 (potential large-scale incident; CSIRTs)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+		return []api.CommandRequest{{Kind: "advise-level-2"}}, nil
 	}, nil, noArgs)
 	var escLevel int
-	add("escalate --level N", "Escalate: --level 2 (CSIRT advice) or 3 (large-scale incident; CyCLONe)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("escalate --level N", "Escalate: --level 2 (CSIRT advice) or 3 (large-scale incident; CyCLONe)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
 		switch escLevel {
 		case 2:
-			return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
+			return []api.CommandRequest{{Kind: "advise-level-2"}}, nil
 		case 3:
-			return []node.CommandRequest{{Kind: "escalate-level-3"}}, nil
+			return []api.CommandRequest{{Kind: "escalate-level-3"}}, nil
 		case 4:
 			return nil, usageError{fmt.Errorf("level 4 (cyber crisis) is reached by the Presidency activating IPCR in full mode: crisismesh crisis ipcr --mode full")}
 		}
 		return nil, usageError{fmt.Errorf("escalate --level: want 2 or 3")}
 	}, func(c *cobra.Command) { c.Flags().IntVar(&escLevel, "level", 3, "the level to raise to: 2 or 3") }, noArgs)
-	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing, full (→ level 4)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing, full (→ level 4)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
 		if mode == "" {
 			return nil, usageError{fmt.Errorf("crisis ipcr needs --mode")}
 		}
-		return []node.CommandRequest{{Kind: "set-ipcr-mode", Mode: mode}}, nil
+		return []api.CommandRequest{{Kind: "set-ipcr-mode", Mode: mode}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&mode, "mode", "", "none, monitoring, information-sharing or full")
 	}, noArgs)
-	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
-		var v node.CrisisView
-		if err := get(c.Context(), dir, "/api/v1/crisis", &v); err != nil {
+	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]api.CommandRequest, error) {
+		v, err := ask(dir, func(cl *api.Client) (api.CrisisView, error) { return cl.Crisis(c.Context(), false) })
+		if err != nil {
 			return nil, err
 		}
 		if v.Level == 0 {
 			return nil, fmt.Errorf("the crisis is at level 0: nothing to de-escalate")
 		}
-		return []node.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
+		return []api.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
 	}, nil, noArgs)
 	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy)",
-		func(*cobra.Command, []string) ([]node.CommandRequest, error) {
-			var reqs []node.CommandRequest
+		func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+			var reqs []api.CommandRequest
 			if len(states) > 0 {
-				reqs = append(reqs, node.CommandRequest{Kind: "affected-states", Add: states})
+				reqs = append(reqs, api.CommandRequest{Kind: "affected-states", Add: states})
 			}
 			if len(sectors) > 0 {
-				reqs = append(reqs, node.CommandRequest{Kind: "sectors", Add: sectors})
+				reqs = append(reqs, api.CommandRequest{Kind: "sectors", Add: sectors})
 			}
 			if impact != "" {
-				reqs = append(reqs, node.CommandRequest{Kind: "impact-severity", Value: impact})
+				reqs = append(reqs, api.CommandRequest{Kind: "impact-severity", Value: impact})
 			}
 			if outlook != "" {
-				reqs = append(reqs, node.CommandRequest{Kind: "outlook", Value: outlook})
+				reqs = append(reqs, api.CommandRequest{Kind: "outlook", Value: outlook})
 			}
 			if rootCause != "" {
-				reqs = append(reqs, node.CommandRequest{Kind: "root-cause", Value: rootCause})
+				reqs = append(reqs, api.CommandRequest{Kind: "root-cause", Value: rootCause})
 			}
 			if len(reqs) == 0 {
 				return nil, usageError{fmt.Errorf("crisis affected needs at least one of --state, --sector, --impact, --outlook, --root-cause")}
@@ -178,19 +171,19 @@ exits non-zero when refused.`,
 			c.Flags().StringVar(&outlook, "outlook", "", "improving, stable or worsening")
 			c.Flags().StringVar(&rootCause, "root-cause", "", "NIS2 root cause, e.g. malicious-actions")
 		}, noArgs)
-	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
 		if phase == "" {
 			return nil, usageError{fmt.Errorf("crisis phase needs --phase")}
 		}
-		return []node.CommandRequest{{Kind: "phase", Phase: phase}}, nil
+		return []api.CommandRequest{{Kind: "phase", Phase: phase}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&phase, "phase", "", "preparedness, detection, response or recovery")
 	}, noArgs)
-	add("close --reason TEXT [--lessons TEXT]", "Close the crisis", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("close --reason TEXT [--lessons TEXT]", "Close the crisis", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
 		if reason == "" {
 			return nil, usageError{fmt.Errorf("crisis close needs --reason")}
 		}
-		return []node.CommandRequest{{Kind: "close", Reason: reason, Lessons: lessons}}, nil
+		return []api.CommandRequest{{Kind: "close", Reason: reason, Lessons: lessons}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&reason, "reason", "", "why the crisis is over")
 		c.Flags().StringVar(&lessons, "lessons", "", "lessons learned")
@@ -205,7 +198,7 @@ exits non-zero when refused.`,
 			if rsector == "" || services == "" {
 				return usageError{fmt.Errorf("reserve request needs --sector and --services")}
 			}
-			return send(c, node.CommandRequest{Kind: "reserve-request", Sector: rsector, Services: strings.Split(services, ","), Note: note})
+			return send(c, api.CommandRequest{Kind: "reserve-request", Sector: rsector, Services: strings.Split(services, ","), Note: note})
 		}}
 	req.Flags().StringVar(&rsector, "sector", "", "NIS2 sector, e.g. health")
 	req.Flags().StringVar(&services, "services", "", "services asked for, comma-separated")
@@ -214,7 +207,7 @@ exits non-zero when refused.`,
 	for _, k := range []string{"deployed", "withdrawn"} {
 		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k, Args: exactArgs(1, "the request ID"),
 			RunE: func(c *cobra.Command, args []string) error {
-				return send(c, node.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
+				return send(c, api.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
 			}}
 		c.Flags().Bool("json", false, "print the result as JSON")
 		reserve.AddCommand(c)
@@ -223,7 +216,7 @@ exits non-zero when refused.`,
 	return root
 }
 
-func printCrisis(c *cobra.Command, v node.CrisisView) {
+func printCrisis(c *cobra.Command, v api.CrisisView) {
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "%s\n", v.Summary)
 	fmt.Fprintf(w, "  level %d  IPCR %s  phase %s  exercise %v\n", v.Level, v.IPCRMode, v.Phase, v.Exercise)

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newGroupCmd() *cobra.Command {
@@ -31,37 +32,34 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "List the groups, their members, and the key epoch of those this member is in",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return callAndPrint(c, dir, "GET", "/api/v1/groups", nil, asJSON, printGroups)
+			gs, err := ask(dir, func(cl *api.Client) ([]api.GroupView, error) { return cl.Groups(c.Context()) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), gs)
+			}
+			w := c.OutOrStdout()
+			if len(gs) == 0 {
+				fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
+				return nil
+			}
+			fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
+			for _, g := range gs {
+				epoch := "-"
+				if g.Epoch > 0 {
+					epoch = fmt.Sprint(g.Epoch)
+				}
+				fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
+			}
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
-	addGroupChangeCmds(root, &dir)
-	return root
-}
 
-// printGroups writes the groups as a table.
-func printGroups(w io.Writer, gs []node.GroupView) error {
-	if len(gs) == 0 {
-		fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
-		return nil
-	}
-	fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
-	for _, g := range gs {
-		epoch := "-"
-		if g.Epoch > 0 {
-			epoch = fmt.Sprint(g.Epoch)
-		}
-		fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
-	}
-	return nil
-}
-
-// addGroupChangeCmds adds the commands that change groups (create, add,
-// remove, delete) to root; dir is root's data directory flag.
-func addGroupChangeCmds(root *cobra.Command, dir *string) {
-	send := func(c *cobra.Command, req node.GroupRequest) error {
-		return sendRosterChange(c, *dir, "/api/v1/groups", req)
+	send := func(c *cobra.Command, req api.GroupRequest) error {
+		return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.ChangeGroup(ctx, req) })
 	}
 	var members []string
 	create := rosterChangeFlags(&cobra.Command{
@@ -73,7 +71,7 @@ func addGroupChangeCmds(root *cobra.Command, dir *string) {
 			if len(members) == 0 {
 				return usageError{fmt.Errorf("group create needs --member NAME (at least one)")}
 			}
-			return send(c, node.GroupRequest{Op: "create", Group: args[0], Members: members})
+			return send(c, api.GroupRequest{Op: "create", Group: args[0], Members: members})
 		},
 	})
 	create.Flags().StringArrayVar(&members, "member", nil, "a member of the group; repeat")
@@ -88,7 +86,7 @@ func addGroupChangeCmds(root *cobra.Command, dir *string) {
 			Example: "  " + op.example,
 			Args:    cobra.ExactArgs(2),
 			RunE: func(c *cobra.Command, args []string) error {
-				return send(c, node.GroupRequest{Op: op.name, Group: args[0], Members: []string{args[1]}})
+				return send(c, api.GroupRequest{Op: op.name, Group: args[0], Members: []string{args[1]}})
 			},
 		}))
 	}
@@ -97,9 +95,10 @@ func addGroupChangeCmds(root *cobra.Command, dir *string) {
 		Short: "Delete a group (what was written to it stays readable to those it was sealed to)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return send(c, node.GroupRequest{Op: "delete", Group: args[0]})
+			return send(c, api.GroupRequest{Op: "delete", Group: args[0]})
 		},
 	}))
+	return root
 }
 
 func newKeyCmd() *cobra.Command {
@@ -116,10 +115,15 @@ members are revoked or leave a group; rotate by hand after a suspected leak.`,
 		Example: "  crisismesh key rotate\n  crisismesh key rotate --group energy-csirts",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return callAndPrint(c, dir, "POST", "/api/v1/keys/rotate", map[string]string{"group": group}, asJSON, func(w io.Writer, v node.KeyRotation) error {
-				fmt.Fprintf(w, "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
-				return nil
-			})
+			v, err := ask(dir, func(cl *api.Client) (api.KeyRotation, error) { return cl.RotateKey(c.Context(), group) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
+			return nil
 		},
 	}
 	rotate.Flags().StringVar(&group, "group", "", "a named group this member is in (default: the network key)")

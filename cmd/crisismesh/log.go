@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newPostCmd() *cobra.Command {
@@ -44,16 +42,25 @@ EXERCISE.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			req := node.PostRequest{Kind: kind, TLP: tlp, Priority: prio, Text: strings.Join(args, " ")}
+			cl, err := newClient(dir)
+			if err != nil {
+				return err
+			}
+			req := api.PostRequest{Kind: kind, TLP: tlp, Priority: prio, Text: strings.Join(args, " ")}
 			if to != "" {
 				req.To = strings.Split(to, ",")
 			}
 			req.Group = group
 			req.RSITClass, req.RSITType, req.Sectors, req.Impact, req.Outlook = rsitClass, rsitType, sectors, impact, outlook
-			return callAndPrint(c, dir, "POST", "/api/v1/entries", req, asJSON, func(w io.Writer, e node.EntryView) error {
-				fmt.Fprintln(w, e.ID)
-				return nil
-			})
+			e, err := cl.Post(c.Context(), req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), e)
+			}
+			fmt.Fprintln(c.OutOrStdout(), e.ID)
+			return nil
 		},
 	}
 	c.Flags().StringVar(&kind, "kind", "message", "incident, sitrep, request, decision, message or ack")
@@ -85,12 +92,8 @@ func newLogCmd() *cobra.Command {
 			}
 			after := ""
 			for {
-				var es []node.EntryView
-				q := "/api/v1/entries?limit=1000"
-				if after != "" {
-					q += "&after=" + url.QueryEscape(after)
-				}
-				if err := cl.do(c.Context(), "GET", q, nil, &es); err != nil {
+				es, next, err := cl.Entries(c.Context(), after, api.MaxLimit)
+				if err != nil {
 					return err
 				}
 				for _, e := range es {
@@ -103,7 +106,8 @@ func newLogCmd() *cobra.Command {
 					}
 					after = e.ID
 				}
-				if len(es) == 1000 {
+				if next != "" {
+					after = next
 					continue
 				}
 				if !follow {
@@ -123,7 +127,7 @@ func newLogCmd() *cobra.Command {
 	return c
 }
 
-func printEntry(c *cobra.Command, e node.EntryView) {
+func printEntry(c *cobra.Command, e api.EntryView) {
 	w := c.OutOrStdout()
 	text := e.Text
 	switch {

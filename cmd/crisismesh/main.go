@@ -1,17 +1,20 @@
 // Command crisismesh is the node that every participant in a cyber-crisis
 // network runs. It is a thin command layer over package node and, for
 // 'sim run', package sim: it parses flags, calls them, and prints results
-// (as JSON with --json), and nothing else. It may import only node and sim
-// (importrules_test.go keeps the import rules of DESIGN.md as a test).
+// (as JSON with --json), and nothing else. It may import only node, node/api
+// and sim (importrules_test.go keeps the import rules of DESIGN.md as a
+// test).
 //
 // Commands that prepare or start a node call package node directly:
 // keygen and card show (identity.go), network create and network show
 // (network.go), init, join, run and testnet (node.go), testnet up, which
 // runs a testnet's nodes in one process (testnet.go), demo (demo.go).
 // Commands that use a running node talk to its local HTTP API with the
-// data directory's token (client.go): status (status.go), post and log
-// (log.go), crisis … (crisis.go), peers, who-has and sync --force
-// (peers.go), bundle export|import (bundle.go). sim run (sim.go) runs
+// data directory's token through the typed client of node/api (client.go
+// makes one): status (status.go), post and log (log.go), crisis …
+// (crisis.go), peers, who-has and sync --force (peers.go), bundle
+// export|import (bundle.go; the bundle travels as the request or response
+// body, so the CLI reads and writes the file), dashboard (dashboard.go). sim run (sim.go) runs
 // scenario files. main.go holds the root command and version; output.go
 // the printing helpers.
 //
@@ -97,7 +100,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newMISPCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newMISPCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd())
 	return root
 }
 

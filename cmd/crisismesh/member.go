@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 // waitingError marks a roster change still waiting (for approvals or for
@@ -40,13 +40,23 @@ approvals or for Raft) when --wait ran out.`,
   crisismesh member list --json | jq '.members[] | select(.status != "active")'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return callAndPrint(c, dir, "GET", "/api/v1/members", nil, asJSON, printMembers)
+			v, err := ask(dir, func(cl *api.Client) (api.MembersView, error) { return cl.Members(c.Context()) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), v)
+			}
+			printMembers(c, v)
+			return nil
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
 
-	change := func(c *cobra.Command, path string, req any) error { return sendRosterChange(c, dir, path, req) }
+	change := func(c *cobra.Command, req api.UpdateRequest) error {
+		return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.ChangeRoster(ctx, req) })
+	}
 	flags := rosterChangeFlags
 
 	var roles, addrs []string
@@ -72,7 +82,7 @@ of voters would become even: add it without --voter, then change the voters with
 			if err != nil {
 				return usageError{err}
 			}
-			return change(c, "/api/v1/members", node.UpdateRequest{Op: "add", Card: card, Roles: roles, Addrs: addrs, Voter: voter})
+			return change(c, api.UpdateRequest{Op: "add", Card: card, Roles: roles, Addrs: addrs, Voter: voter})
 		},
 	})
 	add.Flags().StringSliceVar(&roles, "role", nil, "the member's roles, comma-separated or repeated")
@@ -92,7 +102,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
   crisismesh member revoke cert-lu --reason "laptop stolen" --dir ./cert-lu   # break glass, on cert-lu's own node`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return change(c, "/api/v1/members", node.UpdateRequest{Op: "revoke", Member: args[0], Reason: reason})
+			return change(c, api.UpdateRequest{Op: "revoke", Member: args[0], Reason: reason})
 		},
 	})
 	revoke.Flags().StringVar(&reason, "reason", "", "why (kept in the roster)")
@@ -112,7 +122,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 			if err != nil {
 				return usageError{err}
 			}
-			return change(c, "/api/v1/members", node.UpdateRequest{Op: "rotate", Member: args[0], Card: card})
+			return change(c, api.UpdateRequest{Op: "rotate", Member: args[0], Card: card})
 		},
 	})
 	rotate.Flags().StringVar(&newCard, "card", "", "the member's new card.json (or init directory)")
@@ -129,7 +139,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 			if len(on) == 0 && len(off) == 0 {
 				return usageError{fmt.Errorf("member voter needs --on NAME or --off NAME")}
 			}
-			return change(c, "/api/v1/members", node.UpdateRequest{Op: "voters", On: on, Off: off})
+			return change(c, api.UpdateRequest{Op: "voters", On: on, Off: off})
 		},
 	})
 	voters.Flags().StringArrayVar(&on, "on", nil, "a member to make a voter; repeat")
@@ -143,7 +153,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
   crisismesh member approve 5d0c…(64 hex digits)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return change(c, "/api/v1/members/updates/"+args[0]+"/approve", struct{}{})
+			return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.Approve(ctx, args[0]) })
 		},
 	})
 	root.AddCommand(approve)
@@ -153,26 +163,26 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 // sendRosterChange sends a roster change (or an approval) to the node's
 // API and waits for it as --wait says: exit 0 in force, 1 refused, 3 still
 // waiting.
-func sendRosterChange(c *cobra.Command, dir, path string, req any) error {
+func sendRosterChange(c *cobra.Command, dir string, send func(context.Context, *api.Client) (api.UpdateResult, error)) error {
 	cl, err := newClient(dir)
 	if err != nil {
 		return err
 	}
 	wait, _ := c.Flags().GetDuration("wait")
 	asJSON, _ := c.Flags().GetBool("json")
-	var res node.UpdateResult
-	if err := cl.do(c.Context(), "POST", path, req, &res); err != nil {
+	res, err := send(c.Context(), cl)
+	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(wait)
-	for res.Status == node.UpdatePending && time.Now().Before(deadline) {
+	for res.Status == api.UpdatePending && time.Now().Before(deadline) {
 		select {
 		case <-c.Context().Done():
 			return c.Context().Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
-		err := cl.do(ctx, "GET", "/api/v1/members/updates/"+res.UpdateID, nil, &res)
+		res, err = cl.UpdateStatus(ctx, res.UpdateID)
 		cancel()
 		if err != nil {
 			return err
@@ -186,9 +196,9 @@ func sendRosterChange(c *cobra.Command, dir, path string, req any) error {
 		printUpdate(c, res)
 	}
 	switch res.Status {
-	case node.UpdateRefused:
+	case api.UpdateRefused:
 		return fmt.Errorf("refused (%s)", res.Rule)
-	case node.UpdatePending:
+	case api.UpdatePending:
 		return waitingError{fmt.Errorf("update %s is still waiting for %s", res.UpdateID, res.WaitingFor)}
 	}
 	return nil
@@ -202,16 +212,16 @@ func rosterChangeFlags(c *cobra.Command) *cobra.Command {
 	return c
 }
 
-// printMembers writes the roster and the updates waiting for approvals.
-func printMembers(w io.Writer, v node.MembersView) error {
+func printMembers(c *cobra.Command, v api.MembersView) {
+	w := c.OutOrStdout()
 	fmt.Fprintf(w, "roster version %d (Raft holds %d); changes need %d admin(s)\n\n", v.RosterVersion, v.RaftRosterVersion, v.AdminThreshold)
 	fmt.Fprintf(w, "%-20s %-16s %-24s %-5s %-5s %s\n", "NAME", "MEMBER ID", "ROLES", "VOTER", "ADMIN", "STATUS")
 	for _, m := range v.Members {
 		status := m.Status
 		switch {
-		case m.Status == node.MemberRevoked:
+		case m.Status == api.MemberRevoked:
 			status = fmt.Sprintf("revoked (%s; entries kept up to seq %d)", m.Reason, m.LastValidSeq)
-		case m.Status == node.MemberRotated:
+		case m.Status == api.MemberRotated:
 			status = fmt.Sprintf("rotated (entries kept up to seq %d)", m.LastValidSeq)
 		}
 		fmt.Fprintf(w, "%-20s %-16s %-24s %-5s %-5s %s\n", m.Name, m.MemberID[:16], strings.Join(m.Roles, ","), yes(m.Voter), yes(m.Admin), status)
@@ -227,16 +237,15 @@ func printMembers(w io.Writer, v node.MembersView) error {
 		}
 		fmt.Fprintf(w, "approve one with: crisismesh member approve UPDATE_ID\n")
 	}
-	return nil
 }
 
-func printUpdate(c *cobra.Command, res node.UpdateResult) {
+func printUpdate(c *cobra.Command, res api.UpdateResult) {
 	w := c.OutOrStdout()
 	what := strings.TrimSpace(res.Op + " " + res.Target)
 	switch res.Status {
-	case node.UpdateInForce:
+	case api.UpdateInForce:
 		fmt.Fprintf(w, "%s: in force at roster version %d (update %s)\n", what, res.RosterVersion, res.UpdateID)
-	case node.UpdatePending:
+	case api.UpdatePending:
 		if res.WaitingFor == "approvals" {
 			fmt.Fprintf(w, "%s: waiting for approvals, %d of %d admins (update %s)\n  another admin runs: crisismesh member approve %s\n", what, res.Approvals, res.Needed, res.UpdateID, res.UpdateID)
 		} else {

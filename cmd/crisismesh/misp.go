@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/crisismesh/crisismesh/interop/misp"
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newMISPCmd() *cobra.Command {
@@ -50,19 +50,12 @@ Schema first. It never widens: TLP:RED is never exported, AMBER+STRICT only with
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if tlp != "" {
-				q.Set("tlp", tlp)
-			}
-			if skip {
-				q.Set("skip_invalid", "1")
-			}
 			cl, err := newClient(dir)
 			if err != nil {
 				return err
 			}
-			var res node.MISPImportResult
-			if err := cl.do(c.Context(), "POST", "/api/v1/misp/import?"+q.Encode(), json.RawMessage(data), &res); err != nil {
+			res, err := cl.ImportMISP(c.Context(), data, tlp, skip)
+			if err != nil {
 				return err
 			}
 			if importJSON {
@@ -97,14 +90,10 @@ Schema first. It never widens: TLP:RED is never exported, AMBER+STRICT only with
 			if out == "" {
 				return usageError{fmt.Errorf("misp export needs --out DIR (or --out FILE with --event UUID)")}
 			}
-			q := url.Values{}
-			for k, v := range map[string]string{"since": since, "max_tlp": maxTLP, "amber_strict_org": strictOrg, "event": event} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			var v node.MISPExport
-			if err := get(c.Context(), dir, "/api/v1/misp/export?"+q.Encode(), &v); err != nil {
+			v, err := ask(dir, func(cl *api.Client) (api.MISPExport, error) {
+				return cl.ExportMISP(c.Context(), api.MISPExportRequest{Since: since, MaxTLP: maxTLP, AmberStrictOrg: strictOrg, Event: event})
+			})
+			if err != nil {
 				return err
 			}
 			written, err := writeMISP(out, event != "", v.Events)

@@ -191,8 +191,8 @@ acknowledged, so even kill -9 loses nothing acknowledged. One node per directory
 			for _, a := range n.Host().Addrs() {
 				fmt.Fprintf(w, "  listen   %s\n", a)
 			}
-			if u, err := node.DashboardURL(dir); err == nil {
-				fmt.Fprintf(w, "  dashboard %s\n", u)
+			if lc, err := n.LoginCode(); err == nil {
+				fmt.Fprintf(w, "  dashboard %s  one-time code %s (valid 10 min; crisismesh dashboard --dir %s prints another)\n", lc.URL, lc.Code, dir)
 			}
 			fmt.Fprintln(w, "Stop with Ctrl-C.")
 			sig := make(chan os.Signal, 1)

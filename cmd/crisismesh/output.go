@@ -16,24 +16,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// callAndPrint asks the API of the node running in dir (method and path,
-// with req as the JSON body unless nil) and prints the answer, a V: as
-// JSON when asJSON, else with human.
-func callAndPrint[V any](c *cobra.Command, dir, method, path string, req any, asJSON bool, human func(w io.Writer, v V) error) error {
-	cl, err := newClient(dir)
-	if err != nil {
-		return err
-	}
-	var v V
-	if err := cl.do(c.Context(), method, path, req, &v); err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(c.OutOrStdout(), v)
-	}
-	return human(c.OutOrStdout(), v)
-}
-
 // newTable starts a table on w with the tab-separated column names of
 // header; the caller writes the rows and flushes it.
 func newTable(w io.Writer, header string) *tabwriter.Writer {

@@ -3,11 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newPeersCmd() *cobra.Command {
@@ -18,8 +19,8 @@ func newPeersCmd() *cobra.Command {
 		Short: "List the members' nodes: connected, round trip, profile, last sync, how far behind",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			var s node.StatusView
-			if err := get(c.Context(), dir, "/api/v1/status", &s); err != nil {
+			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
+			if err != nil {
 				return err
 			}
 			if asJSON {
@@ -41,25 +42,28 @@ func newWhoHasCmd() *cobra.Command {
 		Short: "Which members hold an entry, and why a member has not got it",
 		Args:  exactArgs(1, "an ENTRY_ID (from crisismesh log)"),
 		RunE: func(c *cobra.Command, args []string) error {
-			return callAndPrint(c, dir, "GET", "/api/v1/who-has/"+args[0], nil, asJSON, printHolders)
+			hs, err := ask(dir, func(cl *api.Client) ([]api.HolderView, error) { return cl.WhoHas(c.Context(), args[0]) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), hs)
+			}
+			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
+			for _, h := range hs {
+				why := h.Why
+				if h.Has && h.AsOf != nil {
+					why = "as of " + h.AsOf.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
+			}
+			return tw.Flush()
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
-}
-
-// printHolders writes who holds an entry as a table.
-func printHolders(w io.Writer, hs []node.HolderView) error {
-	tw := newTable(w, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
-	for _, h := range hs {
-		why := h.Why
-		if h.Has && h.AsOf != nil {
-			why = "as of " + h.AsOf.Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
-	}
-	return tw.Flush()
 }
 
 func newSyncCmd() *cobra.Command {
@@ -73,10 +77,15 @@ func newSyncCmd() *cobra.Command {
 			if force == "" {
 				return usageError{fmt.Errorf("sync needs --force PEER (a member name or peer ID)")}
 			}
-			return callAndPrint(c, dir, "POST", "/api/v1/sync", map[string]string{"peer": force}, asJSON, func(w io.Writer, rep node.SyncReport) error {
-				fmt.Fprintf(w, "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
-				return nil
-			})
+			rep, err := ask(dir, func(cl *api.Client) (api.SyncReport, error) { return cl.Sync(c.Context(), force) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), rep)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
+			return nil
 		},
 	}
 	c.Flags().StringVar(&force, "force", "", "member name or peer ID to resync with")
@@ -86,8 +95,9 @@ func newSyncCmd() *cobra.Command {
 }
 
 // printPeers writes the members' links as a table.
-func printPeers(w io.Writer, peers []node.PeerView) error {
-	tw := newTable(w, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
+func printPeers(w io.Writer, peers []api.PeerView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tCONNECTED\tRTT\tPROFILE\tLAST SYNC\tBEHIND\tPEER ID")
 	for _, p := range peers {
 		last := "never"
 		if p.LastSync != nil {

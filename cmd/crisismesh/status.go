@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
-	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/node/api"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -17,25 +16,28 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return callAndPrint(c, dir, "GET", "/api/v1/status", nil, asJSON, printStatus)
+			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.OutOrStdout(), s)
+			}
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
+			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
+			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
+			for _, a := range s.Alerts {
+				fmt.Fprintf(w, "  ALERT: %s\n", a.Message)
+			}
+			if s.DiskFull {
+				fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
+			}
+			fmt.Fprintln(w)
+			return printPeers(w, s.Peers)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
-}
-
-// printStatus writes the node's status for a person.
-func printStatus(w io.Writer, s node.StatusView) error {
-	fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
-	fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
-	fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
-	for _, a := range s.Alerts {
-		fmt.Fprintf(w, "  ALERT: %s\n", a.Message)
-	}
-	if s.DiskFull {
-		fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
-	}
-	fmt.Fprintln(w)
-	return printPeers(w, s.Peers)
 }

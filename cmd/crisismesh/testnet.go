@@ -107,8 +107,8 @@ func runTestnet(ctx context.Context, c *cobra.Command, dir string, names []strin
 		}
 		nodes = append(nodes, n)
 		fmt.Fprintf(w, "%-8s %-12s api %s  log %s\n", name, n.Identity().Name(), cfg.API, f.Name())
-		if u, err := node.DashboardURL(d); err == nil {
-			fmt.Fprintf(w, "         dashboard %s\n", u)
+		if lc, err := n.LoginCode(); err == nil {
+			fmt.Fprintf(w, "         dashboard %s  one-time code %s (10 min; crisismesh dashboard --dir %s prints another)\n", lc.URL, lc.Code, d)
 		}
 	}
 	fmt.Fprintf(w, "%d nodes running. Use them with --dir %s; stop with Ctrl-C.\n", len(nodes), filepath.Join(dir, "nodeI"))

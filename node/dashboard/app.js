@@ -1,6 +1,7 @@
 "use strict";
 // crisismesh dashboard: reads the node's local API (the session cookie set
-// by /login authenticates), and follows the server-sent event stream.
+// by the /login form authenticates; the browser's Origin on every POST is
+// this page's own), and follows the server-sent event stream.
 const $ = (id) => document.getElementById(id);
 const api = async (path, opts) => {
   const r = await fetch(path, Object.assign({ credentials: "same-origin", headers: { "Content-Type": "application/json" } }, opts));
@@ -110,10 +111,17 @@ async function refreshMembers() {
   } catch (err) { $("roster-version").textContent = "roster unavailable: " + err.message; }
 }
 
-// loadEntries shows the entries held now (those already shown are skipped).
+// loadEntries shows the entries held now (those already shown are
+// skipped), page by page: the Crisismesh-Next header names the next page.
 async function loadEntries() {
-  const entries = await api("/api/v1/entries?limit=1000");
-  for (const e of entries) showEntry(e);
+  let next = "";
+  do {
+    const r = await fetch("/api/v1/entries?limit=1000" + (next ? "&after=" + encodeURIComponent(next) : ""), { credentials: "same-origin" });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.message || r.statusText);
+    for (const e of body) showEntry(e);
+    next = r.headers.get("Crisismesh-Next") || "";
+  } while (next);
 }
 
 async function start() {
