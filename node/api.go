@@ -67,6 +67,8 @@ func (n *Node) startAPI() error {
 		{"POST " + apiEntries, n.handlePost},
 		{"GET " + apiCrisis, n.handleCrisis},
 		{"POST " + apiCrisis, n.handleCommand},
+		{"GET " + apiCrisis + "/commands/{id}", n.handleCommandStatus},
+		{"GET " + apiCrisis + "/history", n.handleHistory},
 		{"GET /api/v1/who-has/{id}", n.handleWhoHas},
 		{"POST /api/v1/sync", n.handleSync},
 		{"POST /api/v1/bundles/export", n.handleExport},
@@ -197,6 +199,14 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad-request", "body is not a crisis command: "+err.Error())
 		return
 	}
+	if req.Request != "" {
+		id, err := n.resolveRequest(req.Request)
+		if err != nil {
+			writeIDError(w, err)
+			return
+		}
+		req.Request = id.String()
+	}
 	cmd, err := req.ToCommand()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
@@ -213,10 +223,37 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleWhoHas(w http.ResponseWriter, r *http.Request) {
 	hs, err := n.WhoHas(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not-found", err.Error())
+		writeIDError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, hs)
+}
+
+func (n *Node) handleCommandStatus(w http.ResponseWriter, r *http.Request) {
+	res, err := n.CommandStatus(r.PathValue("id"))
+	if err != nil {
+		writeIDError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.History())
+}
+
+// writeIDError answers a request whose ID did not resolve: 400 for a bad
+// or ambiguous prefix (code "ambiguous-id" lists the matches), 404 for an
+// unknown ID.
+func writeIDError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrAmbiguous):
+		writeError(w, http.StatusBadRequest, "ambiguous-id", err.Error())
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+	default:
+		writeError(w, http.StatusNotFound, "not-found", err.Error())
+	}
 }
 
 // syncRequest, exportRequest and importRequest are API bodies.

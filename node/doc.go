@@ -80,6 +80,11 @@
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
 //     short crisis, a partition and its heal.
 //
+// Every place that takes an ID (an entry, a crisis command, a Reserve
+// request, a roster update) takes any prefix of at least [MinIDPrefix] hex
+// digits that names one ID this node knows (ids.go); an ambiguous prefix
+// is refused with the matches listed. Views always carry full IDs.
+//
 // The views' JSON field names are a contract with the CLI and scripts: add
 // fields, never rename or remove one.
 //
@@ -88,7 +93,9 @@
 //   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only; a bearer
 //     token from the data directory, or the session cookie /login sets);
 //     errors are JSON with a stable code and what to do. Routes: status,
-//     entries (GET, POST), crisis (GET, POST), who-has/{id}, sync,
+//     entries (GET, POST), crisis (GET, POST), crisis/commands/{id} (GET:
+//     [CommandResult], what became of a command), crisis/history (GET:
+//     [HistoryView]), who-has/{id}, sync,
 //     bundles/export, bundles/import, members (GET: [MembersView]; POST:
 //     [UpdateRequest] → [UpdateResult]), members/updates/{id} (GET),
 //     members/updates/{id}/approve (POST), groups (GET: [GroupView]; POST:

@@ -8,7 +8,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
 
@@ -24,7 +23,7 @@ type HolderView struct {
 
 // WhoHas says which members hold an entry, as far as this node knows.
 func (n *Node) WhoHas(id string) ([]HolderView, error) {
-	h, err := log.ParseHash(id)
+	h, err := n.resolveEntry(id)
 	if err != nil {
 		return nil, err
 	}

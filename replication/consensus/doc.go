@@ -59,7 +59,12 @@
 // proposal submits it to Raft. Duplicates (the same proposal seen by two
 // leaders) are refused by the FSM by command ID. A proposal is provisional
 // until its outcome (committed at term/index, or refused by a named rule)
-// is known.
+// is known. Before proposing, [Engine.Precheck] refuses at once what the
+// leader would refuse anyway: by the rules that need no state
+// (crisis.Check), and by every rule when this node heard from the leader
+// within one heartbeat and has no undecided proposal of its own.
+// [Engine.Refusals] reads the refused commands back from the Raft log, so
+// a history can say who was refused.
 //
 // # Checkpoints
 //
