@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -17,8 +18,16 @@ func newCrisisCmd() *cobra.Command {
 		Short: "Show the crisis state and change it (signed commands, Raft-committed)",
 		Long: `crisis shows the Raft-consistent crisis state and sends signed commands to change it.
 A command is committed at once when this node leads, or proposed through the crisis log
-otherwise (pending until the leader commits it). Refusals name the rule; the command
-exits non-zero when refused.`,
+otherwise; the command then waits (--wait, default 10s) for the leader to commit or refuse
+it. What no state could allow (the signer's role, malformed input) is refused at once,
+and so is any refusal when this node heard from the leader within one heartbeat.
+Refusals name the rule and say why.
+
+An ID (a Reserve request, a command) may be given by any prefix of at least 8 hex digits
+that names one; the text output prints 12 digits, --json full IDs.
+
+Exit codes: 0 committed, 1 refused (or an error), 2 usage, 3 still pending when --wait
+ran out (crisismesh crisis history shows the outcome later).`,
 	}
 	root.PersistentFlags().StringVar(&dir, "dir", node.DefaultDir(), "data directory (default $CRISISMESH_DIR, else ~/.crisismesh)")
 
@@ -48,6 +57,32 @@ exits non-zero when refused.`,
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var histJSON bool
+	history := &cobra.Command{
+		Use:   "history [--json]",
+		Short: "List every decision: what, who signed it, when it was committed (term, index), and the refusals",
+		Long: `history lists the crisis decisions this node knows, in Raft order: each committed
+command with what it did, the member who signed it and its committed time, term and index,
+and each refused command with the rule that refused it. The crisis state keeps the newest
+256 decisions (the total counts them all); refusals are the ones this node remembers.`,
+		Example: `  crisismesh crisis history
+  crisismesh crisis history --json | jq '.decisions[] | select(.outcome == "refused")'`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			var h node.HistoryView
+			if err := get(c.Context(), dir, "/api/v1/crisis/history", &h); err != nil {
+				return err
+			}
+			if histJSON {
+				return printJSON(c.OutOrStdout(), h)
+			}
+			printHistory(c, h)
+			return nil
+		},
+	}
+	history.Flags().BoolVar(&histJSON, "json", false, "print JSON (full IDs)")
+	root.AddCommand(history)
 	show.Flags().BoolVar(&lin, "linearizable", false, "confirm with the Raft quorum first (on the leader)")
 	root.AddCommand(show)
 
@@ -56,33 +91,40 @@ exits non-zero when refused.`,
 		if err != nil {
 			return err
 		}
-		json, _ := c.Flags().GetBool("json")
-		var refused []string
+		asJSON, _ := c.Flags().GetBool("json")
+		wait, _ := c.Flags().GetDuration("wait")
+		deadline := time.Now().Add(wait)
+		var refused, pending []string
 		for _, r := range reqs {
 			var res node.CommandResult
 			if err := cl.do(c.Context(), "POST", "/api/v1/crisis", r, &res); err != nil {
 				return err
 			}
-			if json {
+			err := waitWhile(c.Context(), time.Until(deadline), func() bool { return res.Status == node.StatusPending }, func(ctx context.Context) error {
+				return cl.do(ctx, "GET", "/api/v1/crisis/commands/"+res.ID, nil, &res)
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
 				if err := printJSONLine(c, res); err != nil {
 					return err
 				}
 			} else {
-				switch res.Status {
-				case node.StatusCommitted:
-					fmt.Fprintf(c.OutOrStdout(), "%s: committed at term %d index %d — %s\n", r.Kind, res.Term, res.Index, res.Crisis.Summary)
-				case node.StatusPending:
-					fmt.Fprintf(c.OutOrStdout(), "%s: pending — proposed through the crisis log; the leader commits it when it sees it (crisismesh crisis show)\n", r.Kind)
-				default:
-					fmt.Fprintf(c.OutOrStdout(), "%s: refused by rule %s: %s\n", r.Kind, res.Rule, res.Detail)
-				}
+				printCommandResult(c, r.Kind, wait, res)
 			}
-			if res.Status == node.StatusRefused {
+			switch res.Status {
+			case node.StatusRefused:
 				refused = append(refused, res.Rule)
+			case node.StatusPending:
+				pending = append(pending, res.ID)
 			}
 		}
-		if len(refused) > 0 {
+		switch {
+		case len(refused) > 0:
 			return fmt.Errorf("refused (%s)", strings.Join(refused, ", "))
+		case len(pending) > 0:
+			return waitingError{fmt.Errorf("still pending after %s: %s (crisismesh crisis history shows the outcome once the leader decides)", wait, strings.Join(pending, ", "))}
 		}
 		return nil
 	}
@@ -94,7 +136,7 @@ exits non-zero when refused.`,
 			}
 			return send(c, reqs...)
 		}}
-		c.Flags().Bool("json", false, "print each result as JSON")
+		commandFlags(c)
 		if flags != nil {
 			flags(c)
 		}
@@ -210,17 +252,38 @@ exits non-zero when refused.`,
 	req.Flags().StringVar(&rsector, "sector", "", "NIS2 sector, e.g. health")
 	req.Flags().StringVar(&services, "services", "", "services asked for, comma-separated")
 	req.Flags().StringVar(&note, "note", "", "note")
-	req.Flags().Bool("json", false, "print the result as JSON")
+	commandFlags(req)
 	for _, k := range []string{"deployed", "withdrawn"} {
-		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k, Args: exactArgs(1, "the request ID"),
+		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k + " (commission, enisa)", Args: exactArgs(1, "the request ID (at least 8 hex digits, as crisis show prints it)"),
+			Example: "  crisismesh crisis reserve " + k + " 5d0c1e2f3a4b",
 			RunE: func(c *cobra.Command, args []string) error {
 				return send(c, node.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
 			}}
-		c.Flags().Bool("json", false, "print the result as JSON")
+		commandFlags(c)
 		reserve.AddCommand(c)
 	}
 	reserve.AddCommand(req)
 	return root
+}
+
+// commandFlags adds --wait and --json to a command that sends crisis
+// commands.
+func commandFlags(c *cobra.Command) {
+	c.Flags().Duration("wait", 10*time.Second, "how long to wait for the leader to commit or refuse (0: do not wait; exit 3 if still pending)")
+	c.Flags().Bool("json", false, "print each result as JSON (full IDs)")
+}
+
+// printCommandResult prints what became of one crisis command.
+func printCommandResult(c *cobra.Command, kind string, wait time.Duration, res node.CommandResult) {
+	w := c.OutOrStdout()
+	switch res.Status {
+	case node.StatusCommitted:
+		fmt.Fprintf(w, "%s: committed at term %d index %d (command %s) — %s\n", kind, res.Term, res.Index, shortID(res.ID), res.Crisis.Summary)
+	case node.StatusPending:
+		fmt.Fprintf(w, "%s: still pending after %s (command %s): proposed through the crisis log; the leader commits or refuses it when it sees it (crisismesh crisis history)\n", kind, wait, shortID(res.ID))
+	default:
+		fmt.Fprintf(w, "%s: refused by rule %s: %s\n", kind, res.Rule, res.Detail)
+	}
 }
 
 func printCrisis(c *cobra.Command, v node.CrisisView) {
@@ -249,10 +312,40 @@ func printCrisis(c *cobra.Command, v node.CrisisView) {
 		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
 	}
 	for _, r := range v.Requests {
-		fmt.Fprintf(w, "  reserve %s %s (%s): %s\n", r.ID[:8], r.Sector, strings.Join(r.Services, ","), requestState(r))
+		fmt.Fprintf(w, "  reserve %s %s (%s): %s\n", shortID(r.ID), r.Sector, strings.Join(r.Services, ","), requestState(r))
 	}
 	for _, p := range v.Pending {
 		fmt.Fprintf(w, "  PROVISIONAL %s by %s (seen %s)\n", p.Kind, p.Signer, p.Seen.Format("15:04:05"))
+	}
+	if v.Closed != nil {
+		fmt.Fprintf(w, "  closed %s: %s\n", v.Closed.Format(time.RFC3339), v.CloseReason)
+		if v.Lessons != "" {
+			fmt.Fprintf(w, "  lessons learned: %s\n", v.Lessons)
+		}
+	}
+}
+
+func printHistory(c *cobra.Command, h node.HistoryView) {
+	w := c.OutOrStdout()
+	committed := 0
+	for _, d := range h.Decisions {
+		at := "-"
+		if !d.At.IsZero() {
+			at = d.At.UTC().Format("2006-01-02 15:04:05")
+		}
+		what := d.What
+		if d.Outcome == string(node.StatusRefused) {
+			what = fmt.Sprintf("REFUSED by rule %s: %s", d.Rule, d.Detail)
+		} else {
+			committed++
+		}
+		fmt.Fprintf(w, "%s  term %-3d index %-5d %-12s %-18s %-14s %s\n", at, d.Term, d.Index, shortID(d.Command), orDash(d.Kind), orDash(d.By), what)
+	}
+	if dropped := h.Total - uint64(committed); h.Total > uint64(committed) {
+		fmt.Fprintf(w, "(%d older decisions are no longer kept)\n", dropped)
+	}
+	if len(h.Decisions) == 0 {
+		fmt.Fprintf(w, "no decisions yet\n")
 	}
 }
 

@@ -147,7 +147,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 		Use:   "approve UPDATE_ID",
 		Short: "Sign another admin's pending roster change (with an admin threshold above 1)",
 		Example: `  crisismesh member list          # shows pending updates and their IDs
-  crisismesh member approve 5d0c…(64 hex digits)`,
+  crisismesh member approve 5d0c1e2f   # the update ID, or a prefix of at least 8 hex digits naming one`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return change(c, "/api/v1/members/updates/"+args[0]+"/approve", struct{}{})
@@ -171,19 +171,11 @@ func sendRosterChange(c *cobra.Command, dir, path string, req any) error {
 	if err := cl.do(c.Context(), "POST", path, req, &res); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(wait)
-	for res.Status == node.UpdatePending && time.Now().Before(deadline) {
-		select {
-		case <-c.Context().Done():
-			return c.Context().Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
-		err := cl.do(ctx, "GET", "/api/v1/members/updates/"+res.UpdateID, nil, &res)
-		cancel()
-		if err != nil {
-			return err
-		}
+	err = waitWhile(c.Context(), wait, func() bool { return res.Status == node.UpdatePending }, func(ctx context.Context) error {
+		return cl.do(ctx, "GET", "/api/v1/members/updates/"+res.UpdateID, nil, &res)
+	})
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		if err := printJSON(c.OutOrStdout(), res); err != nil {
@@ -197,6 +189,27 @@ func sendRosterChange(c *cobra.Command, dir, path string, req any) error {
 		return fmt.Errorf("refused (%s)", res.Rule)
 	case node.UpdatePending:
 		return waitingError{fmt.Errorf("update %s is still waiting for %s", res.UpdateID, res.WaitingFor)}
+	}
+	return nil
+}
+
+// waitWhile asks poll again every 200 ms while pending holds, for at
+// most wait (--wait): the wait of the commands that exit 3 when what they
+// asked for is still pending after it (member …, crisis …).
+func waitWhile(ctx context.Context, wait time.Duration, pending func() bool, poll func(context.Context) error) error {
+	deadline := time.Now().Add(wait)
+	for pending() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := poll(pctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
