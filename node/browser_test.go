@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,19 @@ import (
 )
 
 const chromiumPath = "/usr/bin/chromium"
+
+// headless starts a headless Chromium for the test (closed at its end)
+// and returns its tab.
+func headless(t *testing.T) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-dev-shm-usage", true))...)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	return tab
+}
 
 // The dashboard in headless Chromium: the banner shows the committed level,
 // and a post from one node's form appears in another node's timeline.
@@ -48,24 +62,14 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 
 	// One browser per node, as two operators in two places would have.
-	browser := func() (context.Context, context.CancelFunc) {
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
-			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-dev-shm-usage", true))...)
-		tab, cancelTab := chromedp.NewContext(alloc)
-		return tab, func() { cancelTab(); cancelAlloc() }
-	}
-	tab0, cancel0 := browser()
-	defer cancel0()
+	tab0 := headless(t)
 	u0, _ := DashboardURL(specs[0].Dir)
 	u1, _ := DashboardURL(specs[1].Dir)
 	// The first Run starts the browser: no timeout on its context.
 	if err := chromedp.Do(tab0, chromedp.Navigate(u0)); err != nil {
 		t.Fatalf("open node0's dashboard: %v", err)
 	}
-	tab1, cancel1 := browser()
-	defer cancel1()
+	tab1 := headless(t)
 	if err := chromedp.Do(tab1, chromedp.Navigate(u1)); err != nil {
 		t.Fatalf("open node1's dashboard: %v", err)
 	}
@@ -110,13 +114,7 @@ func TestDashboardApproves(t *testing.T) {
 	if err != nil || res.Status != UpdatePending {
 		t.Fatalf("revoke: %+v, %v", res, err)
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-dev-shm-usage", true))...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(alloc)
-	defer cancelTab()
+	tab := headless(t)
 	u1, _ := DashboardURL(specs[1].Dir)
 	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
 		t.Fatalf("open node1's dashboard: %v", err)
@@ -137,5 +135,41 @@ func TestDashboardApproves(t *testing.T) {
 	})
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("members").textContent.includes("left the network")`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the roster table does not show the revocation: %v", err)
+	}
+}
+
+// Issue 13: the dashboard shows the decision history (what, by whom, when,
+// term and index) and, once the crisis is closed, the reason and the
+// lessons learned.
+func TestDashboardHistoryAndLessons(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 2, Voters: 1}, func(int) Options { return Options{} })
+	waitNetworkKey(t, nodes)
+	// node1 is cyclone: it opens at level 3 and closes.
+	open := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindOpen, Title: "browser history", Level: 3})
+	waitCommitted(t, nodes[1], open.ID)
+	closing := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindClose, Reason: "grid back", Lessons: "test the backup links monthly"})
+	waitCommitted(t, nodes[1], closing.ID)
+
+	tab := headless(t)
+	u1, _ := DashboardURL(specs[1].Dir)
+	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
+		t.Fatalf("open node1's dashboard: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	for _, c := range []struct{ id, want string }{
+		{"history", "opened crisis"},
+		{"history", "— by node1 (term "},
+		{"history", "closed the crisis: grid back"},
+		{"closing", "Lessons learned: test the backup links monthly"},
+	} {
+		js := `document.getElementById("` + c.id + `").textContent.includes(` + strconv.Quote(c.want) + `)`
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			got, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("`+c.id+`").textContent`))
+			t.Fatalf("#%s does not show %q: %v\n%s", c.id, c.want, err, got)
+		}
 	}
 }
