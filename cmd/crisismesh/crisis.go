@@ -147,7 +147,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 	var level int
 	var exercise bool
 	var states, sectors []string
-	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3",
+	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3 (level 1: csirt, cyclone, commission, enisa, cert-eu; 2: csirt; 3: cyclone)",
 		func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
 			if title == "" {
 				return nil, usageError{fmt.Errorf("crisis open needs --title")}
@@ -158,11 +158,11 @@ and each refused command with the rule that refused it. The crisis state keeps t
 			c.Flags().IntVar(&level, "level", 1, "1 incident under watch, 2 potential large-scale, 3 large-scale")
 			c.Flags().BoolVar(&exercise, "exercise", false, "this is an exercise: everything it produces says EXERCISE")
 		}, noArgs)
-	add("advise", "Advise level 2 (potential large-scale incident; CSIRTs)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("advise", "Advise level 2 (potential large-scale incident; role csirt)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
 	}, nil, noArgs)
 	var escLevel int
-	add("escalate --level N", "Escalate: --level 2 (CSIRT advice) or 3 (large-scale incident; CyCLONe)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("escalate --level N", "Escalate: --level 2 (CSIRT advice; role csirt) or 3 (large-scale incident; role cyclone)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		switch escLevel {
 		case 2:
 			return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
@@ -173,7 +173,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 		}
 		return nil, usageError{fmt.Errorf("escalate --level: want 2 or 3")}
 	}, func(c *cobra.Command) { c.Flags().IntVar(&escLevel, "level", 3, "the level to raise to: 2 or 3") }, noArgs)
-	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing, full (→ level 4)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing (presidency, commission), full (→ level 4; presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if mode == "" {
 			return nil, usageError{fmt.Errorf("crisis ipcr needs --mode")}
 		}
@@ -181,7 +181,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&mode, "mode", "", "none, monitoring, information-sharing or full")
 	}, noArgs)
-	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
+	add("deescalate", "De-escalate one level (whoever may raise to the current level, or presidency)", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
 		var v node.CrisisView
 		if err := get(c.Context(), dir, "/api/v1/crisis", &v); err != nil {
 			return nil, err
@@ -191,7 +191,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 		}
 		return []node.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
 	}, nil, noArgs)
-	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy)",
+	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy; csirt, cyclone)",
 		func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 			var reqs []node.CommandRequest
 			if len(states) > 0 {
@@ -220,7 +220,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 			c.Flags().StringVar(&outlook, "outlook", "", "improving, stable or worsening")
 			c.Flags().StringVar(&rootCause, "root-cause", "", "NIS2 root cause, e.g. malicious-actions")
 		}, noArgs)
-	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery (cyclone, presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if phase == "" {
 			return nil, usageError{fmt.Errorf("crisis phase needs --phase")}
 		}
@@ -228,7 +228,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&phase, "phase", "", "preparedness, detection, response or recovery")
 	}, noArgs)
-	add("close --reason TEXT [--lessons TEXT]", "Close the crisis", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+	add("close --reason TEXT [--lessons TEXT]", "Close the crisis (cyclone, presidency; at level 4 presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if reason == "" {
 			return nil, usageError{fmt.Errorf("crisis close needs --reason")}
 		}
@@ -242,7 +242,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
 	reserve := &cobra.Command{Use: "reserve", Short: "Requests for the EU Cybersecurity Reserve (24-hour deadline)"}
 	root.AddCommand(reserve)
 	var rsector, services, note string
-	req := &cobra.Command{Use: "request --sector S --services TEXT", Short: "Request Reserve services", Args: noArgs,
+	req := &cobra.Command{Use: "request --sector S --services TEXT", Short: "Request Reserve services (csirt, cyclone)", Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if rsector == "" || services == "" {
 				return usageError{fmt.Errorf("reserve request needs --sector and --services")}
