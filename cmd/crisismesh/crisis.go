@@ -19,9 +19,8 @@ func newCrisisCmd() *cobra.Command {
 		Long: `crisis shows the Raft-consistent crisis state and sends signed commands to change it.
 A command is committed at once when this node leads, or proposed through the crisis log
 otherwise; the command then waits (--wait, default 10s) for the leader to commit or refuse
-it. What no state could allow (the signer's role, malformed input) is refused at once,
-and so is any refusal when this node heard from the leader within one heartbeat.
-Refusals name the rule and say why.
+it. What no state could allow (the signer's role, malformed input) is refused at once;
+what the state forbids, the leader refuses. Refusals name the rule and say why.
 
 An ID (a Reserve request, a command) may be given by any prefix of at least 8 hex digits
 that names one; the text output prints 12 digits, --json full IDs.

@@ -60,9 +60,9 @@
 // leaders) are refused by the FSM by command ID. A proposal is provisional
 // until its outcome (committed at term/index, or refused by a named rule)
 // is known. Before proposing, [Engine.Precheck] refuses at once what the
-// leader would refuse anyway: by the rules that need no state
-// (crisis.Check), and by every rule when this node heard from the leader
-// within one heartbeat and has no undecided proposal of its own.
+// leader would refuse in any state (crisis.Check); what depends on the
+// state the leader decides, since a follower's view lags its commits and
+// a refusal from it would not be linearizable.
 // [Engine.Refusals] reads the refused commands back from the Raft log, so
 // a history can say who was refused.
 //
