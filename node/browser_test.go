@@ -27,6 +27,22 @@ func headless(t *testing.T) context.Context {
 	return tab
 }
 
+// dashboard opens a node's dashboard in a headless Chromium of its own
+// and returns the tab.
+func dashboard(t *testing.T, spec TestnetNode) context.Context {
+	t.Helper()
+	tab := headless(t)
+	u, err := DashboardURL(spec.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first Run starts the browser: no timeout on its context.
+	if err := chromedp.Do(tab, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("open %s's dashboard: %v", spec.Name, err)
+	}
+	return tab
+}
+
 // The dashboard in headless Chromium: the banner shows the committed level,
 // and a post from one node's form appears in another node's timeline.
 func TestDashboardInChromium(t *testing.T) {
@@ -62,17 +78,8 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 
 	// One browser per node, as two operators in two places would have.
-	tab0 := headless(t)
-	u0, _ := DashboardURL(specs[0].Dir)
-	u1, _ := DashboardURL(specs[1].Dir)
-	// The first Run starts the browser: no timeout on its context.
-	if err := chromedp.Do(tab0, chromedp.Navigate(u0)); err != nil {
-		t.Fatalf("open node0's dashboard: %v", err)
-	}
-	tab1 := headless(t)
-	if err := chromedp.Do(tab1, chromedp.Navigate(u1)); err != nil {
-		t.Fatalf("open node1's dashboard: %v", err)
-	}
+	tab0 := dashboard(t, specs[0])
+	tab1 := dashboard(t, specs[1])
 	within := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, 30*time.Second)
 	}
@@ -114,11 +121,7 @@ func TestDashboardApproves(t *testing.T) {
 	if err != nil || res.Status != UpdatePending {
 		t.Fatalf("revoke: %+v, %v", res, err)
 	}
-	tab := headless(t)
-	u1, _ := DashboardURL(specs[1].Dir)
-	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
-		t.Fatalf("open node1's dashboard: %v", err)
-	}
+	tab := dashboard(t, specs[1])
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	sel := `document.querySelector('#pending li[data-update="` + res.UpdateID + `"] button')`
@@ -153,11 +156,7 @@ func TestDashboardHistoryAndLessons(t *testing.T) {
 	closing := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindClose, Reason: "grid back", Lessons: "test the backup links monthly"})
 	waitCommitted(t, nodes[1], closing.ID)
 
-	tab := headless(t)
-	u1, _ := DashboardURL(specs[1].Dir)
-	if err := chromedp.Do(tab, chromedp.Navigate(u1)); err != nil {
-		t.Fatalf("open node1's dashboard: %v", err)
-	}
+	tab := dashboard(t, specs[1])
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	for _, c := range []struct{ id, want string }{
