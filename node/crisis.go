@@ -203,6 +203,14 @@ func (n *Node) CommandStatus(id string) (CommandResult, error) {
 		}
 		return res, nil
 	}
+	// Older than the outcomes the state machine remembers: the history
+	// keeps committed decisions longer.
+	for _, d := range n.engine.Local().State.History {
+		if d.Command == cid {
+			res.Status, res.Term, res.Index = StatusCommitted, d.Term, d.Index
+			return res, nil
+		}
+	}
 	res.Status = StatusPending
 	return res, nil
 }
