@@ -203,8 +203,8 @@ func (n *Node) CommandStatus(id string) (CommandResult, error) {
 		}
 		return res, nil
 	}
-	// Older than the outcomes the state machine remembers: the history
-	// keeps committed decisions longer.
+	// Not among the outcomes known here (a state from a checkpoint carries
+	// only its newest 64): the history keeps the newest 256 decisions.
 	for _, d := range n.engine.Local().State.History {
 		if d.Command == cid {
 			res.Status, res.Term, res.Index = StatusCommitted, d.Term, d.Index
