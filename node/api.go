@@ -69,6 +69,8 @@ func (n *Node) routes() []route {
 		{method: "POST", path: api.PathEntries, h: n.handlePost, access: token, limit: api.MaxEntryBody},
 		{method: "GET", path: api.PathCrisis, h: n.handleCrisis, access: token},
 		{method: "POST", path: api.PathCrisis, h: n.handleCommand, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathCommand, h: n.handleCommandStatus, access: token},
+		{method: "GET", path: api.PathHistory, h: n.handleHistory, access: token},
 		{method: "GET", path: api.PathWhoHas, h: n.handleWhoHas, access: token},
 		{method: "POST", path: api.PathSync, h: n.handleSync, access: token, limit: api.MaxBody},
 		{method: "POST", path: api.PathBundleExport, h: n.handleExport, access: token, limit: api.MaxBody, write: bundleTimeout},
@@ -237,6 +239,14 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	if req.Request != "" {
+		id, err := n.resolveRequest(req.Request)
+		if err != nil {
+			writeIDError(w, err)
+			return
+		}
+		req.Request = id.String()
+	}
 	cmd, err := ToCommand(req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
@@ -253,10 +263,37 @@ func (n *Node) handleCommand(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleWhoHas(w http.ResponseWriter, r *http.Request) {
 	hs, err := n.WhoHas(r.PathValue("id"))
 	if err != nil {
-		writeError(w, http.StatusNotFound, "not-found", err.Error())
+		writeIDError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, hs)
+}
+
+func (n *Node) handleCommandStatus(w http.ResponseWriter, r *http.Request) {
+	res, err := n.CommandStatus(r.PathValue("id"))
+	if err != nil {
+		writeIDError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.History())
+}
+
+// writeIDError answers a request whose ID did not resolve: 400 for a bad
+// or ambiguous prefix (code "ambiguous-id" lists the matches), 404 for an
+// unknown ID.
+func writeIDError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrAmbiguous):
+		writeError(w, http.StatusBadRequest, "ambiguous-id", err.Error())
+	case errors.Is(err, ErrBadRequest):
+		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
+	default:
+		writeError(w, http.StatusNotFound, "not-found", err.Error())
+	}
 }
 
 func (n *Node) handleSync(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,28 @@ import (
 )
 
 const chromiumPath = "/usr/bin/chromium"
+
+// headless starts a headless Chromium for the test (closed at its end)
+// and returns its tab.
+func headless(t *testing.T) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-dev-shm-usage", true))...)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	return tab
+}
+
+// dashboard opens a node's dashboard in a headless Chromium of its own
+// and returns the tab.
+func dashboard(t *testing.T, n *Node, spec TestnetNode) context.Context {
+	t.Helper()
+	tab := headless(t)
+	loginInBrowser(t, tab, n, spec.Dir)
+	return tab
+}
 
 // The dashboard in headless Chromium: the banner shows the committed level,
 // and a post from one node's form appears in another node's timeline.
@@ -35,21 +58,8 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 
 	// One browser per node, as two operators in two places would have.
-	browser := func() (context.Context, context.CancelFunc) {
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
-			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-dev-shm-usage", true))...)
-		tab, cancelTab := chromedp.NewContext(alloc)
-		return tab, func() { cancelTab(); cancelAlloc() }
-	}
-	tab0, cancel0 := browser()
-	defer cancel0()
-	// The first Run starts the browser: no timeout on its context.
-	loginInBrowser(t, tab0, nodes[0], specs[0].Dir)
-	tab1, cancel1 := browser()
-	defer cancel1()
-	loginInBrowser(t, tab1, nodes[1], specs[1].Dir)
+	tab0 := dashboard(t, nodes[0], specs[0])
+	tab1 := dashboard(t, nodes[1], specs[1])
 	within := func(ctx context.Context) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(ctx, 30*time.Second)
 	}
@@ -91,14 +101,7 @@ func TestDashboardApproves(t *testing.T) {
 	if err != nil || res.Status != UpdatePending {
 		t.Fatalf("revoke: %+v, %v", res, err)
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-dev-shm-usage", true))...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(alloc)
-	defer cancelTab()
-	loginInBrowser(t, tab, nodes[1], specs[1].Dir)
+	tab := dashboard(t, nodes[1], specs[1])
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	sel := `document.querySelector('#pending li[data-update="` + res.UpdateID + `"] button')`
@@ -143,5 +146,37 @@ func loginInBrowser(t *testing.T, tab context.Context, n *Node, dir string) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#banner"))); err != nil {
 		page, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.textContent`))
 		t.Fatalf("the dashboard after login: %v (page: %q)", err, page)
+	}
+}
+
+// Issue 13: the dashboard shows the decision history (what, by whom, when,
+// term and index) and, once the crisis is closed, the reason and the
+// lessons learned.
+func TestDashboardHistoryAndLessons(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 2, Voters: 1}, func(int) Options { return Options{} })
+	waitNetworkKey(t, nodes)
+	// node1 is cyclone: it opens at level 3 and closes.
+	open := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindOpen, Title: "browser history", Level: 3})
+	waitCommitted(t, nodes[1], open.ID)
+	closing := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindClose, Reason: "grid back", Lessons: "test the backup links monthly"})
+	waitCommitted(t, nodes[1], closing.ID)
+
+	tab := dashboard(t, nodes[1], specs[1])
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
+	defer cancel()
+	for _, c := range []struct{ id, want string }{
+		{"history", "opened crisis"},
+		{"history", "— by node1 (term "},
+		{"history", "closed the crisis: grid back"},
+		{"closing", "Lessons learned: test the backup links monthly"},
+	} {
+		js := `document.getElementById("` + c.id + `").textContent.includes(` + strconv.Quote(c.want) + `)`
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			got, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById("`+c.id+`").textContent`))
+			t.Fatalf("#%s does not show %q: %v\n%s", c.id, c.want, err, got)
+		}
 	}
 }

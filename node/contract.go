@@ -32,6 +32,8 @@ type (
 	GroupView         = api.GroupView
 	GroupRequest      = api.GroupRequest
 	KeyRotation       = api.KeyRotation
+	DecisionView      = api.DecisionView
+	HistoryView       = api.HistoryView
 )
 
 // The statuses of a crisis command, of a member and of a roster update.

@@ -90,6 +90,11 @@
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
 //     short crisis, a partition and its heal.
 //
+// Every place that takes an ID (an entry, a crisis command, a Reserve
+// request, a roster update) takes any prefix of at least [MinIDPrefix] hex
+// digits that names one ID this node knows (ids.go); an ambiguous prefix
+// is refused with the matches listed. Views always carry full IDs.
+//
 // The views' JSON field names are a contract with the CLI and scripts (they
 // are defined in node/api and described in its openapi.json): add fields,
 // never rename or remove one.

@@ -106,7 +106,7 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 		return nil, err
 	}
 	for _, r := range req.Refs {
-		h, err := log.ParseHash(r)
+		h, err := n.resolveEntry(r)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +195,7 @@ func (n *Node) recipientKey(ctx context.Context, names []string) (*crypto.GroupK
 func (n *Node) Entries(after string, limit int) ([]EntryView, error) {
 	var from *log.OrderKey
 	if after != "" {
-		h, err := log.ParseHash(after)
+		h, err := n.resolveEntry(after)
 		if err != nil {
 			return nil, err
 		}

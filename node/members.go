@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -214,13 +213,16 @@ func (n *Node) signRosterUpdate(ctx context.Context, spec crypto.UpdateSpec, tar
 // and writes it into the crisis log.
 func (n *Node) Approve(ctx context.Context, id string) (UpdateResult, error) {
 	uid, st, err := n.rosterStateFor(id)
+	if errors.Is(err, ErrNotFound) {
+		return refusedUpdate("", "", "update-unknown", "this node holds no update %s waiting for approvals (crisismesh member list shows the pending ones)", id), nil
+	}
 	if err != nil {
 		return UpdateResult{}, err
 	}
 	r := st.Roster
 	i := slices.IndexFunc(st.Pending, func(p log.PendingUpdate) bool { return p.Update.ID() == uid })
 	if i < 0 {
-		res, err := n.UpdateStatus(id)
+		res, err := n.UpdateStatus(uid.String())
 		if err == nil && res.Status == UpdateInForce {
 			return refusedUpdate(res.Op, res.Target, "update-in-force", "update %s is already in force: nothing to approve", id), nil
 		}
@@ -248,24 +250,15 @@ func (n *Node) Approve(ctx context.Context, id string) (UpdateResult, error) {
 	return n.UpdateStatus(id)
 }
 
-// rosterStateFor parses an update ID and derives the roster state.
+// rosterStateFor derives the roster state and resolves an update ID (or
+// a prefix of one: see MinIDPrefix) in it.
 func (n *Node) rosterStateFor(id string) (crypto.UpdateID, log.RosterState, error) {
-	uid, err := parseUpdateID(id)
-	if err != nil {
-		return uid, log.RosterState{}, err
-	}
 	st, err := n.store.RosterState()
-	return uid, st, err
-}
-
-func parseUpdateID(s string) (crypto.UpdateID, error) {
-	var id crypto.UpdateID
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != len(id) {
-		return id, fmt.Errorf("%w: update ID %q: want the 64 hex digits `member list` prints", ErrBadRequest, s)
+	if err != nil {
+		return crypto.UpdateID{}, st, err
 	}
-	copy(id[:], b)
-	return id, nil
+	uid, err := resolveUpdate(id, st)
+	return uid, st, err
 }
 
 // UpdateStatus says where the roster update with ID id stands on this node.
@@ -275,7 +268,7 @@ func (n *Node) UpdateStatus(id string) (UpdateResult, error) {
 		return UpdateResult{}, err
 	}
 	r := st.Roster
-	res := UpdateResult{UpdateID: id, RosterVersion: r.Version(), Needed: r.Threshold()}
+	res := UpdateResult{UpdateID: uid.String(), RosterVersion: r.Version(), Needed: r.Threshold()}
 	for _, a := range st.Applied {
 		if a.Update.ID() != uid {
 			continue
@@ -304,11 +297,7 @@ func (n *Node) UpdateStatus(id string) (UpdateResult, error) {
 		return res, nil
 	}
 	for _, f := range st.Refused {
-		body, err := log.DecodeBody(f.Entry.BodyBytes())
-		if err != nil {
-			continue
-		}
-		if u, err := crypto.ParseUpdate(body.Payload); err == nil && u.ID() == uid {
+		if u, ok := updateOf(f); ok && u.ID() == uid {
 			res.Op, res.Target = string(u.Op()), describeTarget(r, u)
 			res.Status, res.Rule, res.Detail = UpdateRefused, f.Rule, f.Err.Error()
 			return res, nil

@@ -97,6 +97,14 @@ func TestRosterChangeNeedsTwoAdmins(t *testing.T) {
 	if code, body := apiCall(t, specs[1], "GET", "/api/v1/members/updates/zz", ""); code != http.StatusBadRequest {
 		t.Fatalf("bad update ID: %d %s", code, body)
 	}
+	// An update ID is taken by any prefix of at least 8 hex digits; the
+	// answer carries the full ID.
+	if r, err := node1.UpdateStatus(strings.ToUpper(id[:8])); err != nil || r.UpdateID != id || r.Status != UpdateInForce {
+		t.Fatalf("update status by an 8-digit prefix: %+v, %v", r, err)
+	}
+	if res, err := node1.Approve(ctx, id[:10]); err != nil || res.Rule != "update-in-force" {
+		t.Fatalf("approving by a prefix an update in force: %+v, %v", res, err)
+	}
 	_ = node1
 }
 

@@ -114,6 +114,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"UpdateRequest": api.UpdateRequest{}, "UpdateResult": api.UpdateResult{}, "GroupView": api.GroupView{},
 		"GroupRequest": api.GroupRequest{}, "KeyRotateRequest": api.KeyRotateRequest{}, "KeyRotation": api.KeyRotation{},
 		"LoginCode": api.LoginCode{}, "AlertView": api.AlertView{},
+		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
 	}
 	// Request fields without omitempty that a request may still leave out.
@@ -198,8 +199,10 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"GET", api.PathCrisis, "", "", 200},
 		{"GET", api.PathCrisis + "?linearizable=1", "", "", 200},
 		{"POST", api.PathCrisis, "application/json", `{"kind":"open","title":"t","level":1}`, 200},
+		{"GET", api.PathHistory, "", "", 200},
+		{"GET", "/api/v1/crisis/commands/00", "", "", 400},
 		{"GET", "/api/v1/who-has/" + e.ID, "", "", 200},
-		{"GET", "/api/v1/who-has/nope", "", "", 404},
+		{"GET", "/api/v1/who-has/nope", "", "", 400}, // not an ID: a malformed request
 		{"POST", api.PathSync, "application/json", `{"peer":"nobody"}`, 502},
 		{"GET", api.PathMembers, "", "", 200},
 		{"POST", api.PathMembers, "application/json", `{"op":"revoke","member":"nobody"}`, 200},

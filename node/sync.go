@@ -7,13 +7,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // WhoHas says which members hold an entry, as far as this node knows.
 func (n *Node) WhoHas(id string) ([]HolderView, error) {
-	h, err := log.ParseHash(id)
+	h, err := n.resolveEntry(id)
 	if err != nil {
 		return nil, err
 	}

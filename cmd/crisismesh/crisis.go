@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -18,8 +19,15 @@ func newCrisisCmd() *cobra.Command {
 		Short: "Show the crisis state and change it (signed commands, Raft-committed)",
 		Long: `crisis shows the Raft-consistent crisis state and sends signed commands to change it.
 A command is committed at once when this node leads, or proposed through the crisis log
-otherwise (pending until the leader commits it). Refusals name the rule; the command
-exits non-zero when refused.`,
+otherwise; the command then waits (--wait, default 10s) for the leader to commit or refuse
+it. What no state could allow (the signer's role, malformed input) is refused at once;
+what the state forbids, the leader refuses. Refusals name the rule and say why.
+
+An ID (a Reserve request, a command) may be given by any prefix of at least 8 hex digits
+that names one; the text output prints 12 digits, --json full IDs.
+
+Exit codes: 0 committed, 1 refused (or an error), 2 usage, 3 still pending when --wait
+ran out (crisismesh crisis history shows the outcome later).`,
 	}
 	root.PersistentFlags().StringVar(&dir, "dir", node.DefaultDir(), "data directory (default $CRISISMESH_DIR, else ~/.crisismesh)")
 
@@ -41,45 +49,79 @@ exits non-zero when refused.`,
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var histJSON bool
+	history := &cobra.Command{
+		Use:   "history [--json]",
+		Short: "List every decision: what, who signed it, when it was committed (term, index), and the refusals",
+		Long: `history lists the crisis decisions this node knows, in Raft order: each committed
+command with what it did, the member who signed it and its committed time, term and index,
+and each refused command with the rule that refused it. The crisis state keeps the newest
+256 decisions (the total counts them all); refusals are the ones this node remembers.`,
+		Example: `  crisismesh crisis history
+  crisismesh crisis history --json | jq '.decisions[] | select(.outcome == "refused")'`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			h, err := ask(dir, func(cl *api.Client) (api.HistoryView, error) { return cl.History(c.Context()) })
+			if err != nil {
+				return err
+			}
+			if histJSON {
+				return printJSON(c.OutOrStdout(), h)
+			}
+			printHistory(c, h)
+			return nil
+		},
+	}
+	history.Flags().BoolVar(&histJSON, "json", false, "print JSON (full IDs)")
+	root.AddCommand(history)
 	show.Flags().BoolVar(&lin, "linearizable", false, "confirm with the Raft quorum first (on the leader)")
 	root.AddCommand(show)
 
-	send := func(c *cobra.Command, reqs ...api.CommandRequest) error {
+	send := func(c *cobra.Command, reqs ...node.CommandRequest) error {
 		cl, err := newClient(dir)
 		if err != nil {
 			return err
 		}
-		json, _ := c.Flags().GetBool("json")
-		var refused []string
+		asJSON, _ := c.Flags().GetBool("json")
+		wait, _ := c.Flags().GetDuration("wait")
+		deadline := time.Now().Add(wait)
+		var refused, pending []string
 		for _, r := range reqs {
 			res, err := cl.Command(c.Context(), r)
 			if err != nil {
 				return err
 			}
-			if json {
+			err = waitWhile(c.Context(), time.Until(deadline), func() bool { return res.Status == api.StatusPending }, func(ctx context.Context) (err error) {
+				res, err = cl.CommandStatus(ctx, res.ID)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
 				if err := printJSONLine(c, res); err != nil {
 					return err
 				}
 			} else {
-				switch res.Status {
-				case api.StatusCommitted:
-					fmt.Fprintf(c.OutOrStdout(), "%s: committed at term %d index %d — %s\n", r.Kind, res.Term, res.Index, res.Crisis.Summary)
-				case api.StatusPending:
-					fmt.Fprintf(c.OutOrStdout(), "%s: pending — proposed through the crisis log; the leader commits it when it sees it (crisismesh crisis show)\n", r.Kind)
-				default:
-					fmt.Fprintf(c.OutOrStdout(), "%s: refused by rule %s: %s\n", r.Kind, res.Rule, res.Detail)
-				}
+				printCommandResult(c, r.Kind, wait, res)
 			}
-			if res.Status == api.StatusRefused {
+			switch res.Status {
+			case node.StatusRefused:
 				refused = append(refused, res.Rule)
+			case node.StatusPending:
+				pending = append(pending, res.ID)
 			}
 		}
-		if len(refused) > 0 {
+		switch {
+		case len(refused) > 0:
 			return fmt.Errorf("refused (%s)", strings.Join(refused, ", "))
+		case len(pending) > 0:
+			return waitingError{fmt.Errorf("still pending after %s: %s (crisismesh crisis history shows the outcome once the leader decides)", wait, strings.Join(pending, ", "))}
 		}
 		return nil
 	}
-	add := func(use, short string, build func(c *cobra.Command, args []string) ([]api.CommandRequest, error), flags func(c *cobra.Command), args cobra.PositionalArgs) {
+	add := func(use, short string, build func(c *cobra.Command, args []string) ([]node.CommandRequest, error), flags func(c *cobra.Command), args cobra.PositionalArgs) {
 		c := &cobra.Command{Use: use, Short: short, Args: args, RunE: func(c *cobra.Command, a []string) error {
 			reqs, err := build(c, a)
 			if err != nil {
@@ -87,7 +129,7 @@ exits non-zero when refused.`,
 			}
 			return send(c, reqs...)
 		}}
-		c.Flags().Bool("json", false, "print each result as JSON")
+		commandFlags(c)
 		if flags != nil {
 			flags(c)
 		}
@@ -98,41 +140,41 @@ exits non-zero when refused.`,
 	var level int
 	var exercise bool
 	var states, sectors []string
-	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3",
-		func(c *cobra.Command, _ []string) ([]api.CommandRequest, error) {
+	add("open --title T [--level N] [--exercise]", "Open a crisis at level 1–3 (level 1: csirt, cyclone, commission, enisa, cert-eu; 2: csirt; 3: cyclone)",
+		func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
 			if title == "" {
 				return nil, usageError{fmt.Errorf("crisis open needs --title")}
 			}
-			return []api.CommandRequest{{Kind: "open", Title: title, Level: level, Exercise: exercise}}, nil
+			return []node.CommandRequest{{Kind: "open", Title: title, Level: level, Exercise: exercise}}, nil
 		}, func(c *cobra.Command) {
 			c.Flags().StringVar(&title, "title", "", "what the crisis is")
 			c.Flags().IntVar(&level, "level", 1, "1 incident under watch, 2 potential large-scale, 3 large-scale")
 			c.Flags().BoolVar(&exercise, "exercise", false, "this is an exercise: everything it produces says EXERCISE")
 		}, noArgs)
-	add("advise", "Advise level 2 (potential large-scale incident; CSIRTs)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
-		return []api.CommandRequest{{Kind: "advise-level-2"}}, nil
+	add("advise", "Advise level 2 (potential large-scale incident; role csirt)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+		return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
 	}, nil, noArgs)
 	var escLevel int
-	add("escalate --level N", "Escalate: --level 2 (CSIRT advice) or 3 (large-scale incident; CyCLONe)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+	add("escalate --level N", "Escalate: --level 2 (CSIRT advice; role csirt) or 3 (large-scale incident; role cyclone)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		switch escLevel {
 		case 2:
-			return []api.CommandRequest{{Kind: "advise-level-2"}}, nil
+			return []node.CommandRequest{{Kind: "advise-level-2"}}, nil
 		case 3:
-			return []api.CommandRequest{{Kind: "escalate-level-3"}}, nil
+			return []node.CommandRequest{{Kind: "escalate-level-3"}}, nil
 		case 4:
 			return nil, usageError{fmt.Errorf("level 4 (cyber crisis) is reached by the Presidency activating IPCR in full mode: crisismesh crisis ipcr --mode full")}
 		}
 		return nil, usageError{fmt.Errorf("escalate --level: want 2 or 3")}
 	}, func(c *cobra.Command) { c.Flags().IntVar(&escLevel, "level", 3, "the level to raise to: 2 or 3") }, noArgs)
-	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing, full (→ level 4)", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+	add("ipcr --mode M", "Set the IPCR mode: none, monitoring, information-sharing (presidency, commission), full (→ level 4; presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if mode == "" {
 			return nil, usageError{fmt.Errorf("crisis ipcr needs --mode")}
 		}
-		return []api.CommandRequest{{Kind: "set-ipcr-mode", Mode: mode}}, nil
+		return []node.CommandRequest{{Kind: "set-ipcr-mode", Mode: mode}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&mode, "mode", "", "none, monitoring, information-sharing or full")
 	}, noArgs)
-	add("deescalate", "De-escalate one level", func(c *cobra.Command, _ []string) ([]api.CommandRequest, error) {
+	add("deescalate", "De-escalate one level (whoever may raise to the current level, or presidency)", func(c *cobra.Command, _ []string) ([]node.CommandRequest, error) {
 		v, err := ask(dir, func(cl *api.Client) (api.CrisisView, error) { return cl.Crisis(c.Context(), false) })
 		if err != nil {
 			return nil, err
@@ -140,25 +182,25 @@ exits non-zero when refused.`,
 		if v.Level == 0 {
 			return nil, fmt.Errorf("the crisis is at level 0: nothing to de-escalate")
 		}
-		return []api.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
+		return []node.CommandRequest{{Kind: "de-escalate", Level: v.Level - 1}}, nil
 	}, nil, noArgs)
-	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy)",
-		func(*cobra.Command, []string) ([]api.CommandRequest, error) {
-			var reqs []api.CommandRequest
+	add("affected [--state CC]… [--sector S]… [--impact I] [--outlook O] [--root-cause R]", "Record affected member states, sectors, impact, outlook, root cause (NIS2 taxonomy; csirt, cyclone)",
+		func(*cobra.Command, []string) ([]node.CommandRequest, error) {
+			var reqs []node.CommandRequest
 			if len(states) > 0 {
-				reqs = append(reqs, api.CommandRequest{Kind: "affected-states", Add: states})
+				reqs = append(reqs, node.CommandRequest{Kind: "affected-states", Add: states})
 			}
 			if len(sectors) > 0 {
-				reqs = append(reqs, api.CommandRequest{Kind: "sectors", Add: sectors})
+				reqs = append(reqs, node.CommandRequest{Kind: "sectors", Add: sectors})
 			}
 			if impact != "" {
-				reqs = append(reqs, api.CommandRequest{Kind: "impact-severity", Value: impact})
+				reqs = append(reqs, node.CommandRequest{Kind: "impact-severity", Value: impact})
 			}
 			if outlook != "" {
-				reqs = append(reqs, api.CommandRequest{Kind: "outlook", Value: outlook})
+				reqs = append(reqs, node.CommandRequest{Kind: "outlook", Value: outlook})
 			}
 			if rootCause != "" {
-				reqs = append(reqs, api.CommandRequest{Kind: "root-cause", Value: rootCause})
+				reqs = append(reqs, node.CommandRequest{Kind: "root-cause", Value: rootCause})
 			}
 			if len(reqs) == 0 {
 				return nil, usageError{fmt.Errorf("crisis affected needs at least one of --state, --sector, --impact, --outlook, --root-cause")}
@@ -171,19 +213,19 @@ exits non-zero when refused.`,
 			c.Flags().StringVar(&outlook, "outlook", "", "improving, stable or worsening")
 			c.Flags().StringVar(&rootCause, "root-cause", "", "NIS2 root cause, e.g. malicious-actions")
 		}, noArgs)
-	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+	add("phase --phase P", "Set the lifecycle phase: preparedness, detection, response, recovery (cyclone, presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if phase == "" {
 			return nil, usageError{fmt.Errorf("crisis phase needs --phase")}
 		}
-		return []api.CommandRequest{{Kind: "phase", Phase: phase}}, nil
+		return []node.CommandRequest{{Kind: "phase", Phase: phase}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&phase, "phase", "", "preparedness, detection, response or recovery")
 	}, noArgs)
-	add("close --reason TEXT [--lessons TEXT]", "Close the crisis", func(*cobra.Command, []string) ([]api.CommandRequest, error) {
+	add("close --reason TEXT [--lessons TEXT]", "Close the crisis (cyclone, presidency; at level 4 presidency)", func(*cobra.Command, []string) ([]node.CommandRequest, error) {
 		if reason == "" {
 			return nil, usageError{fmt.Errorf("crisis close needs --reason")}
 		}
-		return []api.CommandRequest{{Kind: "close", Reason: reason, Lessons: lessons}}, nil
+		return []node.CommandRequest{{Kind: "close", Reason: reason, Lessons: lessons}}, nil
 	}, func(c *cobra.Command) {
 		c.Flags().StringVar(&reason, "reason", "", "why the crisis is over")
 		c.Flags().StringVar(&lessons, "lessons", "", "lessons learned")
@@ -193,30 +235,51 @@ exits non-zero when refused.`,
 	reserve := &cobra.Command{Use: "reserve", Short: "Requests for the EU Cybersecurity Reserve (24-hour deadline)"}
 	root.AddCommand(reserve)
 	var rsector, services, note string
-	req := &cobra.Command{Use: "request --sector S --services TEXT", Short: "Request Reserve services", Args: noArgs,
+	req := &cobra.Command{Use: "request --sector S --services TEXT", Short: "Request Reserve services (csirt, cyclone)", Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if rsector == "" || services == "" {
 				return usageError{fmt.Errorf("reserve request needs --sector and --services")}
 			}
-			return send(c, api.CommandRequest{Kind: "reserve-request", Sector: rsector, Services: strings.Split(services, ","), Note: note})
+			return send(c, node.CommandRequest{Kind: "reserve-request", Sector: rsector, Services: strings.Split(services, ","), Note: note})
 		}}
 	req.Flags().StringVar(&rsector, "sector", "", "NIS2 sector, e.g. health")
 	req.Flags().StringVar(&services, "services", "", "services asked for, comma-separated")
 	req.Flags().StringVar(&note, "note", "", "note")
-	req.Flags().Bool("json", false, "print the result as JSON")
+	commandFlags(req)
 	for _, k := range []string{"deployed", "withdrawn"} {
-		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k, Args: exactArgs(1, "the request ID"),
+		c := &cobra.Command{Use: k + " ID", Short: "Mark a Reserve request " + k + " (commission, enisa)", Args: exactArgs(1, "the request ID (at least 8 hex digits, as crisis show prints it)"),
+			Example: "  crisismesh crisis reserve " + k + " 5d0c1e2f3a4b",
 			RunE: func(c *cobra.Command, args []string) error {
-				return send(c, api.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
+				return send(c, node.CommandRequest{Kind: "reserve-" + k, Request: args[0]})
 			}}
-		c.Flags().Bool("json", false, "print the result as JSON")
+		commandFlags(c)
 		reserve.AddCommand(c)
 	}
 	reserve.AddCommand(req)
 	return root
 }
 
-func printCrisis(c *cobra.Command, v api.CrisisView) {
+// commandFlags adds --wait and --json to a command that sends crisis
+// commands.
+func commandFlags(c *cobra.Command) {
+	c.Flags().Duration("wait", 10*time.Second, "how long to wait for the leader to commit or refuse (0: do not wait; exit 3 if still pending)")
+	c.Flags().Bool("json", false, "print each result as JSON (full IDs)")
+}
+
+// printCommandResult prints what became of one crisis command.
+func printCommandResult(c *cobra.Command, kind string, wait time.Duration, res node.CommandResult) {
+	w := c.OutOrStdout()
+	switch res.Status {
+	case node.StatusCommitted:
+		fmt.Fprintf(w, "%s: committed at term %d index %d (command %s) — %s\n", kind, res.Term, res.Index, shortID(res.ID), res.Crisis.Summary)
+	case node.StatusPending:
+		fmt.Fprintf(w, "%s: still pending after %s (command %s): proposed through the crisis log; the leader commits or refuses it when it sees it (crisismesh crisis history)\n", kind, wait, shortID(res.ID))
+	default:
+		fmt.Fprintf(w, "%s: refused by rule %s: %s\n", kind, res.Rule, res.Detail)
+	}
+}
+
+func printCrisis(c *cobra.Command, v node.CrisisView) {
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "%s\n", v.Summary)
 	fmt.Fprintf(w, "  level %d  IPCR %s  phase %s  exercise %v\n", v.Level, v.IPCRMode, v.Phase, v.Exercise)
@@ -242,10 +305,40 @@ func printCrisis(c *cobra.Command, v api.CrisisView) {
 		fmt.Fprintf(w, "  affected %s  sectors %s  impact %s  outlook %s\n", strings.Join(v.Affected, ","), strings.Join(v.Sectors, ","), orDash(v.Impact), orDash(v.Outlook))
 	}
 	for _, r := range v.Requests {
-		fmt.Fprintf(w, "  reserve %s %s (%s): %s\n", r.ID[:8], r.Sector, strings.Join(r.Services, ","), requestState(r))
+		fmt.Fprintf(w, "  reserve %s %s (%s): %s\n", shortID(r.ID), r.Sector, strings.Join(r.Services, ","), requestState(r))
 	}
 	for _, p := range v.Pending {
 		fmt.Fprintf(w, "  PROVISIONAL %s by %s (seen %s)\n", p.Kind, p.Signer, p.Seen.Format("15:04:05"))
+	}
+	if v.Closed != nil {
+		fmt.Fprintf(w, "  closed %s: %s\n", v.Closed.Format(time.RFC3339), v.CloseReason)
+		if v.Lessons != "" {
+			fmt.Fprintf(w, "  lessons learned: %s\n", v.Lessons)
+		}
+	}
+}
+
+func printHistory(c *cobra.Command, h node.HistoryView) {
+	w := c.OutOrStdout()
+	committed := 0
+	for _, d := range h.Decisions {
+		at := "-"
+		if !d.At.IsZero() {
+			at = d.At.UTC().Format("2006-01-02 15:04:05")
+		}
+		what := d.What
+		if d.Outcome == string(node.StatusRefused) {
+			what = fmt.Sprintf("REFUSED by rule %s: %s", d.Rule, d.Detail)
+		} else {
+			committed++
+		}
+		fmt.Fprintf(w, "%s  term %-3d index %-5d %-12s %-18s %-14s %s\n", at, d.Term, d.Index, shortID(d.Command), orDash(d.Kind), orDash(d.By), what)
+	}
+	if dropped := h.Total - uint64(committed); h.Total > uint64(committed) {
+		fmt.Fprintf(w, "(%d older decisions are no longer kept)\n", dropped)
+	}
+	if len(h.Decisions) == 0 {
+		fmt.Fprintf(w, "no decisions yet\n")
 	}
 }
 

@@ -19,7 +19,8 @@
 // the printing helpers.
 //
 // Exit codes: 0 on success, 1 on failure (the error goes to stderr), 2 on a
-// usage error.
+// usage error, 3 when a change (member …, crisis …) is still pending after
+// --wait.
 package main
 
 import (

@@ -150,7 +150,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 		Use:   "approve UPDATE_ID",
 		Short: "Sign another admin's pending roster change (with an admin threshold above 1)",
 		Example: `  crisismesh member list          # shows pending updates and their IDs
-  crisismesh member approve 5d0c…(64 hex digits)`,
+  crisismesh member approve 5d0c1e2f   # the update ID, or a prefix of at least 8 hex digits naming one`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.Approve(ctx, args[0]) })
@@ -174,19 +174,12 @@ func sendRosterChange(c *cobra.Command, dir string, send func(context.Context, *
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(wait)
-	for res.Status == api.UpdatePending && time.Now().Before(deadline) {
-		select {
-		case <-c.Context().Done():
-			return c.Context().Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		ctx, cancel := context.WithTimeout(c.Context(), 10*time.Second)
+	err = waitWhile(c.Context(), wait, func() bool { return res.Status == api.UpdatePending }, func(ctx context.Context) (err error) {
 		res, err = cl.UpdateStatus(ctx, res.UpdateID)
-		cancel()
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if asJSON {
 		if err := printJSON(c.OutOrStdout(), res); err != nil {
@@ -200,6 +193,27 @@ func sendRosterChange(c *cobra.Command, dir string, send func(context.Context, *
 		return fmt.Errorf("refused (%s)", res.Rule)
 	case api.UpdatePending:
 		return waitingError{fmt.Errorf("update %s is still waiting for %s", res.UpdateID, res.WaitingFor)}
+	}
+	return nil
+}
+
+// waitWhile asks poll again every 200 ms while pending holds, for at
+// most wait (--wait): the wait of the commands that exit 3 when what they
+// asked for is still pending after it (member …, crisis …).
+func waitWhile(ctx context.Context, wait time.Duration, pending func() bool, poll func(context.Context) error) error {
+	deadline := time.Now().Add(wait)
+	for pending() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := poll(pctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -48,3 +48,7 @@ func yes(b bool) string {
 	}
 	return "-"
 }
+
+// shortID is the first 12 hex digits of an ID, as text listings print it:
+// any prefix of at least 8 digits is taken back wherever an ID is.
+func shortID(id string) string { return id[:min(len(id), 12)] }

@@ -40,7 +40,11 @@ func newWhoHasCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "who-has ENTRY_ID",
 		Short: "Which members hold an entry, and why a member has not got it",
-		Args:  exactArgs(1, "an ENTRY_ID (from crisismesh log)"),
+		Long: `who-has says which members hold an entry, as far as this node knows from the
+frontiers it last saw from each peer, and why a member has not got it. ENTRY_ID is the full
+ID or any prefix of at least 8 hex digits that names one entry (crisismesh log prints 12).`,
+		Example: `  crisismesh who-has 3f9c2a71d0be`,
+		Args:    exactArgs(1, "an ENTRY_ID (from crisismesh log; at least 8 hex digits)"),
 		RunE: func(c *cobra.Command, args []string) error {
 			hs, err := ask(dir, func(cl *api.Client) ([]api.HolderView, error) { return cl.WhoHas(c.Context(), args[0]) })
 			if err != nil {

@@ -285,3 +285,14 @@ func (c *Client) ExportMISP(ctx context.Context, req MISPExportRequest) (MISPExp
 // maxErrorBody bounds an error body the client reads (a refused MISP
 // import lists every refusal).
 const maxErrorBody = 16 << 20
+
+// CommandStatus reads what became of a crisis command (its ID, or a
+// unique prefix of at least 8 hex digits).
+func (c *Client) CommandStatus(ctx context.Context, id string) (CommandResult, error) {
+	return call[CommandResult](ctx, c, "GET", withID(PathCommand, id), nil)
+}
+
+// History reads the crisis decision history.
+func (c *Client) History(ctx context.Context) (HistoryView, error) {
+	return call[HistoryView](ctx, c, "GET", PathHistory, nil)
+}

@@ -7,6 +7,8 @@ const (
 	PathStatus        = "/api/v1/status"
 	PathEntries       = "/api/v1/entries"
 	PathCrisis        = "/api/v1/crisis"
+	PathCommand       = "/api/v1/crisis/commands/{id}" // what became of a crisis command
+	PathHistory       = "/api/v1/crisis/history"       // every decision, committed or refused
 	PathWhoHas        = "/api/v1/who-has/{id}"
 	PathSync          = "/api/v1/sync"
 	PathBundleExport  = "/api/v1/bundles/export"

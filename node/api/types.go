@@ -157,6 +157,11 @@ type CrisisView struct {
 	Requests     []RequestView `json:"reserve_requests"`
 	Recent       []OutcomeView `json:"recent"`
 	Summary      string        `json:"summary"`
+	// Closed, CloseReason and Lessons are set once the crisis is closed
+	// (the lessons learned only when the closing gave them).
+	Closed      *time.Time `json:"closed,omitempty"`
+	CloseReason string     `json:"close_reason,omitempty"`
+	Lessons     string     `json:"lessons,omitempty"`
 }
 
 // PendingView is a provisional decision.
@@ -468,4 +473,30 @@ type MISPExportRequest struct {
 	MaxTLP         string // default amber
 	AmberStrictOrg string // required with MaxTLP amber+strict
 	Event          string // only this event (UUID)
+}
+
+// DecisionView is one decided crisis command, as `crisis history` and the
+// dashboard show it; the JSON names are a contract.
+type DecisionView struct {
+	Command  string    `json:"command"`
+	Crisis   string    `json:"crisis_id,omitempty"`
+	Kind     string    `json:"kind"`
+	By       string    `json:"by"`    // the signer's member name
+	ByID     string    `json:"by_id"` // its member ID
+	Outcome  string    `json:"outcome"`
+	What     string    `json:"what,omitempty"` // for a committed command: what it did
+	Rule     string    `json:"rule,omitempty"` // for a refused one: the rule and why
+	Detail   string    `json:"detail,omitempty"`
+	At       time.Time `json:"at"` // the committed time of its Raft entry
+	Term     uint64    `json:"term"`
+	Index    uint64    `json:"index"`
+	Exercise bool      `json:"exercise,omitempty"`
+}
+
+// HistoryView is the decision history: every committed decision the
+// crisis state keeps (the newest 256 of Total) and the refusals this node
+// remembers, in Raft order.
+type HistoryView struct {
+	Total     uint64         `json:"total"` // committed decisions ever; the oldest beyond the kept ones are dropped
+	Decisions []DecisionView `json:"decisions"`
 }

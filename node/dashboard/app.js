@@ -20,6 +20,8 @@ function showCrisis(c) {
   $("summary").textContent = c.summary;
   $("source").textContent = c.source + " @" + c.applied_index;
   $("age").textContent = c.age_ms < 0 ? "(no leader contact yet)" : "(leader contact " + Math.round(c.age_ms / 1000) + " s ago)";
+  $("closing").hidden = !c.closed;
+  $("closing").textContent = c.closed ? "Closed " + new Date(c.closed).toLocaleString() + ": " + c.close_reason + (c.lessons ? " · Lessons learned: " + c.lessons : "") : "";
   const d = $("decisions"); d.replaceChildren();
   for (const p of c.pending) d.append(el("li", "provisional", "PROVISIONAL " + p.kind + " by " + p.signer));
   for (const o of c.recent.slice().reverse()) d.append(el("li", o.refused ? "refused" : "committed", (o.refused ? "refused: " + o.refused : "committed") + " @" + o.index));
@@ -111,6 +113,22 @@ async function refreshMembers() {
   } catch (err) { $("roster-version").textContent = "roster unavailable: " + err.message; }
 }
 
+// refreshHistory shows every decision, newest first: what was decided,
+// by whom and when (Raft term and index), and the refusals with their rule.
+async function refreshHistory() {
+  try {
+    const h = await api("/api/v1/crisis/history");
+    const l = $("history"); l.replaceChildren();
+    for (const d of h.decisions.slice().reverse()) {
+      const when = d.at && !d.at.startsWith("0001") ? new Date(d.at).toLocaleString() : "–";
+      const text = d.outcome === "refused"
+        ? "REFUSED " + (d.kind || "command") + " by " + (d.by || "–") + ": rule " + d.rule + ": " + d.detail
+        : d.what + " — by " + d.by;
+      l.append(el("li", d.outcome, when + " · " + text + " (term " + d.term + ", index " + d.index + ")"));
+    }
+  } catch (err) { $("history").replaceChildren(el("li", "refused", "history unavailable: " + err.message)); }
+}
+
 // loadEntries shows the entries held now (those already shown are
 // skipped), page by page: the Crisismesh-Next header names the next page.
 async function loadEntries() {
@@ -130,12 +148,14 @@ async function start() {
   const ev = new EventSource("/api/v1/events");
   window.crisismeshEvents = { source: ev, received: 0 };
   ev.addEventListener("entry", (m) => { window.crisismeshEvents.received++; showEntry(JSON.parse(m.data)); });
-  ev.addEventListener("crisis", (m) => { window.crisismeshEvents.received++; showCrisis(JSON.parse(m.data)); });
+  ev.addEventListener("crisis", (m) => { window.crisismeshEvents.received++; showCrisis(JSON.parse(m.data)); refreshHistory(); });
   ev.addEventListener("open", () => { loadEntries().catch(() => {}); });
   await loadEntries();
   await refreshStatus();
   await refreshMembers();
+  await refreshHistory();
   setInterval(refreshStatus, 3000);
+  setInterval(refreshHistory, 3000);
   setInterval(refreshMembers, 3000);
   $("post").addEventListener("submit", async (ev) => {
     ev.preventDefault();

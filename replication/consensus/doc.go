@@ -59,7 +59,12 @@
 // proposal submits it to Raft. Duplicates (the same proposal seen by two
 // leaders) are refused by the FSM by command ID. A proposal is provisional
 // until its outcome (committed at term/index, or refused by a named rule)
-// is known.
+// is known. Before proposing, [Engine.Precheck] refuses at once what the
+// leader would refuse in any state (crisis.Check); what depends on the
+// state the leader decides, since a follower's view lags its commits and
+// a refusal from it would not be linearizable.
+// [Engine.Refusals] reads the refused commands back from the Raft log, so
+// a history can say who was refused.
 //
 // # Checkpoints
 //

@@ -38,6 +38,10 @@
 //	Reserve request deployed / withdrawn          commission, enisa
 //	close (reason, lessons learned)               cyclone, presidency (presidency only at level 4)
 //
+// [Check] applies the rules that need no state (signature, membership,
+// shape, and the roles no state could allow), so a node refuses such a
+// command at once instead of proposing it.
+//
 // Every refusal is a [*Refusal] that names its rule and says what was
 // wrong, e.g. "escalate to level 3 needs role cyclone; cert-lu has csirt".
 //

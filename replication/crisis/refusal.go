@@ -52,7 +52,7 @@ type Refusal struct {
 }
 
 func (r *Refusal) Error() string {
-	return fmt.Sprintf("crisis: command refused by rule %s: %s", r.Rule, r.Detail)
+	return fmt.Sprintf("%s%s: %s", refusalPrefix, r.Rule, r.Detail)
 }
 
 // Unwrap makes errors.Is(err, ErrRefused) true, and errors.Is true for the
@@ -63,6 +63,9 @@ func (r *Refusal) Unwrap() []error {
 	}
 	return []error{ErrRefused}
 }
+
+// refusalPrefix begins every Refusal's text (see ParseRefusal).
+const refusalPrefix = "crisis: command refused by rule "
 
 func refuse(rule, format string, args ...any) *Refusal {
 	return &Refusal{Rule: rule, Detail: fmt.Sprintf(format, args...)}

@@ -266,6 +266,18 @@ func TestRoles(t *testing.T) {
 			for _, name := range activeNames {
 				sc := c.sign(t, name, tt.cmd(before))
 				got, err := Apply(before, sc, c.roster, Meta{Time: t0.Add(time.Hour), Term: 2, Index: w.index + 1})
+				// Check, the rules without the state, refuses nothing
+				// Apply allows, and every role outside the row but where
+				// the state narrows the row (close at level 4).
+				cerr := Check(sc, c.roster)
+				switch {
+				case cerr != nil && err == nil:
+					t.Errorf("%s: Check refuses %v, Apply allows", name, cerr)
+				case cerr == nil && err != nil && tt.name != "close at level 4":
+					t.Errorf("%s: Check allows, Apply refuses: %v", name, err)
+				case cerr != nil:
+					wantRefusal(t, cerr, RuleRole)
+				}
 				if !slices.Contains(tt.allowed, name) {
 					wantRefusal(t, err, RuleRole, tt.needs+"; "+name+" has "+string(c.roles[name][0]))
 					continue
@@ -282,6 +294,27 @@ func TestRoles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Check refuses what needs no state: a bad signature, a revoked signer,
+// a malformed command; refusals read back from their text.
+func TestCheckWithoutState(t *testing.T) {
+	c := cast(t)
+	if err := Check(c.sign(t, "cert-be", Command{Kind: KindOpen, Title: "x", Level: 1}), c.roster); err == nil {
+		t.Errorf("a revoked signer passes Check")
+	} else {
+		wantRefusal(t, err, RuleRevoked)
+		r, ok := ParseRefusal(err.Error())
+		if !ok || r.Rule != RuleRevoked || !strings.Contains(err.Error(), r.Detail) {
+			t.Errorf("ParseRefusal(%q) = %+v, %v", err.Error(), r, ok)
+		}
+	}
+	if err := Check(c.sign(t, "cert-lu", Command{Kind: KindOpen, Title: "x", Level: 1}), c.roster); err != nil {
+		t.Errorf("an open at level 1 by a CSIRT: %v", err)
+	}
+	if _, ok := ParseRefusal("consensus: no quorum"); ok {
+		t.Errorf("ParseRefusal reads any text")
 	}
 }
 

@@ -375,6 +375,14 @@ func (s *Store) Digest() log.Digest {
 	return s.digest
 }
 
+// FrontierDigest returns a copy of the frontier and its digest, read
+// together: a peer whose digest equals it holds exactly that frontier.
+func (s *Store) FrontierDigest() (log.Frontier, log.Digest) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.frontier.Clone(), s.digest
+}
+
 // Head returns an author's feed head.
 func (s *Store) Head(author crypto.MemberID) (log.Head, bool) {
 	s.mu.RLock()
@@ -453,6 +461,26 @@ func (s *Store) Get(id log.Hash) (*log.Entry, error) {
 		return err
 	})
 	return e, err
+}
+
+// IDsWithPrefix returns the IDs of up to limit stored entries whose ID
+// begins with the bytes of prefix, in ID order: a key scan, no entry is
+// read. The caller filters further for an odd number of hex digits.
+func (s *Store) IDsWithPrefix(prefix []byte, limit int) ([]log.Hash, error) {
+	var out []log.Hash
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: append([]byte{pEntry}, prefix...)})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			if len(k) != 1+len(log.Hash{}) {
+				return fmt.Errorf("%w: entry key of %d bytes", ErrCorrupt, len(k))
+			}
+			out = append(out, log.Hash(k[1:]))
+		}
+		return nil
+	})
+	return out, err
 }
 
 func getEntry(txn *badger.Txn, id log.Hash) (*log.Entry, error) {

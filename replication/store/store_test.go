@@ -216,6 +216,29 @@ func TestAppendReopenRead(t *testing.T) {
 	}
 }
 
+// IDsWithPrefix finds an entry by the first bytes of its ID, and the
+// frontier and digest read together agree.
+func TestIDsWithPrefix(t *testing.T) {
+	n := newTestNet(t)
+	s := openStore(t, t.TempDir(), n, n.lu)
+	mustIngest(t, s, n.keyEntry)
+	es := mustAppend(t, s, n.msg("one"), n.msg("two"))
+	for _, e := range es {
+		id := e.ID()
+		got, err := s.IDsWithPrefix(id[:4], 10)
+		if err != nil || !slices.Contains(got, id) {
+			t.Errorf("IDsWithPrefix(%x): %v, %v; want %s among them", id[:4], got, err, id.Short())
+		}
+	}
+	if got, err := s.IDsWithPrefix(nil, 2); err != nil || len(got) != 2 {
+		t.Errorf("IDsWithPrefix(nil, 2) = %d IDs, %v; want 2 (the limit)", len(got), err)
+	}
+	f, d := s.FrontierDigest()
+	if d != s.Digest() || d != f.Digest() {
+		t.Errorf("FrontierDigest: the digest does not match the frontier")
+	}
+}
+
 func TestWrongNetwork(t *testing.T) {
 	n := newTestNet(t)
 	dir := t.TempDir()

@@ -15,7 +15,9 @@
 //	responder → entries…, end               (what the initiator lacks)
 //
 // A converged pair costs one small round trip (well under 128 bytes of
-// protocol). Otherwise entries start flowing one round trip after the hello.
+// protocol), and tells each side that the other holds exactly its own
+// frontier, so who-has and peers are right also after an entry reached the
+// peer through a third node. Otherwise entries start flowing one round trip after the hello.
 // Each side sends exactly what the other's frontier lacks, feed by feed in
 // seq order (the receiver refuses gaps), in passes of falling priority:
 // roster and key entries first, then control (proposals, checkpoints),

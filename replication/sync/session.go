@@ -149,7 +149,7 @@ func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report
 func (sess *session) initiate(force bool) (Report, error) {
 	st := sess.svc.cfg.Store
 	net := st.Network()
-	digest := st.Digest()
+	mine, digest := st.FrontierDigest()
 	if err := sess.c.send(&message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}); err != nil {
 		return sess.report(time.Now()), err
 	}
@@ -159,6 +159,9 @@ func (sess *session) initiate(force bool) (Report, error) {
 	}
 	switch m.Type {
 	case msgEqual:
+		// Equal digests: the peer holds what we held when we said hello
+		// (an entry may have reached it through a third node).
+		sess.svc.sawFrontier(sess.peer, mine)
 		rep := sess.report(time.Now())
 		rep.Equal = true
 		return rep, nil
@@ -237,8 +240,10 @@ func (sess *session) respond() error {
 		sess.c.send(&message{Type: msgError, Error: "another network"})
 		return sess.offence(fmt.Errorf("%w: peer is on network %x…", ErrOffence, m.Network))
 	}
-	digest := st.Digest()
+	mine, digest := st.FrontierDigest()
 	if !m.Force && bytes.Equal(m.Digest, digest[:]) {
+		// The peer holds exactly what we hold (see initiate).
+		sess.svc.sawFrontier(sess.peer, mine)
 		return sess.c.send(&message{Type: msgEqual})
 	}
 	sess.advertised = sess.svc.advertised(sess.id, sess.peer)
