@@ -14,8 +14,8 @@ import (
 // Bundles through the API with real processes: `bundle export --out` writes
 // anywhere the caller may (here a directory the node never sees), and
 // `bundle import` of that file moves the log to a node that never met the
-// exporter. `dashboard` prints the login form's address and a one-time
-// code that logs in once.
+// exporter; an existing file is replaced only with --force. `dashboard`
+// prints the login form's address and a one-time code that logs in once.
 func TestBundleAndDashboardEndToEnd(t *testing.T) {
 	e := newE2E(t, "--nodes", "2", "--voters", "1")
 	e.start(0)
@@ -38,6 +38,22 @@ func TestBundleAndDashboardEndToEnd(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".bundle-*")); len(left) > 0 {
 		t.Errorf("temporary files left beside the bundle: %v", left)
+	}
+	// An existing file is replaced only with --force.
+	if err := os.WriteFile(out, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := e.run("bundle", "export", "--dir", e.nodeDir(0), "--all", "--out", out); err == nil || !strings.Contains(o, "--force") {
+		t.Errorf("bundle export over an existing file: %v\n%s", err, o)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "keep me" {
+		t.Errorf("bundle export without --force replaced the existing file")
+	}
+	if o, err := e.run("bundle", "export", "--dir", e.nodeDir(0), "--all", "--out", out, "--force"); err != nil || !strings.Contains(o, "wrote "+out) {
+		t.Fatalf("bundle export --force: %v\n%s", err, o)
+	}
+	if b, _ := os.ReadFile(out); string(b) == "keep me" {
+		t.Errorf("bundle export --force left the old file")
 	}
 
 	// The dashboard: a code from the running node logs in once.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -24,11 +26,16 @@ harmless.`,
 	}
 	b.PersistentFlags().StringVar(&dir, "dir", node.DefaultDir(), "data directory (default $CRISISMESH_DIR, else ~/.crisismesh)")
 	var out, forMember string
-	var all, asJSON bool
+	var all, asJSON, force bool
 	exp := &cobra.Command{
-		Use:   "export --out FILE [--for MEMBER|--all]",
+		Use:   "export --out FILE [--for MEMBER|--all] [--force]",
 		Short: "Write a bundle",
-		Args:  noArgs,
+		Long: `export writes a bundle file with the caller's rights: the entries MEMBER lacks (as
+this node last saw it) or every entry. It never replaces an existing file unless --force
+says so; a failure leaves no half-written bundle.`,
+		Example: `  crisismesh bundle export --for cert-lu --out /media/usb/cert-lu.bundle
+  crisismesh bundle export --all --out all.bundle --force   # replace an older all.bundle`,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" || (forMember == "") == !all {
 				return usageError{fmt.Errorf("bundle export needs --out FILE and one of --for MEMBER or --all")}
@@ -41,7 +48,10 @@ harmless.`,
 			if err != nil {
 				return err
 			}
-			v, err := exportBundle(c.Context(), cl, forMember, abs)
+			if _, err := os.Lstat(abs); err == nil && !force {
+				return fmt.Errorf("bundle export: %s exists: choose another --out, or add --force to replace it", abs)
+			}
+			v, err := exportBundle(c.Context(), cl, forMember, abs, force)
 			if err != nil {
 				return err
 			}
@@ -56,6 +66,7 @@ harmless.`,
 	exp.Flags().StringVar(&forMember, "for", "", "only what this member lacks, as this node last saw")
 	exp.Flags().BoolVar(&all, "all", false, "every entry")
 	exp.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	exp.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
 	imp := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Check and import a bundle",
@@ -90,8 +101,10 @@ harmless.`,
 
 // exportBundle streams a bundle from the node into out, written with the
 // caller's rights: to a temporary file in out's directory, synced and
-// renamed, so a failure leaves no half bundle.
-func exportBundle(ctx context.Context, cl *api.Client, forMember, out string) (api.BundleView, error) {
+// then linked to out (which fails if out exists, so nothing is replaced
+// by a race) or, with replace, renamed over it; a failure leaves no half
+// bundle.
+func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, replace bool) (api.BundleView, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".bundle-*.tmp")
 	if err != nil {
 		return api.BundleView{}, fmt.Errorf("bundle export: %w", err)
@@ -108,7 +121,14 @@ func exportBundle(ctx context.Context, cl *api.Client, forMember, out string) (a
 	if err := tmp.Close(); err != nil {
 		return v, fmt.Errorf("bundle export: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	place := os.Link
+	if replace {
+		place = os.Rename
+	}
+	if err := place(tmp.Name(), out); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return v, fmt.Errorf("bundle export: %s exists: choose another --out, or add --force to replace it", out)
+		}
 		return v, fmt.Errorf("bundle export: %w", err)
 	}
 	v.File = out
