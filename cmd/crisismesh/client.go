@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/crisismesh/crisismesh/node"
 	"github.com/crisismesh/crisismesh/node/api"
@@ -48,6 +52,20 @@ func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, noNode(t.dir)
 	}
 	return resp, err
+}
+
+// askAndPrint makes one call to the API of the node running in dir and
+// prints the answer: as JSON when asJSON, else with human. call takes the
+// client first, so a method expression such as (*api.Client).Members fits.
+func askAndPrint[T any](c *cobra.Command, dir string, asJSON bool, call func(*api.Client, context.Context) (T, error), human func(w io.Writer, v T) error) error {
+	v, err := ask(dir, func(cl *api.Client) (T, error) { return call(cl, c.Context()) })
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(c.OutOrStdout(), v)
+	}
+	return human(c.OutOrStdout(), v)
 }
 
 // ask makes one call to the API of the node running in dir.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -37,15 +38,8 @@ ran out (crisismesh crisis history shows the outcome later).`,
 		Short: "Show the crisis: level, IPCR mode, phase, source and age, pending decisions",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			v, err := ask(dir, func(cl *api.Client) (api.CrisisView, error) { return cl.Crisis(c.Context(), lin) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			printCrisis(c, v)
-			return nil
+			return askAndPrint(c, dir, asJSON, func(cl *api.Client, ctx context.Context) (api.CrisisView, error) { return cl.Crisis(ctx, lin) },
+				func(_ io.Writer, v api.CrisisView) error { printCrisis(c, v); return nil })
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -62,15 +56,7 @@ and each refused command with the rule that refused it. The crisis state keeps t
   crisismesh crisis history --json | jq '.decisions[] | select(.outcome == "refused")'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			h, err := ask(dir, func(cl *api.Client) (api.HistoryView, error) { return cl.History(c.Context()) })
-			if err != nil {
-				return err
-			}
-			if histJSON {
-				return printJSON(c.OutOrStdout(), h)
-			}
-			printHistory(c, h)
-			return nil
+			return askAndPrint(c, dir, histJSON, (*api.Client).History, func(_ io.Writer, h api.HistoryView) error { printHistory(c, h); return nil })
 		},
 	}
 	history.Flags().BoolVar(&histJSON, "json", false, "print JSON (full IDs)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,34 +33,14 @@ Exit codes as for 'crisismesh member': 0 in force, 1 refused, 2 usage, 3 still w
 		Short: "List the groups, their members, and the key epoch of those this member is in",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			gs, err := ask(dir, func(cl *api.Client) ([]api.GroupView, error) { return cl.Groups(c.Context()) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), gs)
-			}
-			w := c.OutOrStdout()
-			if len(gs) == 0 {
-				fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
-				return nil
-			}
-			fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
-			for _, g := range gs {
-				epoch := "-"
-				if g.Epoch > 0 {
-					epoch = fmt.Sprint(g.Epoch)
-				}
-				fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
-			}
-			return nil
+			return askAndPrint(c, dir, asJSON, (*api.Client).Groups, printGroups)
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
 
 	send := func(c *cobra.Command, req api.GroupRequest) error {
-		return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.ChangeGroup(ctx, req) })
+		return sendRosterChange(c, dir, func(cl *api.Client, ctx context.Context) (api.UpdateResult, error) { return cl.ChangeGroup(ctx, req) })
 	}
 	var members []string
 	create := rosterChangeFlags(&cobra.Command{
@@ -115,15 +96,11 @@ members are revoked or leave a group; rotate by hand after a suspected leak.`,
 		Example: "  crisismesh key rotate\n  crisismesh key rotate --group energy-csirts",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			v, err := ask(dir, func(cl *api.Client) (api.KeyRotation, error) { return cl.RotateKey(c.Context(), group) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
-			return nil
+			return askAndPrint(c, dir, asJSON, func(cl *api.Client, ctx context.Context) (api.KeyRotation, error) { return cl.RotateKey(ctx, group) },
+				func(w io.Writer, v api.KeyRotation) error {
+					_, err := fmt.Fprintf(w, "key of %s: epoch %d, sealed to %d members\n", v.Group, v.Epoch, v.Members)
+					return err
+				})
 		},
 	}
 	rotate.Flags().StringVar(&group, "group", "", "a named group this member is in (default: the network key)")
@@ -131,4 +108,21 @@ members are revoked or leave a group; rotate by hand after a suspected leak.`,
 	dirFlag(rotate, &dir)
 	root.AddCommand(rotate)
 	return root
+}
+
+// printGroups lists the groups for a person.
+func printGroups(w io.Writer, gs []api.GroupView) error {
+	if len(gs) == 0 {
+		fmt.Fprintln(w, "no groups yet: an admin creates one with crisismesh group create NAME --member A --member B")
+		return nil
+	}
+	fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", "GROUP", "MEMBER", "EPOCH", "MEMBERS")
+	for _, g := range gs {
+		epoch := "-"
+		if g.Epoch > 0 {
+			epoch = fmt.Sprint(g.Epoch)
+		}
+		fmt.Fprintf(w, "%-24s %-7s %-6s %s\n", g.Name, yes(g.Member), epoch, strings.Join(g.Members, ", "))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -40,22 +41,14 @@ approvals or for Raft) when --wait ran out.`,
   crisismesh member list --json | jq '.members[] | select(.status != "active")'`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			v, err := ask(dir, func(cl *api.Client) (api.MembersView, error) { return cl.Members(c.Context()) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), v)
-			}
-			printMembers(c, v)
-			return nil
+			return askAndPrint(c, dir, asJSON, (*api.Client).Members, func(_ io.Writer, v api.MembersView) error { printMembers(c, v); return nil })
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	root.AddCommand(list)
 
 	change := func(c *cobra.Command, req api.UpdateRequest) error {
-		return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.ChangeRoster(ctx, req) })
+		return sendRosterChange(c, dir, func(cl *api.Client, ctx context.Context) (api.UpdateResult, error) { return cl.ChangeRoster(ctx, req) })
 	}
 	flags := rosterChangeFlags
 
@@ -153,7 +146,7 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
   crisismesh member approve 5d0c1e2f   # the update ID, or a prefix of at least 8 hex digits naming one`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return sendRosterChange(c, dir, func(ctx context.Context, cl *api.Client) (api.UpdateResult, error) { return cl.Approve(ctx, args[0]) })
+			return sendRosterChange(c, dir, func(cl *api.Client, ctx context.Context) (api.UpdateResult, error) { return cl.Approve(ctx, args[0]) })
 		},
 	})
 	root.AddCommand(approve)
@@ -163,14 +156,14 @@ receive. Run it on an admin's node; a member may also revoke its own key from it
 // sendRosterChange sends a roster change (or an approval) to the node's
 // API and waits for it as --wait says: exit 0 in force, 1 refused, 3 still
 // waiting.
-func sendRosterChange(c *cobra.Command, dir string, send func(context.Context, *api.Client) (api.UpdateResult, error)) error {
+func sendRosterChange(c *cobra.Command, dir string, send func(*api.Client, context.Context) (api.UpdateResult, error)) error {
 	cl, err := newClient(dir)
 	if err != nil {
 		return err
 	}
 	wait, _ := c.Flags().GetDuration("wait")
 	asJSON, _ := c.Flags().GetBool("json")
-	res, err := send(c.Context(), cl)
+	res, err := send(cl, c.Context())
 	if err != nil {
 		return err
 	}

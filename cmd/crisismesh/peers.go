@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -19,14 +20,11 @@ func newPeersCmd() *cobra.Command {
 		Short: "List the members' nodes: connected, round trip, profile, last sync, how far behind",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
-			if err != nil {
-				return err
+			peers := func(cl *api.Client, ctx context.Context) ([]api.PeerView, error) {
+				s, err := cl.Status(ctx)
+				return s.Peers, err
 			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), s.Peers)
-			}
-			return printPeers(c.OutOrStdout(), s.Peers)
+			return askAndPrint(c, dir, asJSON, peers, printPeers)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -46,23 +44,18 @@ ID or any prefix of at least 8 hex digits that names one entry (crisismesh log p
 		Example: `  crisismesh who-has 3f9c2a71d0be`,
 		Args:    exactArgs(1, "an ENTRY_ID (from crisismesh log; at least 8 hex digits)"),
 		RunE: func(c *cobra.Command, args []string) error {
-			hs, err := ask(dir, func(cl *api.Client) ([]api.HolderView, error) { return cl.WhoHas(c.Context(), args[0]) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), hs)
-			}
-			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
-			for _, h := range hs {
-				why := h.Why
-				if h.Has && h.AsOf != nil {
-					why = "as of " + h.AsOf.Format(time.RFC3339)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
-			}
-			return tw.Flush()
+			return askAndPrint(c, dir, asJSON, func(cl *api.Client, ctx context.Context) ([]api.HolderView, error) { return cl.WhoHas(ctx, args[0]) },
+				func(w io.Writer, hs []api.HolderView) error {
+					tw := newTable(w, "MEMBER\tHAS IT\tCAN READ\tWHY / AS OF")
+					for _, h := range hs {
+						why := h.Why
+						if h.Has && h.AsOf != nil {
+							why = "as of " + h.AsOf.Format(time.RFC3339)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", h.Member, yes(h.Has), yes(h.CanRead), why)
+					}
+					return tw.Flush()
+				})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -81,15 +74,11 @@ func newSyncCmd() *cobra.Command {
 			if force == "" {
 				return usageError{fmt.Errorf("sync needs --force PEER (a member name or peer ID)")}
 			}
-			rep, err := ask(dir, func(cl *api.Client) (api.SyncReport, error) { return cl.Sync(c.Context(), force) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), rep)
-			}
-			fmt.Fprintf(c.OutOrStdout(), "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
-			return nil
+			return askAndPrint(c, dir, asJSON, func(cl *api.Client, ctx context.Context) (api.SyncReport, error) { return cl.Sync(ctx, force) },
+				func(w io.Writer, rep api.SyncReport) error {
+					_, err := fmt.Fprintf(w, "synced with %s in %d ms: sent %d entries, received %d new\n", rep.Member, rep.DurationMS, rep.EntriesSent, rep.EntriesRecv)
+					return err
+				})
 		},
 	}
 	c.Flags().StringVar(&force, "force", "", "member name or peer ID to resync with")

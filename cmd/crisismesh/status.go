@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,28 +17,25 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the node: member, entries, digest, peers, Raft and the crisis",
 		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			s, err := ask(dir, func(cl *api.Client) (api.StatusView, error) { return cl.Status(c.Context()) })
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(c.OutOrStdout(), s)
-			}
-			w := c.OutOrStdout()
-			fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
-			fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
-			fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
-			for _, a := range s.Alerts {
-				fmt.Fprintf(w, "  ALERT: %s\n", a.Message)
-			}
-			if s.DiskFull {
-				fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
-			}
-			fmt.Fprintln(w)
-			return printPeers(w, s.Peers)
+			return askAndPrint(c, dir, asJSON, (*api.Client).Status, printStatus)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	dirFlag(c, &dir)
 	return c
+}
+
+// printStatus prints the node's status for a person.
+func printStatus(w io.Writer, s api.StatusView) error {
+	fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
+	fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
+	fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
+	for _, a := range s.Alerts {
+		fmt.Fprintf(w, "  ALERT: %s\n", a.Message)
+	}
+	if s.DiskFull {
+		fmt.Fprintf(w, "  DISK FULL: %s\n", s.Disk.Message)
+	}
+	fmt.Fprintln(w)
+	return printPeers(w, s.Peers)
 }

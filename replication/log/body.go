@@ -81,23 +81,35 @@ type Body struct {
 }
 
 // Encode returns the canonical encoding of b after validating it.
-func (b *Body) Encode() ([]byte, error) {
-	if err := b.Validate(); err != nil {
-		return nil, err
-	}
-	return crypto.MarshalCanonical(b)
-}
+func (b *Body) Encode() ([]byte, error) { return encodeValid(b) }
 
 // DecodeBody parses and validates a body.
 func DecodeBody(raw []byte) (*Body, error) {
-	var b Body
-	if err := crypto.UnmarshalCanonical(raw, &b); err != nil {
-		return nil, fmt.Errorf("log: body: %w", err)
-	}
-	if err := b.Validate(); err != nil {
+	return decodeValid[Body](raw, func(err error) error { return fmt.Errorf("log: body: %w", err) })
+}
+
+// encodeValid returns the canonical encoding of v after validating it.
+func encodeValid(v interface{ Validate() error }) ([]byte, error) {
+	if err := v.Validate(); err != nil {
 		return nil, err
 	}
-	return &b, nil
+	return crypto.MarshalCanonical(v)
+}
+
+// decodeValid parses raw canonically into a T and validates it; wrap
+// says what a parse error was reading.
+func decodeValid[T any, P interface {
+	*T
+	Validate() error
+}](raw []byte, wrap func(error) error) (*T, error) {
+	var v T
+	if err := crypto.UnmarshalCanonical(raw, &v); err != nil {
+		return nil, wrap(err)
+	}
+	if err := P(&v).Validate(); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 //go:embed taxonomies/*.json

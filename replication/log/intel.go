@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/crisismesh/crisismesh/crypto"
 )
 
 // Intel formats: the tool an intel entry's item comes from.
@@ -73,21 +71,9 @@ func (in *Intel) Validate() error {
 }
 
 // Encode returns the canonical encoding of in after validating it.
-func (in *Intel) Encode() ([]byte, error) {
-	if err := in.Validate(); err != nil {
-		return nil, err
-	}
-	return crypto.MarshalCanonical(in)
-}
+func (in *Intel) Encode() ([]byte, error) { return encodeValid(in) }
 
 // DecodeIntel parses and validates an intel payload.
 func DecodeIntel(raw []byte) (*Intel, error) {
-	var in Intel
-	if err := crypto.UnmarshalCanonical(raw, &in); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrIntel, err)
-	}
-	if err := in.Validate(); err != nil {
-		return nil, err
-	}
-	return &in, nil
+	return decodeValid[Intel](raw, func(err error) error { return fmt.Errorf("%w: %w", ErrIntel, err) })
 }
