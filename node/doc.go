@@ -85,6 +85,12 @@
 //     SkipInvalid. [Node.ExportMISP] gives back the newest version of each
 //     event this node can read, capped by TLP (never RED; AMBER+STRICT
 //     only for a named organisation).
+//   - stix.go: STIX 2.1 in and out through package interop/stix.
+//     [Node.ImportSTIX] maps a bundle to entries of kind intel, one per
+//     object, sealed to the network (TLP:RED is refused: a bundle names
+//     no recipients), atomic unless SkipInvalid; a second import adds
+//     nothing. [Node.ExportSTIX] gives back a bundle of the newest
+//     version of each object, never wider than asked.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - demo.go: [Demo] runs a five-node mesh in this process through a
@@ -123,6 +129,9 @@
 //     takes must be inside bundle_dir (config.toml).
 //   - misp.go: MISP import (the MISP JSON as the body; 422 with the
 //     refusals and their JSON paths) and export, over package interop/misp.
+//   - stix.go: STIX import (the bundle as the body; 422 with the
+//     refusals and their JSON paths) and export, over package
+//     interop/stix.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/crisismesh/crisismesh/crypto"
@@ -63,7 +64,7 @@ func (n *Node) ImportMISP(ctx context.Context, data []byte, req MISPImportReques
 	if len(plan.Refused) > 0 && !req.SkipInvalid {
 		return res, fmt.Errorf("%w: %d problems, nothing stored (fix them, or --skip-invalid to store the valid items)", ErrMISPRefused, len(plan.Refused))
 	}
-	known, err := n.mispHeld()
+	known, err := n.intelHeld(log.IntelMISP)
 	if err != nil {
 		return res, err
 	}
@@ -72,39 +73,58 @@ func (n *Node) ImportMISP(ctx context.Context, data []byte, req MISPImportReques
 	if len(fresh) == 0 {
 		return res, nil
 	}
+	res.Written, res.Bytes, err = n.appendIntel(ctx, len(fresh), func(i int) (log.Body, *crypto.GroupKey, error) {
+		key, err := n.mispKey(ctx, fresh[i])
+		if err != nil {
+			return log.Body{}, nil, fmt.Errorf("%s: %w", fresh[i].Path, err)
+		}
+		return fresh[i].Body, key, nil
+	})
+	return res, err
+}
+
+// appendIntel stores n intel entries (item(i) gives the body of the i-th
+// and the key it is sealed under) in one batch, marked as exercise while
+// an exercise crisis is open, and returns how many it wrote and their
+// encoded size.
+func (n *Node) appendIntel(ctx context.Context, count int, item func(i int) (log.Body, *crypto.GroupKey, error)) (written, size int, err error) {
 	exercise := false
 	if st := n.engine.Local().State; st.Exercise && st.Status == crisis.StatusOpen {
 		exercise = true
 	}
-	drafts := make([]log.Draft, 0, len(fresh))
-	for _, it := range fresh {
-		key, err := n.mispKey(ctx, it)
+	drafts := make([]log.Draft, 0, count)
+	for i := range count {
+		b, key, err := item(i)
 		if err != nil {
-			return res, fmt.Errorf("%s: %w", it.Path, err)
+			return 0, 0, err
 		}
-		b := it.Body
 		b.Exercise = exercise
 		drafts = append(drafts, log.Draft{Body: b, Key: key})
 	}
 	es, err := n.store.Append(ctx, drafts...)
 	if err != nil {
-		return res, err
+		return 0, 0, err
 	}
-	res.Written = len(es)
 	for _, e := range es {
-		res.Bytes += e.Size()
+		size += e.Size()
 	}
-	return res, nil
+	return len(es), size, nil
+}
+
+// networkKey returns the network key intel shared with the whole network
+// is sealed under.
+func (n *Node) networkKey() (*crypto.GroupKey, error) {
+	key, ok := n.store.NetworkKey()
+	if !ok {
+		return nil, errors.New("this node holds no network key yet: it arrives from an admin node once connected; check 'crisismesh status'")
+	}
+	return key, nil
 }
 
 // mispKey returns the key an item is sealed under: its scope, never wider.
 func (n *Node) mispKey(ctx context.Context, it misp.Item) (*crypto.GroupKey, error) {
 	if it.Scope.Network() {
-		key, ok := n.store.NetworkKey()
-		if !ok {
-			return nil, errors.New("this node holds no network key yet: it arrives from an admin node once connected; check 'crisismesh status'")
-		}
-		return key, nil
+		return n.networkKey()
 	}
 	// A sharing group's organisations that are members (by name); the
 	// others are left out, which narrows. This member is always in.
@@ -118,10 +138,11 @@ func (n *Node) mispKey(ctx context.Context, it misp.Item) (*crypto.GroupKey, err
 	return n.recipientKey(ctx, names)
 }
 
-// mispHeld returns the newest MISP item of each ID this node can read.
-func (n *Node) mispHeld() (map[string]*log.Intel, error) {
+// intelHeld returns the newest item of each ID of format this node can
+// read.
+func (n *Node) intelHeld(format string) (map[string]*log.Intel, error) {
 	held := map[string]*log.Intel{}
-	err := n.eachIntel(func(_ *log.Entry, _ *log.Body, in *log.Intel) {
+	err := n.eachIntel(format, func(_ *log.Entry, _ *log.Body, in *log.Intel) {
 		if k, ok := held[in.ID]; !ok || misp.Supersedes(in, k) {
 			held[in.ID] = in
 		}
@@ -129,8 +150,9 @@ func (n *Node) mispHeld() (map[string]*log.Intel, error) {
 	return held, err
 }
 
-// eachIntel calls f with every readable MISP intel entry in display order.
-func (n *Node) eachIntel(f func(*log.Entry, *log.Body, *log.Intel)) error {
+// eachIntel calls f with every readable intel entry of format in display
+// order.
+func (n *Node) eachIntel(format string, f func(*log.Entry, *log.Body, *log.Intel)) error {
 	var from *log.OrderKey
 	for {
 		es, err := n.store.Entries(from, 1024)
@@ -143,7 +165,7 @@ func (n *Node) eachIntel(f func(*log.Entry, *log.Body, *log.Intel)) error {
 				continue
 			}
 			in, err := log.DecodeIntel(b.Payload)
-			if err != nil || in.Format != log.IntelMISP {
+			if err != nil || in.Format != format {
 				continue
 			}
 			f(e, b, in)
@@ -159,16 +181,9 @@ func (n *Node) eachIntel(f func(*log.Entry, *log.Body, *log.Intel)) error {
 // ExportMISP assembles the MISP events this node holds (newest version of
 // each item), never wider than req allows.
 func (n *Node) ExportMISP(req MISPExportRequest) (MISPExport, error) {
-	opts := misp.ExportOptions{StrictOrg: req.AmberStrictOrg}
-	if req.MaxTLP != "" {
-		t, err := misp.ParseTLP(req.MaxTLP)
-		if err != nil {
-			return MISPExport{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		opts.MaxTLP = t
-	}
-	if _, err := opts.Check(); err != nil {
-		return MISPExport{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	opts, err := exportOptions(req.MaxTLP, req.AmberStrictOrg)
+	if err != nil {
+		return MISPExport{}, err
 	}
 	var since *log.OrderKey
 	if req.Since != "" {
@@ -185,7 +200,7 @@ func (n *Node) ExportMISP(req MISPExportRequest) (MISPExport, error) {
 	}
 	var parts []misp.Part
 	changed := map[string]bool{} // events with an entry after since
-	err := n.eachIntel(func(e *log.Entry, b *log.Body, in *log.Intel) {
+	err = n.eachIntel(log.IntelMISP, func(e *log.Entry, b *log.Body, in *log.Intel) {
 		parts = append(parts, misp.Part{Intel: in, TLP: b.TLP})
 		if since != nil {
 			if k := e.Order(); bytes.Compare(k[:], since[:]) > 0 {
@@ -211,14 +226,36 @@ func (n *Node) ExportMISP(req MISPExportRequest) (MISPExport, error) {
 	if err != nil {
 		return MISPExport{}, err
 	}
-	var withheld []api.Withheld
-	for _, h := range held {
-		withheld = append(withheld, api.Withheld{ID: h.ID, Type: h.Type, Reason: h.Reason})
-	}
+	withheld := apiWithheld(held)
 	if req.Event != "" && len(events) == 0 {
 		return MISPExport{Withheld: withheld}, fmt.Errorf("%w: no exportable MISP event %s (withheld: %d items)", ErrNotFound, req.Event, len(withheld))
 	}
 	return MISPExport{Events: events, Withheld: withheld}, nil
+}
+
+// exportOptions reads an export request's caps (the --max-tlp and
+// --amber-strict-org of MISP and STIX exports).
+func exportOptions(maxTLP, strictOrg string) (misp.ExportOptions, error) {
+	opts := misp.ExportOptions{StrictOrg: strictOrg}
+	if maxTLP != "" {
+		t, err := misp.ParseTLP(maxTLP)
+		if err != nil {
+			return opts, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		opts.MaxTLP = t
+	}
+	if _, err := opts.Check(); err != nil {
+		return opts, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return opts, nil
+}
+
+func apiWithheld(held []misp.Withheld) []api.Withheld {
+	var withheld []api.Withheld
+	for _, h := range held {
+		withheld = append(withheld, api.Withheld{ID: h.ID, Type: h.Type, Reason: h.Reason})
+	}
+	return withheld
 }
 
 func eventOf(in *log.Intel) string {
@@ -229,30 +266,51 @@ func eventOf(in *log.Intel) string {
 }
 
 func (n *Node) handleMISPImport(w http.ResponseWriter, r *http.Request) {
+	data, ok := readImport(w, r, "MISP document")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	req := MISPImportRequest{TLP: q.Get("tlp"), SkipInvalid: skipInvalid(q)}
+	res, err := n.ImportMISP(r.Context(), data, req)
+	writeImport(w, err, ErrMISPRefused, res, res.Refused, func(e api.Error) any { return api.MISPRefusal{Error: e, MISPImportResult: res} })
+}
+
+func skipInvalid(q url.Values) bool {
+	return q.Get("skip_invalid") == "1" || q.Get("skip_invalid") == "true"
+}
+
+// readImport reads the body of an import request (what: the document, as
+// an error names it), answering the error itself if it cannot.
+func readImport(w http.ResponseWriter, r *http.Request, what string) ([]byte, bool) {
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("MISP document over %d bytes: import it in parts", tooBig.Limit))
+			writeError(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("%s over %d bytes: import it in parts", what, tooBig.Limit))
 		} else {
 			writeError(w, http.StatusBadRequest, "bad-request", "request body: "+err.Error())
 		}
-		return
+		return nil, false
 	}
-	q := r.URL.Query()
-	req := MISPImportRequest{TLP: q.Get("tlp"), SkipInvalid: q.Get("skip_invalid") == "1" || q.Get("skip_invalid") == "true"}
-	res, err := n.ImportMISP(r.Context(), buf.Bytes(), req)
+	return buf.Bytes(), true
+}
+
+// writeImport answers an import: 422 with refusal(the error, its first
+// 20 refusals in the message) if err is refusedErr, else the usual
+// errors, else res.
+func writeImport(w http.ResponseWriter, err, refusedErr error, res any, refused []api.Problem, refusal func(api.Error) any) {
 	switch {
-	case errors.Is(err, ErrMISPRefused):
+	case errors.Is(err, refusedErr):
 		msg := err.Error()
-		for i, p := range res.Refused {
+		for i, p := range refused {
 			if i == 20 {
-				msg += fmt.Sprintf("\n  … and %d more", len(res.Refused)-i)
+				msg += fmt.Sprintf("\n  … and %d more", len(refused)-i)
 				break
 			}
 			msg += "\n  " + p.String()
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, api.MISPRefusal{Error: api.Error{Code: "refused", Message: msg}, MISPImportResult: res})
+		writeJSON(w, http.StatusUnprocessableEntity, refusal(api.Error{Code: "refused", Message: msg}))
 	case errors.Is(err, ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "bad-request", err.Error())
 	case err != nil:
@@ -265,6 +323,11 @@ func (n *Node) handleMISPImport(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleMISPExport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v, err := n.ExportMISP(MISPExportRequest{Since: q.Get("since"), MaxTLP: q.Get("max_tlp"), AmberStrictOrg: q.Get("amber_strict_org"), Event: q.Get("event")})
+	writeExport(w, v, err)
+}
+
+// writeExport answers an export.
+func writeExport(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "refused", err.Error())

@@ -116,6 +116,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"LoginCode": api.LoginCode{}, "AlertView": api.AlertView{},
 		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
+		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
