@@ -63,12 +63,7 @@ Schema first. It never widens: TLP:RED is never exported, AMBER+STRICT only with
 			}
 			w := c.OutOrStdout()
 			fmt.Fprintf(w, "%d events: %d entries written (%d bytes), %d items already held\n", res.Events, res.Written, res.Bytes, res.Unchanged)
-			for _, p := range res.Notes {
-				fmt.Fprintf(w, "note: %s\n", p)
-			}
-			for _, p := range res.Refused {
-				fmt.Fprintf(w, "skipped: %s\n", p)
-			}
+			printProblems(w, res.Notes, res.Refused)
 			return nil
 		},
 	}
