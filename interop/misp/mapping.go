@@ -388,16 +388,23 @@ func makeItem(c *collector, p, typ, uuid, parent string, data map[string]any, l 
 	if len(c.refused) > 0 {
 		return Item{}
 	}
-	payload, err := in.Encode()
-	if err == nil {
-		body.Payload = payload
-		err = body.Validate()
-	}
+	body, err = WithPayload(body, &in)
 	if err != nil {
 		c.refuse(p, err.Error())
 		return Item{}
 	}
 	return Item{Path: p, Intel: in, Body: body, Scope: scope}
+}
+
+// WithPayload returns body with in, encoded, as its payload, and checks
+// the whole.
+func WithPayload(body log.Body, in *log.Intel) (log.Body, error) {
+	payload, err := in.Encode()
+	if err != nil {
+		return body, err
+	}
+	body.Payload = payload
+	return body, body.Validate()
 }
 
 // version is an item's MISP timestamp (Unix seconds), 0 if it has none.

@@ -173,12 +173,7 @@ func mapObject(c *collector, o Object, ids map[string]string, opts Options) Item
 		parent, _ = f["sighting_of_ref"].(string)
 	}
 	in := log.Intel{Format: log.IntelSTIX, Type: typ, ID: id, Parent: parent, Version: version(f), Data: raw}
-	body := log.Body{Kind: log.KindIntel, TLP: tlp, Text: text(typ, f)}
-	payload, err := in.Encode()
-	if err == nil {
-		body.Payload = payload
-		err = body.Validate()
-	}
+	body, err := misp.WithPayload(log.Body{Kind: log.KindIntel, TLP: tlp, Text: text(typ, f)}, &in)
 	if err != nil {
 		c.refuse(p, err.Error())
 		return Item{}
