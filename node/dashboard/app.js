@@ -159,6 +159,7 @@ function filterEntry(li) {
   li.hidden = Object.entries(filters).some(([k, id]) => $(id).value !== "" && li.dataset[k] !== $(id).value);
 }
 function countShown() {
+  if (Object.values(filters).every((id) => $(id).value === "")) { $("f-count").textContent = ""; return; }
   const all = $("timeline").children, shown = [...all].filter((li) => !li.hidden).length;
   $("f-count").textContent = shown === all.length ? "" : shown + " of " + all.length + " shown";
 }
