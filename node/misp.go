@@ -11,7 +11,6 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/misp"
 	"github.com/crisismesh/crisismesh/node/api"
-	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -72,10 +71,7 @@ func (n *Node) ImportMISP(ctx context.Context, data []byte, req MISPImportReques
 	if len(fresh) == 0 {
 		return res, nil
 	}
-	exercise := false
-	if st := n.engine.Local().State; st.Exercise && st.Status == crisis.StatusOpen {
-		exercise = true
-	}
+	exercise := n.exerciseOpen()
 	drafts := make([]log.Draft, 0, len(fresh))
 	for _, it := range fresh {
 		key, err := n.mispKey(ctx, it)
