@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -179,4 +180,118 @@ func TestDashboardHistoryAndLessons(t *testing.T) {
 			t.Fatalf("#%s does not show %q: %v\n%s", c.id, c.want, err, got)
 		}
 	}
+}
+
+// Issue 13: the dashboard reads like a situation room. The level strip
+// shows the level changes, the map of the EU marks the affected member
+// states, the timeline's filters hide entries of another TLP, kind or
+// author, and a refused command shows with its rule. The page's
+// screenshot is written as test output (go test -artifacts keeps it).
+func TestDashboardSituationRoom(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 2, Voters: 1}, func(int) Options { return Options{} })
+	waitNetworkKey(t, nodes)
+	// node1 is cyclone: it opens at level 3, marks LU and DE affected and
+	// de-escalates to 2. De-escalating to 2 again goes through the log
+	// (provisional until then), where the crisis rules refuse it: a
+	// refusal in the history.
+	for _, c := range []crisis.Command{
+		{Kind: crisis.KindOpen, Title: "situation room", Level: 3},
+		{Kind: crisis.KindAffected, Add: []string{"LU", "DE"}},
+		{Kind: crisis.KindDeescalate, Level: 2},
+	} {
+		res := cmdOK(t, nodes[1], c)
+		if res.Status == StatusRefused {
+			t.Fatalf("%s: refused: %s: %s", c.Kind, res.Rule, res.Detail)
+		}
+		waitCommitted(t, nodes[1], res.ID)
+	}
+	refused := cmdOK(t, nodes[1], crisis.Command{Kind: crisis.KindDeescalate, Level: 2})
+	waitUntil(t, 30*time.Second, "the second de-escalation decided", func() bool {
+		var err error
+		refused, err = nodes[1].CommandStatus(refused.ID)
+		return err == nil && refused.Status != StatusPending
+	})
+	if refused.Status != StatusRefused || refused.Rule == "" || refused.Index == 0 {
+		t.Fatalf("de-escalating to level 2 twice: got %+v, want refused in the log by a rule", refused)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := nodes[0].Post(ctx, PostRequest{Kind: "sitrep", TLP: "green", Text: "alpha: grid stable in the north"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[1].Post(ctx, PostRequest{Kind: "incident", TLP: "amber", Text: "bravo: substation compromised"}); err != nil {
+		t.Fatal(err)
+	}
+
+	tab := dashboard(t, nodes[1], specs[1])
+	ctx, cancel = context.WithTimeout(tab, 90*time.Second)
+	defer cancel()
+	page := func(js string) string {
+		got, _ := chromedp.Run(tab, chromedp.Evaluate[string](js))
+		return got
+	}
+	wait := func(what, js, show string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, page(show))
+		}
+	}
+	wait("the level strip has the changes 3 → 2",
+		`[...document.querySelectorAll("#level-strip [data-level]")].map((s) => s.dataset.level).join(",") === "3,2"`,
+		`document.getElementById("level-strip").outerHTML`)
+	wait("the map highlights LU and DE, and only them",
+		`[...document.querySelectorAll("#map .affected")].map((g) => g.dataset.state).sort().join(",") === "DE,LU"`,
+		`document.getElementById("map").innerHTML.slice(0, 300) + " affected: " + document.getElementById("affected").textContent`)
+	wait("the decisions say what was decided and by whom",
+		`document.getElementById("decisions").textContent.includes("de-escalated to level 2") && document.getElementById("decisions").textContent.includes("— by node1")`,
+		`document.getElementById("decisions").textContent`)
+	wait("the refusal shows with its rule",
+		`[...document.querySelectorAll("#decisions li.refused")].some((li) => li.textContent.includes("REFUSED de-escalate by node1: rule `+refused.Rule+`"))`,
+		`document.getElementById("decisions").textContent`)
+	wait("both entries in the timeline",
+		`document.getElementById("timeline").textContent.includes("alpha:") && document.getElementById("timeline").textContent.includes("bravo:")`,
+		`document.getElementById("timeline").textContent`)
+
+	// shown filters the timeline and says which of the two entries show
+	// (the crisis commands are entries too: other kinds, TLPs, authors).
+	shown := func(filter, value string) string {
+		js := `(() => { for (const id of ["f-tlp", "f-kind", "f-author"]) document.getElementById(id).value = "";
+			const f = document.getElementById(` + strconv.Quote(filter) + `); f.value = ` + strconv.Quote(value) + `;
+			f.dispatchEvent(new Event("change"));
+			return [...document.querySelectorAll("#timeline li")].filter((li) => !li.hidden).map((li) => li.textContent.includes("alpha:") ? "alpha" : li.textContent.includes("bravo:") ? "bravo" : "").filter(Boolean).sort().join(","); })()`
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("filter %s=%s: %v", filter, value, err)
+		}
+		return got
+	}
+	for _, c := range []struct{ filter, value, want string }{
+		{"f-tlp", "green", "alpha"},
+		{"f-tlp", "amber", "bravo"},
+		{"f-kind", "incident", "bravo"},
+		{"f-kind", "sitrep", "alpha"},
+		{"f-author", "node0", "alpha"},
+		{"f-author", "node1", "bravo"},
+		{"f-author", "", "alpha,bravo"},
+	} {
+		if got := shown(c.filter, c.value); got != c.want {
+			t.Errorf("timeline filtered by %s=%q: got %q, want %q", c.filter, c.value, got, c.want)
+		}
+	}
+
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1400, 900)); err != nil {
+		t.Fatalf("viewport: %v", err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(t.ArtifactDir(), "situation-room.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }

@@ -10,6 +10,8 @@ import (
 
 // The dashboard is static files embedded in the binary: no build step, no
 // CDN; it reads the same API as the CLI and updates from the event stream.
+// Its map of the EU (dashboard/eu-map.svg) is CC BY-SA 3.0, from a public
+// world map: dashboard/eu-map.README.md says where from and how it was cut.
 //
 //go:embed dashboard
 var dashboardFS embed.FS

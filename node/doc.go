@@ -93,8 +93,12 @@
 //     version of each object, never wider than asked.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
-//   - demo.go: [Demo] runs a five-node mesh in this process through a
-//     short crisis, a partition and its heal.
+//   - reserve.go: Reserve requests as views (only an open one counts
+//     down) and the status alerts under [ReserveAlertBefore] or overdue.
+//   - ids.go: one resolver for ID prefixes (below).
+//
+// The demo (`crisismesh demo`) is a narrated scenario of package sim
+// (sim.Demo), which node may not import.
 //
 // Every place that takes an ID (an entry, a crisis command, a Reserve
 // request, a roster update) takes any prefix of at least [MinIDPrefix] hex

@@ -99,9 +99,7 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 	// Written while an exercise is open (as this node knows the crisis
 	// state), the entry is marked as exercise, so that no reader, export
 	// or bridge mistakes it for the real thing.
-	if st := n.engine.Local().State; st.Exercise && st.Status == crisis.StatusOpen {
-		d.Body.Exercise = true
-	}
+	d.Body.Exercise = n.exerciseOpen()
 	if err := d.Body.Validate(); err != nil {
 		return nil, err
 	}
@@ -215,4 +213,11 @@ func (n *Node) Entries(after string, limit int) ([]EntryView, error) {
 		out = append(out, n.ViewEntry(e))
 	}
 	return out, nil
+}
+
+// exerciseOpen reports whether an exercise is open, as this node knows
+// the crisis state: what is written now is marked as exercise.
+func (n *Node) exerciseOpen() bool {
+	st := n.engine.Local().State
+	return st.Exercise && st.Status == crisis.StatusOpen
 }

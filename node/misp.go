@@ -12,7 +12,6 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/misp"
 	"github.com/crisismesh/crisismesh/node/api"
-	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -88,10 +87,7 @@ func (n *Node) ImportMISP(ctx context.Context, data []byte, req MISPImportReques
 // an exercise crisis is open, and returns how many it wrote and their
 // encoded size.
 func (n *Node) appendIntel(ctx context.Context, count int, item func(i int) (log.Body, *crypto.GroupKey, error)) (written, size int, err error) {
-	exercise := false
-	if st := n.engine.Local().State; st.Exercise && st.Status == crisis.StatusOpen {
-		exercise = true
-	}
+	exercise := n.exerciseOpen()
 	drafts := make([]log.Draft, 0, count)
 	for i := range count {
 		b, key, err := item(i)

@@ -106,6 +106,19 @@ func demoProof(ctx context.Context, w io.Writer, r *netLayer, began time.Time, k
 		}
 		fmt.Fprintf(w, "  %4d  %-6s %-10s TLP:%-6s %-9s %s\n", e.Lamport, e.Author, e.Kind, strings.ToUpper(e.TLP), e.Priority, text)
 	}
+	// A checkpoint the leader writes after the last step may still be on
+	// its way: let every node hold the same log and state first.
+	_ = waitUntil(ctx, 30*time.Second, func() bool {
+		d0, s0 := nodes[0].Store().Digest(), nodes[0].Consensus().Local()
+		b0, _ := s0.State.MarshalBinary()
+		for _, n := range nodes[1:] {
+			b, _ := n.Consensus().Local().State.MarshalBinary()
+			if n.Store().Digest() != d0 || string(b) != string(b0) {
+				return false
+			}
+		}
+		return true
+	})
 	fmt.Fprintln(w, "\nProof of convergence:")
 	var digests, states []string
 	for i, n := range nodes {

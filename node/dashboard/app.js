@@ -22,9 +22,9 @@ function showCrisis(c) {
   $("age").textContent = c.age_ms < 0 ? "(no leader contact yet)" : "(leader contact " + Math.round(c.age_ms / 1000) + " s ago)";
   $("closing").hidden = !c.closed;
   $("closing").textContent = c.closed ? "Closed " + new Date(c.closed).toLocaleString() + ": " + c.close_reason + (c.lessons ? " · Lessons learned: " + c.lessons : "") : "";
-  const d = $("decisions"); d.replaceChildren();
-  for (const p of c.pending) d.append(el("li", "provisional", "PROVISIONAL " + p.kind + " by " + p.signer));
-  for (const o of c.recent.slice().reverse()) d.append(el("li", o.refused ? "refused" : "committed", (o.refused ? "refused: " + o.refused : "committed") + " @" + o.index));
+  crisisNow = c;
+  showDecisions();
+  showMap(c.affected_states || []);
   const rq = $("requests"); rq.replaceChildren();
   const alerts = [];
   for (const r of c.reserve_requests) {
@@ -36,6 +36,86 @@ function showCrisis(c) {
     if (r.status === "open" && left < 120) alerts.push("Reserve request " + r.id.slice(0, 8) + " deadline in " + left + " min");
   }
   showAlerts("deadline", alerts);
+}
+
+// when formats an API time for a person ("–" for none).
+const when = (t) => t && !t.startsWith("0001") ? new Date(t).toLocaleString() : "–";
+
+// decisionItem is one decision as a list item: what was decided, by whom
+// and when; a refusal with its rule.
+function decisionItem(d) {
+  const li = el("li", d.outcome, when(d.at) + " · ");
+  li.dataset.index = d.index;
+  if (d.exercise) li.append(el("span", "exercise-mark", "EXERCISE "));
+  if (d.outcome === "refused") {
+    li.append("REFUSED " + (d.kind || "command") + " by " + (d.by || "–") + ": rule ", el("span", "rule", d.rule || "?"), ": " + d.detail);
+  } else {
+    li.append(d.what + " — by " + d.by);
+  }
+  li.append(" (term " + d.term + ", index " + d.index + ")");
+  return li;
+}
+
+// showDecisions lists the provisional decisions, then the newest decided
+// ones (committed and refused) from the history.
+let crisisNow = null, decisions = [];
+function showDecisions() {
+  const d = $("decisions"); d.replaceChildren();
+  for (const p of crisisNow ? crisisNow.pending : []) {
+    d.append(el("li", "provisional", "PROVISIONAL " + p.kind + " by " + p.signer + ", seen " + when(p.seen) + ": waiting for a Raft commit"));
+  }
+  for (const x of decisions.slice(-8).reverse()) d.append(decisionItem(x));
+  showLevelStrip();
+}
+
+// levelOf reads the level a committed decision set from its text, or
+// returns -1 when it set none.
+function levelOf(d) {
+  if (d.outcome !== "committed") return -1;
+  const m = d.kind === "open" ? / at level (\d) \([^)]*\), phase detection(;|$)/.exec(d.what)
+    : ["advise-level-2", "escalate-level-3", "set-ipcr-mode", "de-escalate"].includes(d.kind) ? /^[^"]*?level (\d)/.exec(d.what) : null;
+  return m ? Number(m[1]) : -1;
+}
+
+// showLevelStrip draws the level of the newest crisis over time: one
+// segment per change, as wide as it lasted.
+function showLevelStrip() {
+  const open = decisions.map((d) => d.kind === "open" && d.outcome === "committed").lastIndexOf(true);
+  const changes = [];
+  for (const d of open < 0 ? [] : decisions.slice(open)) {
+    const level = levelOf(d);
+    if (level >= 0) changes.push({ level, at: new Date(d.at), what: d.what, by: d.by });
+    if (d.kind === "close" && d.outcome === "committed") changes.push({ level: -1, at: new Date(d.at), what: d.what, by: d.by });
+  }
+  const s = $("level-strip"); s.replaceChildren();
+  if (!changes.length) { s.textContent = "no level changes yet"; return; }
+  const end = Date.now();
+  for (let i = 0; i < changes.length; i++) {
+    const ch = changes[i];
+    const until = i + 1 < changes.length ? changes[i + 1].at : end;
+    const seg = el("div", "seg " + (ch.level < 0 ? "closed" : "level-" + ch.level),
+      (ch.level < 0 ? "closed" : "L" + ch.level) + " " + ch.at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    seg.dataset.level = ch.level < 0 ? "closed" : ch.level;
+    seg.title = ch.at.toLocaleString() + ": " + ch.what + " — by " + ch.by;
+    seg.style.flexGrow = ch.level < 0 ? 0 : Math.max(1, until - ch.at);
+    s.append(seg);
+  }
+}
+
+// showMap marks the affected member states (ISO 3166-1 alpha-2 codes) on
+// the embedded map of the EU.
+let mapLoaded = false;
+function showMap(states) {
+  $("affected").textContent = states.length ? states.join(", ") : "none";
+  if (!mapLoaded) return;
+  for (const g of $("map").querySelectorAll("[data-state]")) g.classList.toggle("affected", states.includes(g.dataset.state));
+}
+async function loadMap() {
+  const r = await fetch("eu-map.svg", { credentials: "same-origin" });
+  if (!r.ok) throw new Error("eu-map.svg: " + r.statusText);
+  $("map").innerHTML = await r.text(); // our own embedded file
+  mapLoaded = true;
+  if (crisisNow) showMap(crisisNow.affected_states || []);
 }
 
 const alertSets = {};
@@ -51,6 +131,14 @@ function showEntry(e) {
   seen.add(e.id);
   const li = el("li");
   li.dataset.id = e.id;
+  li.dataset.tlp = e.tlp || "";
+  li.dataset.kind = e.kind || "";
+  li.dataset.author = e.author;
+  if (!authors.has(e.author)) {
+    authors.add(e.author);
+    const o = el("option", "", e.author); o.value = e.author;
+    $("f-author").append(o);
+  }
   li.append(el("span", "", new Date(e.time).toLocaleTimeString() + " "), el("strong", "", e.author + " "));
   if (e.exercise) li.append(el("span", "exercise-mark", "EXERCISE "));
   if (e.readable) {
@@ -59,6 +147,24 @@ function showEntry(e) {
     li.append(el("span", "sealed", "sealed (" + e.priority + ")"));
   }
   $("timeline").prepend(li);
+  filterEntry(li);
+  countShown();
+}
+
+// The timeline's filters (TLP, kind, author) hide the entries that do not
+// match, in the page only.
+const authors = new Set();
+const filters = { tlp: "f-tlp", kind: "f-kind", author: "f-author" };
+function filterEntry(li) {
+  li.hidden = Object.entries(filters).some(([k, id]) => $(id).value !== "" && li.dataset[k] !== $(id).value);
+}
+function countShown() {
+  if (Object.values(filters).every((id) => $(id).value === "")) { $("f-count").textContent = ""; return; }
+  const all = $("timeline").children, shown = [...all].filter((li) => !li.hidden).length;
+  $("f-count").textContent = shown === all.length ? "" : shown + " of " + all.length + " shown";
+}
+for (const id of Object.values(filters)) {
+  $(id).addEventListener("change", () => { for (const li of $("timeline").children) filterEntry(li); countShown(); });
 }
 
 async function refreshStatus() {
@@ -118,14 +224,9 @@ async function refreshMembers() {
 async function refreshHistory() {
   try {
     const h = await api("/api/v1/crisis/history");
-    const l = $("history"); l.replaceChildren();
-    for (const d of h.decisions.slice().reverse()) {
-      const when = d.at && !d.at.startsWith("0001") ? new Date(d.at).toLocaleString() : "–";
-      const text = d.outcome === "refused"
-        ? "REFUSED " + (d.kind || "command") + " by " + (d.by || "–") + ": rule " + d.rule + ": " + d.detail
-        : d.what + " — by " + d.by;
-      l.append(el("li", d.outcome, when + " · " + text + " (term " + d.term + ", index " + d.index + ")"));
-    }
+    decisions = h.decisions;
+    $("history").replaceChildren(...decisions.slice().reverse().map(decisionItem));
+    showDecisions();
   } catch (err) { $("history").replaceChildren(el("li", "refused", "history unavailable: " + err.message)); }
 }
 
@@ -150,6 +251,7 @@ async function start() {
   ev.addEventListener("entry", (m) => { window.crisismeshEvents.received++; showEntry(JSON.parse(m.data)); });
   ev.addEventListener("crisis", (m) => { window.crisismeshEvents.received++; showCrisis(JSON.parse(m.data)); refreshHistory(); });
   ev.addEventListener("open", () => { loadEntries().catch(() => {}); });
+  loadMap().catch((err) => { $("map").textContent = "map unavailable: " + err.message; });
   await loadEntries();
   await refreshStatus();
   await refreshMembers();
