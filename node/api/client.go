@@ -245,28 +245,19 @@ func (c *Client) OpenAPI(ctx context.Context) ([]byte, error) {
 // ImportMISP posts a MISP event, list or feed (as one JSON document). A
 // refused import returns the *Error and, in res, the refusals.
 func (c *Client) ImportMISP(ctx context.Context, data []byte, tlp string, skipInvalid bool) (res MISPImportResult, err error) {
-	var r MISPRefusal
-	err = c.postImport(ctx, PathMISPImport, data, tlp, skipInvalid, &res, &r)
-	if r.Code != "" {
-		res = r.MISPImportResult
-	}
-	return res, err
+	return res, c.postImport(ctx, PathMISPImport, data, tlp, skipInvalid, &res)
 }
 
 // ImportSTIX posts a STIX 2.1 bundle. A refused import returns the
 // *Error and, in res, the refusals.
 func (c *Client) ImportSTIX(ctx context.Context, data []byte, tlp string, skipInvalid bool) (res STIXImportResult, err error) {
-	var r STIXRefusal
-	err = c.postImport(ctx, PathSTIXImport, data, tlp, skipInvalid, &res, &r)
-	if r.Code != "" {
-		res = r.STIXImportResult
-	}
-	return res, err
+	return res, c.postImport(ctx, PathSTIXImport, data, tlp, skipInvalid, &res)
 }
 
 // postImport posts an import document to path, decoding the answer into
-// res or, if refused, the error's body into refusal.
-func (c *Client) postImport(ctx context.Context, path string, data []byte, tlp string, skipInvalid bool, res, refusal any) error {
+// res or, if refused, the result fields of the refusal's body (MISPRefusal,
+// STIXRefusal) into res.
+func (c *Client) postImport(ctx context.Context, path string, data []byte, tlp string, skipInvalid bool, res any) error {
 	q := url.Values{}
 	if tlp != "" {
 		q.Set("tlp", tlp)
@@ -280,7 +271,7 @@ func (c *Client) postImport(ctx context.Context, path string, data []byte, tlp s
 	err := c.do(ctx, "POST", path, json.RawMessage(data), res)
 	var e *Error
 	if errors.As(err, &e) && e.details != nil {
-		_ = json.Unmarshal(e.details, refusal) // without details, the error alone
+		_ = json.Unmarshal(e.details, res) // without details, the error alone
 	}
 	return err
 }

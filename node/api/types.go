@@ -438,7 +438,13 @@ func (p Problem) String() string { return p.Path + ": " + p.Reason }
 // import (422) carries the same fields beside the error's code and
 // message (MISPRefusal).
 type MISPImportResult struct {
-	Events    int       `json:"events"`    // events read
+	Events int `json:"events"` // events read
+	ImportTally
+}
+
+// ImportTally is what an import (MISP or STIX) wrote, found already held,
+// refused and noted; its fields are the import result's own.
+type ImportTally struct {
 	Written   int       `json:"written"`   // entries written
 	Unchanged int       `json:"unchanged"` // items already held in this version
 	Bytes     int       `json:"bytes"`     // encoded size of the entries written
@@ -479,12 +485,8 @@ type MISPExportRequest struct {
 // import (422) carries the same fields beside the error's code and
 // message (STIXRefusal).
 type STIXImportResult struct {
-	Objects   int       `json:"objects"`   // objects read
-	Written   int       `json:"written"`   // entries written
-	Unchanged int       `json:"unchanged"` // objects already held in this version
-	Bytes     int       `json:"bytes"`     // encoded size of the entries written
-	Refused   []Problem `json:"refused,omitempty"`
-	Notes     []Problem `json:"notes,omitempty"`
+	Objects int `json:"objects"` // objects read
+	ImportTally
 }
 
 // STIXRefusal is the body of a refused STIX import (422).
