@@ -76,7 +76,9 @@
 //     --rotate) makes the next identity in D/next; once the roster rotates
 //     the member to it, [Open] adopts it (crash-safe renames) and keeps the
 //     old key in D/previous to read what was sealed to it.
-//   - misp.go: MISP in and out through package interop/misp.
+//   - intel.go: MISP in and out through package interop/misp, STIX 2.1
+//     through package interop/stix; both share the import's tally, the
+//     batch append and the export caps.
 //     [Node.ImportMISP] maps an event, list or feed to entries of kind
 //     intel, keeps only what adds something (UUID and timestamp), seals
 //     each to its MISP distribution (never wider: organisation only → this
@@ -85,6 +87,11 @@
 //     SkipInvalid. [Node.ExportMISP] gives back the newest version of each
 //     event this node can read, capped by TLP (never RED; AMBER+STRICT
 //     only for a named organisation).
+//     [Node.ImportSTIX] maps a bundle to entries of kind intel, one per
+//     object, sealed to the network (TLP:RED is refused: a bundle names
+//     no recipients), atomic unless SkipInvalid; a second import adds
+//     nothing. [Node.ExportSTIX] gives back a bundle of the newest
+//     version of each object, never wider than asked.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - reserve.go: Reserve requests as views (only an open one counts
@@ -125,8 +132,8 @@
 //     field; a body over its route's limit is 413).
 //   - bundle.go also serves bundles as streamed bodies; a path the API
 //     takes must be inside bundle_dir (config.toml).
-//   - misp.go: MISP import (the MISP JSON as the body; 422 with the
-//     refusals and their JSON paths) and export, over package interop/misp.
+//   - intel.go: MISP and STIX imports (the MISP JSON or the bundle as the
+//     body; 422 with the refusals and their JSON paths) and exports.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

@@ -116,6 +116,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"LoginCode": api.LoginCode{}, "AlertView": api.AlertView{},
 		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
+		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
@@ -126,13 +127,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			t.Errorf("openapi.json has no schema %s", name)
 			continue
 		}
-		rt := reflect.TypeOf(v)
 		var fields, required []string
-		for i := range rt.NumField() {
-			tag := rt.Field(i).Tag.Get("json")
+		for _, f := range reflect.VisibleFields(reflect.TypeOf(v)) {
+			tag := f.Tag.Get("json")
 			jn, opts, _ := strings.Cut(tag, ",")
-			if tag == "-" || jn == "" {
-				continue
+			if tag == "-" || jn == "" || !f.IsExported() {
+				continue // an embedded struct's own fields are visited too
 			}
 			fields = append(fields, jn)
 			if !strings.Contains(opts, "omitempty") && !optional[name+"."+jn] {

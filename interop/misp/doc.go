@@ -98,6 +98,10 @@
 // the lax schema; each object's attributes are checked against the strict
 // schema's attribute.
 //
+// Package interop/stix reuses what is not MISP's own: [ParseJSON],
+// [CanonicalJSON], [TLPRank], [ParseTLP], [WithPayload], [Problem],
+// [Part], [Withheld], [ExportOptions] and [Supersedes].
+//
 // Nothing here is safe or unsafe for concurrent use: the functions share
 // only immutable tables.
 package misp
