@@ -86,6 +86,8 @@ func (n *Node) routes() []route {
 		{method: "GET", path: api.PathMISPExport, h: n.handleMISPExport, access: token, write: bundleTimeout},
 		{method: "POST", path: api.PathSTIXImport, h: n.handleSTIXImport, access: token, limit: api.MaxMISPBody, write: bundleTimeout},
 		{method: "GET", path: api.PathSTIXExport, h: n.handleSTIXExport, access: token, write: bundleTimeout},
+		{method: "GET", path: api.PathIndicators, h: n.handleIndicators, access: token},
+		{method: "GET", path: api.PathReport, h: n.handleReport, access: token, write: bundleTimeout},
 		{method: "POST", path: api.PathLoginCodes, h: n.handleLoginCode, access: token, limit: api.MaxBody},
 		{method: "GET", path: api.PathEvents, h: n.handleEvents, access: token, write: -1},
 		{method: "GET", path: api.PathOpenAPI, h: handleOpenAPI, access: token},

@@ -117,6 +117,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
 		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
+		"IndicatorView": api.IndicatorView{}, "IndicatorsView": api.IndicatorsView{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
@@ -215,6 +216,11 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"POST", api.PathBundleExport, "application/json", `{"out":"/tmp/outside.bundle"}`, 400},
 		{"GET", api.PathMetrics, "", "", 200},
 		{"GET", api.PathLogin, "", "", 200},
+		{"GET", api.PathIndicators, "", "", 200},
+		{"GET", api.PathReport, "", "", 200},
+		{"GET", api.PathReport + "?format=html&max_tlp=green", "", "", 200},
+		{"GET", api.PathReport + "?max_tlp=red", "", "", 400},
+		{"GET", api.PathReport + "?format=pdf", "", "", 400},
 	} {
 		var body io.Reader
 		if tc.body != "" {

@@ -284,6 +284,11 @@ func writeJSONFile(out string, replace bool, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeBytes(out, replace, b)
+}
+
+// writeBytes writes b as a new file at out (see writeNew).
+func writeBytes(out string, replace bool, b []byte) error {
 	return writeNew(out, replace, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err

@@ -68,6 +68,12 @@
 // core (an SDO's or SRO's, or a cyber-observable's). Import and export
 // both validate every object.
 //
+// [Indicators] reads an indicator object's pattern (with its pattern type
+// and name) as a misp.Indicator; [Link] reads a relationship between an
+// indicator and an incident (either direction, any relationship type),
+// which is how node links an indicator to its incident; [Title] is an
+// object's name.
+//
 // Validate compiles each schema once, under a lock; everything else shares
 // only immutable tables. The functions are safe for concurrent use.
 package stix

@@ -317,3 +317,18 @@ func (c *Client) CommandStatus(ctx context.Context, id string) (CommandResult, e
 func (c *Client) History(ctx context.Context) (HistoryView, error) {
 	return call[HistoryView](ctx, c, "GET", PathHistory, nil)
 }
+
+// Indicators lists the indicators the node holds.
+func (c *Client) Indicators(ctx context.Context) (IndicatorsView, error) {
+	return call[IndicatorsView](ctx, c, "GET", PathIndicators, nil)
+}
+
+// Report reads a situation report, Markdown or HTML as req says.
+func (c *Client) Report(ctx context.Context, req ReportRequest) ([]byte, error) {
+	resp, err := c.request(ctx, http.MethodGet, withQuery(PathReport, map[string]string{"format": req.Format, "max_tlp": req.MaxTLP}), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}

@@ -22,6 +22,8 @@ const (
 	PathMISPExport    = "/api/v1/misp/export" // query since=, max_tlp=, amber_strict_org=, event=
 	PathSTIXImport    = "/api/v1/stix/import" // the STIX bundle as the body; query tlp=, skip_invalid=1
 	PathSTIXExport    = "/api/v1/stix/export" // query max_tlp=, amber_strict_org=
+	PathIndicators    = "/api/v1/indicators"  // the indicators in MISP and STIX intel, linked to their incidents
+	PathReport        = "/api/v1/report"      // a situation report; query format=md|html, max_tlp=
 	PathEvents        = "/api/v1/events"
 	PathLoginCodes    = "/api/v1/login-codes"
 	PathOpenAPI       = "/api/v1/openapi.json"
@@ -31,6 +33,8 @@ const (
 	HeaderNext        = "Crisismesh-Next"   // GET entries: the after= of the next page; absent on the last page
 	HeaderBundle      = "Crisismesh-Bundle" // bundle export streamed: the BundleView as JSON
 	ContentTypeBundle = "application/octet-stream"
+	ContentTypeMD     = "text/markdown; charset=utf-8"
+	ContentTypeHTML   = "text/html; charset=utf-8"
 )
 
 // Limits of GET /api/v1/entries: without limit= a page holds DefaultLimit

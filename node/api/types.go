@@ -534,3 +534,33 @@ type HistoryView struct {
 	Total     uint64         `json:"total"` // committed decisions ever; the oldest beyond the kept ones are dropped
 	Decisions []DecisionView `json:"decisions"`
 }
+
+// IndicatorView is an indicator held in MISP or STIX intel: its type and
+// value, the item and entry it comes from, and the incident it belongs to
+// (a MISP event; a STIX incident related to the indicator).
+type IndicatorView struct {
+	Entry  string    `json:"entry"`  // the intel entry's ID
+	Format string    `json:"format"` // misp or stix
+	Item   string    `json:"item"`   // the MISP UUID or STIX id of the item
+	Type   string    `json:"type"`   // MISP attribute type, or STIX pattern type
+	Value  string    `json:"value"`  // the attribute's value, or the pattern
+	Name   string    `json:"name,omitempty"`
+	TLP    string    `json:"tlp"`
+	Time   time.Time `json:"time"`
+	// Incident is the MISP event's UUID or the STIX incident's id; the
+	// entry and title are set when this node holds that incident.
+	Incident      string `json:"incident,omitempty"`
+	IncidentEntry string `json:"incident_entry,omitempty"`
+	IncidentTitle string `json:"incident_title,omitempty"`
+}
+
+// IndicatorsView is the answer of GET /api/v1/indicators, oldest first.
+type IndicatorsView struct {
+	Indicators []IndicatorView `json:"indicators"`
+}
+
+// ReportRequest is the query of GET /api/v1/report.
+type ReportRequest struct {
+	Format string // md (default) or html
+	MaxTLP string // the highest TLP shown: clear, green, amber (default), amber+strict
+}
