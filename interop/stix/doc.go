@@ -6,8 +6,12 @@
 //
 // # Reading
 //
-// [Decode] reads a bundle ({"type": "bundle", "id": …, "objects": […]});
-// every object has a JSON path ($.objects[3]) that refusals name.
+// [Decode] reads a bundle ({"type": "bundle", "id": …, "objects": […]}),
+// or one STIX object on its own as a bundle of it (at path $); every
+// object has a JSON path ($.objects[3]) that refusals name. Identifiers
+// are TYPE--UUID; upper-case hex digits in the UUID are accepted, as the
+// official schema's pattern accepts them, and an ID is compared as
+// written.
 //
 // # The mapping
 //

@@ -132,7 +132,7 @@ func mapObject(c *collector, o Object, ids map[string]string, opts Options) Item
 		return Item{}
 	}
 	if t, ok := idType(id); !ok || t != typ {
-		c.refuse(p+".id", fmt.Sprintf("malformed id %q: want %s--UUID (lower-case)", id, typ))
+		c.refuse(p+".id", fmt.Sprintf("malformed id %q: want %s--UUID", id, typ))
 		return Item{}
 	}
 	walk(c, p, f, ids, typ == "observed-data")
