@@ -72,6 +72,13 @@
 // core (an SDO's or SRO's, or a cyber-observable's). Import and export
 // both validate every object.
 //
+// An incident's Incident Core extension ([IncidentCore]: determination,
+// investigation status, criticality, incident types) is read into its
+// text; the extension SDOs of that suite (impact, event, task) are kept
+// verbatim like every other type. Validate checks an object of a type an
+// extension adds against the core without its extension-defined
+// properties (see Validate).
+//
 // [Indicators] reads an indicator object's pattern (with its pattern type
 // and name) as a misp.Indicator; [Link] reads a relationship between an
 // indicator and an incident (either direction, any relationship type),
