@@ -2,8 +2,8 @@ package consensus
 
 import (
 	"context"
-	"errors"
 	"math"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -57,23 +57,91 @@ func TestTermGuardPassesHonestTerms(t *testing.T) {
 	}
 }
 
-// Raft replicates one AppendEntries at a time per follower, never through
-// hashicorp/raft's pipeline (see AppendEntriesPipeline): the transport the
-// engine hands Raft (the term guard over the heartbeat gate) refuses it,
-// so Raft falls back to AppendEntries, whose response the guard checks.
-func TestNoPipelineReplication(t *testing.T) {
-	_, tr := raft.NewInmemTransport("a")
-	_, peer := raft.NewInmemTransport("b")
-	tr.Connect("b", peer)
-	if _, err := tr.AppendEntriesPipeline("b", "b"); err != nil {
-		t.Fatalf("the in-memory transport itself pipelines (the check below would prove nothing): %v", err)
-	}
-	gate := newHeartbeatGate()
-	defer gate.close()
-	g := newTermGuard(gate.transport(tr), func() uint64 { return 1 }, nil)
-	defer g.(raft.WithClose).Close()
-	p, err := g.AppendEntriesPipeline("b", "b")
-	if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) || p != nil {
-		t.Errorf("AppendEntriesPipeline gave %v, %v; want ErrPipelineReplicationNotSupported", p, err)
+// The pipeline deadlock of hashicorp/raft#612, on the in-memory transport
+// (whose pipeline is built like the network one): the follower answers
+// Success=false, Raft takes that answer and stops consuming, and goes on
+// sending. Unguarded, the sender blocks for good (until the pipeline is
+// closed, which Raft does only after the send returns); behind the guard
+// every send returns. An answer whose term is out of range reaches Raft
+// as a failed answer in the request's term.
+func TestPipelineDoesNotDeadlock(t *testing.T) {
+	for _, guarded := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			_, a := raft.NewInmemTransport("a")
+			_, b := raft.NewInmemTransport("b")
+			a.Connect("b", b)
+			stop := make(chan struct{})
+			defer close(stop)
+			var answerTerm atomic.Uint64
+			answerTerm.Store(1)
+			go func() { // the follower refuses every append
+				for {
+					select {
+					case rpc := <-b.Consumer():
+						rpc.Respond(&raft.AppendEntriesResponse{Term: answerTerm.Load(), Success: false}, nil)
+					case <-stop:
+						return
+					}
+				}
+			}()
+			var tr raft.Transport = a
+			if guarded {
+				tr = newTermGuard(a, func() uint64 { return 1 }, nil)
+			}
+			p, err := tr.AppendEntriesPipeline("b", "b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := func() *raft.AppendEntriesRequest { return &raft.AppendEntriesRequest{Term: 1} }
+			if _, err := p.AppendEntries(req(), &raft.AppendEntriesResponse{}); err != nil {
+				t.Fatal(err)
+			}
+			if first := <-p.Consumer(); first.Response().Success {
+				t.Fatal("the follower accepted")
+			}
+			// Raft has stopped consuming; its sender goes on.
+			sent := make(chan int, 1)
+			go func() {
+				n := 0
+				for range 100 {
+					if _, err := p.AppendEntries(req(), &raft.AppendEntriesResponse{}); err != nil {
+						break
+					}
+					n++
+				}
+				sent <- n
+			}()
+			synctest.Wait()
+			select {
+			case n := <-sent:
+				if !guarded {
+					t.Fatalf("unguarded, all %d sends returned: the test no longer shows the deadlock", n)
+				}
+			default:
+				if guarded {
+					t.Fatal("behind the guard, the sender is blocked")
+				}
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			if guarded {
+				// A term bomb in an answer does not reach Raft.
+				answerTerm.Store(1 << 63)
+				p, err := tr.AppendEntriesPipeline("b", "b")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.AppendEntries(req(), &raft.AppendEntriesResponse{}); err != nil {
+					t.Fatal(err)
+				}
+				if got := (<-p.Consumer()).Response(); got.Term != 1 || got.Success {
+					t.Errorf("an answer of term 2^63 reached Raft as %+v", got)
+				}
+				p.Close()
+				tr.(raft.WithClose).Close()
+			}
+		})
 	}
 }
