@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -49,7 +52,7 @@ type (
 	}
 )
 
-func startCrisismesh(ctx context.Context, bin, dir string, base int, pprofAt string) (_ *crisismesh, err error) {
+func startCrisismesh(ctx context.Context, bin, dir string, base int, pprofAt, logLevel string) (_ *crisismesh, err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
 	}
@@ -59,6 +62,19 @@ func startCrisismesh(ctx context.Context, bin, dir string, base int, pprofAt str
 	prep := exec.CommandContext(ctx, bin, "testnet", "--nodes", "3", "--dir", dir, "--base-port", fmt.Sprint(base), "--roles", roles)
 	if out, err := prep.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("crisismesh testnet: %w\n%s", err, out)
+	}
+	if logLevel != "" {
+		for i := range 3 {
+			cfg := filepath.Join(dir, fmt.Sprintf("node%d", i), "config.toml")
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				return nil, err
+			}
+			b = regexp.MustCompile(`(?m)^log_level = .*$`).ReplaceAll(b, []byte(fmt.Sprintf("log_level = %q", logLevel)))
+			if err := os.WriteFile(cfg, b, 0o600); err != nil {
+				return nil, err
+			}
+		}
 	}
 	c := &crisismesh{
 		hc:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 30 * time.Second},
@@ -73,8 +89,13 @@ func startCrisismesh(ctx context.Context, bin, dir string, base int, pprofAt str
 	for i := range 3 {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
 		args := []string{"run", "--dir", d}
-		if i == 0 && pprofAt != "" {
-			args = append(args, "--pprof", pprofAt)
+		if pprofAt != "" {
+			host, port, err := net.SplitHostPort(pprofAt)
+			if err != nil {
+				return nil, fmt.Errorf("-pprof %q: %w", pprofAt, err)
+			}
+			p, _ := strconv.Atoi(port)
+			args = append(args, "--pprof", net.JoinHostPort(host, strconv.Itoa(p+i)))
 		}
 		p, err := startProc(bin, filepath.Join(dir, fmt.Sprintf("node%d.log", i)), args...)
 		if err != nil {
@@ -225,6 +246,32 @@ func (c *crisismesh) command(ctx context.Context, i int) error {
 	}
 	return nil
 }
+
+// syncCounters prints each node's sync counters (entries and bytes sent
+// and received per peer, sessions): how many times an entry crossed a
+// link, against the writes posted.
+func (c *crisismesh) syncCounters(ctx context.Context, w io.Writer) {
+	for i := range c.apis {
+		req, err := http.NewRequestWithContext(ctx, "GET", c.apis[i]+"/metrics", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			fmt.Fprintf(w, "node%d metrics: %v\n", i, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "crisismesh_sync_") || strings.HasPrefix(line, "crisismesh_log_entries ") {
+				fmt.Fprintf(w, "node%d %s\n", i, line)
+			}
+		}
+	}
+}
+
+func (c *crisismesh) cpu() time.Duration { return cpuTime(c.procs) }
 
 func (c *crisismesh) close() error {
 	var err error

@@ -96,6 +96,8 @@ func (e *etcd) settle(context.Context, []token) error { return nil }
 
 func (e *etcd) command(context.Context, int) error { return nil }
 
+func (e *etcd) cpu() time.Duration { return cpuTime(e.procs) }
+
 func (e *etcd) close() error {
 	var err error
 	if e.cli != nil {

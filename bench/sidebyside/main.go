@@ -36,6 +36,8 @@ type system interface {
 	settle(ctx context.Context, toks []token) error
 	// command commits one state change (nil for etcd: its put is the row).
 	command(ctx context.Context, i int) error
+	// cpu is the CPU time the cluster's processes used so far.
+	cpu() time.Duration
 	close() error
 }
 
@@ -57,11 +59,12 @@ func main() {
 		cmds     = flag.Int("commands", 300, "crisis commands for the command row")
 		base     = flag.Int("base-port", 24100, "crisismesh testnet base port (libp2p base+i, API base+500+i)")
 		etcdPort = flag.Int("etcd-port", 23790, "etcd client ports port+i, peer ports port+10+i")
-		pprofAt  = flag.String("pprof", "", "host:port for node0's pprof (crisismesh run --pprof); empty: off")
+		pprofAt  = flag.String("pprof", "", "host:port of node0's pprof, node i on port+i (crisismesh run --pprof); empty: off")
+		logLevel = flag.String("log-level", "", "crisismesh nodes' log_level (debug, info, …); empty: as testnet writes it")
 		hold     = flag.Duration("hold", 0, "keep the 16-writer load of crisismesh running this long (for profiling)")
 	)
 	flag.Parse()
-	if err := run(*work, *repo, *only, *single, *conc, *perW, *cmds, *base, *etcdPort, *pprofAt, *hold); err != nil {
+	if err := run(*work, *repo, *only, *single, *conc, *perW, *cmds, *base, *etcdPort, *pprofAt, *logLevel, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "sidebyside:", err)
 		os.Exit(1)
 	}
@@ -71,10 +74,11 @@ func main() {
 type results struct {
 	single  stats
 	rates   map[int]float64 // writers → acknowledged and settled writes/s
+	cpus    map[int]time.Duration
 	command stats
 }
 
-func run(work, repo, only string, single int, conc string, perW, cmds, base, etcdPort int, pprofAt string, hold time.Duration) error {
+func run(work, repo, only string, single int, conc string, perW, cmds, base, etcdPort int, pprofAt, logLevel string, hold time.Duration) error {
 	var writers []int
 	for _, s := range strings.Split(conc, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(s))
@@ -116,11 +120,12 @@ func run(work, repo, only string, single int, conc string, perW, cmds, base, etc
 		if err := goBuild(ctx, repo, filepath.Join(bin, "crisismesh"), "./cmd/crisismesh"); err != nil {
 			return err
 		}
-		c, err := startCrisismesh(ctx, filepath.Join(bin, "crisismesh"), filepath.Join(work, "crisismesh"), base, pprofAt)
+		c, err := startCrisismesh(ctx, filepath.Join(bin, "crisismesh"), filepath.Join(work, "crisismesh"), base, pprofAt, logLevel)
 		if err != nil {
 			return err
 		}
 		r, err := measure(ctx, "crisismesh", c, single, writers, perW, cmds, hold)
+		c.syncCounters(ctx, os.Stdout)
 		err = errors.Join(err, c.close())
 		if err != nil {
 			return err
@@ -148,7 +153,7 @@ func goBuild(ctx context.Context, dir, out, pkg string) error {
 // measure runs the rows on one system: a warm-up, one writer, each
 // concurrent writer count, then the crisis commands (cmds > 0).
 func measure(ctx context.Context, name string, s system, single int, writers []int, perW, cmds int, hold time.Duration) (results, error) {
-	r := results{rates: map[int]float64{}}
+	r := results{rates: map[int]float64{}, cpus: map[int]time.Duration{}}
 	next := 0
 	if _, err := load(ctx, s, 4, 50, &next); err != nil {
 		return r, fmt.Errorf("%s warm-up: %w", name, err)
@@ -174,6 +179,7 @@ func measure(ctx context.Context, name string, s system, single int, writers []i
 			return r, fmt.Errorf("%s %d writers: %w", name, w, err)
 		}
 		r.rates[w] = st.rate
+		r.cpus[w] = st.cpu
 		fmt.Printf("%-10s %d writers: %s\n", name, w, st)
 	}
 	if cmds > 0 {
@@ -197,10 +203,11 @@ type stats struct {
 	n             int
 	p50, p90, p99 time.Duration
 	rate          float64
+	cpu           time.Duration // CPU time of the cluster's processes per write
 }
 
 func (s stats) String() string {
-	return fmt.Sprintf("n=%d p50 %s p90 %s p99 %s, %.0f/s held everywhere", s.n, ms(s.p50), ms(s.p90), ms(s.p99), s.rate)
+	return fmt.Sprintf("n=%d p50 %s p90 %s p99 %s, %.0f/s held everywhere, %s CPU per write (3 processes)", s.n, ms(s.p50), ms(s.p90), ms(s.p99), s.rate, ms(s.cpu))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
@@ -220,6 +227,7 @@ func summarize(lat []time.Duration, n int, total time.Duration) stats {
 func load(ctx context.Context, s system, w, n int, next *int) (stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	cpu0 := s.cpu()
 	jobs := make(chan int)
 	var (
 		mu   sync.Mutex
@@ -259,7 +267,9 @@ func load(ctx context.Context, s system, w, n int, next *int) (stats, error) {
 	if err := s.settle(ctx, toks); err != nil {
 		return stats{}, err
 	}
-	return summarize(lat, n, time.Since(start)), nil
+	st := summarize(lat, n, time.Since(start))
+	st.cpu = (s.cpu() - cpu0) / time.Duration(n)
+	return st, nil
 }
 
 func printTable(w io.Writer, out map[string]results, writers []int) {
@@ -287,6 +297,10 @@ func printTable(w io.Writer, out map[string]results, writers []int) {
 	for _, n := range writers {
 		fmt.Fprintf(w, "| %d writers, writes/s held by all 3 (etcd: by a quorum) | %s | %s | %s |\n", n,
 			cell(haveE, fmt.Sprintf("%.0f", e.rates[n])), cell(haveC, fmt.Sprintf("%.0f", c.rates[n])), ratio(c.rates[n], e.rates[n]))
+	}
+	for _, n := range writers {
+		fmt.Fprintf(w, "| %d writers, CPU time of the 3 processes per write | %s | %s | %s |\n", n,
+			cell(haveE, ms(e.cpus[n])), cell(haveC, ms(c.cpus[n])), ratio(float64(c.cpus[n]), float64(e.cpus[n])))
 	}
 	fmt.Fprintf(w, "| crisis command on the leader, p50 (signing included) vs etcd put p50 | %s | %s | %s |\n",
 		cell(haveE, ms(e.single.p50)), cell(haveC, ms(c.command.p50)), ratio(float64(c.command.p50), float64(e.single.p50)))
