@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // etcd is a three-member etcd cluster on 127.0.0.1 and a client bound to
@@ -61,7 +62,7 @@ func startEtcd(ctx context.Context, bin, dir string, port int) (_ *etcd, err err
 			return nil, fmt.Errorf("etcd: no leader within 60 s (logs in %s)", dir)
 		}
 		for _, ep := range endpoints {
-			c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second})
+			c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 			if err != nil {
 				continue
 			}
@@ -79,7 +80,7 @@ func startEtcd(ctx context.Context, bin, dir string, port int) (_ *etcd, err err
 		}
 	}
 	fmt.Printf("etcd       leader %s\n", e.leader)
-	e.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{e.leader}, DialTimeout: 5 * time.Second})
+	e.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{e.leader}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
