@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -183,32 +182,7 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, o
 	if err := c.send(&message{Type: msgEntries, Entries: raw}); err != nil {
 		return fail(err)
 	}
-	if err := awaitStored(s, c); err != nil {
-		return fail(err)
-	}
 	return entries, c.written.n.Load(), s.Close()
-}
-
-// awaitStored waits until the receiver of a push closes the stream, which
-// it does once it has ingested the entries (durably) or dropped them. So
-// the next push to that peer leaves only then: pushes to one peer never
-// overlap, and are ingested in the order they were sent (overlapping
-// pushes of one feed were ingested out of order, refused as gaps and sent
-// again by sessions), and what queues up meanwhile goes in one larger
-// push (one fsync on the receiver for the lot). The stream's deadline
-// bounds the wait.
-func awaitStored(s network.Stream, c *conn) error {
-	if err := s.CloseWrite(); err != nil {
-		return err
-	}
-	switch _, err := c.r.ReadByte(); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		return err
-	default:
-		return errors.New("sync: the receiver of a push wrote after its answer")
-	}
 }
 
 // headsOf is the newest entry of each author among entries.

@@ -193,28 +193,3 @@ func TestPushV1ServedAndBadPush2Refused(t *testing.T) {
 		t.Error("one offence disconnected the peer")
 	}
 }
-
-// A push is in flight until the receiver has stored its entries: when push
-// returns, the receiver holds them, so the next push to that peer never
-// overlaps it (overlapping pushes of one feed were ingested out of order,
-// refused as gaps, and sent again by sessions).
-func TestPushReturnsOnceTheReceiverStoredIt(t *testing.T) {
-	w := newWorld(t)
-	a := w.node(t, "enisa", nodeOpt{noStart: true})
-	b := w.node(t, "cert-lu", nodeOpt{noStart: true})
-	b.host.SetStreamHandler(ProtocolPush, b.svc.handlePush)
-	connect(t, a, b)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for round := range 5 {
-		es := a.post(t, w, 20, log.Routine)
-		sent, _, err := a.svc.push(ctx, b.host.ID(), es, round%2 == 1) // plain pushes and offers
-		if err != nil {
-			t.Fatalf("round %d: push: %v", round, err)
-		}
-		if len(sent) != len(es) {
-			t.Fatalf("round %d: sent %d of %d entries", round, len(sent), len(es))
-		}
-		holdsAll(t, b, es) // no waiting: push returned, so b stored them
-	}
-}
