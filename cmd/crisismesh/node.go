@@ -163,14 +163,15 @@ that update they admit this node, and it catches up on the whole log.`,
 }
 
 func newRunCmd() *cobra.Command {
-	var dir, passFile string
+	var dir, passFile, pprofAddr string
 	c := &cobra.Command{
-		Use:   "run [--dir D]",
+		Use:   "run [--dir D] [--pprof 127.0.0.1:PORT]",
 		Short: "Run the node in the foreground until SIGINT or SIGTERM",
 		Long: `run starts the node: the crisis log (badger), the libp2p host, sync and the Raft member.
 It stops cleanly on SIGINT/SIGTERM; everything acknowledged is on disk before it is
-acknowledged, so even kill -9 loses nothing acknowledged. One node per directory.`,
-		Example: "  crisismesh run --dir /var/lib/crisismesh",
+acknowledged, so even kill -9 loses nothing acknowledged. One node per directory.
+--pprof serves Go's profiles (CPU, heap, block, mutex) on a loopback address; off by default.`,
+		Example: "  crisismesh run --dir /var/lib/crisismesh\n  crisismesh run --dir ./tn/node0 --pprof 127.0.0.1:6060   # go tool pprof http://127.0.0.1:6060/debug/pprof/profile",
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			pass, err := readPass(passFile)
@@ -182,11 +183,19 @@ acknowledged, so even kill -9 loses nothing acknowledged. One node per directory
 				return err
 			}
 			logger := newLogger(c, cfg)
+			w := c.OutOrStdout()
+			if pprofAddr != "" {
+				srv, at, err := startPprof(pprofAddr)
+				if err != nil {
+					return usageError{err}
+				}
+				defer srv.Close()
+				fmt.Fprintf(w, "pprof on http://%s/debug/pprof/\n", at)
+			}
 			n, err := node.Open(dir, node.Options{Passphrase: pass, Logger: logger})
 			if err != nil {
 				return err
 			}
-			w := c.OutOrStdout()
 			fmt.Fprintf(w, "crisismesh node %s running in %s\n  peer ID  %s\n", n.Identity().Name(), dir, n.Host().ID())
 			for _, a := range n.Host().Addrs() {
 				fmt.Fprintf(w, "  listen   %s\n", a)
@@ -203,6 +212,7 @@ acknowledged, so even kill -9 loses nothing acknowledged. One node per directory
 		},
 	}
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase file of the identity, if it has one")
+	c.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles on this loopback address (e.g. 127.0.0.1:6060); off when empty")
 	dirFlag(c, &dir)
 	return c
 }

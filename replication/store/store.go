@@ -180,6 +180,10 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 
 // badgerOptions are the badger options of a store in dir (in memory if
 // dir is "").
+// valueThreshold is the largest value kept in the LSM tree (see
+// badgerOptions).
+const valueThreshold = 16 << 10
+
 func badgerOptions(dir string, opts Options, logger *slog.Logger) badger.Options {
 	bopts := badger.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
@@ -200,9 +204,14 @@ func badgerOptions(dir string, opts Options, logger *slog.Logger) badger.Options
 		// readable; new files rotate at the new size.
 		WithValueLogFileSize(64 << 20)
 	if !opts.InMemory {
-		// Entries of a few KiB stay in the LSM tree; larger ones go to
-		// the value log.
-		bopts = bopts.WithValueThreshold(4 << 10)
+		// Entries up to 16 KiB (a post of some KiB of text with its
+		// 3.4 KB composite signature) stay in the LSM tree, so that
+		// committing them syncs the write-ahead log only; larger ones
+		// go to the value log, and a commit holding one syncs both.
+		// With 4 KiB, a post of 1 KiB of text (a 4.7 KB entry) went to
+		// the value log and each such commit cost two syncs (about 20 %
+		// more per durable append, BENCHMARKS.md "Change 2").
+		bopts = bopts.WithValueThreshold(valueThreshold)
 	}
 	return bopts
 }

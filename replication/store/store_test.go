@@ -601,3 +601,21 @@ func TestLargeBatchSplitsTransactions(t *testing.T) {
 		t.Fatalf("appended %d", len(mine))
 	}
 }
+
+// A post of a few KiB of text, with its composite signature, stays below
+// the value threshold: its commit syncs badger's write-ahead log only,
+// not the value log as well.
+func TestPostsOfSomeKiBStayInTheLSMTree(t *testing.T) {
+	n := newTestNet(t)
+	s := openStore(t, t.TempDir(), n, n.lu)
+	mustIngest(t, s, n.keyEntry)
+	for _, size := range []int{1 << 10, 4 << 10, 8 << 10} {
+		e := mustAppend(t, s, n.msg(strings.Repeat("x", size)))[0]
+		if e.Size() >= valueThreshold {
+			t.Errorf("an entry of %d bytes of text is %d bytes, want under the value threshold %d", size, e.Size(), valueThreshold)
+		}
+	}
+	if got := badgerOptions(t.TempDir(), Options{}, nil).ValueThreshold; got != valueThreshold {
+		t.Errorf("badger's value threshold is %d, want %d", got, valueThreshold)
+	}
+}
