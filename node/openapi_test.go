@@ -110,6 +110,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"OutcomeView": api.OutcomeView{}, "CommandResult": api.CommandResult{}, "CommandRequest": api.CommandRequest{},
 		"HolderView": api.HolderView{}, "SyncRequest": api.SyncRequest{}, "SyncReport": api.SyncReport{},
 		"ExportRequest": api.ExportRequest{}, "ImportRequest": api.ImportRequest{}, "BundleView": api.BundleView{},
+		"ArchiveExportRequest": api.ArchiveExportRequest{}, "ArchiveView": api.ArchiveView{},
 		"RosterMemberView": api.RosterMemberView{}, "PendingUpdateView": api.PendingUpdateView{}, "MembersView": api.MembersView{},
 		"UpdateRequest": api.UpdateRequest{}, "UpdateResult": api.UpdateResult{}, "GroupView": api.GroupView{},
 		"GroupRequest": api.GroupRequest{}, "KeyRotateRequest": api.KeyRotateRequest{}, "KeyRotation": api.KeyRotation{},
@@ -213,6 +214,7 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"POST", api.PathLoginCodes, "", "", 200},
 		{"GET", api.PathOpenAPI, "", "", 200},
 		{"POST", api.PathBundleExport, "application/json", `{"out":"/tmp/outside.bundle"}`, 400},
+		{"POST", api.PathArchiveExport, "application/json", `{"out":"/tmp/outside.archive"}`, 400},
 		{"GET", api.PathMetrics, "", "", 200},
 		{"GET", api.PathLogin, "", "", 200},
 	} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -100,26 +101,37 @@ says so; a failure leaves no half-written bundle.`,
 }
 
 // exportBundle streams a bundle from the node into out, written with the
+// caller's rights (see exportFile).
+func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, replace bool) (api.BundleView, error) {
+	v, err := exportFile(out, replace, "bundle", func(w io.Writer) (api.BundleView, error) { return cl.ExportBundle(ctx, forMember, w) })
+	if err == nil {
+		v.File = out
+	}
+	return v, err
+}
+
+// exportFile writes what write streams from the node into out, with the
 // caller's rights: to a temporary file in out's directory, synced and
 // then linked to out (which fails if out exists, so nothing is replaced
 // by a race) or, with replace, renamed over it; a failure leaves no half
-// bundle.
-func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, replace bool) (api.BundleView, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".bundle-*.tmp")
+// file. what names the kind of file ("bundle").
+func exportFile[V any](out string, replace bool, what string, write func(io.Writer) (V, error)) (V, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+what+"-*.tmp")
 	if err != nil {
-		return api.BundleView{}, fmt.Errorf("bundle export: %w", err)
+		var zero V
+		return zero, fmt.Errorf("%s export: %w", what, err)
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	v, err := cl.ExportBundle(ctx, forMember, tmp)
+	v, err := write(tmp)
 	if err != nil {
 		return v, err
 	}
 	if err := tmp.Sync(); err != nil {
-		return v, fmt.Errorf("bundle export: %w", err)
+		return v, fmt.Errorf("%s export: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return v, fmt.Errorf("bundle export: %w", err)
+		return v, fmt.Errorf("%s export: %w", what, err)
 	}
 	place := os.Link
 	if replace {
@@ -127,10 +139,9 @@ func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, re
 	}
 	if err := place(tmp.Name(), out); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return v, fmt.Errorf("bundle export: %s exists: choose another --out, or add --force to replace it", out)
+			return v, fmt.Errorf("%s export: %s exists: choose another --out, or add --force to replace it", what, out)
 		}
-		return v, fmt.Errorf("bundle export: %w", err)
+		return v, fmt.Errorf("%s export: %w", what, err)
 	}
-	v.File = out
 	return v, nil
 }

@@ -37,6 +37,7 @@ var importTable = map[string][]string{
 	"node/api":              {"crypto"}, // the API contract: types, paths, client, OpenAPI document
 	"interop/misp":          {"replication/log"},
 	"replication/sync":      {"replication/log", "replication/store", "crypto"},
+	"replication/archive":   {"replication/consensus", "replication/crisis", "replication/log", "crypto"},
 	"replication/consensus": {"replication/crisis", "replication/log", "replication/store", "crypto"},
 	"replication/store":     {"replication/log", "crypto"},
 	"replication/log":       {"crypto"},
