@@ -261,6 +261,39 @@ type Archive struct {
 	Decisions   []Record[consensus.Committed]
 	trailer     []byte // the signed trailer body
 	sig         []byte
+	length      uint64 // record bytes
+}
+
+// RecordBytes returns the length of the records, between the magic line
+// and the trailer.
+func (a *Archive) RecordBytes() uint64 { return a.length }
+
+// WriteRecords writes a's records to w in their order in a's file.
+func (a *Archive) WriteRecords(w *Writer) error {
+	i, j, k, l := 0, 0, 0, 0
+	for n := 0; uint64(n) < a.Info.Records; n++ {
+		var err error
+		switch {
+		case i < len(a.Entries) && a.Entries[i].N == n:
+			err = w.Entry(a.Entries[i].Value)
+			i++
+		case j < len(a.Evidence) && a.Evidence[j].N == n:
+			err = w.Evidence(a.Evidence[j].Value)
+			j++
+		case k < len(a.Checkpoints) && a.Checkpoints[k].N == n:
+			err = w.Checkpoint(a.Checkpoints[k].Value.Entry, a.Checkpoints[k].Value.Payload)
+			k++
+		case l < len(a.Decisions) && a.Decisions[l].N == n:
+			err = w.Decision(a.Decisions[l].Value)
+			l++
+		default:
+			err = fmt.Errorf("archive: record %d is missing", n)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // A Record is a decoded record with its place in the file (0-based).
@@ -314,7 +347,7 @@ func Read(r io.ReaderAt, size int64) (*Archive, error) {
 	if uint64(recLen) != body.Length {
 		return nil, formatFailure("trailer", RuleTruncated, "the records are %d bytes, the trailer says %d: truncated or extended", recLen, body.Length)
 	}
-	a := &Archive{trailer: tr.Body, sig: tr.Sig}
+	a := &Archive{trailer: tr.Body, sig: tr.Sig, length: body.Length}
 	a.Info = Info{Network: crypto.NetworkID(body.Network), Exporter: crypto.MemberID(body.Exporter), Records: body.Count, Bytes: uint64(size)}
 	a.Info.Created = time.UnixMilli(body.Created).UTC()
 	if body.From != 0 {
