@@ -19,12 +19,12 @@ import (
 //
 // from and to (zero: unbounded) bound the entries by their author's time,
 // inclusive. Kept whatever its time is what verifying the kept entries
-// needs: every roster and key entry (the roster history: who could sign
-// what when), and after a kept entry that carries no signature the
-// entries of its feed up to the next signed one (which vouches for it).
-// Evidence (forks, revocations) and the committed Raft entries this
-// node's Raft log holds are kept whole; a checkpoint's payload is kept
-// when its entry is.
+// and the decisions needs: every roster and key entry (the roster
+// history: who could sign what when), every checkpoint entry (the
+// certified states and the decisions they carry), and after a kept entry
+// that carries no signature the entries of its feed up to the next
+// signed one (which vouches for it). Evidence (forks, revocations) and
+// the committed Raft entries this node's Raft log holds are kept whole.
 func (n *Node) ExportArchive(out string, from, to time.Time) (ArchiveView, error) {
 	if !filepath.IsAbs(out) {
 		return ArchiveView{}, fmt.Errorf("archive path %q must be absolute", out)
@@ -77,7 +77,16 @@ func (n *Node) writeArchive(f *os.File, from, to time.Time) (ArchiveView, error)
 		}
 		for _, e := range es {
 			a := e.Header.Author
-			if !e.Header.Plain() && !inWindow(e) && !vouch[a] {
+			// A checkpoint's payload: states, votes and the decisions
+			// they carry, which anyone holding the genesis can check.
+			// Other bodies stay sealed.
+			var checkpoint []byte
+			if !e.Header.Plain() {
+				if b, err := n.store.Read(e); err == nil && b.Kind == log.KindCheckpoint {
+					checkpoint = b.Payload
+				}
+			}
+			if !e.Header.Plain() && checkpoint == nil && !inWindow(e) && !vouch[a] {
 				continue
 			}
 			vouch[a] = !e.Signed()
@@ -85,13 +94,8 @@ func (n *Node) writeArchive(f *os.File, from, to time.Time) (ArchiveView, error)
 				return v, err
 			}
 			v.Entries++
-			if e.Header.Plain() {
-				continue
-			}
-			// A checkpoint's payload: states and votes, which anyone
-			// holding the genesis can check. Other bodies stay sealed.
-			if b, err := n.store.Read(e); err == nil && b.Kind == log.KindCheckpoint {
-				if err := w.Checkpoint(e.ID(), b.Payload); err != nil {
+			if checkpoint != nil {
+				if err := w.Checkpoint(e.ID(), checkpoint); err != nil {
 					return v, err
 				}
 				v.Checkpoints++

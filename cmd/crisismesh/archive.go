@@ -29,9 +29,10 @@ node's Raft log holds, in one file signed by this node. 'crisismesh verify FILE 
 GENESIS' checks it on any machine, with no node and no membership.
 
 --from and --to (RFC 3339, or a date) bound the entries by their author's time, inclusive.
-Roster and key entries are kept whatever their time (the roster history decides who could
-sign what when), and so is every entry up to the next signed one of its feed, so that what
-is kept verifies. Evidence, checkpoints of kept entries and decisions are kept whole.
+Roster, key and checkpoint entries are kept whatever their time (the roster history decides
+who could sign what when; checkpoints carry the certified states and the decisions), and so
+is every entry up to the next signed one of its feed, so that what is kept verifies.
+Evidence and decisions are kept whole.
 
 It never replaces an existing file unless --force says so; a failure leaves no
 half-written archive.`,

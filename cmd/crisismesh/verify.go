@@ -102,13 +102,9 @@ func printReport(w io.Writer, file string, r *node.ArchiveReport) error {
 		fmt.Fprintf(w, "; %s at seq %d (proven: %v)", f.Author, f.Seq, f.Proven)
 	}
 	fmt.Fprintf(w, "; %d entries set aside by revocations\n", r.SetAside)
-	switch {
-	case r.Replayed > 0:
-		fmt.Fprintf(w, "  decisions: %d, replayed from the genesis to index %d, matching %d certified checkpoints\n", len(r.Decisions), r.Replayed, r.ReplayChecked)
-	case r.RaftFirst > 1:
-		fmt.Fprintf(w, "  decisions: %d, signatures checked; not replayed (the exporter's Raft log starts at index %d)\n", len(r.Decisions), r.RaftFirst)
-	default:
-		fmt.Fprintf(w, "  decisions: %d\n", len(r.Decisions))
+	fmt.Fprintf(w, "  decisions: %d, replayed from the genesis to index %d, matching %d certified checkpoints\n", len(r.Decisions), r.Replayed, r.ReplayChecked)
+	if r.ReplayStopped > 0 {
+		fmt.Fprintf(w, "  NOTE: the replay stops before the certified index %d: the archive holds no record of the commands before it\n", r.ReplayStopped)
 	}
 	for _, d := range r.Decisions {
 		if d.Kind == "roster" {

@@ -295,7 +295,8 @@ type BundleView struct {
 
 // ArchiveExportRequest is the JSON body of POST /api/v1/archive/export.
 // From and To bound the entries by their author's time (inclusive); what
-// verifying them needs is kept whatever its time (see ArchiveView). Out
+// verifying them needs (roster, key and checkpoint entries, signed
+// successors) is kept whatever its time. Out
 // works as in ExportRequest.
 type ArchiveExportRequest struct {
 	Out  string     `json:"out,omitempty"`

@@ -27,7 +27,14 @@
 //     state must hash to the digest.
 //   - decision (KindDecision): a committed Raft entry, a crisis command
 //     with its member's signature or a roster update carried into Raft,
-//     with its index, term and times, in index order.
+//     with its index, term and times, in index order: what the
+//     exporter's Raft log still holds (Raft compacts it).
+//
+// Every decision also lives in the crisis log: each checkpoint and each
+// vote carries the Raft entries its writer applied since its snapshot
+// base (package consensus, "Checkpoints"), so the checkpoint records of
+// an archive hold the whole history from the genesis however much the
+// Raft logs were compacted.
 //
 // The trailer (deterministic CBOR, signed by the exporter in context
 // crypto.ContextArchive) names the network, the exporter, the time of
@@ -42,9 +49,10 @@
 //
 // An export bounded by From and To (author time, inclusive) keeps the
 // entries written in the window and, whatever their time, what verifying
-// them needs: every roster and key entry (the roster history), and after
-// a kept entry without a signature the entries of its feed up to the next
-// signed one. Evidence, decisions and the checkpoints of kept entries are
+// them and the decisions needs: every roster and key entry (the roster
+// history), every checkpoint entry (certified states and the decisions
+// they carry), and after a kept entry without a signature the entries of
+// its feed up to the next signed one. Evidence and decision records are
 // kept whole. A feed may then be several runs; the verifier checks each
 // run's chain from its first entry's prev. An archive without a window
 // must hold every feed from seq 1 without a gap.
@@ -61,11 +69,14 @@
 // branches are signed or vouched for), every checkpoint's votes against
 // the voters of the roster version it names (a state is certified by a
 // majority of them; two certified states at one index fail), and the
-// decisions: each command's signature against its signer's card, and,
-// when the archive holds the Raft log from its start (RaftFirst 1), a
-// replay from the genesis through consensus.Replayer, the state machine
-// every node runs, whose claim after each certified index must be the
-// certified one (same term, roster version and digest). The first thing
+// decisions, replayed from the genesis through consensus.Replayer (the
+// state machine every node runs), certificate by certificate: the
+// commands up to a certified index come from the archive's decision
+// records or from the tails of that certificate's checkpoint and votes,
+// and the first source that replays to the certified state (same term,
+// roster version and digest) is the history. A decision record inside
+// that history must be the certified one; after it, each must carry a
+// valid signature. The first thing
 // that does not verify is returned as a [*Failure]: what, where (record,
 // entry, author and seq, Raft index) and the rule.
 //
@@ -74,17 +85,25 @@
 // Entries, roster updates, votes and commands carry their authors'
 // signatures: nobody else can alter or invent one. The exporter signs the
 // file, so nobody else can drop or reorder its records unnoticed; the
-// exporter itself can leave out records. What it leaves out is caught
+// exporter itself can leave records out. What it leaves out is caught
 // where something signed points at it: a feed's chain (a gap or a
-// missing prev), a revocation naming the head it saw, and the decisions:
-// a certified checkpoint's digest covers the state, the outcomes of the
-// commands applied and the roster updates carried into Raft, so a
-// decision left out, altered, reordered or added before a certified index
-// makes the replay differ there. A voter, even the leader, cannot certify
-// alone (a majority of the voters signs each certificate), and the Raft
-// index, term and time of a decision, which no member signs, are covered
-// by the same certificates. What stays possible: an exporter can leave
-// out the newest entries of a feed and everything after the last
-// certificate, and an archive whose exporter's Raft log was compacted
-// (RaftFirst above 1) is checked command by command but not replayed.
+// missing prev) and a revocation naming the head it saw.
+//
+// Decisions: a certified checkpoint's digest covers the state, the
+// outcomes of every command applied (committed or refused, with its
+// index) and the roster updates carried into Raft, and a majority of the
+// voters of the roster version it names signs it. So no decision before a
+// certified index can be altered, reordered, added or left out without
+// the replay differing there; the index, term and time of a decision,
+// which no member signs, are covered too. The history itself comes with
+// the votes: every voter that votes carries, in its own vote, the
+// commands it applied since its base, so a certificate brings the
+// history of a majority of the voters with it, at least one of them
+// honest. A hostile leader or voter can write a tail that lies or leaves
+// commands out: it is not the history that replays, and another is. A
+// hostile exporter can strip the tails and its Raft log from the archive:
+// the certificates still verify, and the report says where the replay
+// stopped (ReplayStopped). What stays possible: an exporter can leave out
+// the newest entries of a feed, and everything after the last
+// certificate, which no majority has signed yet.
 package archive

@@ -42,11 +42,15 @@ type Report struct {
 	Checkpoints []CertReport     `json:"checkpoints"`
 	Decisions   []DecisionReport `json:"decisions"`
 	// Replayed is the last Raft index the decisions were replayed to
-	// from the genesis (0: not replayed, as the exporter's Raft log was
-	// compacted: RaftFirst), and ReplayChecked how many certified
+	// from the genesis (0: none), and ReplayChecked how many certified
 	// checkpoints the replay matched.
-	Replayed      uint64       `json:"replayed"`
-	ReplayChecked int          `json:"replay_checked"`
+	Replayed      uint64 `json:"replayed"`
+	ReplayChecked int    `json:"replay_checked"`
+	// ReplayStopped is the first certified index the replay could not
+	// reach because the archive holds no record of the commands before
+	// it (0: none): an archive of a network whose checkpoints carried no
+	// commands yet, or one stripped of them.
+	ReplayStopped uint64       `json:"replay_stopped,omitempty"`
 	RaftFirst     uint64       `json:"raft_first,omitempty"`
 	Bodies        []BodyReport `json:"bodies,omitempty"`
 	Sealed        int          `json:"sealed"`   // bodies not opened (no key, or no --dir)
@@ -371,6 +375,7 @@ type cert struct {
 	claim   consensus.Claim // with the state, once seen
 	signers []crypto.MemberID
 	seen    map[crypto.MemberID]bool
+	tails   [][]consensus.Committed // what the entries carrying it had applied
 }
 
 func (v *verifier) checkCheckpoints() error {
@@ -400,6 +405,9 @@ func (v *verifier) checkCheckpoints() error {
 		if c.State != nil {
 			ct.claim.State = c.State
 		}
+		if len(c.Tail) > 0 {
+			ct.tails = append(ct.tails, c.Tail)
+		}
 		for _, vote := range c.Votes {
 			if err := c.VerifyVote(v.network, vote, at); err != nil {
 				return fail("checkpoint", where, RuleVote, "the vote of %s for the state at index %d: %v", v.name(vote.Voter), c.Index, err)
@@ -425,87 +433,184 @@ func (v *verifier) checkCheckpoints() error {
 	return nil
 }
 
-func (v *verifier) certifiedAt(index uint64) (*cert, bool) {
+// certified returns the certified claims in index order.
+func (v *verifier) certified() []claimKey {
+	var out []claimKey
 	for _, k := range v.order {
 		ct := v.certs[k]
-		if k.index == index && ct.claim.State != nil && consensus.Certifies(ct.signers, v.versions[k.roster]) {
-			return ct, true
+		if ct.claim.State != nil && consensus.Certifies(ct.signers, v.versions[k.roster]) {
+			out = append(out, k)
 		}
 	}
-	return nil, false
+	slices.SortFunc(out, func(a, b claimKey) int { return cmp.Compare(a.index, b.index) })
+	return out
 }
 
+// between returns the entries of cs with an index in (from, to].
+func between(cs []consensus.Committed, from, to uint64) []consensus.Committed {
+	var out []consensus.Committed
+	for _, c := range cs {
+		if c.Index > from && c.Index <= to {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkDecisions replays the crisis decisions from the genesis,
+// certificate by certificate. The commands up to a certified index come
+// from the archive's decision records (the exporter's Raft log) or from
+// the tails that the checkpoint and the votes of that certificate carry
+// (what each writer's state machine applied since its base); the first
+// that replays to the certified state is the history. So one writer's
+// tail, or the exporter's Raft log, that lies or leaves a command out
+// changes nothing as long as one other source holds the history, and a
+// majority of the voters wrote such a source with its vote. A decision
+// record inside the certified history must be the certified one; after
+// it, each record's command must carry a valid signature.
 func (v *verifier) checkDecisions() error {
 	v.rep.RaftFirst = v.a.Info.RaftFirst
-	replay := len(v.a.Decisions) > 0 && v.a.Info.RaftFirst <= 1
-	var rp *consensus.Replayer
-	if replay {
-		rp = consensus.NewReplayer(v.g)
-	}
+	var recs []consensus.Committed
 	var last uint64
-	var prevAt time.Time
 	for _, r := range v.a.Decisions {
 		d := r.Value
 		where := fmt.Sprintf("Raft index %d (record %d)", d.Index, r.N)
 		if d.Index <= last {
 			return fail("decision", where, RuleDecision, "does not follow index %d: the decisions were reordered or repeated", last)
 		}
-		for idx := last + 1; replay && idx < d.Index; idx++ {
-			if _, ok := v.certifiedAt(idx); ok {
-				return fail("decision", fmt.Sprintf("Raft index %d", idx), RuleReplay, "a majority of the voters certified the state after this index, but the archive holds no decision here: one was removed")
-			}
-		}
 		last = d.Index
-		sc, err := d.Command()
-		if err != nil {
+		if _, err := d.Command(); err != nil {
 			return fail("decision", where, RuleDecision, "%v", err)
 		}
-		dr := DecisionReport{Index: d.Index, Term: d.Term, Kind: "roster", Time: d.AppendedAt}
-		if sc != nil {
-			cmd := sc.Command()
-			dr.Kind, dr.ID, dr.Signer = string(cmd.Kind), cmd.ID.String(), v.name(sc.Signer())
-			m, ok := v.roster.Member(sc.Signer())
-			if !ok {
-				return fail("decision", where, RuleDecision, "signed by %s, who is no member", sc.Signer().Short())
+		recs = append(recs, d)
+	}
+	rp := consensus.NewReplayer(v.g)
+	history := map[uint64]consensus.Committed{}
+	var outcomes []decided
+	for _, k := range v.certified() {
+		from := rp.Applied()
+		if k.index <= from {
+			continue
+		}
+		ct := v.certs[k]
+		cands := append([][]consensus.Committed{between(recs, from, k.index)}, ct.tails...)
+		tried, matched := 0, false
+		for _, cand := range cands {
+			cand = between(cand, from, k.index)
+			if len(cand) == 0 || cand[len(cand)-1].Index != k.index {
+				continue // does not reach the certified index
 			}
-			// The signature must verify whatever became of the command
-			// (revoked signers are refused by the replay, which names it).
+			tried++
+			next := rp.Clone()
+			done, ok := replay(next, cand)
+			if !ok {
+				continue
+			}
+			if got, err := next.Claim(); err != nil || !consensus.SameStatement(got, ct.claim) {
+				continue
+			}
+			rp, matched = next, true
+			outcomes = append(outcomes, done...)
+			for _, c := range cand {
+				history[c.Index] = c
+			}
+			break
+		}
+		if !matched {
+			if tried > 0 {
+				return fail("decision", fmt.Sprintf("Raft index %d", k.index), RuleReplay,
+					"none of the %d records of the commands after index %d (the archive's decisions, the tails of this certificate's checkpoint and votes) replays from the genesis to the state a majority of the voters certified at index %d: a decision was altered, removed or added", tried, from, k.index)
+			}
+			// The archive holds no record of the commands up to here: the
+			// replay stops, and the report says where.
+			v.rep.ReplayStopped = k.index
+			break
+		}
+		v.rep.ReplayChecked++
+	}
+	v.rep.Replayed = rp.Applied()
+	// The records inside the certified history must be it.
+	for _, r := range v.a.Decisions {
+		d := r.Value
+		if d.Index > v.rep.Replayed {
+			break
+		}
+		if h, ok := history[d.Index]; !ok || h.Term != d.Term || !bytes.Equal(h.Data, d.Data) {
+			detail := "no command is certified at this index"
+			if ok {
+				detail = "the certified history holds another entry here"
+			}
+			if sc, err := d.Command(); err == nil && sc != nil {
+				if _, err := crisis.Authenticate(sc, v.roster); err != nil {
+					detail += "; its signature: " + err.Error()
+				}
+			}
+			return fail("decision", fmt.Sprintf("Raft index %d (record %d)", d.Index, r.N), RuleDecision,
+				"the archive's decision is not the one a majority of the voters certified: %s", detail)
+		}
+	}
+	// After it: each record signed by a member, replayed while it follows.
+	var after []consensus.Committed
+	for _, r := range v.a.Decisions {
+		d := r.Value
+		if d.Index <= v.rep.Replayed {
+			continue
+		}
+		sc, _ := d.Command()
+		if sc != nil {
 			if _, err := crisis.Authenticate(sc, v.roster); err != nil {
 				var ref *crisis.Refusal
 				if !errors.As(err, &ref) || ref.Rule != crisis.RuleRevoked {
-					return fail("decision", where, RuleDecision, "the command %s signed by %s: %v", cmd.ID, m.Card.Name(), err)
+					return fail("decision", fmt.Sprintf("Raft index %d (record %d)", d.Index, r.N), RuleDecision, "not certified yet, and %v", err)
 				}
 			}
 		}
-		if replay {
-			refusal, err := rp.Apply(d)
-			if err != nil {
-				return fail("decision", where, RuleDecision, "%v", err)
-			}
-			if refusal != nil {
-				dr.Refused = refusal.Error()
-			}
-			st, _ := rp.State()
-			if !st.Updated.IsZero() && !st.Updated.Before(prevAt) {
-				dr.Time, prevAt = st.Updated, st.Updated
-			}
-			if ct, ok := v.certifiedAt(d.Index); ok {
-				got, err := rp.Claim()
-				if err != nil {
-					return fail("decision", where, RuleReplay, "%v", err)
-				}
-				if !consensus.SameStatement(got, ct.claim) {
-					return fail("decision", where, RuleReplay,
-						"the decisions replayed from the genesis give another state here (term %d, roster %d, digest %x…) than the one a majority of the voters certified (term %d, roster %d, digest %x…): a decision was altered, removed or added",
-						got.Term, got.Roster, got.Digest[:6], ct.claim.Term, ct.claim.Roster, ct.claim.Digest[:6])
-				}
-				v.rep.ReplayChecked++
-			}
-			v.rep.Replayed = d.Index
+		after = append(after, d)
+	}
+	if v.rep.Replayed == 0 && v.a.Info.RaftFirst > 1 {
+		// Nothing certified replayed, and the Raft log lacks the start.
+		for _, d := range after {
+			outcomes = append(outcomes, decided{c: d})
 		}
-		v.rep.Decisions = append(v.rep.Decisions, dr)
+	} else {
+		done, _ := replay(rp, after)
+		outcomes = append(outcomes, done...)
+	}
+	for _, o := range outcomes {
+		v.rep.Decisions = append(v.rep.Decisions, v.decisionReport(o))
 	}
 	return nil
+}
+
+// decided is a replayed Raft entry and what became of it.
+type decided struct {
+	c       consensus.Committed
+	refusal error
+}
+
+// replay applies cs to rp; false if an entry is out of order.
+func replay(rp *consensus.Replayer, cs []consensus.Committed) ([]decided, bool) {
+	var out []decided
+	for _, c := range cs {
+		refusal, err := rp.Apply(c)
+		if err != nil {
+			return out, false
+		}
+		out = append(out, decided{c: c, refusal: refusal})
+	}
+	return out, true
+}
+
+func (v *verifier) decisionReport(o decided) DecisionReport {
+	d := DecisionReport{Index: o.c.Index, Term: o.c.Term, Kind: "roster", Time: o.c.Stamped()}
+	if sc, err := o.c.Command(); err == nil && sc != nil {
+		cmd := sc.Command()
+		d.Kind, d.ID, d.Signer = string(cmd.Kind), cmd.ID.String(), v.name(sc.Signer())
+	}
+	if o.refusal != nil {
+		d.Refused = o.refusal.Error()
+	}
+	return d
 }
 
 func (v *verifier) openBodies() error {

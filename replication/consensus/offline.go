@@ -24,6 +24,9 @@ type Claim struct {
 	Digest              [32]byte
 	State               []byte // the encoded crisis.State, nil in a vote
 	Votes               []Vote
+	// Tail is what the writer's state machine applied after its snapshot
+	// base up to Index (see checkpointWire), in index order.
+	Tail []Committed
 }
 
 // A Vote is one voter's signature over a claim's statement.
@@ -51,6 +54,12 @@ func ParseClaim(payload []byte) (Claim, error) {
 		if _, err := crisis.UnmarshalState(w.State); err != nil {
 			return Claim{}, fmt.Errorf("%w: %w: %w", ErrClaim, errCheckpointMalformed, err)
 		}
+	}
+	for _, t := range w.Tail {
+		if t.Index > c.Index || len(c.Tail) > 0 && t.Index <= c.Tail[len(c.Tail)-1].Index {
+			return Claim{}, fmt.Errorf("%w: %w: its Raft entries are not in index order up to %d", ErrClaim, errCheckpointMalformed, c.Index)
+		}
+		c.Tail = append(c.Tail, Committed{Index: t.Index, Term: t.Term, Data: t.Data, AppendedAt: t.log().AppendedAt})
 	}
 	for _, v := range w.Votes {
 		if len(v.Voter) != len(crypto.MemberID{}) {
@@ -106,6 +115,17 @@ func (c Committed) Command() (*crisis.SignedCommand, error) {
 	return nil, fmt.Errorf("consensus: unknown Raft entry type %d at %d", w.Type, c.Index)
 }
 
+// Stamped returns the time the leader stamped into c (AppendedAt for
+// entries of earlier versions). The committed time is never earlier than
+// the previous command's (see the package doc, Clocks).
+func (c Committed) Stamped() time.Time {
+	var w entryWire
+	if crypto.UnmarshalCanonical(c.Data, &w) == nil && w.Time != 0 {
+		return time.UnixMilli(w.Time).UTC()
+	}
+	return c.AppendedAt
+}
+
 // A Replayer is a state machine of its own that replays committed Raft
 // entries from the genesis, as every node's state machine applied them,
 // and says after each what a voter would certify. It is not safe for
@@ -125,6 +145,16 @@ func (r *Replayer) Apply(c Committed) (refusal error, err error) {
 	res := r.f.Apply(l).(*ApplyResult)
 	return res.Err, nil
 }
+
+// Clone returns a copy to try entries on.
+func (r *Replayer) Clone() *Replayer {
+	r.f.mu.RLock()
+	defer r.f.mu.RUnlock()
+	return &Replayer{f: r.f.cloneLocked()}
+}
+
+// Applied returns the last index applied.
+func (r *Replayer) Applied() uint64 { return r.f.status().applied }
 
 // Claim returns what a voter would sign after the last entry applied:
 // term, index, roster version and digest (State set; no votes).
