@@ -68,9 +68,13 @@ half-written archive.`,
 			if err != nil {
 				return err
 			}
-			v, err := exportFile(abs, force, "archive", func(w io.Writer) (api.ArchiveView, error) { return cl.ExportArchive(c.Context(), req, w) })
-			if err != nil {
+			var v api.ArchiveView
+			if err := writeNew(abs, force, func(w io.Writer) error {
+				var err error
+				v, err = cl.ExportArchive(c.Context(), req, w)
 				return err
+			}); err != nil {
+				return fmt.Errorf("archive export: %w", err)
 			}
 			v.File = abs
 			if asJSON {

@@ -35,7 +35,7 @@ func TestArchiveEndToEnd(t *testing.T) {
 	if o, err := e.run("archive", "export", "--dir", e.nodeDir(0), "--out", out, "--force", "--from", "2020-01-01"); err != nil {
 		t.Fatalf("archive export --force --from: %v\n%s", err, o)
 	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".archive-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".crisismesh-*")); len(left) > 0 {
 		t.Errorf("temporary files left beside the archive: %v", left)
 	}
 	if o, err := e.run("archive", "export", "--dir", e.nodeDir(0), "--out", out, "--from", "yesterday"); err == nil || !strings.Contains(o, "RFC 3339") {

@@ -100,38 +100,40 @@ says so; a failure leaves no half-written bundle.`,
 	return b
 }
 
-// exportBundle streams a bundle from the node into out, written with the
-// caller's rights (see exportFile).
+// exportBundle streams a bundle from the node into out (see writeNew).
 func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, replace bool) (api.BundleView, error) {
-	v, err := exportFile(out, replace, "bundle", func(w io.Writer) (api.BundleView, error) { return cl.ExportBundle(ctx, forMember, w) })
-	if err == nil {
-		v.File = out
+	var v api.BundleView
+	err := writeNew(out, replace, func(w io.Writer) error {
+		var err error
+		v, err = cl.ExportBundle(ctx, forMember, w)
+		return err
+	})
+	if err != nil {
+		return v, fmt.Errorf("bundle export: %w", err)
 	}
-	return v, err
+	v.File = out
+	return v, nil
 }
 
-// exportFile writes what write streams from the node into out, with the
-// caller's rights: to a temporary file in out's directory, synced and
-// then linked to out (which fails if out exists, so nothing is replaced
-// by a race) or, with replace, renamed over it; a failure leaves no half
-// file. what names the kind of file ("bundle").
-func exportFile[V any](out string, replace bool, what string, write func(io.Writer) (V, error)) (V, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+what+"-*.tmp")
+// writeNew writes a file with the caller's rights: write fills a
+// temporary file in out's directory, which is synced and then linked to
+// out (which fails if out exists, so nothing is replaced by a race) or,
+// with replace, renamed over it; a failure leaves no half-written file.
+func writeNew(out string, replace bool, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".crisismesh-*.tmp")
 	if err != nil {
-		var zero V
-		return zero, fmt.Errorf("%s export: %w", what, err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	v, err := write(tmp)
-	if err != nil {
-		return v, err
+	if err := write(tmp); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return v, fmt.Errorf("%s export: %w", what, err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return v, fmt.Errorf("%s export: %w", what, err)
+		return err
 	}
 	place := os.Link
 	if replace {
@@ -139,9 +141,9 @@ func exportFile[V any](out string, replace bool, what string, write func(io.Writ
 	}
 	if err := place(tmp.Name(), out); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return v, fmt.Errorf("%s export: %s exists: choose another --out, or add --force to replace it", what, out)
+			return fmt.Errorf("%s exists: choose another --out, or add --force to replace it", out)
 		}
-		return v, fmt.Errorf("%s export: %w", what, err)
+		return err
 	}
-	return v, nil
+	return nil
 }

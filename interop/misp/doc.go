@@ -86,6 +86,14 @@
 // tags are replaced by one of its entry's label. [Feed] writes a MISP feed:
 // manifest.json, one <uuid>.json per event and hashes.csv.
 //
+// # Indicators
+//
+// [Indicators] reads the observables of an item as people read them (a
+// type and a value: an attribute's own, each attribute of an object) and
+// [Title] what people call an event (its info) or an object (its name);
+// node lists them, linked to their event, on the dashboard and in the
+// situation report. An [Indicator] is also what interop/stix returns.
+//
 // # Validation
 //
 // Every exported event is checked by [Validate] against MISP's own JSON
@@ -97,6 +105,10 @@
 // check (Validation.Unknown lists them) and the whole event is checked by
 // the lax schema; each object's attributes are checked against the strict
 // schema's attribute.
+//
+// Package interop/stix reuses what is not MISP's own: [ParseJSON],
+// [CanonicalJSON], [TLPRank], [ParseTLP], [WithPayload], [Problem],
+// [Part], [Withheld], [ExportOptions] and [Supersedes].
 //
 // Nothing here is safe or unsafe for concurrent use: the functions share
 // only immutable tables.
