@@ -58,16 +58,14 @@ func openArchiveNet(t *testing.T) *archiveNet {
 			acked = append(acked, es...)
 		}
 	}
-	var leader *Node
-	waitUntil(t, 30*time.Second, "a Raft leader", func() bool {
+	leader := func() *Node {
 		for _, n := range nodes {
 			if n.Consensus().IsLeader() {
-				leader = n
-				return true
+				return n
 			}
 		}
-		return false
-	})
+		return nil
+	}
 	var open crisis.ID
 	rand.Read(open[:])
 	for _, cmd := range []crisis.Command{
@@ -81,11 +79,28 @@ func openArchiveNet(t *testing.T) *archiveNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := leader.Consensus().Propose(context.Background(), sc); err != nil {
-			t.Fatalf("%s on the leader: %v", cmd.Kind, err)
-		}
+		// Leadership may move under load: propose again (the same command
+		// ID counts once) until every node applied it.
+		waitUntil(t, 60*time.Second, string(cmd.Kind)+" committed on every node", func() bool {
+			if l := leader(); l != nil {
+				if _, known := l.Consensus().Outcome(cmd.ID); !known {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					l.Consensus().Propose(ctx, sc)
+					cancel()
+				}
+			}
+			for _, n := range nodes {
+				if o, ok := n.Consensus().Outcome(cmd.ID); !ok || o.Refused != "" {
+					return false
+				}
+			}
+			return true
+		})
 	}
-	applied := leader.Consensus().Local().Index
+	var applied uint64
+	for _, n := range nodes {
+		applied = max(applied, n.Consensus().Local().Index)
+	}
 	waitUntil(t, 30*time.Second, "a certified checkpoint of the last decision on every node", func() bool {
 		for _, n := range nodes {
 			if n.Consensus().Local().Certified < applied {
