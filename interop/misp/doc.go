@@ -20,7 +20,8 @@
 //
 //   - the event's own fields (info, threat level, analysis, date, Orgc,
 //     tags, galaxies, sightings, RelatedEvent and every other field: all
-//     but Attribute and Object) as one item of type "event";
+//     but Attribute and Object, which stay only when they are empty lists,
+//     so that export gives them back) as one item of type "event";
 //   - each attribute (with its tags, sightings, galaxies) as an item of
 //     type "attribute" whose parent is the event;
 //   - each object, its attributes inside it, as an item of type "object".
@@ -96,7 +97,8 @@
 //
 // # Validation
 //
-// Every exported event is checked by [Validate] against MISP's own JSON
+// An attribute_count of null (PyMISP writes it for a new event; MISP's
+// schema wants a string) is exported as the count. Every exported event is checked by [Validate] against MISP's own JSON
 // Schema (PyMISP's schema.json and schema-lax.json, embedded with the
 // github.com/santhosh-tekuri/jsonschema/v6 library) and its attribute types and
 // categories against describeTypes.json. The strict 2.4 schema predates

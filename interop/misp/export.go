@@ -168,7 +168,9 @@ func Export(parts []Part, opts ExportOptions) ([]map[string]any, []Withheld, err
 		if b.objs != nil {
 			f["Object"] = b.objs
 		}
-		if _, ok := f["attribute_count"]; ok && b.withheld {
+		if n, ok := f["attribute_count"]; ok && (b.withheld || n == nil) {
+			// Derived by MISP; null (PyMISP writes it for a new event) is
+			// not a string MISP's schema accepts: the count is.
 			f["attribute_count"] = strconv.Itoa(countAttributes(b.attrs, b.objs))
 		}
 		ev := map[string]any{"Event": f}

@@ -173,8 +173,13 @@ func mapEvent(ev Event, opts Options, seen map[string]string) (items []Item, ref
 	scope := readScope(&c, p, f, false)
 	checkRed(&c, p, l.tlp, scope)
 	own := maps.Clone(f)
-	delete(own, "Attribute")
-	delete(own, "Object")
+	for _, k := range []string{"Attribute", "Object"} {
+		// The items are entries of their own; an empty list stays in the
+		// event's part, so that export gives it back.
+		if a, ok := own[k].([]any); !ok || len(a) > 0 {
+			delete(own, k)
+		}
+	}
 	text := fmt.Sprintf("MISP event %q (threat level %s, analysis %s)", info, threatLevels[str(f["threat_level_id"])], analyses[str(f["analysis"])])
 	evItem := makeItem(&c, p, TypeEvent, uuid, "", own, l, text, scope)
 

@@ -37,7 +37,15 @@ func Decode(data []byte) (*Bundle, error) {
 		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
 	m, ok := v.(map[string]any)
-	if !ok || m["type"] != "bundle" {
+	if !ok {
+		return nil, fmt.Errorf(`%w: $ is not an object (a bundle, or one STIX object)`, ErrFormat)
+	}
+	if typ, _ := m["type"].(string); typ != "bundle" && typ != "" {
+		// One STIX object on its own (as OASIS's interop examples are):
+		// read as a bundle of that object, at path $.
+		return &Bundle{Objects: []Object{{Path: "$", Fields: m}}}, nil
+	}
+	if m["type"] != "bundle" {
 		return nil, fmt.Errorf(`%w: $ is not an object of type "bundle"`, ErrFormat)
 	}
 	id, _ := m["id"].(string)
@@ -58,7 +66,9 @@ func Decode(data []byte) (*Bundle, error) {
 
 // idType splits a STIX identifier TYPE--UUID and returns its type, if the
 // identifier is well formed: a type of lower-case letters, digits and
-// hyphens and an RFC 4122 UUID.
+// hyphens and an RFC 4122 UUID. Upper-case hex digits are accepted, as
+// the official schema's identifier pattern accepts them (OASIS's own
+// infrastructure example has one); an ID is kept and compared as written.
 func idType(id string) (string, bool) {
 	const uuidLen = 36
 	if len(id) < uuidLen+5 || id[len(id)-uuidLen-2:len(id)-uuidLen] != "--" {
@@ -67,11 +77,6 @@ func idType(id string) (string, bool) {
 	typ, u := id[:len(id)-uuidLen-2], id[len(id)-uuidLen:]
 	if !misp.ValidUUID(u) || !validType(typ) {
 		return "", false
-	}
-	for _, c := range u {
-		if c >= 'A' && c <= 'F' {
-			return "", false
-		}
 	}
 	return typ, true
 }

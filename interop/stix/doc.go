@@ -6,8 +6,12 @@
 //
 // # Reading
 //
-// [Decode] reads a bundle ({"type": "bundle", "id": …, "objects": […]});
-// every object has a JSON path ($.objects[3]) that refusals name.
+// [Decode] reads a bundle ({"type": "bundle", "id": …, "objects": […]}),
+// or one STIX object on its own as a bundle of it (at path $); every
+// object has a JSON path ($.objects[3]) that refusals name. Identifiers
+// are TYPE--UUID; upper-case hex digits in the UUID are accepted, as the
+// official schema's pattern accepts them, and an ID is compared as
+// written.
 //
 // # The mapping
 //
@@ -67,6 +71,13 @@
 // network. A type the schemas do not define is checked against the common
 // core (an SDO's or SRO's, or a cyber-observable's). Import and export
 // both validate every object.
+//
+// An incident's Incident Core extension ([IncidentCore]: determination,
+// investigation status, criticality, incident types) is read into its
+// text; the extension SDOs of that suite (impact, event, task) are kept
+// verbatim like every other type. Validate checks an object of a type an
+// extension adds against the core without its extension-defined
+// properties (see Validate).
 //
 // [Indicators] reads an indicator object's pattern (with its pattern type
 // and name) as a misp.Indicator; [Link] reads a relationship between an

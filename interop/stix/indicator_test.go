@@ -1,6 +1,8 @@
 package stix
 
 import (
+	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -33,5 +35,39 @@ func TestLinkAndIndicators(t *testing.T) {
 	}
 	if got := Indicators(&log.Intel{Format: log.IntelSTIX, Type: "malware", ID: "m", Data: []byte(`{"pattern":"x"}`)}); got != nil {
 		t.Errorf("a malware object as an indicator: %+v", got)
+	}
+}
+
+// An incident's Incident Core extension is read into its text; the
+// extension SDOs it names (impact, task) are kept verbatim.
+func TestIncidentCore(t *testing.T) {
+	raw, err := os.ReadFile("testdata/incident-core.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Map(b, Options{TLP: log.TLPAmber})
+	if len(p.Refused) > 0 || len(p.Items) != 5 {
+		t.Fatalf("%d items, refused %v", len(p.Items), p.Refused)
+	}
+	if got, want := p.Items[0].Body.Text, `STIX incident "Sample ransomware incident" (confirmed, investigation closed, criticality 70, ransomware)`; got != want {
+		t.Errorf("the incident's text: %q, want %q", got, want)
+	}
+	if got := p.Items[1].Intel.Type; got != "impact" {
+		t.Errorf("the impact SDO kept as %q", got)
+	}
+	// The relaxation is for objects a new-sdo extension defines only: the
+	// same extension property on an object without one is refused.
+	impact := p.Items[1].Intel
+	var o map[string]any
+	if err := json.Unmarshal(impact.Data, &o); err != nil {
+		t.Fatal(err)
+	}
+	delete(o["extensions"].(map[string]any), "extension-definition--7cc33dd6-f6a1-489b-98ea-522d351d71b9")
+	if err := Validate(o); err == nil {
+		t.Error("an impact without its new-sdo extension validates with an extension named availability")
 	}
 }

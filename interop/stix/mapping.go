@@ -2,6 +2,7 @@ package stix
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -132,7 +133,7 @@ func mapObject(c *collector, o Object, ids map[string]string, opts Options) Item
 		return Item{}
 	}
 	if t, ok := idType(id); !ok || t != typ {
-		c.refuse(p+".id", fmt.Sprintf("malformed id %q: want %s--UUID (lower-case)", id, typ))
+		c.refuse(p+".id", fmt.Sprintf("malformed id %q: want %s--UUID", id, typ))
 		return Item{}
 	}
 	walk(c, p, f, ids, typ == "observed-data")
@@ -322,6 +323,44 @@ func version(f map[string]any) int64 {
 	return 0
 }
 
+// IncidentCore is the extension definition of OASIS's Incident Core
+// extension (cti-stix-common-objects, extension-definition-specifications/
+// incident-core): the determination, investigation status, criticality
+// and types of an incident.
+const IncidentCore = "extension-definition--ef765651-680c-498d-9894-99799f2fa126"
+
+// incidentCore says what an incident's Incident Core extension tells
+// people ("" without one): " (confirmed, investigation closed,
+// criticality 70, ransomware)".
+func incidentCore(f map[string]any) string {
+	exts, _ := f["extensions"].(map[string]any)
+	ic, _ := exts[IncidentCore].(map[string]any)
+	if ic == nil {
+		return ""
+	}
+	var parts []string
+	if d, ok := ic["determination"].(string); ok && d != "" {
+		parts = append(parts, d)
+	}
+	if st, ok := ic["investigation_status"].(string); ok && st != "" {
+		parts = append(parts, "investigation "+st)
+	}
+	if c, ok := ic["criticality"].(json.Number); ok {
+		parts = append(parts, "criticality "+c.String())
+	}
+	if ts, ok := ic["incident_types"].([]any); ok {
+		for _, t := range ts {
+			if s, ok := t.(string); ok {
+				parts = append(parts, s)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
 // text is a line for people about an object.
 func text(typ string, f map[string]any) string {
 	s := "STIX " + typ
@@ -337,6 +376,8 @@ func text(typ string, f map[string]any) string {
 		s += fmt.Sprintf(" of %v", f["sighting_of_ref"])
 	case "note":
 		s += ": " + fmt.Sprint(f["content"])
+	case "incident":
+		s += incidentCore(f)
 	}
 	const maxText = 1000
 	if len(s) > maxText {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"strings"
 	"sync"
 
@@ -90,9 +91,20 @@ func (v *validator) get(file string) (*jsonschema.Schema, error) {
 // Validate checks one STIX object (as Decode or encoding/json reads it)
 // against the official STIX 2.1 JSON Schema of its type; an object of a
 // type the schemas do not define is checked against the common core.
+//
+// An object of a type an extension definition adds (its extensions name
+// one with extension_type "new-sdo", like Incident Core's impact) may
+// carry extension properties of that definition's own design under
+// extensions (impact's "availability", "monetary"), which the core's
+// naming rule (an extension-definition id or a name ending in -ext)
+// refuses: those are checked by the extension's definition, which
+// crisismesh keeps verbatim, so the core is checked without them.
 func Validate(o map[string]any) error {
 	typ, _ := o["type"].(string)
 	file := schemaFile(typ, o)
+	if file == "common/core.json" {
+		o = withoutNewSDOProperties(o)
+	}
 	s, err := schemas().get(file)
 	if err != nil {
 		return err
@@ -109,4 +121,30 @@ func Validate(o map[string]any) error {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, file, err)
 	}
 	return nil
+}
+
+// withoutNewSDOProperties returns o without the entries of its extensions
+// that follow neither of the core's naming rules, if o is of a type an
+// extension definition adds; else o itself.
+func withoutNewSDOProperties(o map[string]any) map[string]any {
+	exts, _ := o["extensions"].(map[string]any)
+	newSDO := false
+	for k, v := range exts {
+		e, _ := v.(map[string]any)
+		if strings.HasPrefix(k, "extension-definition--") && e["extension_type"] == "new-sdo" {
+			newSDO = true
+		}
+	}
+	if !newSDO {
+		return o
+	}
+	kept := map[string]any{}
+	for k, v := range exts {
+		if strings.HasPrefix(k, "extension-definition--") || strings.HasSuffix(k, "-ext") {
+			kept[k] = v
+		}
+	}
+	c := maps.Clone(o)
+	c["extensions"] = kept
+	return c
 }
