@@ -55,6 +55,7 @@ const (
 	ContextCommand      Context = "crisismesh/command/v1"
 	ContextCheckpoint   Context = "crisismesh/checkpoint/v1"
 	ContextBundle       Context = "crisismesh/bundle/v1"
+	ContextArchive      Context = "crisismesh/archive/v1"
 )
 
 func (c Context) check() error {

@@ -75,6 +75,7 @@ func (n *Node) routes() []route {
 		{method: "POST", path: api.PathSync, h: n.handleSync, access: token, limit: api.MaxBody},
 		{method: "POST", path: api.PathBundleExport, h: n.handleExport, access: token, limit: api.MaxBody, write: bundleTimeout},
 		{method: "POST", path: api.PathBundleImport, h: n.handleImport, access: token, limit: api.MaxBundleBody, write: bundleTimeout},
+		{method: "POST", path: api.PathArchiveExport, h: n.handleArchiveExport, access: token, limit: api.MaxBody, write: bundleTimeout},
 		{method: "GET", path: api.PathMembers, h: n.handleMembers, access: token},
 		{method: "POST", path: api.PathMembers, h: n.handleRosterChange, access: token, limit: api.MaxBody},
 		{method: "GET", path: api.PathUpdate, h: n.handleUpdateStatus, access: token},

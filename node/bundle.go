@@ -106,11 +106,21 @@ func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Out != "" {
-		out, err := n.confined(req.Out)
+	serveExport(n, w, req.Out, api.HeaderBundle, func(out string) (BundleView, error) { return n.ExportBundle(out, req.For) },
+		func(v *BundleView) { v.File = "" })
+}
+
+// serveExport answers an export request (code export-failed): with out,
+// export writes the file there (inside the bundle directory) and the
+// answer is its view; without, export writes it to a private temporary
+// place, and the file is the response body with its view (unnamed by
+// streamed) as JSON in header hdr.
+func serveExport[V any](n *Node, w http.ResponseWriter, out, hdr string, export func(path string) (V, error), streamed func(*V)) {
+	if out != "" {
+		out, err := n.confined(out)
 		if err == nil {
-			var v BundleView
-			if v, err = n.ExportBundle(out, req.For); err == nil {
+			var v V
+			if v, err = export(out); err == nil {
 				writeJSON(w, http.StatusOK, v)
 				return
 			}
@@ -124,12 +134,12 @@ func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer os.RemoveAll(tmp)
-	v, err := n.ExportBundle(filepath.Join(tmp, "bundle"), req.For)
+	v, err := export(filepath.Join(tmp, "export"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "export-failed", err.Error())
 		return
 	}
-	f, err := os.Open(filepath.Join(tmp, "bundle"))
+	f, err := os.Open(filepath.Join(tmp, "export"))
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "export-failed", err.Error())
 		return
@@ -140,9 +150,9 @@ func (n *Node) handleExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "export-failed", err.Error())
 		return
 	}
-	v.File = ""
-	hdr, _ := json.Marshal(v)
-	w.Header().Set(api.HeaderBundle, string(hdr))
+	streamed(&v)
+	b, _ := json.Marshal(v)
+	w.Header().Set(hdr, string(b))
 	w.Header().Set("Content-Type", api.ContentTypeBundle)
 	w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
 	w.WriteHeader(http.StatusOK)

@@ -24,6 +24,7 @@ type (
 	HolderView        = api.HolderView
 	SyncReport        = api.SyncReport
 	BundleView        = api.BundleView
+	ArchiveView       = api.ArchiveView
 	RosterMemberView  = api.RosterMemberView
 	PendingUpdateView = api.PendingUpdateView
 	MembersView       = api.MembersView

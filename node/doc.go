@@ -55,6 +55,11 @@
 //     [Node.ForceSync] runs a full resync with one member now.
 //   - bundle.go: [Node.ExportBundle] and [Node.ImportBundle] move the log
 //     through a file when no link works.
+//   - archive.go: [Node.ExportArchive] writes the after-action archive
+//     (package replication/archive): every entry, evidence, checkpoint
+//     payload and committed Raft entry, optionally bounded by author time;
+//     verify.go: [VerifyArchive] checks one offline with the genesis alone
+//     (no node runs), and with a data directory's keys opens bodies.
 //   - members.go: governing the running network. [Node.Members] lists the
 //     roster and the updates waiting for approvals ([MembersView]);
 //     [Node.ChangeRoster] signs a roster update (add, revoke, rotate,
@@ -144,6 +149,7 @@
 //     field; a body over its route's limit is 413).
 //   - bundle.go also serves bundles as streamed bodies; a path the API
 //     takes must be inside bundle_dir (config.toml).
+//   - archive.go serves archives the same way (serveExport).
 //   - intel.go: MISP and STIX imports (the MISP JSON or the bundle as the
 //     body; 422 with the refusals and their JSON paths) and exports.
 //   - report.go: /api/v1/indicators and /api/v1/report (Markdown or HTML

@@ -38,6 +38,7 @@ var importTable = map[string][]string{
 	"interop/misp":          {"replication/log"},
 	"interop/stix":          {"replication/log", "interop/misp"}, // shares misp's JSON, TLP and export helpers
 	"replication/sync":      {"replication/log", "replication/store", "crypto"},
+	"replication/archive":   {"replication/consensus", "replication/crisis", "replication/log", "crypto"},
 	"replication/consensus": {"replication/crisis", "replication/log", "replication/store", "crypto"},
 	"replication/store":     {"replication/log", "crypto"},
 	"replication/log":       {"crypto"},

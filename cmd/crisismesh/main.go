@@ -101,7 +101,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newArchiveCmd(), newVerifyCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd())
 	return root
 }
 

@@ -154,9 +154,7 @@ func readLabels(c *collector, p string, tags any) labels {
 }
 
 // TLPRank orders TLP labels from the widest (clear) to the narrowest (red).
-func TLPRank(t log.TLP) int {
-	return slices.Index([]log.TLP{log.TLPClear, log.TLPGreen, log.TLPAmber, log.TLPAmberStrict, log.TLPRed}, t)
-}
+func TLPRank(t log.TLP) int { return t.Rank() }
 
 // narrower returns the narrower of two TLP labels.
 func narrower(a, b log.TLP) log.TLP {

@@ -169,19 +169,31 @@ func (c *Client) Sync(ctx context.Context, peer string) (SyncReport, error) {
 // ExportBundle streams a bundle of what member forMember lacks (every
 // entry when "") into w, with the caller's rights on w.
 func (c *Client) ExportBundle(ctx context.Context, forMember string, w io.Writer) (BundleView, error) {
-	resp, err := c.request(ctx, http.MethodPost, PathBundleExport, ExportRequest{For: forMember})
+	return stream[BundleView](ctx, c, "bundle export", PathBundleExport, HeaderBundle, ExportRequest{For: forMember}, w)
+}
+
+// ExportArchive streams an after-action archive into w, with the caller's
+// rights on w (req.Out must be empty).
+func (c *Client) ExportArchive(ctx context.Context, req ArchiveExportRequest, w io.Writer) (ArchiveView, error) {
+	return stream[ArchiveView](ctx, c, "archive export", PathArchiveExport, HeaderArchive, req, w)
+}
+
+// stream posts req to path and copies the file the node streams back
+// into w; the file's view V comes in header hdr.
+func stream[V any](ctx context.Context, c *Client, what, path, hdr string, req any, w io.Writer) (V, error) {
+	var v V
+	resp, err := c.request(ctx, http.MethodPost, path, req)
 	if err != nil {
-		return BundleView{}, err
+		return v, err
 	}
 	defer resp.Body.Close()
-	var v BundleView
-	if err := json.Unmarshal([]byte(resp.Header.Get(HeaderBundle)), &v); err != nil {
-		return BundleView{}, fmt.Errorf("node API at %s: bundle export answered without its %s header: %w", c.base, HeaderBundle, err)
+	if err := json.Unmarshal([]byte(resp.Header.Get(hdr)), &v); err != nil {
+		return v, fmt.Errorf("node API at %s: %s answered without its %s header: %w", c.base, what, hdr, err)
 	}
-	// A body cut short fails here (its length was announced); a bundle
-	// cut anywhere else fails its checksum at import.
+	// A body cut short fails here (its length was announced); a file
+	// cut anywhere else fails its checksum when read.
 	if _, err := io.Copy(w, resp.Body); err != nil {
-		return v, fmt.Errorf("bundle export: %w", err)
+		return v, fmt.Errorf("%s: %w", what, err)
 	}
 	return v, nil
 }

@@ -3,12 +3,14 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crisismesh/crisismesh/node/api"
 )
@@ -35,6 +37,15 @@ func fakeNode(t *testing.T) *httptest.Server {
 	mux.HandleFunc("POST "+api.PathBundleExport, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderBundle, `{"exporter":"cert-lu","entries":2}`)
 		w.Write([]byte("BUNDLE"))
+	})
+	mux.HandleFunc("POST "+api.PathArchiveExport, func(w http.ResponseWriter, r *http.Request) {
+		var req api.ArchiveExportRequest
+		if json.NewDecoder(r.Body).Decode(&req) != nil || req.From == nil || req.To != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.Header().Set(api.HeaderArchive, `{"exporter":"cert-lu","entries":5,"decisions":2}`)
+		w.Write([]byte("ARCHIVE"))
 	})
 	mux.HandleFunc("GET "+api.PathCrisis, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadGateway)
@@ -89,6 +100,12 @@ func TestClientPagesAndBundles(t *testing.T) {
 	v, err := cl.ExportBundle(ctx, "", &buf)
 	if err != nil || v.Exporter != "cert-lu" || v.Entries != 2 || buf.String() != "BUNDLE" {
 		t.Errorf("export: %+v %q %v", v, buf.String(), err)
+	}
+	buf.Reset()
+	from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	av, err := cl.ExportArchive(ctx, api.ArchiveExportRequest{From: &from}, &buf)
+	if err != nil || av.Exporter != "cert-lu" || av.Entries != 5 || av.Decisions != 2 || buf.String() != "ARCHIVE" {
+		t.Errorf("archive export: %+v %q %v", av, buf.String(), err)
 	}
 }
 

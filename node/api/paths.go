@@ -13,6 +13,7 @@ const (
 	PathSync          = "/api/v1/sync"
 	PathBundleExport  = "/api/v1/bundles/export"
 	PathBundleImport  = "/api/v1/bundles/import"
+	PathArchiveExport = "/api/v1/archive/export"
 	PathMembers       = "/api/v1/members"
 	PathUpdate        = "/api/v1/members/updates/{id}"
 	PathApprove       = "/api/v1/members/updates/{id}/approve"
@@ -30,8 +31,9 @@ const (
 	PathLogin         = "/login"
 	PathDashboard     = "/dashboard/"
 	PathMetrics       = "/metrics"
-	HeaderNext        = "Crisismesh-Next"   // GET entries: the after= of the next page; absent on the last page
-	HeaderBundle      = "Crisismesh-Bundle" // bundle export streamed: the BundleView as JSON
+	HeaderNext        = "Crisismesh-Next"    // GET entries: the after= of the next page; absent on the last page
+	HeaderBundle      = "Crisismesh-Bundle"  // bundle export streamed: the BundleView as JSON
+	HeaderArchive     = "Crisismesh-Archive" // archive export streamed: the ArchiveView as JSON
 	ContentTypeBundle = "application/octet-stream"
 	ContentTypeMD     = "text/markdown; charset=utf-8"
 	ContentTypeHTML   = "text/html; charset=utf-8"

@@ -293,6 +293,38 @@ type BundleView struct {
 	Rejected int       `json:"rejected,omitempty"`
 }
 
+// ArchiveExportRequest is the JSON body of POST /api/v1/archive/export.
+// From and To bound the entries by their author's time (inclusive); what
+// verifying them needs (roster, key and checkpoint entries, signed
+// successors) is kept whatever its time. Out
+// works as in ExportRequest.
+type ArchiveExportRequest struct {
+	Out  string     `json:"out,omitempty"`
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+}
+
+// ArchiveView describes an after-action archive.
+type ArchiveView struct {
+	File     string     `json:"file"`
+	Network  string     `json:"network_id"`
+	Exporter string     `json:"exporter"`
+	Created  time.Time  `json:"created"`
+	From     *time.Time `json:"from,omitempty"`
+	To       *time.Time `json:"to,omitempty"`
+	Records  uint64     `json:"records"`
+	Entries  int        `json:"entries"`
+	// Evidence: entries set aside (forks, revocations); Checkpoints:
+	// opened checkpoint payloads; Decisions: committed Raft entries.
+	Evidence    int    `json:"evidence"`
+	Checkpoints int    `json:"checkpoints"`
+	Decisions   int    `json:"decisions"`
+	Bytes       uint64 `json:"bytes"`
+	// RaftFirst is the first index this node's Raft log held: decisions
+	// before it were compacted away (1: none).
+	RaftFirst uint64 `json:"raft_first"`
+}
+
 // Member statuses (RosterMemberView.Status).
 const (
 	MemberActive  = "active"

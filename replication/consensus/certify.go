@@ -75,7 +75,7 @@ func (e *Engine) observeCheckpoint(en *log.Entry, payload []byte) (err error) {
 		}
 		cp = &Checkpoint{State: st, Term: w.Term, Index: w.Index, Roster: w.Roster, Digest: key.digest, Outcomes: outs,
 			Author: en.Header.Author, Written: time.UnixMilli(en.Header.Time), Entry: en.ID(), wire: w}
-		cp.wire.Votes = nil
+		cp.wire.Votes, cp.wire.Tail = nil, nil
 	}
 	e.mu.Lock()
 	if c := e.checkpoint; c != nil && w.Index <= c.Index {
@@ -323,7 +323,7 @@ func (e *Engine) writeVote(index, term, roster uint64, digest [32]byte) error {
 	if err != nil {
 		return err
 	}
-	w := checkpointWire{Term: term, Index: index, Roster: roster, Digest: digest[:], Votes: []voteWire{v}}
+	w := checkpointWire{Term: term, Index: index, Roster: roster, Digest: digest[:], Votes: []voteWire{v}, Tail: e.fsm.tailUpTo(index)}
 	if err := e.appendCheckpoint(&w); err != nil {
 		return err
 	}

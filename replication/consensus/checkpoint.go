@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crisismesh/crisismesh/crypto"
@@ -52,6 +53,37 @@ type checkpointWire struct {
 	Older   []byte     `cbor:"7,keyasint,omitempty"`
 	Updates []byte     `cbor:"8,keyasint,omitempty"`
 	Votes   []voteWire `cbor:"9,keyasint,omitempty"`
+	// Tail is every Raft entry the writer's state machine applied after
+	// its snapshot base (the newest certified checkpoint it verified) up
+	// to Index: each committed command with its member's signature, and
+	// each roster update carried into Raft. Raft compacts its log; the
+	// crisis log keeps these for the after-action archive, whose
+	// verifier replays them from the genesis against the certified
+	// digests (package replication/archive). Not part of the digest:
+	// two voters' bases may differ, their states may not.
+	Tail []tailWire `cbor:"10,keyasint,omitempty"`
+}
+
+// maxTail bounds the bytes of Raft entries a checkpoint carries (an
+// entry is at most log.MaxEntrySize): beyond it, only the newest fit,
+// and an archive relies on the other voters' tails or a Raft log.
+const maxTail = 512 << 10
+
+// tailUpTo returns the Raft entries applied after the base up to index,
+// the newest maxTail bytes of them.
+func (f *fsm) tailUpTo(index uint64) []tailWire {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n := 0
+	for n < len(f.tail) && f.tail[n].Index <= index {
+		n++
+	}
+	from, size := n, 0
+	for from > 0 && size+len(f.tail[from-1].Data) <= maxTail {
+		from--
+		size += len(f.tail[from].Data)
+	}
+	return slices.Clone(f.tail[from:n])
 }
 
 // A voteWire is one voter's signature over a checkpoint's statement.
@@ -171,6 +203,7 @@ func (e *Engine) writeCheckpoint() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	w.Tail = e.fsm.tailUpTo(w.Index)
 	if e.voterID() != (crypto.MemberID{}) {
 		v, err := e.signStatement(w.Term, w.Index, w.Roster, [32]byte(w.Digest))
 		if err != nil {

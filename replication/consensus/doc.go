@@ -96,6 +96,17 @@
 //     revoked or rotated since, repeated votes and signatures over another
 //     statement do not count. A node that does not hold the roster version
 //     a checkpoint names yet waits for it.
+//   - A checkpoint and every vote also carry the Raft entries their
+//     writer's state machine applied since its snapshot base (the newest
+//     certified checkpoint it verified) up to the index: every committed
+//     command with its member's signature, every roster update carried
+//     into Raft (the newest 512 KiB of them). Raft compacts its log; so
+//     the crisis log keeps every decision, and an after-action archive
+//     replays them from the genesis against the certified digests
+//     (offline.go: ParseClaim, Replayer; package replication/archive).
+//     The tail is not part of the digest (two voters' bases may differ)
+//     and needs no trust: a tail that does not replay to the certified
+//     state is ignored there.
 //   - A certified state replaces the shown state only when its index is
 //     higher than both this node's own state machine and the certified
 //     state it holds: a stale but genuine certificate never rolls a node

@@ -381,3 +381,14 @@ func (sc *SignedCommand) Signer() crypto.MemberID { return sc.dec.Signer }
 
 // Network returns the network the command was signed for.
 func (sc *SignedCommand) Network() crypto.NetworkID { return sc.dec.Network }
+
+// Authenticate checks what [Apply] checks first, without a state: the
+// network, that the signer is a member of r, the signature, and that the
+// signer is not revoked in r. It returns the signer's roster entry; the
+// error is a [*Refusal] naming the rule.
+func Authenticate(sc *SignedCommand, r *crypto.Roster) (*crypto.Member, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: no roster", ErrBadCall)
+	}
+	return authenticate(sc, r)
+}

@@ -52,6 +52,12 @@ const (
 	TLPRed         TLP = "red"
 )
 
+// Rank orders TLP labels from the widest (clear, 0) to the narrowest
+// (red, 4); it is -1 for anything else.
+func (t TLP) Rank() int {
+	return slices.Index([]TLP{TLPClear, TLPGreen, TLPAmber, TLPAmberStrict, TLPRed}, t)
+}
+
 // Attachment refers to a file carried alongside an entry.
 type Attachment struct {
 	Name      string `cbor:"1,keyasint" json:"name"`
