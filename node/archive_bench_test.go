@@ -19,17 +19,8 @@ import (
 //	go test ./node -run '^$' -bench BenchmarkArchive100k -benchtime 3x
 func BenchmarkArchive100k(b *testing.B) {
 	const entries, batch = 100_000, 500
-	o := TestnetOptions{Dir: b.TempDir(), Nodes: 1, BasePort: freeBasePort(b), Now: time.Now()}
-	specs, err := Testnet(o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := Open(specs[0].Dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	n := openIntelNode(b)
 	defer n.Close()
-	waitUntil(b, 30*time.Second, "the network key", func() bool { _, ok := n.Store().NetworkKey(); return ok })
 	key, _ := n.Store().NetworkKey()
 	for i := 0; i < entries; i += batch {
 		drafts := make([]log.Draft, batch)
@@ -41,7 +32,7 @@ func BenchmarkArchive100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	genesis := filepath.Join(specs[0].Dir, GenesisFile)
+	genesis := filepath.Join(n.dir, GenesisFile)
 	out := filepath.Join(b.TempDir(), "bench.archive")
 	var export, verify time.Duration
 	var size int64

@@ -35,8 +35,8 @@ func mispEvent(ev, n int) []byte {
 	return b
 }
 
-// openIntelNode opens a fresh one-node network for a benchmark and waits
-// for its network key.
+// openIntelNode opens a fresh one-node network for a benchmark (MISP,
+// archive) and waits for its network key.
 func openIntelNode(b *testing.B) *Node {
 	b.Helper()
 	o := TestnetOptions{Dir: b.TempDir(), Nodes: 1, BasePort: freeBasePort(b), Now: time.Now()}
