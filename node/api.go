@@ -85,6 +85,7 @@ func (n *Node) routes() []route {
 		{method: "POST", path: api.PathMISPImport, h: n.handleMISPImport, access: token, limit: api.MaxMISPBody, write: bundleTimeout},
 		{method: "GET", path: api.PathMISPExport, h: n.handleMISPExport, access: token, write: bundleTimeout},
 		{method: "POST", path: api.PathLoginCodes, h: n.handleLoginCode, access: token, limit: api.MaxBody},
+		{method: "GET", path: api.PathMatrixStatus, h: n.handleMatrixStatus, access: token},
 		{method: "GET", path: api.PathEvents, h: n.handleEvents, access: token, write: -1},
 		{method: "GET", path: api.PathOpenAPI, h: handleOpenAPI, access: token},
 		{method: "GET", path: api.PathDashboard + "{file...}", h: dashboard.ServeHTTP, access: token},

@@ -25,7 +25,8 @@
 //     prepares several on 127.0.0.1 sharing one genesis; [DefaultDir] is
 //     $CRISISMESH_DIR, else ~/.crisismesh.
 //   - config.go: [Config] is config.toml (listen addresses, link profile,
-//     static peers, mDNS, relay, API address, logging); [DefaultConfig],
+//     static peers, mDNS, relay, API address, logging, and the optional
+//     [matrix] section of the Matrix bridge); [DefaultConfig],
 //     [Config.Validate] (every problem at once), [LoadConfig] (unknown
 //     keys refused), [WriteConfig].
 //
@@ -85,6 +86,13 @@
 //     SkipInvalid. [Node.ExportMISP] gives back the newest version of each
 //     event this node can read, capped by TLP (never RED; AMBER+STRICT
 //     only for a named organisation).
+//   - matrix.go: the Matrix bridge (package interop/matrix), started by
+//     [Open] when config.toml has a [matrix] section and stopped by
+//     [Node.Close]. The node is the bridge's matrix.Node: entries after a
+//     per-author position, a message written from the room (this node's
+//     member as author, sealed to the network, its Matrix origin in the
+//     payload: [EntryView].Bridged), the local crisis view.
+//     [Node.MatrixStatus] reports it.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - reserve.go: Reserve requests as views (only an open one counts
@@ -127,6 +135,7 @@
 //     takes must be inside bundle_dir (config.toml).
 //   - misp.go: MISP import (the MISP JSON as the body; 422 with the
 //     refusals and their JSON paths) and export, over package interop/misp.
+//   - matrix.go: /api/v1/matrix/status, the bridge's state.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

@@ -21,6 +21,7 @@ const (
 	PathMISPImport    = "/api/v1/misp/import" // the MISP JSON as the body; query tlp=, skip_invalid=1
 	PathMISPExport    = "/api/v1/misp/export" // query since=, max_tlp=, amber_strict_org=, event=
 	PathEvents        = "/api/v1/events"
+	PathMatrixStatus  = "/api/v1/matrix/status"
 	PathLoginCodes    = "/api/v1/login-codes"
 	PathOpenAPI       = "/api/v1/openapi.json"
 	PathLogin         = "/login"

@@ -30,11 +30,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 )
 
 // Version is the Dendrite version tools/dendrite/go.mod pins.
@@ -345,4 +350,72 @@ func (s *Server) Register(name string) (User, error) {
 		return u, fmt.Errorf("matrixtest: create-account %s printed no access token: %s%s", name, out, stderr.String())
 	}
 	return u, nil
+}
+
+// Client registers a user and returns a Matrix client logged in as it.
+func (s *Server) Client(name string) (*mautrix.Client, User, error) {
+	u, err := s.Register(name)
+	if err != nil {
+		return nil, u, err
+	}
+	c, err := mautrix.NewClient(s.URL, id.UserID(u.ID), u.Token)
+	if err != nil {
+		return nil, u, fmt.Errorf("matrixtest: %w", err)
+	}
+	return c, u, nil
+}
+
+// NewRoom has creator make a private room (end-to-end encrypted if
+// encrypted) and invite the users; it returns the room's ID.
+func NewRoom(creator *mautrix.Client, encrypted bool, invite ...string) (id.RoomID, error) {
+	req := &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "CSIRT team"}
+	for _, u := range invite {
+		req.Invite = append(req.Invite, id.UserID(u))
+	}
+	if encrypted {
+		req.InitialState = []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}
+	}
+	resp, err := creator.CreateRoom(context.Background(), req)
+	if err != nil {
+		return "", fmt.Errorf("matrixtest: create room: %w", err)
+	}
+	return resp.RoomID, nil
+}
+
+// Message is a room message as a member reads it.
+type Message struct {
+	Sender, Body, MsgType string
+	Content               map[string]any
+}
+
+// Read returns the room's m.room.message events as c reads them, oldest
+// first (encrypted events are not decrypted).
+func Read(c *mautrix.Client, room id.RoomID) ([]Message, error) {
+	ctx := context.Background()
+	s, err := c.FullSyncRequest(ctx, mautrix.ReqSync{Timeout: 0, FilterID: `{"room":{"timeline":{"limit":1}}}`})
+	if err != nil {
+		return nil, fmt.Errorf("matrixtest: sync: %w", err)
+	}
+	var out []Message
+	from := s.NextBatch
+	for {
+		resp, err := c.Messages(ctx, room, from, "", mautrix.DirectionBackward, nil, 100)
+		if err != nil {
+			return nil, fmt.Errorf("matrixtest: messages: %w", err)
+		}
+		for _, ev := range resp.Chunk {
+			if ev.Type != event.EventMessage {
+				continue
+			}
+			body, _ := ev.Content.Raw["body"].(string)
+			mt, _ := ev.Content.Raw["msgtype"].(string)
+			out = append(out, Message{Sender: string(ev.Sender), Body: body, MsgType: mt, Content: ev.Content.Raw})
+		}
+		if resp.End == "" || len(resp.Chunk) == 0 {
+			break
+		}
+		from = resp.End
+	}
+	slices.Reverse(out)
+	return out, nil
 }
