@@ -66,11 +66,21 @@
 //
 // # Encrypted rooms
 //
-// Encryption needs mautrix's pure-Go Olm/Megolm (goolm), which v0.33.0
-// selects with the goolm build tag (without it, mautrix/crypto links
-// libolm through cgo). This build has none: a bridge built without the tag
-// refuses an encrypted room with [ErrNoEncryption], saying to build with
-// -tags goolm.
+// In an end-to-end encrypted room the bridge is a device of its own:
+// mautrix's OlmMachine with goolm, its pure-Go Olm/Megolm. mautrix v0.33.0
+// selects goolm with the goolm build tag (crypto/registergoolm.go; without
+// the tag mautrix/crypto links libolm through cgo), so the encryption lives
+// in e2ee_goolm.go (//go:build goolm) and a build without the tag
+// (e2ee_none.go) refuses an encrypted room with [ErrNoEncryption], which
+// says to build with -tags goolm. Plain `go build ./...` and `go test
+// ./...` need neither the tag nor C libraries. The device's keys are kept
+// in the bridge's directory, mode 0600: crypto.db (mautrix's SQL store on
+// modernc.org/sqlite, pure Go; the account and sessions in it are pickled
+// under pickle.key) and pickle.key. Before each send the joined members are
+// read; when they changed since the room key was shared, a new room key is
+// made and shared with the members' devices (who left cannot read on, who
+// joined can). A room key that has not arrived yet when a message does is
+// waited for (syncing to-device events) for up to 20 s.
 //
 // A Bridge is safe for concurrent use; it owns its goroutines and Close
 // stops them.
