@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { matrixtest.Main(m) }
 // env is a homeserver with a room: alice (allowed) made it and invited the
 // bot and mallory (not allowed), who joined.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	hs      *matrixtest.Server
 	bot     matrixtest.User
 	alice   *mautrix.Client
@@ -30,7 +30,9 @@ type env struct {
 	dir     string
 }
 
-func newEnv(t *testing.T, encrypted bool) *env {
+func newEnv(t *testing.T, encrypted bool) *env { return newEnvTB(t, encrypted) }
+
+func newEnvTB(t testing.TB, encrypted bool) *env {
 	t.Helper()
 	hs := matrixtest.Start(t)
 	e := &env{t: t, hs: hs, dir: t.TempDir()}
