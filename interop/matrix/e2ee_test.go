@@ -141,3 +141,61 @@ func TestBridgeCrossesBothWaysEncryptedRoom(t *testing.T) {
 		}
 	}
 }
+
+// In an encrypted room too, the homeserver stopped while both sides write
+// and the bridge restarted mid-queue (same device keys) lose nothing and
+// double nothing.
+func TestBridgeEncryptedRoomOutageAndRestart(t *testing.T) {
+	e := newEnv(t, true)
+	if _, err := e.alice.KickUser(context.Background(), e.room, &mautrix.ReqKickUser{UserID: e.mallory.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	alice := newCrypter(t, e, e.alice)
+	n := newFakeNode()
+	b := e.start(e.config(), n)
+	inRoom := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range alice.read(t) {
+			if ev.Entry != "" {
+				m[ev.Entry]++
+			}
+		}
+		return m
+	}
+	first := n.post("cert-fr", log.TLPGreen, "before")
+	waitFor(t, 60*time.Second, "the first entry in the room", func() bool { return inRoom()[first.ID] == 1 })
+	alice.say(t, "alice before the outage")
+	e.hs.Stop()
+	all := []Entry{first}
+	for i := range 10 {
+		all = append(all, n.post("cert-fr", log.TLPGreen, "during the outage "+string(rune('a'+i))))
+	}
+	waitFor(t, 30*time.Second, "the bridge to notice the outage", func() bool { return b.Status().Errors > 0 })
+	b.Close()
+	if err := e.hs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	alice.say(t, "alice after the outage")
+	b2 := e.start(e.config(), n)
+	waitFor(t, 90*time.Second, "every entry in the room", func() bool {
+		m := inRoom()
+		for _, en := range all {
+			if m[en.ID] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 60*time.Second, "alice's messages in the log", func() bool { return len(n.bridged()) >= 2 })
+	for id, c := range inRoom() {
+		if c != 1 {
+			t.Errorf("entry %s is %d times in the room", id[:12], c)
+		}
+	}
+	if got := n.bridged(); len(got) != 2 || got[0] != "alice before the outage" || got[1] != "alice after the outage" {
+		t.Errorf("bridged %q", got)
+	}
+	if s := b2.Status(); !s.Encrypted {
+		t.Errorf("status %+v: not encrypted", s)
+	}
+}
