@@ -11,7 +11,8 @@
 // Entries of the configured members and kinds (incidents, sitreps,
 // requests, decisions and committed crisis states as notices, messages)
 // go to the room as formatted messages naming the author, the kind and the
-// TLP label. What never crosses ([Config.withhold], before every send):
+// TLP label (crisis-state checkpoints are written at TLP:AMBER, so they
+// go only where AMBER may). What never crosses ([Config.withhold], before every send):
 // TLP:RED and AMBER+STRICT; anything above max_tlp (default green); AMBER
 // unless max_tlp allows it AND the room is end-to-end encrypted AND every
 // joined member is on the allow-list (the members are read fresh before
