@@ -186,6 +186,14 @@ func (b *Bridge) Start() error {
 			}
 		}
 	}
+	if b.st.fresh {
+		// A new bridge starts from the log's present, as it starts from
+		// the room's: what was written before is not sent to the room.
+		if err := b.update(func(s *state) { s.Position, s.fresh = pos, false }); err != nil {
+			return err
+		}
+		b.logger.Info("matrix: new bridge: entries written from now on go to the room", "authors", len(pos))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	b.mu.Lock()

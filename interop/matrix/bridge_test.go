@@ -291,11 +291,12 @@ func TestBridgeHomeserverOutage(t *testing.T) {
 func TestBridgeRestartMidQueue(t *testing.T) {
 	e := newEnv(t, false)
 	n := newFakeNode()
+	before := n.post("cert-fr", log.TLPGreen, "before the bridge was configured")
+	b := e.start(e.config(), n)
 	var all []Entry
 	for i := range 60 {
 		all = append(all, n.post("cert-fr", log.TLPGreen, fmt.Sprintf("entry %d", i)))
 	}
-	b := e.start(e.config(), n)
 	waitFor(t, 60*time.Second, "some entries in the room", func() bool { return b.Status().Sent >= 10 })
 	b.Close()
 	stateFile := filepath.Join(e.dir, "state", StateFile)
@@ -304,7 +305,7 @@ func TestBridgeRestartMidQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := e.start(e.config(), n)
-	waitFor(t, 60*time.Second, "the rest in the room", func() bool { return b2.Status().Queue == 0 && b2.position()["id-cert-fr"] == 60 })
+	waitFor(t, 60*time.Second, "the rest in the room", func() bool { return b2.Status().Queue == 0 && b2.position()["id-cert-fr"] == 61 })
 	b2.Close()
 	// Roll the state back, as if the process died after sending but
 	// before recording: the timeline check finds what was sent.
@@ -320,5 +321,8 @@ func TestBridgeRestartMidQueue(t *testing.T) {
 		if m[en.ID] != 1 {
 			t.Errorf("%q is %d times in the room, want once", en.Text, m[en.ID])
 		}
+	}
+	if m[before.ID] != 0 {
+		t.Errorf("an entry written before the bridge was configured went to the room")
 	}
 }

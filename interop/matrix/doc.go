@@ -40,6 +40,9 @@
 // IDs), and interop packages may not import replication/store; badger's
 // writes are not synced by default either, while this file is.
 //
+//   - A new bridge (no state.json yet) starts from the log's present, as
+//     it starts from the room's: entries written before it was configured
+//     are not sent.
 //   - The position is a seq per author (feeds are hash chains), not a
 //     place in display order: an entry that arrives late from a
 //     partitioned author still goes out.

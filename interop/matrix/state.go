@@ -31,6 +31,8 @@ type state struct {
 	Seen []string `json:"seen,omitempty"`
 	// DeviceID is the bot's device (password login reuses it).
 	DeviceID string `json:"device_id,omitempty"`
+
+	fresh bool // no state file yet: a new bridge
 }
 
 func loadState(dir string) (state, error) {
@@ -38,6 +40,7 @@ func loadState(dir string) (state, error) {
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		s.Position = Position{}
+		s.fresh = true
 		return s, nil
 	}
 	if err != nil {
