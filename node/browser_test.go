@@ -282,16 +282,102 @@ func TestDashboardSituationRoom(t *testing.T) {
 		}
 	}
 
-	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(1400, 900)); err != nil {
+	screenshot(t, ctx, 1400, "situation-room.png")
+}
+
+// screenshot writes the whole page, width pixels wide, as test output
+// (go test -artifacts keeps it) under name.
+func screenshot(t *testing.T, ctx context.Context, width int64, name string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.EmulateViewport(width, 900)); err != nil {
 		t.Fatalf("viewport: %v", err)
 	}
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	path := filepath.Join(t.ArtifactDir(), "situation-room.png")
+	path := filepath.Join(t.ArtifactDir(), name)
 	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// The dashboard lists indicators with their type and value, and links an
+// indicator to its incident: clicking the link marks the incident's entry
+// in the timeline.
+func TestDashboardIndicators(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	n, spec := reportNode(t)
+	tab := dashboard(t, n, spec)
+	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	defer cancel()
+	inds, err := n.Indicators()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stixInd IndicatorView
+	for _, ind := range inds {
+		if ind.Format == "stix" {
+			stixInd = ind
+		}
+	}
+	page := func(js string) string {
+		got, _ := chromedp.Run(tab, chromedp.Evaluate[string](js))
+		return got
+	}
+	rows := `[...document.querySelectorAll("#indicators tbody tr")]`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](rows+`.length === `+strconv.Itoa(len(inds)), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the indicators table: %v\n%s", err, page(`document.getElementById("indicators").textContent`))
+	}
+	row := rows + `.find((tr) => tr.dataset.entry === ` + strconv.Quote(stixInd.Entry) + `)`
+	if got := page(row + `.textContent`); got != "stix"+stixInd.Value+"Grid operator ransomwareTLP:AMBER" {
+		t.Errorf("the STIX indicator's row reads %q", got)
+	}
+	js := `(() => { ` + row + `.querySelector("a.incident-link").click();
+		const li = document.querySelector("#timeline li.linked"); return li ? li.dataset.id : ""; })()`
+	if got := page(js); got != stixInd.IncidentEntry {
+		t.Errorf("clicking the incident link marked entry %q, want the incident's %s", got, stixInd.IncidentEntry)
+	}
+}
+
+// The HTML report opens in Chromium from a file with no network: it loads
+// no resource at all, and shows the state, the indicators and the TLP cap.
+// Its screenshot is written as test output.
+func TestReportInChromium(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	n, _ := reportNode(t)
+	rep, err := n.BuildReport(context.Background(), "amber")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := rep.Render("html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "sitrep.html")
+	if err := os.WriteFile(file, html, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tab := headless(t)
+	ctx, cancel := context.WithTimeout(tab, 90*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("file://"+file)); err != nil {
+		t.Fatalf("open the report: %v", err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[document.getElementById("level").textContent, document.getElementById("affected").textContent,
+		document.getElementById("max-tlp").textContent, String(document.querySelectorAll("#indicators tr").length - 1),
+		String(performance.getEntriesByType("resource").length)].join("|")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "2|BE, LU|TLP:AMBER|" + strconv.Itoa(len(rep.Indicators)) + "|0"
+	if got != want {
+		t.Errorf("the report in Chromium reads %q, want %q (level, affected, cap, indicators, resources loaded)", got, want)
+	}
+	screenshot(t, ctx, 1200, "situation-report.png")
 }

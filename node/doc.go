@@ -77,7 +77,9 @@
 //     --rotate) makes the next identity in D/next; once the roster rotates
 //     the member to it, [Open] adopts it (crash-safe renames) and keeps the
 //     old key in D/previous to read what was sealed to it.
-//   - misp.go: MISP in and out through package interop/misp.
+//   - intel.go: MISP in and out through package interop/misp, STIX 2.1
+//     through package interop/stix; both share the import's tally, the
+//     batch append and the export caps.
 //     [Node.ImportMISP] maps an event, list or feed to entries of kind
 //     intel, keeps only what adds something (UUID and timestamp), seals
 //     each to its MISP distribution (never wider: organisation only → this
@@ -86,6 +88,23 @@
 //     SkipInvalid. [Node.ExportMISP] gives back the newest version of each
 //     event this node can read, capped by TLP (never RED; AMBER+STRICT
 //     only for a named organisation).
+//     [Node.ImportSTIX] maps a bundle to entries of kind intel, one per
+//     object, sealed to the network (TLP:RED is refused: a bundle names
+//     no recipients), atomic unless SkipInvalid; a second import adds
+//     nothing. [Node.ExportSTIX] gives back a bundle of the newest
+//     version of each object, never wider than asked.
+//   - indicators.go: [Node.Indicators] lists the indicators in the MISP
+//     and STIX intel this node can read (newest version of each item),
+//     each linked to its incident (a MISP event; a STIX incident related
+//     to the indicator), for the dashboard and the report.
+//   - report.go: [Node.BuildReport] assembles a situation report (state,
+//     level history, timeline of incidents and sitreps, indicators,
+//     Reserve requests, decisions, lessons) and [Report.Render] writes it
+//     as Markdown or as one HTML page that needs no network. Decision:
+//     a report travels beyond one organisation, so it holds at most
+//     TLP:AMBER (default); AMBER+STRICT and RED are refused as a cap, and
+//     what is above the cap is counted, never shown. The crisis state and
+//     its decisions are the network's and always in it.
 //   - matrix.go: the Matrix bridge (package interop/matrix), started by
 //     [Open] when config.toml has a [matrix] section and stopped by
 //     [Node.Close]. The node is the bridge's matrix.Node: entries after a
@@ -133,8 +152,10 @@
 //     field; a body over its route's limit is 413).
 //   - bundle.go also serves bundles as streamed bodies; a path the API
 //     takes must be inside bundle_dir (config.toml).
-//   - misp.go: MISP import (the MISP JSON as the body; 422 with the
-//     refusals and their JSON paths) and export, over package interop/misp.
+//   - intel.go: MISP and STIX imports (the MISP JSON or the bundle as the
+//     body; 422 with the refusals and their JSON paths) and exports.
+//   - report.go: /api/v1/indicators and /api/v1/report (Markdown or HTML
+//     as the body, capped by max_tlp).
 //   - matrix.go: /api/v1/matrix/status, the bridge's state.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.

@@ -117,6 +117,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
 		"BridgedView": api.BridgedView{}, "MatrixStatusView": api.MatrixStatusView{},
+		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
+		"IndicatorView": api.IndicatorView{}, "IndicatorsView": api.IndicatorsView{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
@@ -127,13 +129,12 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 			t.Errorf("openapi.json has no schema %s", name)
 			continue
 		}
-		rt := reflect.TypeOf(v)
 		var fields, required []string
-		for i := range rt.NumField() {
-			tag := rt.Field(i).Tag.Get("json")
+		for _, f := range reflect.VisibleFields(reflect.TypeOf(v)) {
+			tag := f.Tag.Get("json")
 			jn, opts, _ := strings.Cut(tag, ",")
-			if tag == "-" || jn == "" {
-				continue
+			if tag == "-" || jn == "" || !f.IsExported() {
+				continue // an embedded struct's own fields are visited too
 			}
 			fields = append(fields, jn)
 			if !strings.Contains(opts, "omitempty") && !optional[name+"."+jn] {
@@ -217,6 +218,11 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"POST", api.PathBundleExport, "application/json", `{"out":"/tmp/outside.bundle"}`, 400},
 		{"GET", api.PathMetrics, "", "", 200},
 		{"GET", api.PathLogin, "", "", 200},
+		{"GET", api.PathIndicators, "", "", 200},
+		{"GET", api.PathReport, "", "", 200},
+		{"GET", api.PathReport + "?format=html&max_tlp=green", "", "", 200},
+		{"GET", api.PathReport + "?max_tlp=red", "", "", 400},
+		{"GET", api.PathReport + "?format=pdf", "", "", 400},
 	} {
 		var body io.Reader
 		if tc.body != "" {

@@ -36,7 +36,7 @@ func TestBundleAndDashboardEndToEnd(t *testing.T) {
 	if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
 		t.Fatalf("the bundle file: %v", err)
 	}
-	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".bundle-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".crisismesh-*")); len(left) > 0 {
 		t.Errorf("temporary files left beside the bundle: %v", left)
 	}
 	// An existing file is replaced only with --force.

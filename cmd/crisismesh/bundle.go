@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,27 +100,40 @@ says so; a failure leaves no half-written bundle.`,
 	return b
 }
 
-// exportBundle streams a bundle from the node into out, written with the
-// caller's rights: to a temporary file in out's directory, synced and
-// then linked to out (which fails if out exists, so nothing is replaced
-// by a race) or, with replace, renamed over it; a failure leaves no half
-// bundle.
+// exportBundle streams a bundle from the node into out (see writeNew).
 func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, replace bool) (api.BundleView, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".bundle-*.tmp")
+	var v api.BundleView
+	err := writeNew(out, replace, func(w io.Writer) error {
+		var err error
+		v, err = cl.ExportBundle(ctx, forMember, w)
+		return err
+	})
 	if err != nil {
-		return api.BundleView{}, fmt.Errorf("bundle export: %w", err)
+		return v, fmt.Errorf("bundle export: %w", err)
+	}
+	v.File = out
+	return v, nil
+}
+
+// writeNew writes a file with the caller's rights: write fills a
+// temporary file in out's directory, which is synced and then linked to
+// out (which fails if out exists, so nothing is replaced by a race) or,
+// with replace, renamed over it; a failure leaves no half-written file.
+func writeNew(out string, replace bool, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".crisismesh-*.tmp")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	v, err := cl.ExportBundle(ctx, forMember, tmp)
-	if err != nil {
-		return v, err
+	if err := write(tmp); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return v, fmt.Errorf("bundle export: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return v, fmt.Errorf("bundle export: %w", err)
+		return err
 	}
 	place := os.Link
 	if replace {
@@ -127,10 +141,9 @@ func exportBundle(ctx context.Context, cl *api.Client, forMember, out string, re
 	}
 	if err := place(tmp.Name(), out); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return v, fmt.Errorf("bundle export: %s exists: choose another --out, or add --force to replace it", out)
+			return fmt.Errorf("%s exists: choose another --out, or add --force to replace it", out)
 		}
-		return v, fmt.Errorf("bundle export: %w", err)
+		return err
 	}
-	v.File = out
-	return v, nil
+	return nil
 }

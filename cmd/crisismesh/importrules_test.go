@@ -37,6 +37,7 @@ var importTable = map[string][]string{
 	"node/api":              {"crypto"}, // the API contract: types, paths, client, OpenAPI document
 	"interop/misp":          {"replication/log"},
 	"interop/matrix":        {"replication/log"},
+	"interop/stix":          {"replication/log", "interop/misp"}, // shares misp's JSON, TLP and export helpers
 	"replication/sync":      {"replication/log", "replication/store", "crypto"},
 	"replication/consensus": {"replication/crisis", "replication/log", "replication/store", "crypto"},
 	"replication/store":     {"replication/log", "crypto"},

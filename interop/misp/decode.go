@@ -49,7 +49,7 @@ func decode(data []byte, root string) ([]Event, error) {
 	if len(data) > MaxFile {
 		return nil, fmt.Errorf("%w: %s: %d bytes, more than %d", ErrFormat, root, len(data), MaxFile)
 	}
-	v, err := parseJSON(data)
+	v, err := ParseJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrFormat, root, err)
 	}
@@ -99,9 +99,9 @@ func decode(data []byte, root string) ([]Event, error) {
 	return events, nil
 }
 
-// parseJSON decodes one JSON value with numbers kept as written, refusing
+// ParseJSON decodes one JSON value with numbers kept as written, refusing
 // trailing data and nesting deeper than MaxDepth.
-func parseJSON(data []byte) (any, error) {
+func ParseJSON(data []byte) (any, error) {
 	if err := checkDepth(data); err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func ReadFeed(fsys fs.FS) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
-	v, err := parseJSON(raw)
+	v, err := ParseJSON(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrFormat, Manifest, err)
 	}

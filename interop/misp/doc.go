@@ -20,7 +20,8 @@
 //
 //   - the event's own fields (info, threat level, analysis, date, Orgc,
 //     tags, galaxies, sightings, RelatedEvent and every other field: all
-//     but Attribute and Object) as one item of type "event";
+//     but Attribute and Object, which stay only when they are empty lists,
+//     so that export gives them back) as one item of type "event";
 //   - each attribute (with its tags, sightings, galaxies) as an item of
 //     type "attribute" whose parent is the event;
 //   - each object, its attributes inside it, as an item of type "object".
@@ -86,9 +87,18 @@
 // tags are replaced by one of its entry's label. [Feed] writes a MISP feed:
 // manifest.json, one <uuid>.json per event and hashes.csv.
 //
+// # Indicators
+//
+// [Indicators] reads the observables of an item as people read them (a
+// type and a value: an attribute's own, each attribute of an object) and
+// [Title] what people call an event (its info) or an object (its name);
+// node lists them, linked to their event, on the dashboard and in the
+// situation report. An [Indicator] is also what interop/stix returns.
+//
 // # Validation
 //
-// Every exported event is checked by [Validate] against MISP's own JSON
+// An attribute_count of null (PyMISP writes it for a new event; MISP's
+// schema wants a string) is exported as the count. Every exported event is checked by [Validate] against MISP's own JSON
 // Schema (PyMISP's schema.json and schema-lax.json, embedded with the
 // github.com/santhosh-tekuri/jsonschema/v6 library) and its attribute types and
 // categories against describeTypes.json. The strict 2.4 schema predates
@@ -97,6 +107,10 @@
 // check (Validation.Unknown lists them) and the whole event is checked by
 // the lax schema; each object's attributes are checked against the strict
 // schema's attribute.
+//
+// Package interop/stix reuses what is not MISP's own: [ParseJSON],
+// [CanonicalJSON], [TLPRank], [ParseTLP], [WithPayload], [Problem],
+// [Part], [Withheld], [ExportOptions] and [Supersedes].
 //
 // Nothing here is safe or unsafe for concurrent use: the functions share
 // only immutable tables.

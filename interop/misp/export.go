@@ -46,7 +46,7 @@ func (o ExportOptions) Check() (log.TLP, error) {
 		limit = log.TLPAmber
 	}
 	switch {
-	case tlpRank(limit) < 0:
+	case TLPRank(limit) < 0:
 		return "", fmt.Errorf("misp: --max-tlp %q: want clear, green, amber or amber+strict", limit)
 	case limit == log.TLPRed:
 		return "", fmt.Errorf("%w: TLP:RED is never exported (--max-tlp amber+strict at most)", ErrWiden)
@@ -103,7 +103,7 @@ func Export(parts []Part, opts ExportOptions) ([]map[string]any, []Withheld, err
 		switch {
 		case p.TLP == log.TLPRed:
 			reason = "TLP:RED is never exported"
-		case tlpRank(p.TLP) > tlpRank(limit):
+		case TLPRank(p.TLP) > TLPRank(limit):
 			reason = fmt.Sprintf("TLP:%s is above --max-tlp %s", strings.ToUpper(string(p.TLP)), limit)
 		}
 		if reason != "" {
@@ -168,7 +168,9 @@ func Export(parts []Part, opts ExportOptions) ([]map[string]any, []Withheld, err
 		if b.objs != nil {
 			f["Object"] = b.objs
 		}
-		if _, ok := f["attribute_count"]; ok && b.withheld {
+		if n, ok := f["attribute_count"]; ok && (b.withheld || n == nil) {
+			// Derived by MISP; null (PyMISP writes it for a new event) is
+			// not a string MISP's schema accepts: the count is.
 			f["attribute_count"] = strconv.Itoa(countAttributes(b.attrs, b.objs))
 		}
 		ev := map[string]any{"Event": f}
@@ -193,7 +195,7 @@ func countAttributes(attrs, objs []any) int {
 }
 
 func decodeData(in *log.Intel) (map[string]any, error) {
-	v, err := parseJSON(in.Data)
+	v, err := ParseJSON(in.Data)
 	m, ok := v.(map[string]any)
 	if err != nil || !ok {
 		return nil, fmt.Errorf("misp: stored %s %s is not a JSON object: %v", in.Type, in.ID, err)
@@ -262,7 +264,7 @@ func Feed(events []map[string]any) (map[string][]byte, error) {
 		if !ValidUUID(uuid) {
 			return nil, fmt.Errorf("misp: feed: an event without a valid uuid (%q)", uuid)
 		}
-		b, err := canonicalJSON(ev)
+		b, err := CanonicalJSON(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +303,7 @@ func Feed(events []map[string]any) (map[string][]byte, error) {
 			hashes.WriteString(hex.EncodeToString(h[:]) + "," + uuid + "\n")
 		}
 	}
-	b, err := canonicalJSON(manifest)
+	b, err := CanonicalJSON(manifest)
 	if err != nil {
 		return nil, err
 	}

@@ -153,14 +153,14 @@ func readLabels(c *collector, p string, tags any) labels {
 	return l
 }
 
-// tlpRank orders TLP labels from the widest (clear) to the narrowest (red).
-func tlpRank(t log.TLP) int {
+// TLPRank orders TLP labels from the widest (clear) to the narrowest (red).
+func TLPRank(t log.TLP) int {
 	return slices.Index([]log.TLP{log.TLPClear, log.TLPGreen, log.TLPAmber, log.TLPAmberStrict, log.TLPRed}, t)
 }
 
 // narrower returns the narrower of two TLP labels.
 func narrower(a, b log.TLP) log.TLP {
-	if tlpRank(b) > tlpRank(a) {
+	if TLPRank(b) > TLPRank(a) {
 		return b
 	}
 	return a
@@ -170,7 +170,7 @@ func narrower(a, b log.TLP) log.TLP {
 // "TLP:AMBER+STRICT").
 func ParseTLP(s string) (log.TLP, error) {
 	v := log.TLP(strings.ToLower(strings.TrimPrefix(strings.ToLower(s), "tlp:")))
-	if tlpRank(v) < 0 {
+	if TLPRank(v) < 0 {
 		return "", fmt.Errorf("misp: TLP %q: want clear, green, amber, amber+strict or red", s)
 	}
 	return v, nil

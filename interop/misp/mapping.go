@@ -173,8 +173,13 @@ func mapEvent(ev Event, opts Options, seen map[string]string) (items []Item, ref
 	scope := readScope(&c, p, f, false)
 	checkRed(&c, p, l.tlp, scope)
 	own := maps.Clone(f)
-	delete(own, "Attribute")
-	delete(own, "Object")
+	for _, k := range []string{"Attribute", "Object"} {
+		// The items are entries of their own; an empty list stays in the
+		// event's part, so that export gives it back.
+		if a, ok := own[k].([]any); !ok || len(a) > 0 {
+			delete(own, k)
+		}
+	}
 	text := fmt.Sprintf("MISP event %q (threat level %s, analysis %s)", info, threatLevels[str(f["threat_level_id"])], analyses[str(f["analysis"])])
 	evItem := makeItem(&c, p, TypeEvent, uuid, "", own, l, text, scope)
 
@@ -290,7 +295,7 @@ func mergeLabels(c *collector, p string, own, event labels) labels {
 	switch {
 	case own.tlp == "":
 		l.tlp = event.tlp
-	case tlpRank(own.tlp) < tlpRank(event.tlp):
+	case TLPRank(own.tlp) < TLPRank(event.tlp):
 		c.note(p, fmt.Sprintf("TLP:%s is wider than its event's TLP:%s: kept at the event's", strings.ToUpper(string(own.tlp)), strings.ToUpper(string(event.tlp))))
 		l.tlp = event.tlp
 	}
@@ -373,7 +378,7 @@ func clip(s string) string {
 }
 
 func makeItem(c *collector, p, typ, uuid, parent string, data map[string]any, l labels, text string, scope Scope) Item {
-	raw, err := canonicalJSON(data)
+	raw, err := CanonicalJSON(data)
 	if err != nil {
 		c.refuse(p, err.Error())
 		return Item{}
@@ -388,16 +393,23 @@ func makeItem(c *collector, p, typ, uuid, parent string, data map[string]any, l 
 	if len(c.refused) > 0 {
 		return Item{}
 	}
-	payload, err := in.Encode()
-	if err == nil {
-		body.Payload = payload
-		err = body.Validate()
-	}
+	body, err = WithPayload(body, &in)
 	if err != nil {
 		c.refuse(p, err.Error())
 		return Item{}
 	}
 	return Item{Path: p, Intel: in, Body: body, Scope: scope}
+}
+
+// WithPayload returns body with in, encoded, as its payload, and checks
+// the whole.
+func WithPayload(body log.Body, in *log.Intel) (log.Body, error) {
+	payload, err := in.Encode()
+	if err != nil {
+		return body, err
+	}
+	body.Payload = payload
+	return body, body.Validate()
 }
 
 // version is an item's MISP timestamp (Unix seconds), 0 if it has none.
@@ -416,9 +428,9 @@ func version(f map[string]any) int64 {
 	return i
 }
 
-// canonicalJSON writes v compactly with object keys sorted, numbers as
+// CanonicalJSON writes v compactly with object keys sorted, numbers as
 // written and no HTML escaping, so equal data gives equal bytes.
-func canonicalJSON(v any) ([]byte, error) {
+func CanonicalJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -454,13 +466,13 @@ var timestampKeys = []string{"timestamp", "publish_timestamp", "attribute_count"
 
 func changed(old, new []byte) bool {
 	strip := func(b []byte) []byte {
-		v, err := parseJSON(b)
+		v, err := ParseJSON(b)
 		m, ok := v.(map[string]any)
 		if err != nil || !ok {
 			return b
 		}
 		stripKeys(m)
-		out, err := canonicalJSON(m)
+		out, err := CanonicalJSON(m)
 		if err != nil {
 			return b
 		}

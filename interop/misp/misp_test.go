@@ -21,6 +21,17 @@ var samples = []string{
 	"misp_event.json",
 	"57c4445b-c548-4654-af0b-4be3950d210f.json",
 	"existing_event.json",
+	// PyMISP's own test events (testdata/README.md): empty lists, shadow
+	// attributes, sightings, galaxies, Japanese text, many objects.
+	"pymisp/malware_exist.json",
+	"pymisp/shadow.json",
+	"pymisp/japanese_test.json",
+	"pymisp/sighting_1.json",
+	"pymisp/sighting_2.json",
+	"pymisp/to_delete1.json",
+	"pymisp/to_delete3.json",
+	"pymisp/mainly_objects_2.json",
+	"pymisp/galaxy_1.json",
 }
 
 func readSample(t testing.TB, name string) []Event {
@@ -493,5 +504,24 @@ func TestSharingGroupFromPyMISP(t *testing.T) {
 	}
 	if s := plan.Items[0].Scope; s.SharingGroup != "PrivateTrustedGroup" || !cmp.Equal(s.Orgs, []string{"CIRCL", "PifPafPoum"}) {
 		t.Errorf("scope %+v; want PrivateTrustedGroup with CIRCL and PifPafPoum", s)
+	}
+}
+
+// PyMISP writes attribute_count null for a new event, which MISP's schema
+// refuses: export writes the count (here 0) and gives back the rest.
+func TestNullAttributeCount(t *testing.T) {
+	evs := readSample(t, "pymisp/new_misp_event.json")
+	plan := Map(evs, Options{TLP: log.TLPGreen})
+	if len(plan.Refused) > 0 {
+		t.Fatalf("refused: %v", plan.Refused)
+	}
+	out, _, err := Export(parts(plan.Items), ExportOptions{MaxTLP: log.TLPAmber})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("export: %v", err)
+	}
+	want := withoutTLP(t, map[string]any{"Event": evs[0].Fields})
+	want.(map[string]any)["Event"].(map[string]any)["attribute_count"] = "0"
+	if d := cmp.Diff(want, withoutTLP(t, out[0])); d != "" {
+		t.Errorf("export differs (-want +got):\n%s", d)
 	}
 }

@@ -205,7 +205,7 @@ func Validate(event map[string]any) (Validation, error) {
 // toSchemaValue turns v into the values the schema library walks
 // (json.Number numbers), through JSON.
 func toSchemaValue(v any) (any, error) {
-	b, err := canonicalJSON(v)
+	b, err := CanonicalJSON(v)
 	if err != nil {
 		return nil, err
 	}

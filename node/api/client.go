@@ -250,6 +250,19 @@ func (c *Client) OpenAPI(ctx context.Context) ([]byte, error) {
 // ImportMISP posts a MISP event, list or feed (as one JSON document). A
 // refused import returns the *Error and, in res, the refusals.
 func (c *Client) ImportMISP(ctx context.Context, data []byte, tlp string, skipInvalid bool) (res MISPImportResult, err error) {
+	return res, c.postImport(ctx, PathMISPImport, data, tlp, skipInvalid, &res)
+}
+
+// ImportSTIX posts a STIX 2.1 bundle. A refused import returns the
+// *Error and, in res, the refusals.
+func (c *Client) ImportSTIX(ctx context.Context, data []byte, tlp string, skipInvalid bool) (res STIXImportResult, err error) {
+	return res, c.postImport(ctx, PathSTIXImport, data, tlp, skipInvalid, &res)
+}
+
+// postImport posts an import document to path, decoding the answer into
+// res or, if refused, the result fields of the refusal's body (MISPRefusal,
+// STIXRefusal) into res.
+func (c *Client) postImport(ctx context.Context, path string, data []byte, tlp string, skipInvalid bool, res any) error {
 	q := url.Values{}
 	if tlp != "" {
 		q.Set("tlp", tlp)
@@ -257,34 +270,42 @@ func (c *Client) ImportMISP(ctx context.Context, data []byte, tlp string, skipIn
 	if skipInvalid {
 		q.Set("skip_invalid", "1")
 	}
-	path := PathMISPImport
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	err = c.do(ctx, "POST", path, json.RawMessage(data), &res)
+	err := c.do(ctx, "POST", path, json.RawMessage(data), res)
 	var e *Error
 	if errors.As(err, &e) && e.details != nil {
-		var r MISPRefusal
-		if json.Unmarshal(e.details, &r) == nil {
-			res = r.MISPImportResult
-		}
+		_ = json.Unmarshal(e.details, res) // without details, the error alone
 	}
-	return res, err
+	return err
 }
 
 // ExportMISP reads the MISP events the node holds, as req allows.
 func (c *Client) ExportMISP(ctx context.Context, req MISPExportRequest) (MISPExport, error) {
+	path := withQuery(PathMISPExport, map[string]string{"since": req.Since, "max_tlp": req.MaxTLP, "amber_strict_org": req.AmberStrictOrg, "event": req.Event})
+	return call[MISPExport](ctx, c, "GET", path, nil)
+}
+
+// ExportSTIX reads a STIX 2.1 bundle of the objects the node holds, as
+// req allows.
+func (c *Client) ExportSTIX(ctx context.Context, req STIXExportRequest) (STIXExport, error) {
+	path := withQuery(PathSTIXExport, map[string]string{"max_tlp": req.MaxTLP, "amber_strict_org": req.AmberStrictOrg})
+	return call[STIXExport](ctx, c, "GET", path, nil)
+}
+
+// withQuery returns path with the query of params that are not empty.
+func withQuery(path string, params map[string]string) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"since": req.Since, "max_tlp": req.MaxTLP, "amber_strict_org": req.AmberStrictOrg, "event": req.Event} {
+	for k, v := range params {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	path := PathMISPExport
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	return call[MISPExport](ctx, c, "GET", path, nil)
+	return path
 }
 
 // maxErrorBody bounds an error body the client reads (a refused MISP
@@ -300,4 +321,19 @@ func (c *Client) CommandStatus(ctx context.Context, id string) (CommandResult, e
 // History reads the crisis decision history.
 func (c *Client) History(ctx context.Context) (HistoryView, error) {
 	return call[HistoryView](ctx, c, "GET", PathHistory, nil)
+}
+
+// Indicators lists the indicators the node holds.
+func (c *Client) Indicators(ctx context.Context) (IndicatorsView, error) {
+	return call[IndicatorsView](ctx, c, "GET", PathIndicators, nil)
+}
+
+// Report reads a situation report, Markdown or HTML as req says.
+func (c *Client) Report(ctx context.Context, req ReportRequest) ([]byte, error) {
+	resp, err := c.request(ctx, http.MethodGet, withQuery(PathReport, map[string]string{"format": req.Format, "max_tlp": req.MaxTLP}), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
 }

@@ -20,6 +20,10 @@ const (
 	PathKeyRotate     = "/api/v1/keys/rotate"
 	PathMISPImport    = "/api/v1/misp/import" // the MISP JSON as the body; query tlp=, skip_invalid=1
 	PathMISPExport    = "/api/v1/misp/export" // query since=, max_tlp=, amber_strict_org=, event=
+	PathSTIXImport    = "/api/v1/stix/import" // the STIX bundle as the body; query tlp=, skip_invalid=1
+	PathSTIXExport    = "/api/v1/stix/export" // query max_tlp=, amber_strict_org=
+	PathIndicators    = "/api/v1/indicators"  // the indicators in MISP and STIX intel, linked to their incidents
+	PathReport        = "/api/v1/report"      // a situation report; query format=md|html, max_tlp=
 	PathEvents        = "/api/v1/events"
 	PathMatrixStatus  = "/api/v1/matrix/status"
 	PathLoginCodes    = "/api/v1/login-codes"
@@ -30,6 +34,8 @@ const (
 	HeaderNext        = "Crisismesh-Next"   // GET entries: the after= of the next page; absent on the last page
 	HeaderBundle      = "Crisismesh-Bundle" // bundle export streamed: the BundleView as JSON
 	ContentTypeBundle = "application/octet-stream"
+	ContentTypeMD     = "text/markdown; charset=utf-8"
+	ContentTypeHTML   = "text/html; charset=utf-8"
 )
 
 // Limits of GET /api/v1/entries: without limit= a page holds DefaultLimit
@@ -45,5 +51,5 @@ const (
 	MaxEntryBody  = 1 << 20   // POST /api/v1/entries: the largest entry
 	MaxBody       = 64 << 10  // every other JSON body
 	MaxBundleBody = 1 << 30   // a bundle streamed to POST /api/v1/bundles/import
-	MaxMISPBody   = 256 << 20 // a MISP event, list or feed posted to /api/v1/misp/import (interop/misp.MaxFile)
+	MaxMISPBody   = 256 << 20 // a MISP event, list or feed posted to /api/v1/misp/import, a STIX bundle to /api/v1/stix/import (interop/misp.MaxFile)
 )

@@ -461,7 +461,7 @@ func (e *Error) Error() string {
 	return e.Message + " (" + e.Code + ")"
 }
 
-// Problem is a MISP item refused (or noted) by an import, at its JSON
+// Problem is a MISP item or STIX object refused (or noted) by an import, at its JSON
 // path.
 type Problem struct {
 	Path   string `json:"path"`
@@ -474,7 +474,13 @@ func (p Problem) String() string { return p.Path + ": " + p.Reason }
 // import (422) carries the same fields beside the error's code and
 // message (MISPRefusal).
 type MISPImportResult struct {
-	Events    int       `json:"events"`    // events read
+	Events int `json:"events"` // events read
+	ImportTally
+}
+
+// ImportTally is what an import (MISP or STIX) wrote, found already held,
+// refused and noted; its fields are the import result's own.
+type ImportTally struct {
 	Written   int       `json:"written"`   // entries written
 	Unchanged int       `json:"unchanged"` // items already held in this version
 	Bytes     int       `json:"bytes"`     // encoded size of the entries written
@@ -488,7 +494,7 @@ type MISPRefusal struct {
 	MISPImportResult
 }
 
-// Withheld is an item a MISP export left out, and why.
+// Withheld is an item a MISP or STIX export left out, and why.
 type Withheld struct {
 	ID     string `json:"id"`
 	Type   string `json:"type"`
@@ -509,6 +515,34 @@ type MISPExportRequest struct {
 	MaxTLP         string // default amber
 	AmberStrictOrg string // required with MaxTLP amber+strict
 	Event          string // only this event (UUID)
+}
+
+// STIXImportResult is the answer of POST /api/v1/stix/import. A refused
+// import (422) carries the same fields beside the error's code and
+// message (STIXRefusal).
+type STIXImportResult struct {
+	Objects int `json:"objects"` // objects read
+	ImportTally
+}
+
+// STIXRefusal is the body of a refused STIX import (422).
+type STIXRefusal struct {
+	Error
+	STIXImportResult
+}
+
+// STIXExport is the answer of GET /api/v1/stix/export: a STIX 2.1
+// bundle whose objects validate against the STIX 2.1 JSON Schemas, and
+// what was left out.
+type STIXExport struct {
+	Bundle   map[string]any `json:"bundle"`
+	Withheld []Withheld     `json:"withheld,omitempty"`
+}
+
+// STIXExportRequest is the query of GET /api/v1/stix/export.
+type STIXExportRequest struct {
+	MaxTLP         string // default amber
+	AmberStrictOrg string // required with MaxTLP amber+strict
 }
 
 // DecisionView is one decided crisis command, as `crisis history` and the
@@ -535,4 +569,34 @@ type DecisionView struct {
 type HistoryView struct {
 	Total     uint64         `json:"total"` // committed decisions ever; the oldest beyond the kept ones are dropped
 	Decisions []DecisionView `json:"decisions"`
+}
+
+// IndicatorView is an indicator held in MISP or STIX intel: its type and
+// value, the item and entry it comes from, and the incident it belongs to
+// (a MISP event; a STIX incident related to the indicator).
+type IndicatorView struct {
+	Entry  string    `json:"entry"`  // the intel entry's ID
+	Format string    `json:"format"` // misp or stix
+	Item   string    `json:"item"`   // the MISP UUID or STIX id of the item
+	Type   string    `json:"type"`   // MISP attribute type, or STIX pattern type
+	Value  string    `json:"value"`  // the attribute's value, or the pattern
+	Name   string    `json:"name,omitempty"`
+	TLP    string    `json:"tlp"`
+	Time   time.Time `json:"time"`
+	// Incident is the MISP event's UUID or the STIX incident's id; the
+	// entry and title are set when this node holds that incident.
+	Incident      string `json:"incident,omitempty"`
+	IncidentEntry string `json:"incident_entry,omitempty"`
+	IncidentTitle string `json:"incident_title,omitempty"`
+}
+
+// IndicatorsView is the answer of GET /api/v1/indicators, oldest first.
+type IndicatorsView struct {
+	Indicators []IndicatorView `json:"indicators"`
+}
+
+// ReportRequest is the query of GET /api/v1/report.
+type ReportRequest struct {
+	Format string // md (default) or html
+	MaxTLP string // the highest TLP shown: clear, green, amber (default), amber+strict
 }

@@ -230,6 +230,39 @@ async function refreshHistory() {
   } catch (err) { $("history").replaceChildren(el("li", "refused", "history unavailable: " + err.message)); }
 }
 
+// refreshIndicators shows the indicators from MISP and STIX intel with
+// their type and value; the incident cell links to the incident's entry
+// in the timeline (clicking it shows and marks that entry).
+async function refreshIndicators() {
+  try {
+    const v = await api("/api/v1/indicators");
+    const tb = $("indicators").querySelector("tbody"); tb.replaceChildren();
+    for (const ind of v.indicators.slice().reverse()) {
+      const tr = el("tr");
+      tr.dataset.entry = ind.entry;
+      const inc = el("td");
+      if (ind.incident_entry) {
+        const a = el("a", "incident-link", ind.incident_title || ind.incident);
+        a.href = "#";
+        a.dataset.entry = ind.incident_entry;
+        a.addEventListener("click", (ev) => {
+          ev.preventDefault();
+          for (const li of $("timeline").querySelectorAll("li.linked")) li.classList.remove("linked");
+          const li = $("timeline").querySelector('li[data-id="' + ind.incident_entry + '"]');
+          if (li) { li.hidden = false; li.classList.add("linked"); li.scrollIntoView({ block: "center" }); }
+        });
+        inc.append(a);
+      } else {
+        inc.textContent = ind.incident || "";
+      }
+      const tlp = el("td");
+      tlp.append(el("span", "tlp tlp-" + ind.tlp, "TLP:" + ind.tlp.toUpperCase()));
+      tr.append(el("td", "", ind.type), el("td", "indicator-value", ind.value), inc, tlp);
+      tb.append(tr);
+    }
+  } catch (err) { $("indicators").querySelector("tbody").replaceChildren(el("tr", "refused", "indicators unavailable: " + err.message)); }
+}
+
 // loadEntries shows the entries held now (those already shown are
 // skipped), page by page: the Crisismesh-Next header names the next page.
 async function loadEntries() {
@@ -256,6 +289,8 @@ async function start() {
   await refreshStatus();
   await refreshMembers();
   await refreshHistory();
+  await refreshIndicators();
+  setInterval(refreshIndicators, 5000);
   setInterval(refreshStatus, 3000);
   setInterval(refreshHistory, 3000);
   setInterval(refreshMembers, 3000);

@@ -141,6 +141,29 @@ func (g *termGuard) AppendEntries(id raft.ServerID, target raft.ServerAddress, a
 	return g.response(g.Transport.AppendEntries(id, target, args, resp), &resp.Term, "append response")
 }
 
+// AppendEntriesPipeline refuses: Raft then replicates to each follower
+// with one AppendEntries at a time (each carrying up to MaxAppendEntries
+// entries), whose response the guard checks. Two reasons:
+//
+//   - hashicorp/raft's pipeline can deadlock (hashicorp/raft#612): when a
+//     follower answers Success=false, the pipeline's consumer returns, its
+//     decoder then blocks handing the next answer to nobody, and the
+//     sender blocks handing the decoder the next request. The follower
+//     never receives another entry from this leader, while heartbeats
+//     (sent apart) keep it from calling an election; and Shutdown waits
+//     for the sender forever. A network-layer campaign (a satellite link,
+//     where many requests are in flight) hung 15 minutes in Node.Close on
+//     exactly these two goroutines.
+//   - The pipeline's responses would reach Raft without the guard's term
+//     check.
+//
+// The cost is throughput to a slow follower (one round trip per batch
+// instead of many in flight); crisis commands are few and small, and the
+// benchmarks in BENCHMARKS.md ("Raft commit") show what it costs.
+func (g *termGuard) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}
+
 // halt stops forwarding (Raft did not start).
 func (g *termGuard) halt() {
 	select {

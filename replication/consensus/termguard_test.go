@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -53,5 +54,26 @@ func TestTermGuardPassesHonestTerms(t *testing.T) {
 		if got := g.ok(tc.term, "test"); got != tc.ok {
 			t.Errorf("term %d at 7: ok %v, want %v", tc.term, got, tc.ok)
 		}
+	}
+}
+
+// Raft replicates one AppendEntries at a time per follower, never through
+// hashicorp/raft's pipeline (see AppendEntriesPipeline): the transport the
+// engine hands Raft (the term guard over the heartbeat gate) refuses it,
+// so Raft falls back to AppendEntries, whose response the guard checks.
+func TestNoPipelineReplication(t *testing.T) {
+	_, tr := raft.NewInmemTransport("a")
+	_, peer := raft.NewInmemTransport("b")
+	tr.Connect("b", peer)
+	if _, err := tr.AppendEntriesPipeline("b", "b"); err != nil {
+		t.Fatalf("the in-memory transport itself pipelines (the check below would prove nothing): %v", err)
+	}
+	gate := newHeartbeatGate()
+	defer gate.close()
+	g := newTermGuard(gate.transport(tr), func() uint64 { return 1 }, nil)
+	defer g.(raft.WithClose).Close()
+	p, err := g.AppendEntriesPipeline("b", "b")
+	if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) || p != nil {
+		t.Errorf("AppendEntriesPipeline gave %v, %v; want ErrPipelineReplicationNotSupported", p, err)
 	}
 }

@@ -10,10 +10,11 @@ import (
 // Intel formats: the tool an intel entry's item comes from.
 const (
 	IntelMISP = "misp" // a part of a MISP event (package interop/misp)
+	IntelSTIX = "stix" // a STIX 2.1 object (package interop/stix)
 )
 
 // IntelFormats lists every intel format.
-var IntelFormats = []string{IntelMISP}
+var IntelFormats = []string{IntelMISP, IntelSTIX}
 
 // Limits of an intel payload.
 const (
@@ -27,7 +28,7 @@ var ErrIntel = errors.New("log: intel payload")
 
 // Intel is the payload of an entry of kind intel: one item of threat
 // intelligence from another tool (a MISP event's own fields, one of its
-// attributes or objects), kept verbatim so that an export gives it back.
+// attributes or objects; a STIX object), kept verbatim so that an export gives it back.
 // The tool's own identifier and version let a second import of the same
 // item add nothing and a newer version add only itself. What an item means
 // is for the package of its format to say; log only checks its shape.
@@ -38,15 +39,17 @@ type Intel struct {
 	// Format is one of IntelFormats.
 	Format string `cbor:"1,keyasint" json:"format"`
 	// Type is the item's type in its format (misp: event, attribute,
-	// object).
+	// object; stix: the STIX type).
 	Type string `cbor:"2,keyasint" json:"type"`
-	// ID is the item's own identifier in its format (a MISP UUID).
+	// ID is the item's own identifier in its format (a MISP UUID, a STIX
+	// id).
 	ID string `cbor:"3,keyasint" json:"id"`
 	// Parent is the ID of the item this one belongs to (a MISP
-	// attribute's event), if any.
+	// attribute's event; a STIX relationship's source), if any.
 	Parent string `cbor:"4,keyasint,omitempty" json:"parent,omitempty"`
 	// Version orders versions of one item: MISP's timestamp (Unix
-	// seconds). A higher version supersedes a lower one.
+	// seconds), STIX's modified (Unix nanoseconds). A higher version
+	// supersedes a lower one.
 	Version int64 `cbor:"5,keyasint,omitempty" json:"version,omitempty"`
 	// Data is the item as a JSON object, as its format's package wrote
 	// it.
