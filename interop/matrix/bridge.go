@@ -33,6 +33,14 @@ type Node interface {
 	Crisis() string
 }
 
+// errKeyMissing reports an encrypted event whose room key has not
+// arrived (yet).
+var errKeyMissing = errors.New("matrix: the room key of an encrypted message has not arrived")
+
+// maxKeyWait is how long a message waits for its room key before it is
+// skipped (loudly).
+const maxKeyWait = 5 * time.Minute
+
 // ErrNoEncryption reports an encrypted room with a build that cannot
 // encrypt (built without the goolm tag).
 var ErrNoEncryption = errors.New("matrix: the room is end-to-end encrypted, but this build has no end-to-end encryption: build crisismesh with -tags goolm")
@@ -89,8 +97,9 @@ type Bridge struct {
 	st         state
 	seen       map[string]bool
 	status     Status
-	needCheck  bool            // the timeline must be checked before the next send
-	sentLately map[string]bool // entry IDs found in the timeline by the check
+	needCheck  bool                 // the timeline must be checked before the next send
+	sentLately map[string]bool      // entry IDs found in the timeline by the check
+	keyWait    map[string]time.Time // event ID → first failure for want of its room key
 
 	mQueue   prometheus.Gauge
 	mLast    prometheus.Gauge
@@ -119,7 +128,7 @@ func New(cfg Config, n Node, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{cfg: cfg, node: n, opts: opts, logger: opts.Logger.With("component", "matrix"), room: id.RoomID(cfg.Room),
-		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}}
+		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}, keyWait: map[string]time.Time{}}
 	for _, s := range st.Seen {
 		b.seen[s] = true
 	}
@@ -689,8 +698,23 @@ func (b *Bridge) handleEvent(ctx context.Context, ev *event.Event) (bool, error)
 			return false, nil
 		}
 		dec, err := b.e2ee.Decrypt(ctx, ev)
+		if errors.Is(err, errKeyMissing) {
+			// The room key may still come (a loaded homeserver, a sender
+			// that shares late): keep retrying for a while rather than
+			// lose the message; the stream waits meanwhile.
+			b.mu.Lock()
+			first, ok := b.keyWait[eid]
+			if !ok {
+				first = time.Now()
+				b.keyWait[eid] = first
+			}
+			b.mu.Unlock()
+			if time.Since(first) < maxKeyWait {
+				return false, err
+			}
+		}
 		if err != nil {
-			b.logger.Warn("matrix: cannot decrypt an event", "event", eid, "sender", ev.Sender, "err", err)
+			b.logger.Error("matrix: cannot decrypt an event: skipped", "event", eid, "sender", ev.Sender, "err", err)
 			return false, nil
 		}
 		ev = dec

@@ -84,7 +84,8 @@
 // read; when they changed since the room key was shared, a new room key is
 // made and shared with the members' devices (who left cannot read on, who
 // joined can). A room key that has not arrived yet when a message does is
-// waited for (syncing to-device events) for up to 20 s.
+// waited for (syncing to-device events, the room's stream waiting) for up
+// to 5 minutes; then the message is skipped with an error in the log.
 //
 // A Bridge is safe for concurrent use; it owns its goroutines and Close
 // stops them.

@@ -140,7 +140,8 @@ func (x *e2ee) Send(ctx context.Context, c content, txn string) error {
 }
 
 // Decrypt decrypts a room event. A missing room key may still be on its
-// way (to-device): the bridge syncs and tries again for up to 20 s.
+// way (to-device): the bridge syncs and tries again for up to 20 s, then
+// reports errKeyMissing (handleEvent retries it for up to maxKeyWait).
 func (x *e2ee) Decrypt(ctx context.Context, ev *event.Event) (*event.Event, error) {
 	if ev.Content.Parsed == nil {
 		if err := ev.Content.ParseRaw(ev.Type); err != nil {
@@ -156,8 +157,11 @@ func (x *e2ee) Decrypt(ctx context.Context, ev *event.Event) (*event.Event, erro
 		if err == nil {
 			return dec, nil
 		}
-		if !errors.Is(err, crypto.ErrNoSessionFound) || time.Now().After(deadline) {
+		if !errors.Is(err, crypto.ErrNoSessionFound) {
 			return nil, fmt.Errorf("matrix: decrypt %s: %w", ev.ID, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: %s: %v", errKeyMissing, ev.ID, err)
 		}
 		if err := x.b.syncNow(ctx, 1000); err != nil {
 			return nil, err
