@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/multiformats/go-multiaddr"
 
+	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/transport"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	// relative path is relative to the data directory). The CLI streams
 	// bundles through the API instead, so it needs no path here.
 	BundleDir string `toml:"bundle_dir"`
+	// Matrix joins the node to a team's Matrix room (interop/matrix);
+	// without a [matrix] section there is no bridge.
+	Matrix *matrix.Config `toml:"matrix,omitempty"`
 }
 
 // DefaultConfig is a node on the internet profile listening on port 4001,
@@ -100,6 +104,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	if c.Matrix != nil {
+		if err := c.Matrix.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))

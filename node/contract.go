@@ -35,6 +35,8 @@ type (
 	KeyRotation       = api.KeyRotation
 	DecisionView      = api.DecisionView
 	HistoryView       = api.HistoryView
+	MatrixStatusView  = api.MatrixStatusView
+	BridgedView       = api.BridgedView
 )
 
 // The statuses of a crisis command, of a member and of a roster update.

@@ -25,7 +25,8 @@
 //     prepares several on 127.0.0.1 sharing one genesis; [DefaultDir] is
 //     $CRISISMESH_DIR, else ~/.crisismesh.
 //   - config.go: [Config] is config.toml (listen addresses, link profile,
-//     static peers, mDNS, relay, API address, logging); [DefaultConfig],
+//     static peers, mDNS, relay, API address, logging, and the optional
+//     [matrix] section of the Matrix bridge); [DefaultConfig],
 //     [Config.Validate] (every problem at once), [LoadConfig] (unknown
 //     keys refused), [WriteConfig].
 //
@@ -109,6 +110,13 @@
 //     TLP:AMBER (default); AMBER+STRICT and RED are refused as a cap, and
 //     what is above the cap is counted, never shown. The crisis state and
 //     its decisions are the network's and always in it.
+//   - matrix.go: the Matrix bridge (package interop/matrix), started by
+//     [Open] when config.toml has a [matrix] section and stopped by
+//     [Node.Close]. The node is the bridge's matrix.Node: entries after a
+//     per-author position, a message written from the room (this node's
+//     member as author, sealed to the network, its Matrix origin in the
+//     payload: [EntryView].Bridged), the local crisis view.
+//     [Node.MatrixStatus] reports it.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].
 //   - reserve.go: Reserve requests as views (only an open one counts
@@ -154,6 +162,7 @@
 //     body; 422 with the refusals and their JSON paths) and exports.
 //   - report.go: /api/v1/indicators and /api/v1/report (Markdown or HTML
 //     as the body, capped by max_tlp).
+//   - matrix.go: /api/v1/matrix/status, the bridge's state.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

@@ -43,6 +43,7 @@ func (n *Node) ViewEntry(e *log.Entry) EntryView {
 	if v.Text == "" {
 		v.Text = n.describePayload(body)
 	}
+	v.Bridged = bridgedView(body)
 	return v
 }
 
@@ -75,6 +76,11 @@ func (n *Node) describePayload(b *log.Body) string {
 
 // Post writes an entry and returns once it is durable locally.
 func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
+	return n.post(ctx, req, nil)
+}
+
+// post writes an entry with a payload (a bridged message's origin).
+func (n *Node) post(ctx context.Context, req PostRequest, payload []byte) (*log.Entry, error) {
 	if req.Kind == "" {
 		req.Kind = string(log.KindMessage)
 	}
@@ -95,7 +101,8 @@ func (n *Node) Post(ctx context.Context, req PostRequest) (*log.Entry, error) {
 		return nil, fmt.Errorf("kind %q: want incident, sitrep, request, decision, message or ack", req.Kind)
 	}
 	d := log.Draft{Body: log.Body{Kind: kind, TLP: log.TLP(req.TLP), Text: req.Text,
-		RSITClass: req.RSITClass, RSITType: req.RSITType, Sectors: req.Sectors, Impact: req.Impact, Outlook: req.Outlook}, Priority: prio}
+		RSITClass: req.RSITClass, RSITType: req.RSITType, Sectors: req.Sectors, Impact: req.Impact, Outlook: req.Outlook,
+		Payload: payload}, Priority: prio}
 	// Written while an exercise is open (as this node knows the crisis
 	// state), the entry is marked as exercise, so that no reader, export
 	// or bridge mistakes it for the real thing.

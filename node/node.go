@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/replication/sync"
@@ -81,6 +82,7 @@ type Node struct {
 	api     *http.Server
 	web     *webGuard // the API's guard and login codes; nil without an API
 	metrics *metrics
+	matrix  *matrix.Bridge // nil without a [matrix] section
 	now     func() time.Time
 
 	stop      chan struct{}
@@ -233,6 +235,11 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		}
 	}
 	n.metrics.reg.MustRegister(collector{n})
+	if err := n.startMatrix(); err != nil {
+		n.stopAPI()
+		n.engine.Close()
+		return nil, err
+	}
 	n.wg.Add(1)
 	go n.followRoster()
 	logger.Info("node started", "member", n.id.Name(), "peer_id", n.host.ID(), "network", n.genesis.NetworkID().String()[:16], "addrs", n.host.Addrs())
@@ -288,6 +295,9 @@ func (n *Node) keyDuty() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		if n.matrix != nil {
+			n.matrix.Close()
+		}
 		n.stopAPI()
 		n.wg.Wait()
 		var errs []error

@@ -117,6 +117,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"LoginCode": api.LoginCode{}, "AlertView": api.AlertView{},
 		"DecisionView": api.DecisionView{}, "HistoryView": api.HistoryView{},
 		"Problem": api.Problem{}, "MISPImportResult": api.MISPImportResult{}, "Withheld": api.Withheld{}, "MISPExport": api.MISPExport{},
+		"BridgedView": api.BridgedView{}, "MatrixStatusView": api.MatrixStatusView{},
 		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
 		"IndicatorView": api.IndicatorView{}, "IndicatorsView": api.IndicatorsView{},
 	}
@@ -200,6 +201,7 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"POST", api.PathEntries, "application/json", `{"TLP":"green"}`, 400},
 		{"GET", api.PathCrisis, "", "", 200},
 		{"GET", api.PathCrisis + "?linearizable=1", "", "", 200},
+		{"GET", api.PathMatrixStatus, "", "", 200},
 		{"POST", api.PathCrisis, "application/json", `{"kind":"open","title":"t","level":1}`, 200},
 		{"GET", api.PathHistory, "", "", 200},
 		{"GET", "/api/v1/crisis/commands/00", "", "", 400},

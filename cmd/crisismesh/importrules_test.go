@@ -36,6 +36,7 @@ var importTable = map[string][]string{
 	"node":                  {"node/api", "replication/*", "transport", "crypto", "interop/*"},
 	"node/api":              {"crypto"}, // the API contract: types, paths, client, OpenAPI document
 	"interop/misp":          {"replication/log"},
+	"interop/matrix":        {"replication/log"},
 	"interop/stix":          {"replication/log", "interop/misp"}, // shares misp's JSON, TLP and export helpers
 	"replication/sync":      {"replication/log", "replication/store", "crypto"},
 	"replication/archive":   {"replication/consensus", "replication/crisis", "replication/log", "crypto"},

@@ -14,7 +14,8 @@
 // makes one): status (status.go), post and log (log.go), crisis …
 // (crisis.go), peers, who-has and sync --force (peers.go), bundle
 // export|import (bundle.go; the bundle travels as the request or response
-// body, so the CLI reads and writes the file), dashboard (dashboard.go). sim run (sim.go) runs
+// body, so the CLI reads and writes the file), dashboard (dashboard.go), matrix status
+// (matrix.go). sim run (sim.go) runs
 // scenario files. main.go holds the root command and version; output.go
 // the printing helpers.
 //
@@ -101,7 +102,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newArchiveCmd(), newVerifyCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newArchiveCmd(), newVerifyCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd(), newMatrixCmd())
 	return root
 }
 

@@ -111,6 +111,11 @@ func (c *Client) Status(ctx context.Context) (StatusView, error) {
 	return call[StatusView](ctx, c, http.MethodGet, PathStatus, nil)
 }
 
+// MatrixStatus reads the Matrix bridge's state.
+func (c *Client) MatrixStatus(ctx context.Context) (MatrixStatusView, error) {
+	return call[MatrixStatusView](ctx, c, http.MethodGet, PathMatrixStatus, nil)
+}
+
 // Entries reads one page of entries in display order after the entry with
 // ID after ("" from the start); limit 0 means DefaultLimit. next is the
 // after of the following page, "" when this was the last one.

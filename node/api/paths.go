@@ -26,6 +26,7 @@ const (
 	PathIndicators    = "/api/v1/indicators"  // the indicators in MISP and STIX intel, linked to their incidents
 	PathReport        = "/api/v1/report"      // a situation report; query format=md|html, max_tlp=
 	PathEvents        = "/api/v1/events"
+	PathMatrixStatus  = "/api/v1/matrix/status"
 	PathLoginCodes    = "/api/v1/login-codes"
 	PathOpenAPI       = "/api/v1/openapi.json"
 	PathLogin         = "/login"

@@ -128,6 +128,42 @@ type EntryView struct {
 	Sectors     []string `json:"sectors,omitempty"`
 	Impact      string   `json:"impact,omitempty"`
 	Outlook     string   `json:"outlook,omitempty"`
+	// Bridged is set on a message a bridge wrote from outside the mesh
+	// (a Matrix user's message in the team's room).
+	Bridged *BridgedView `json:"bridged,omitempty"`
+}
+
+// BridgedView says where a bridged message came from.
+type BridgedView struct {
+	Via     string `json:"via"`      // "matrix"
+	Sender  string `json:"sender"`   // the Matrix user ID
+	EventID string `json:"event_id"` // the Matrix event ID
+	Room    string `json:"room,omitempty"`
+}
+
+// MatrixStatusView is the Matrix bridge's state (GET /api/v1/matrix/status).
+type MatrixStatusView struct {
+	// Enabled is false when config.toml has no [matrix] section; the
+	// other fields are then empty.
+	Enabled    bool   `json:"enabled"`
+	Homeserver string `json:"homeserver,omitempty"`
+	Room       string `json:"room,omitempty"`
+	User       string `json:"user,omitempty"`
+	// Running: the bridge runs (it retries a homeserver that is down).
+	Running   bool `json:"running"`
+	Encrypted bool `json:"encrypted"`
+	// Queue: log entries not yet handled (sent or withheld), up to 1000.
+	Queue       int        `json:"queue"`
+	LastSuccess *time.Time `json:"last_success"` // the last exchange with the homeserver that worked
+	LastError   string     `json:"last_error,omitempty"`
+	Errors      uint64     `json:"errors"`   // failed exchanges (each retried)
+	Sent        uint64     `json:"sent"`     // entries posted to the room
+	Received    uint64     `json:"received"` // room messages written into the log
+	Ignored     uint64     `json:"ignored"`  // room messages from users not allowed
+	// Withheld counts entries kept from the room, by reason (tlp-red,
+	// tlp-amber+strict, tlp-above-max, amber-room-not-encrypted,
+	// amber-member-not-allowed, kind, member, sealed, from-matrix).
+	Withheld map[string]uint64 `json:"withheld"`
 }
 
 // CrisisView is the crisis state as people and scripts read it.

@@ -35,6 +35,15 @@
 // checks that the payload is a canonical Intel; what the item means is the
 // business of the format's package (interop/misp), not of the log.
 //
+// # Bridged messages
+//
+// A message entry that a bridge wrote for someone outside the mesh (a
+// Matrix user: interop/matrix) carries a [Bridged] payload: the system,
+// the outside sender and event. [Body.Validate] does not check a
+// message's payload (messages written before bridges may carry any);
+// readers decode it with [DecodeBridged] and treat an error as "not
+// bridged".
+//
 // # Encoding
 //
 // Deterministic CBOR (RFC 8949 core deterministic encoding, integer map

@@ -457,3 +457,24 @@ func TestDigestArithmetic(t *testing.T) {
 		t.Errorf("zero minus one gives %x, want all ones", d)
 	}
 }
+
+func TestBridgedRoundTrip(t *testing.T) {
+	b := &Bridged{Via: "matrix", Sender: "@alice:example.org", Event: "$ev1", Room: "!room:example.org"}
+	raw, err := b.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeBridged(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got != *b {
+		t.Errorf("got %+v, want %+v", got, b)
+	}
+	if _, err := (&Bridged{Via: "matrix"}).Encode(); !errors.Is(err, ErrBridged) {
+		t.Errorf("no sender or event: got %v, want ErrBridged", err)
+	}
+	if _, err := DecodeBridged([]byte("junk")); !errors.Is(err, ErrBridged) {
+		t.Errorf("junk: got %v, want ErrBridged", err)
+	}
+}

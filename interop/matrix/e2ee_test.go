@@ -1,0 +1,201 @@
+//go:build goolm
+
+package matrix
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/crisismesh/crisismesh/replication/log"
+)
+
+// crypter is a room member with its own device (alice's Element, say).
+type crypter struct {
+	b *Bridge
+}
+
+func newCrypter(t *testing.T, e *env, c *mautrix.Client) *crypter {
+	t.Helper()
+	ctx := context.Background()
+	who, err := c.Whoami(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DeviceID = who.DeviceID
+	b := &Bridge{cli: c, room: e.room, opts: Options{Dir: t.TempDir()}, cfg: Config{User: string(c.UserID)}}
+	if b.e2ee, err = newE2EE(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.e2ee.Close() })
+	if err := b.syncNow(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	return &crypter{b: b}
+}
+
+func (c *crypter) say(t *testing.T, text string) {
+	t.Helper()
+	if err := c.b.e2ee.Send(context.Background(), content{MsgType: "m.text", Body: text}, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read decrypts the room's messages, oldest first; those it cannot
+// decrypt are left out.
+func (c *crypter) read(t *testing.T) []roomEvent {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.b.syncNow(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	from, err := c.b.now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []roomEvent
+	for {
+		resp, err := c.b.cli.Messages(ctx, c.b.room, from, "", mautrix.DirectionBackward, nil, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range resp.Chunk {
+			if ev.Type == event.EventMessage {
+				t.Errorf("a plain message in the encrypted room: %v", ev.Content.Raw)
+			}
+			if ev.Type != event.EventEncrypted {
+				continue
+			}
+			dec, err := c.b.e2ee.Decrypt(ctx, ev)
+			if err != nil {
+				continue
+			}
+			body, _ := dec.Content.Raw["body"].(string)
+			ent, _ := dec.Content.Raw[KeyEntry].(string)
+			mt, _ := dec.Content.Raw["msgtype"].(string)
+			out = append([]roomEvent{{Sender: string(ev.Sender), Body: body, Entry: ent, MsgType: mt}}, out...)
+		}
+		if resp.End == "" || len(resp.Chunk) == 0 {
+			return out
+		}
+		from = resp.End
+	}
+}
+
+// Posts cross both ways in an end-to-end encrypted room; AMBER goes only
+// while every joined member is allowed; the device keys are 0600.
+func TestBridgeCrossesBothWaysEncryptedRoom(t *testing.T) {
+	e := newEnv(t, true)
+	alice := newCrypter(t, e, e.alice)
+	n := newFakeNode()
+	cfg := e.config()
+	cfg.MaxTLP = "amber"
+	cfg.RoomTLP = "amber"
+	b := e.start(cfg, n)
+	waitFor(t, 30*time.Second, "the bridge in the encrypted room", func() bool { return b.Status().Encrypted })
+
+	green := n.post("cert-fr", log.TLPGreen, "green, encrypted")
+	amber := n.post("cert-fr", log.TLPAmber, "amber while mallory is in the room")
+	red := n.post("cert-fr", log.TLPRed, "red")
+	waitFor(t, 60*time.Second, "the queue to drain", func() bool { return b.Status().Queue == 0 && b.position()["id-cert-fr"] == 3 })
+	inRoom := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range alice.read(t) {
+			if ev.Entry != "" {
+				m[ev.Entry]++
+			}
+		}
+		return m
+	}
+	waitFor(t, 30*time.Second, "the green entry, decrypted by alice", func() bool { return inRoom()[green.ID] == 1 })
+	if m := inRoom(); m[amber.ID] != 0 || m[red.ID] != 0 {
+		t.Errorf("AMBER with a member not allowed, or RED, in the room: %v", m)
+	}
+	if got := b.Status().Withheld[WithheldNotAllowed]; got != 1 {
+		t.Errorf("withheld for a member not allowed: %d, want 1", got)
+	}
+	// Mallory leaves: AMBER may go now.
+	if _, err := e.alice.KickUser(context.Background(), e.room, &mautrix.ReqKickUser{UserID: e.mallory.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	amber2 := n.post("cert-fr", log.TLPAmber, "amber among allowed members")
+	waitFor(t, 60*time.Second, "the AMBER entry, decrypted by alice", func() bool { return inRoom()[amber2.ID] == 1 })
+
+	alice.say(t, "from alice, encrypted")
+	waitFor(t, 60*time.Second, "alice's message in the log", func() bool { return len(n.bridged()) == 1 })
+	if be := n.bridgedEntries()[0]; be.Text != "from alice, encrypted" || be.TLP != log.TLPAmber || be.Bridged.Sender != string(e.alice.UserID) {
+		t.Errorf("bridged %+v %+v", be, be.Bridged)
+	}
+	for _, f := range []string{cryptoDBFile, pickleKeyFile, StateFile} {
+		fi, err := os.Stat(filepath.Join(e.dir, "state", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+}
+
+// In an encrypted room too, the homeserver stopped while both sides write
+// and the bridge restarted mid-queue (same device keys) lose nothing and
+// double nothing.
+func TestBridgeEncryptedRoomOutageAndRestart(t *testing.T) {
+	e := newEnv(t, true)
+	if _, err := e.alice.KickUser(context.Background(), e.room, &mautrix.ReqKickUser{UserID: e.mallory.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	alice := newCrypter(t, e, e.alice)
+	n := newFakeNode()
+	b := e.start(e.config(), n)
+	inRoom := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range alice.read(t) {
+			if ev.Entry != "" {
+				m[ev.Entry]++
+			}
+		}
+		return m
+	}
+	first := n.post("cert-fr", log.TLPGreen, "before")
+	waitFor(t, 60*time.Second, "the first entry in the room", func() bool { return inRoom()[first.ID] == 1 })
+	alice.say(t, "alice before the outage")
+	e.hs.Stop()
+	all := []Entry{first}
+	for i := range 10 {
+		all = append(all, n.post("cert-fr", log.TLPGreen, "during the outage "+string(rune('a'+i))))
+	}
+	waitFor(t, 30*time.Second, "the bridge to notice the outage", func() bool { return b.Status().Errors > 0 })
+	b.Close()
+	if err := e.hs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	alice.say(t, "alice after the outage")
+	b2 := e.start(e.config(), n)
+	waitFor(t, 90*time.Second, "every entry in the room", func() bool {
+		m := inRoom()
+		for _, en := range all {
+			if m[en.ID] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, 60*time.Second, "alice's messages in the log", func() bool { return len(n.bridged()) >= 2 })
+	for id, c := range inRoom() {
+		if c != 1 {
+			t.Errorf("entry %s is %d times in the room", id[:12], c)
+		}
+	}
+	if got := n.bridged(); len(got) != 2 || got[0] != "alice before the outage" || got[1] != "alice after the outage" {
+		t.Errorf("bridged %q", got)
+	}
+	if s := b2.Status(); !s.Encrypted {
+		t.Errorf("status %+v: not encrypted", s)
+	}
+}
