@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,7 +306,6 @@ func TestReadRefusesDamage(t *testing.T) {
 	}{
 		{"no magic", append([]byte("CRISISMESH-BUNDLE-1\n"), raw[len(archive.Magic):]...), archive.RuleMagic},
 		{"empty", nil, archive.RuleMagic},
-		{"flipped record byte", flip(raw, len(archive.Magic)+300), archive.RuleChecksum},
 		{"appended byte", append(bytes.Clone(raw), 0), archive.RuleTruncated},
 	} {
 		_, err := archive.Read(bytes.NewReader(tc.b), int64(len(tc.b)))
@@ -317,6 +317,42 @@ func TestReadRefusesDamage(t *testing.T) {
 	for cut := 0; cut < len(raw); cut += 97 {
 		if _, err := archive.Read(bytes.NewReader(raw[:cut]), int64(cut)); err == nil {
 			t.Fatalf("a prefix of %d of %d bytes reads", cut, len(raw))
+		}
+	}
+}
+
+// One flipped byte anywhere in an archive makes it fail Read or Verify;
+// a byte flipped inside an entry's record makes the failure name that
+// entry (its signature breaks), not only the file's checksum.
+func TestFlippedByteNamesTheEntry(t *testing.T) {
+	n := newNet(t)
+	c := n.feeds(t, 4)
+	raw := n.write(t, c, archive.Meta{Created: t0})
+	check := func(b []byte) error {
+		a, err := archive.Read(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return err
+		}
+		_, err = archive.Verify(n.genesis, a, archive.Options{})
+		return err
+	}
+	for i := range len(raw) {
+		if i%13 != 0 && i >= len(archive.Magic) {
+			continue // every 13th byte keeps the test short; the magic in full
+		}
+		if check(flip(raw, i)) == nil {
+			t.Fatalf("byte %d of %d flipped: the archive verifies", i, len(raw))
+		}
+	}
+	for _, e := range c.entries {
+		at := bytes.Index(raw, e.Bytes())
+		if at < 0 {
+			t.Fatalf("entry %s is not in the file as it encodes", e.ID())
+		}
+		err := check(flip(raw, at+len(e.Bytes())-10)) // inside its signature
+		var f *archive.Failure
+		if !errors.As(err, &f) || f.What != "entry" || !strings.Contains(err.Error(), e.ID().String()[:8]) || !strings.Contains(err.Error(), "SHA-256") {
+			t.Errorf("a byte flipped in entry %s: %v; want the failure to name the entry and the checksum", e.ID(), err)
 		}
 	}
 }

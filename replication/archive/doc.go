@@ -42,8 +42,13 @@
 // records, each feed's runs of seqs (segments), and the first index of
 // the exporter's Raft log (RaftFirst: decisions before it were compacted
 // away). [Read] refuses a file whose records are not exactly what the
-// trailer counts and hashes, so a truncated or altered file is named as
-// such before anything in it is believed.
+// trailer counts and frames, so a truncated or extended file is named as
+// such before anything in it is believed. A record altered in place (the
+// SHA-256 differs, the framing holds) is reported by [Verify], which
+// first checks the records so that its failure names the entry the
+// alteration broke (with the checksum beside it), and fails on the
+// checksum alone when every record still verifies: one flipped byte
+// anywhere fails, and inside an entry it names the entry.
 //
 // # The window
 //

@@ -259,9 +259,12 @@ type Archive struct {
 	Evidence    []Record[*log.Entry]
 	Checkpoints []Record[Checkpoint]
 	Decisions   []Record[consensus.Committed]
-	trailer     []byte // the signed trailer body
-	sig         []byte
-	length      uint64 // record bytes
+	// damage is the checksum failure Read found; Verify reports it, after
+	// looking for the record the damage made invalid (see Read).
+	damage  *Failure
+	trailer []byte // the signed trailer body
+	sig     []byte
+	length  uint64 // record bytes
 }
 
 // RecordBytes returns the length of the records, between the magic line
@@ -312,9 +315,13 @@ func formatFailure(where, rule, format string, args ...any) *Failure {
 }
 
 // Read reads and decodes an archive of size bytes from r. It checks the
-// structure: magic, trailer, length and SHA-256 of the records, each
-// record's framing and encoding; what the records mean is checked by
-// [Verify].
+// structure: magic, trailer, length, each record's framing and encoding;
+// what the records mean is checked by [Verify]. The SHA-256 of the
+// records is checked too, but a mismatch (a modified or damaged byte in a
+// record that still decodes) is left for Verify to report: it first
+// checks the records, so that its failure names the entry the damage made
+// invalid (its signature, its chain), and reports the checksum only when
+// every record still verifies.
 func Read(r io.ReaderAt, size int64) (*Archive, error) {
 	magic := make([]byte, len(Magic))
 	if n, _ := r.ReadAt(magic, 0); n != len(Magic) || string(magic) != Magic {
@@ -391,7 +398,7 @@ func Read(r io.ReaderAt, size int64) (*Archive, error) {
 		return nil, formatFailure("end", RuleFrame, "bytes after the %d records the trailer counts", body.Count)
 	}
 	if !bytes.Equal(h.Sum(nil), body.SHA256) {
-		return nil, formatFailure("records", RuleChecksum, "the SHA-256 of the records is not the trailer's: the file was modified or damaged")
+		a.damage = formatFailure("records", RuleChecksum, "the SHA-256 of the records is not the trailer's: the file was modified or damaged")
 	}
 	return a, nil
 }

@@ -133,8 +133,19 @@ func Verify(g *crypto.Genesis, a *Archive, opts Options) (*Report, error) {
 	v := &verifier{g: g, a: a, opts: opts, network: g.NetworkID()}
 	for _, step := range []func() error{v.checkNetwork, v.checkOrder, v.deriveRoster, v.checkExporter, v.checkFeeds, v.checkEvidence, v.checkCheckpoints, v.checkDecisions, v.openBodies} {
 		if err := step(); err != nil {
+			var f *Failure
+			if a.damage != nil && errors.As(err, &f) {
+				// The damage Read found is most likely what broke this
+				// record: name both.
+				c := *f
+				c.Detail += "; and " + a.damage.Detail
+				return nil, &c
+			}
 			return nil, err
 		}
+	}
+	if a.damage != nil {
+		return nil, a.damage
 	}
 	return v.report(), nil
 }
