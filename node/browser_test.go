@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -340,6 +341,17 @@ func TestDashboardIndicators(t *testing.T) {
 		const li = document.querySelector("#timeline li.linked"); return li ? li.dataset.id : ""; })()`
 	if got := page(js); got != stixInd.IncidentEntry {
 		t.Errorf("clicking the incident link marked entry %q, want the incident's %s", got, stixInd.IncidentEntry)
+	}
+	// Intel that arrives while the page is open shows (the page lists the
+	// indicators again after new intel, at most every 10 s).
+	more := strings.NewReplacer("8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "9f3f3e3c-28e5-4dc0-a49f-a9ff57c4de40",
+		"44298a74-ba52-4f0c-87a3-1824e67d7fad", "55309b85-cb63-4a1d-98b4-2935f78e8e9f", "198.51.100.7", "203.0.113.9",
+		"bab4a63c-aed9-4cf5-a766-dfca5abac2bb", "55d920b0-5e8b-4f79-9ee9-91f868d9b421").Replace(stixIncident)
+	if _, err := n.ImportSTIX(context.Background(), []byte(more), STIXImportRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](rows+`.some((tr) => tr.textContent.includes("203.0.113.9"))`, chromedp.WithPollingTimeout(40*time.Second))); err != nil {
+		t.Fatalf("the indicator imported while the page was open: %v\n%s", err, page(`document.getElementById("indicators").textContent`))
 	}
 }
 

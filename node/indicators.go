@@ -25,16 +25,14 @@ func (n *Node) Indicators() ([]IndicatorView, error) {
 		in *log.Intel
 	}
 	newest := map[string]held{} // format + item ID → its newest version
-	for _, format := range log.IntelFormats {
-		err := n.eachIntel(format, func(e *log.Entry, b *log.Body, in *log.Intel) {
-			k := format + " " + in.ID
-			if h, ok := newest[k]; !ok || in.Version >= h.in.Version {
-				newest[k] = held{e, b, in}
-			}
-		})
-		if err != nil {
-			return nil, err
+	err := n.eachIntel("", func(e *log.Entry, b *log.Body, in *log.Intel) {
+		k := in.Format + " " + in.ID
+		if h, ok := newest[k]; !ok || in.Version >= h.in.Version {
+			newest[k] = held{e, b, in}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	incidentOf := map[string]string{} // STIX indicator ID → incident ID
 	for _, h := range newest {

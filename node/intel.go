@@ -169,8 +169,8 @@ func (n *Node) intelHeld(format string) (map[string]*log.Intel, error) {
 	return held, err
 }
 
-// eachIntel calls f with every readable intel entry of format in display
-// order.
+// eachIntel calls f with every readable intel entry of format ("": of
+// every format) in display order.
 func (n *Node) eachIntel(format string, f func(*log.Entry, *log.Body, *log.Intel)) error {
 	var from *log.OrderKey
 	for {
@@ -184,7 +184,7 @@ func (n *Node) eachIntel(format string, f func(*log.Entry, *log.Body, *log.Intel
 				continue
 			}
 			in, err := log.DecodeIntel(b.Payload)
-			if err != nil || in.Format != format {
+			if err != nil || (format != "" && in.Format != format) {
 				continue
 			}
 			f(e, b, in)

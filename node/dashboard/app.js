@@ -263,6 +263,14 @@ async function refreshIndicators() {
   } catch (err) { $("indicators").querySelector("tbody").replaceChildren(el("tr", "refused", "indicators unavailable: " + err.message)); }
 }
 
+// indicatorsChanged refreshes the indicators after new intel arrives, at
+// most once every 10 s: listing them reads every intel entry the node
+// holds, and an import writes thousands at once.
+let indicatorsDue = null;
+function indicatorsChanged() {
+  if (indicatorsDue === null) indicatorsDue = setTimeout(() => { indicatorsDue = null; refreshIndicators(); }, 10000);
+}
+
 // loadEntries shows the entries held now (those already shown are
 // skipped), page by page: the Crisismesh-Next header names the next page.
 async function loadEntries() {
@@ -281,7 +289,12 @@ async function start() {
   // path or the other, never by neither. Every (re)connect reloads.
   const ev = new EventSource("/api/v1/events");
   window.crisismeshEvents = { source: ev, received: 0 };
-  ev.addEventListener("entry", (m) => { window.crisismeshEvents.received++; showEntry(JSON.parse(m.data)); });
+  ev.addEventListener("entry", (m) => {
+    window.crisismeshEvents.received++;
+    const e = JSON.parse(m.data);
+    showEntry(e);
+    if (e.kind === "intel") indicatorsChanged();
+  });
   ev.addEventListener("crisis", (m) => { window.crisismeshEvents.received++; showCrisis(JSON.parse(m.data)); refreshHistory(); });
   ev.addEventListener("open", () => { loadEntries().catch(() => {}); });
   loadMap().catch((err) => { $("map").textContent = "map unavailable: " + err.message; });
@@ -290,7 +303,6 @@ async function start() {
   await refreshMembers();
   await refreshHistory();
   await refreshIndicators();
-  setInterval(refreshIndicators, 5000);
   setInterval(refreshStatus, 3000);
   setInterval(refreshHistory, 3000);
   setInterval(refreshMembers, 3000);
