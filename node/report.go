@@ -147,17 +147,16 @@ func (n *Node) handleReport(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		out, err = rep.Render(q.Get("format"))
 	}
-	switch {
-	case err == nil:
-		ctype := api.ContentTypeMD
-		if q.Get("format") == "html" {
-			ctype = api.ContentTypeHTML
-		}
-		w.Header().Set("Content-Type", ctype)
-		w.Write(out)
-	default:
+	if err != nil {
 		writeExport(w, nil, err)
+		return
 	}
+	ctype := api.ContentTypeMD
+	if q.Get("format") == "html" {
+		ctype = api.ContentTypeHTML
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Write(out)
 }
 
 func (n *Node) handleIndicators(w http.ResponseWriter, _ *http.Request) {
