@@ -12,6 +12,14 @@
 //     id-MLDSA65-Ed25519-SHA512 of draft-ietf-lamps-pq-composite-sigs, with a
 //     mandatory [Context] that separates every use (entries, roster, commands,
 //     checkpoints, bundles, …). Both halves must verify.
+//   - Provisional signatures ([ProvisionalOf], [VerifyProvisional]): the
+//     Ed25519 half of a composite signature, which is itself an Ed25519
+//     signature over the draft's M', sent alone ahead of the composite
+//     where bytes are scarce. It proves nothing against an adversary that
+//     can forge Ed25519, so it is never accepted where a composite is
+//     required, and it cannot be made without the composite (split it off
+//     one). What it may be used for is replication/log's business
+//     ("Narrow links").
 //   - Sealing ([Seal], [Identity.Open]): a payload encrypted once under a fresh
 //     AES-256-GCM content key, which is wrapped to each recipient with HPKE
 //     (X-Wing, HKDF-SHA256, AES-256-GCM). Group keys ([GroupKey],
@@ -43,7 +51,8 @@
 //
 // # Strict checks
 //
-// Both halves of a composite signature are verified strictly. The ML-DSA-65
+// Both halves of a composite signature, and a provisional signature, are
+// verified strictly. The ML-DSA-65
 // half is FIPS 204 ML-DSA.Verify with the draft's label as its context, so a
 // plain ML-DSA signature (empty context) is not a valid half. The Ed25519
 // half is RFC 8032 verification (crypto/ed25519, cofactorless) plus the

@@ -209,7 +209,22 @@ func TestEd25519NonCanonicalSRefused(t *testing.T) {
 func TestEd25519IdentityRRefused(t *testing.T) {
 	id := newTestIdentity(t, "cert-lu")
 	msg := []byte("level 3")
-	mprime := messageRepresentative(ContextCommand, msg)
+	edSig := identityRSignature(t, id, messageRepresentative(ContextCommand, msg))
+	sig, err := id.Sign(ContextCommand, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(sig[mldsa65.SignatureSize:], edSig)
+	if err := Verify(id.Card(), ContextCommand, msg, sig); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("R = identity: got %v, want ErrBadSignature", err)
+	}
+}
+
+// identityRSignature makes, with id's Ed25519 secret, an Ed25519
+// signature over mprime with nonce r = 0 (R = identity, S = k·a), which
+// crypto/ed25519 accepts and strict verification refuses.
+func identityRSignature(t *testing.T, id *Identity, mprime []byte) []byte {
+	t.Helper()
 	h := sha512.Sum512(id.sig.ed.Seed())
 	h[0] &= 248
 	h[31] &= 127
@@ -228,14 +243,7 @@ func TestEd25519IdentityRRefused(t *testing.T) {
 	if !ed25519.Verify(pub, mprime, edSig) {
 		t.Fatal("setup: crypto/ed25519 refused the R = identity signature; the test shows nothing")
 	}
-	sig, err := id.Sign(ContextCommand, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(sig[mldsa65.SignatureSize:], edSig)
-	if err := Verify(id.Card(), ContextCommand, msg, sig); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("R = identity: got %v, want ErrBadSignature", err)
-	}
+	return edSig
 }
 
 // TestMLDSAHalfEmptyContextRefused: the ML-DSA half is made with the
