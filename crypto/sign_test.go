@@ -39,13 +39,7 @@ func TestSignVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		card *Card
-		ctx  Context
-		msg  []byte
-		sig  []byte
-	}{
+	checkRefused(t, Verify, []refusal{
 		{"wrong context", alice.Card(), ContextEntry, msg, sig},
 		{"wrong message", alice.Card(), ContextCommand, []byte("level 4"), sig},
 		{"wrong signer", bob.Card(), ContextCommand, msg, sig},
@@ -58,10 +52,25 @@ func TestSignVerify(t *testing.T) {
 		{"Ed25519 half from another signer", alice.Card(), ContextCommand, msg, append(bytes.Clone(sig[:mlLen]), otherSig[mlLen:]...)},
 		{"one byte appended", alice.Card(), ContextCommand, msg, append(bytes.Clone(sig), 0)},
 		{"empty", alice.Card(), ContextCommand, msg, nil},
-	}
-	for _, tc := range tests {
+	})
+}
+
+// A refusal is a signature check that must fail with ErrBadSignature.
+type refusal struct {
+	name string
+	card *Card
+	ctx  Context
+	msg  []byte
+	sig  []byte
+}
+
+// checkRefused runs each case through verify (Verify or
+// VerifyProvisional) as a subtest and wants ErrBadSignature.
+func checkRefused(t *testing.T, verify func(*Card, Context, []byte, []byte) error, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := Verify(tc.card, tc.ctx, tc.msg, tc.sig)
+			err := verify(tc.card, tc.ctx, tc.msg, tc.sig)
 			if !errors.Is(err, ErrBadSignature) {
 				t.Errorf("got %v, want ErrBadSignature", err)
 			}

@@ -56,27 +56,9 @@ func unb64(t *testing.T, s string) []byte {
 // against draft-ietf-lamps-pq-composite-sigs' published vector for
 // id-MLDSA65-Ed25519-SHA512.
 func TestCompositeVectors(t *testing.T) {
-	var file struct {
-		M     string `json:"m"`
-		Ctx   string `json:"ctx"`
-		Tests []struct {
-			TcID         string `json:"tcId"`
-			PK           string `json:"pk"`
-			SK           string `json:"sk"`
-			S            string `json:"s"`
-			SWithContext string `json:"sWithContext"`
-		} `json:"tests"`
-	}
-	readJSON(t, "testdata/composite-mldsa/testvectors.json", &file)
-	msg, ctx := unb64(t, file.M), Context(unb64(t, file.Ctx))
-	found := 0
-	for _, tc := range file.Tests {
-		if tc.TcID != SuiteSignature {
-			continue
-		}
-		found++
-		pkBytes, skBytes := unb64(t, tc.PK), unb64(t, tc.SK)
-		s, sCtx := unb64(t, tc.S), unb64(t, tc.SWithContext)
+	msg, ctx, vectors := compositeVectors(t)
+	for _, tc := range vectors {
+		pkBytes, skBytes, s, sCtx := tc.pk, tc.sk, tc.s, tc.sCtx
 		pk, err := ParsePublicKey(pkBytes)
 		if err != nil {
 			t.Fatalf("ParsePublicKey: %v", err)
@@ -110,9 +92,38 @@ func TestCompositeVectors(t *testing.T) {
 			t.Errorf("round trip with the vector key: %v", err)
 		}
 	}
-	if found != 1 {
-		t.Fatalf("found %d vectors for %s, want 1", found, SuiteSignature)
+}
+
+// compositeVector is one of the draft's vectors: public and private key,
+// a signature with the empty context and one with the file's context.
+type compositeVector struct{ pk, sk, s, sCtx []byte }
+
+// compositeVectors reads draft-ietf-lamps-pq-composite-sigs' published
+// vectors and returns the message, the context and the vectors of
+// id-MLDSA65-Ed25519-SHA512, failing unless there is exactly one.
+func compositeVectors(t *testing.T) (msg []byte, ctx Context, vectors []compositeVector) {
+	t.Helper()
+	var file struct {
+		M     string `json:"m"`
+		Ctx   string `json:"ctx"`
+		Tests []struct {
+			TcID         string `json:"tcId"`
+			PK           string `json:"pk"`
+			SK           string `json:"sk"`
+			S            string `json:"s"`
+			SWithContext string `json:"sWithContext"`
+		} `json:"tests"`
 	}
+	readJSON(t, "testdata/composite-mldsa/testvectors.json", &file)
+	for _, tc := range file.Tests {
+		if tc.TcID == SuiteSignature {
+			vectors = append(vectors, compositeVector{unb64(t, tc.PK), unb64(t, tc.SK), unb64(t, tc.S), unb64(t, tc.SWithContext)})
+		}
+	}
+	if len(vectors) != 1 {
+		t.Fatalf("found %d vectors for %s, want 1", len(vectors), SuiteSignature)
+	}
+	return unb64(t, file.M), Context(unb64(t, file.Ctx)), vectors
 }
 
 // TestWycheproofMLDSA65Verify runs all 83 Wycheproof ML-DSA-65 verify cases
