@@ -220,7 +220,7 @@ type Entry struct {
 	Header Header
 	header []byte // exact header bytes
 	body   []byte // exact body bytes: ciphertext, or the plain body
-	sig    []byte // nil when vouched for by a signed successor
+	sig    []byte // composite or provisional signature; nil when vouched for by a successor
 	id     Hash
 	raw    []byte
 }
@@ -228,11 +228,19 @@ type Entry struct {
 // ID returns the entry ID.
 func (e *Entry) ID() Hash { return e.id }
 
-// Signed reports whether the entry carries its own signature.
-func (e *Entry) Signed() bool { return e.sig != nil }
+// Signed reports whether the entry carries its own composite signature.
+// An entry carrying only a provisional signature is not Signed: see
+// [Entry.Provisional].
+func (e *Entry) Signed() bool { return len(e.sig) == crypto.SignatureSize }
 
-// Bytes returns the canonical encoding (with the signature if any). The
-// caller must not modify it.
+// Provisional reports whether the entry carries a provisional signature
+// (the Ed25519 half of its composite signature) instead of the composite:
+// until a composite signature covers it, it is at most waiting for its
+// post-quantum signature (see the package documentation, "Narrow links").
+func (e *Entry) Provisional() bool { return len(e.sig) == crypto.ProvisionalSize }
+
+// Bytes returns the canonical encoding (with the signature, composite or
+// provisional, if any). The caller must not modify it.
 func (e *Entry) Bytes() []byte { return e.raw }
 
 // HeaderBytes returns the exact header bytes (the AEAD associated data).
@@ -241,13 +249,30 @@ func (e *Entry) HeaderBytes() []byte { return e.header }
 // BodyBytes returns the exact body bytes: ciphertext, or a plain body.
 func (e *Entry) BodyBytes() []byte { return e.body }
 
-// Signature returns the signature, or nil.
-func (e *Entry) Signature() []byte { return e.sig }
+// Signature returns the composite signature, or nil (also for an entry
+// that carries a provisional signature). The caller must not modify it.
+func (e *Entry) Signature() []byte {
+	if !e.Signed() {
+		return nil
+	}
+	return e.sig
+}
+
+// ProvisionalSignature returns the provisional signature the entry
+// carries, or nil (also for an entry that carries its composite). The
+// caller must not modify it.
+func (e *Entry) ProvisionalSignature() []byte {
+	if !e.Provisional() {
+		return nil
+	}
+	return e.sig
+}
 
 // Size returns the encoded size in bytes.
 func (e *Entry) Size() int { return len(e.raw) }
 
-// Unsigned returns the same entry without its signature.
+// Unsigned returns the same entry without its signature (composite or
+// provisional).
 func (e *Entry) Unsigned() *Entry {
 	if e.sig == nil {
 		return e
@@ -257,6 +282,37 @@ func (e *Entry) Unsigned() *Entry {
 		panic(err) // re-encoding a valid entry cannot fail
 	}
 	return u
+}
+
+// WithProvisional returns the same entry carrying the provisional
+// signature split off its composite ([crypto.ProvisionalOf]) instead of
+// the composite: the form a narrow link carries (see the package
+// documentation, "Narrow links"). It fails for an entry that carries no
+// composite signature, and for one at control priority (kinds roster, key,
+// proposal, checkpoint), which always travels with its composite.
+func (e *Entry) WithProvisional() (*Entry, error) {
+	if !e.Signed() {
+		return nil, fmt.Errorf("log: entry %s carries no composite signature to split", e.id.Short())
+	}
+	if e.Header.Priority == Control {
+		return nil, fmt.Errorf("log: entry %s is at control priority (a system kind): it travels with its composite signature", e.id.Short())
+	}
+	p, err := crypto.ProvisionalOf(e.sig)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(e.Header, e.header, e.body, p)
+}
+
+// WithSignature returns the same entry (the same ID) carrying sig, a
+// composite or a provisional signature, in place of what it carried: how
+// a composite signature sent on its own ([Cover]) is attached to the entry
+// it covers. It checks only the size; [CheckRun] and [Classify] verify.
+func (e *Entry) WithSignature(sig []byte) (*Entry, error) {
+	if len(sig) != crypto.SignatureSize && len(sig) != crypto.ProvisionalSize {
+		return nil, invalid(ReasonBadSignature, e, "signature of %d bytes, want %d (composite) or %d (provisional)", len(sig), crypto.SignatureSize, crypto.ProvisionalSize)
+	}
+	return assemble(e.Header, e.header, e.body, bytes.Clone(sig))
 }
 
 // entryID is the hash that identifies an entry and that its author signs.
@@ -301,11 +357,25 @@ func Decode(b []byte) (*Entry, error) {
 	if err != nil {
 		return nil, &InvalidError{Reason: ReasonMalformed, Detail: "header: " + err.Error()}
 	}
-	if w.Sig != nil && len(w.Sig) != crypto.SignatureSize {
-		return nil, &InvalidError{Reason: ReasonBadSignature, Author: h.Author, Seq: h.Seq, Detail: fmt.Sprintf("signature of %d bytes, want %d", len(w.Sig), crypto.SignatureSize)}
+	if w.Sig != nil && len(w.Sig) != crypto.SignatureSize && len(w.Sig) != crypto.ProvisionalSize {
+		return nil, &InvalidError{Reason: ReasonBadSignature, Author: h.Author, Seq: h.Seq, Detail: fmt.Sprintf("signature of %d bytes, want %d (composite) or %d (provisional)", len(w.Sig), crypto.SignatureSize, crypto.ProvisionalSize)}
 	}
 	e := &Entry{Header: h, header: w.Header, body: w.Body, sig: w.Sig, id: entryID(w.Header, w.Body), raw: append([]byte(nil), b...)}
 	return e, nil
+}
+
+// VerifyProvisional checks the entry's own provisional signature against
+// the author's card. An entry without one fails, also one that carries its
+// composite (verify that with [Entry.VerifySignature]). A valid
+// provisional signature makes an entry at most waiting, never covered.
+func (e *Entry) VerifyProvisional(card *crypto.Card) error {
+	if !e.Provisional() {
+		return &InvalidError{Reason: ReasonBadSignature, Author: e.Header.Author, Seq: e.Header.Seq, Detail: "entry carries no provisional signature"}
+	}
+	if err := crypto.VerifyProvisional(card, crypto.ContextEntry, e.id[:], e.sig); err != nil {
+		return &InvalidError{Reason: ReasonBadSignature, Author: e.Header.Author, Seq: e.Header.Seq, Detail: err.Error()}
+	}
+	return nil
 }
 
 func decodeErr(err error) error {
@@ -315,11 +385,16 @@ func decodeErr(err error) error {
 	return &InvalidError{Reason: ReasonMalformed, Detail: err.Error()}
 }
 
-// VerifySignature checks the entry's own signature against the author's
-// card. An unsigned entry fails.
+// VerifySignature checks the entry's own composite signature against the
+// author's card. An entry without one fails, also one that carries a
+// provisional signature (see [Entry.VerifyProvisional]).
 func (e *Entry) VerifySignature(card *crypto.Card) error {
-	if e.sig == nil {
-		return &InvalidError{Reason: ReasonUnsignedTail, Author: e.Header.Author, Seq: e.Header.Seq, Detail: "entry carries no signature"}
+	if !e.Signed() {
+		detail := "entry carries no signature"
+		if e.Provisional() {
+			detail = "entry carries only a provisional signature, no composite"
+		}
+		return &InvalidError{Reason: ReasonUnsignedTail, Author: e.Header.Author, Seq: e.Header.Seq, Detail: detail}
 	}
 	if err := card.Verify(crypto.ContextEntry, e.id[:], e.sig); err != nil {
 		return &InvalidError{Reason: ReasonBadSignature, Author: e.Header.Author, Seq: e.Header.Seq, Detail: err.Error()}

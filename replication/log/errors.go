@@ -32,6 +32,10 @@ const (
 	ReasonMalformed     Reason = "malformed"
 	ReasonForked        Reason = "forked"
 	ReasonPlainKind     Reason = "plain-kind"
+	// ReasonProvisionalSystem: an entry at control priority (kinds
+	// roster, key, proposal, checkpoint) carries a provisional signature;
+	// those are valid only with a composite signature.
+	ReasonProvisionalSystem Reason = "provisional-system"
 )
 
 // An InvalidError is an entry refused for a [Reason].

@@ -7,8 +7,9 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 )
 
-// Fuzz targets for the two decoders of this package (STYLE.md §12): an
-// entry and a body. Both must never panic, and what they accept must
+// Fuzz targets for the decoders of this package (STYLE.md §12): an entry
+// (with a composite signature, a provisional one or none), a body and a
+// cover. Both must never panic, and what they accept must
 // encode back to exactly the input, so the bytes stored and sent are the
 // bytes signed.
 //
@@ -18,6 +19,7 @@ import (
 //
 //	go test ./replication/log/ -run '^$' -fuzz '^FuzzDecode$' -fuzztime 60s -parallel 2
 //	go test ./replication/log/ -run '^$' -fuzz '^FuzzDecodeBody$' -fuzztime 60s -parallel 2
+//	go test ./replication/log/ -run '^$' -fuzz '^FuzzDecodeCover$' -fuzztime 60s -parallel 2
 
 // fuzzEntries builds real entries of every shape Decode must read: a signed
 // incident with every taxonomy field and an attachment, a three-entry batch
@@ -74,6 +76,9 @@ func FuzzDecode(f *testing.F) {
 		if e.Signed() {
 			signed[e.ID()] = true
 			addMutants(f, e.Unsigned().Bytes())
+			if p, err := e.WithProvisional(); err == nil {
+				addMutants(f, p.Bytes())
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -104,6 +109,9 @@ func FuzzDecode(f *testing.F) {
 		if e.Signed() && len(e.Signature()) != crypto.SignatureSize {
 			t.Fatalf("Decode accepted a %d-byte signature", len(e.Signature()))
 		}
+		if e.Signed() == e.Provisional() && e.sig != nil {
+			t.Fatalf("Decode accepted a %d-byte signature that is neither composite nor provisional", len(e.sig))
+		}
 		// Stripping the signature keeps the ID and gives a decodable entry.
 		u := e.Unsigned()
 		if u.ID() != e.ID() || u.Signed() {
@@ -112,9 +120,17 @@ func FuzzDecode(f *testing.F) {
 		if _, err := Decode(u.Bytes()); err != nil {
 			t.Fatalf("Decode(Unsigned().Bytes()): %v", err)
 		}
-		// Nothing but a seed's own signature makes an entry valid.
+		// Nothing but a seed's own signature makes an entry valid, or
+		// even waiting; a provisional signature never makes it covered.
 		if k, _ := CheckRun(n.id, n.roster, Head{}, []*Entry{e}); k != 0 && !signed[e.ID()] {
 			t.Fatalf("CheckRun accepted entry %s that no member signed", e.ID().Short())
+		}
+		c, w, _ := Classify(n.id, n.roster, Head{}, []*Entry{e})
+		if (c != 0 || w != 0) && !signed[e.ID()] {
+			t.Fatalf("Classify: entry %s that no member signed is %d covered, %d waiting", e.ID().Short(), c, w)
+		}
+		if c != 0 && !e.Signed() {
+			t.Fatalf("Classify: entry %s without a composite signature is covered", e.ID().Short())
 		}
 		if h.Plain() {
 			_, _ = e.Open(nil)
@@ -159,6 +175,36 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		if enc, err := b.Encode(); err != nil || !bytes.Equal(enc, in) {
 			t.Fatalf("Encode of an accepted body: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeCover(f *testing.F) {
+	n := newNet(f)
+	f.Add([]byte{})
+	for _, e := range fuzzEntries(f, n) {
+		if c, err := CoverOf(e); err == nil {
+			raw, err := c.Encode()
+			if err != nil {
+				f.Fatal(err)
+			}
+			addMutants(f, raw)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := DecodeCover(in)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("DecodeCover error %v is not an *InvalidError", err)
+			}
+			return
+		}
+		out, err := c.Encode()
+		if err != nil {
+			t.Fatalf("Encode of an accepted cover: %v", err)
+		}
+		if !bytes.Equal(out, in) {
+			t.Fatalf("DecodeCover→Encode changed the bytes (%d vs %d bytes)", len(out), len(in))
 		}
 	})
 }

@@ -94,6 +94,14 @@ const (
 	// recipient-set group; one sealed to the whole network or to a
 	// need-to-know group breaks its own label.
 	BeliefRedToRecipients = "red-not-to-recipients"
+	// BeliefSystemControl: a body of a system kind (roster, key,
+	// proposal, checkpoint) must come in an entry at control priority.
+	// Build writes nothing else, and only entries at control priority are
+	// held to a composite signature before they count: a sealed proposal
+	// or checkpoint is opaque to validity, so its header's priority is
+	// what says "system" there (see the package documentation, "Narrow
+	// links").
+	BeliefSystemControl = "system-kind-not-control"
 )
 
 // A NotBelievedError is an entry a node does not believe, and why. It
@@ -115,6 +123,10 @@ func (e *NotBelievedError) Is(target error) bool { return target == ErrNotBeliev
 // Believe returns nil if a node may believe body, the opened body of e,
 // which key opened; otherwise a [*NotBelievedError] naming the rule.
 func Believe(e *Entry, key *crypto.GroupKey, body *Body) error {
+	if systemKind(body.Kind) && e.Header.Priority != Control {
+		return &NotBelievedError{Rule: BeliefSystemControl, Author: e.Header.Author, Seq: e.Header.Seq,
+			Detail: fmt.Sprintf("a %s entry at %s priority; system kinds are written at control priority only", body.Kind, e.Header.Priority)}
+	}
 	if body.TLP == TLPRed && !e.Header.Plain() && (key == nil || !IsRecipientGroup(key.Group())) {
 		group := "no group"
 		if key != nil {
