@@ -24,7 +24,8 @@
 //     the exact body bytes. The author signs the ID with its composite key in
 //     context crypto.ContextEntry ("crisismesh/entry/v1"). The signature is
 //     not part of the ID, so a signature can be absent (see batches) and an
-//     entry is the same entry whichever valid signature it travels with.
+//     entry is the same entry whichever valid signature it travels with:
+//     its composite, a provisional signature (see "Narrow links") or none.
 //
 // # Intel
 //
@@ -65,13 +66,164 @@
 // holds waiting for a signature stays bounded. A replica accepts unsigned
 // entries only together with a signed successor that chains to them
 // ([ReasonUnsignedTail] otherwise); a feed's head is therefore always signed.
+// "Signed" means a composite signature throughout this documentation,
+// unless it says "provisional".
 //
 // # Forks
 //
 // Two different entries with the same author and seq, each signed or vouched
-// for by a signed successor, prove that the author equivocated. Both are kept
+// for by a signed successor (each covered, see "Narrow links": entries that
+// are only waiting prove nothing, [ProvesFork]), prove that the author
+// equivocated. Both are kept
 // as evidence, the author's feed is frozen at the last seq before the fork
 // (nothing of the author past it is accepted), and [ErrForked] reports it.
+//
+// # Narrow links
+//
+// A composite signature is 3373 bytes; a 200-byte post carrying one is
+// 3861. On a 64 kbit/s share that is two posts a second for the whole
+// network. So an entry may travel with a provisional signature: the
+// 64-byte Ed25519 half of its own composite signature
+// ([crypto.ProvisionalOf]; the composite's Ed25519 half is an Ed25519
+// signature over the draft's M', so one signing makes both). The author
+// sends that now ([Entry.WithProvisional]) and the composite later, for
+// the same entry ID.
+//
+// Encoding. The signature field of an entry holds 3373 bytes (composite)
+// or 64 (provisional), or is absent; its size says which, nothing else
+// changes. So an entry has exactly three encodings, one per kind of
+// signature, each canonical, and entries written before decode byte for
+// byte as they did. A composite signature sent on its own to cover an
+// entry the receiver holds is a [Cover]: the entry ID and the 3373 bytes,
+// 3413 bytes encoded.
+//
+// Covered and waiting ([Classify]). A composite signature on entry n
+// covers entries 1..n, as the batch rule always had it. An entry is
+// covered when it or a successor on its chain carries a valid composite
+// signature. Otherwise it is waiting for its post-quantum signature when
+// it or a successor carries a valid provisional signature (which vouches
+// for its chain in the same way, with Ed25519's strength only); otherwise
+// it is invalid for now. [CheckRun] accepts covered entries only, so
+// everything built on it (a store's ingest and fork proofs, the archive's
+// verification) counts composite signatures only, as before; an uncovered
+// tail is [ReasonUnsignedTail], whether it waits or carries nothing, so a
+// peer that sends one is not charged an offence. Every signature an entry
+// carries must verify, composite or provisional, also when a successor
+// covers it: a relay cannot attach garbage that nodes would store and
+// pass on. An entry stripped of its ML-DSA half is at most waiting.
+//
+// System kinds. Entries at control priority, which [Build] gives to kinds
+// roster, key, proposal and checkpoint and to nothing else, are valid only
+// covered: a provisional signature on one is refused
+// ([ReasonProvisionalSystem]), and one that only a provisional successor
+// vouches for is never waiting. A proposal's or checkpoint's body is
+// sealed, so its priority is what validity sees; [Believe] refuses a body
+// of a system kind below control priority ([BeliefSystemControl]), so no
+// author gets one past by lying about its priority. Flash entries travel
+// with their composite as well ([TravelsSigned]): they are written to be
+// acted on at once.
+//
+// Never acted on. A waiting entry is shown, marked as waiting for its
+// post-quantum signature (or overdue), and nothing else. Where entries
+// are applied or counted, only covered ones are handed in: the roster
+// ([DeriveRoster]), the keyring ([DeriveKeyring]), replication/consensus
+// (proposals, checkpoints), a feed's head, the frontier and its digest,
+// the node's Lamport clock (the minLamport given to [Build]), refs an
+// honest author writes, fork proofs, exports (archive, MISP, STIX, Matrix
+// bridges). A store therefore keeps waiting entries apart from the feed:
+// per author at most [MaxWaiting] entries (and [MaxUnsignedRun] bytes),
+// every candidate for a seq included, refusing more beyond that. Two
+// waiting candidates for one seq are both kept apart, shown as
+// conflicting and unconfirmed, and neither is a fork proof; when a
+// composite covers one branch, that branch joins the feed and the other
+// candidates at its seqs are dropped (a waiting entry that conflicts with
+// a covered one is no evidence of anything). If the other branch is later
+// covered too, the author did equivocate, and [ProvesFork] says so.
+//
+// The window ([Window]). An author sends the composite signature of its
+// head to each narrow-link peer at least every N entries ([Window.Due]:
+// the entry that makes it due travels with its composite, which covers
+// all before it) or T after the oldest entry still waiting at that peer
+// (then as a Cover on its own), whichever comes first, and at once when a
+// peer asks. A receiver shows an entry waiting for longer than T plus a
+// grace ([Window.Overdue], [Window.StatusOf]) as overdue, so the operator
+// sees which author owes which signatures since when. Wide links (LAN,
+// internet) carry composite signatures as before.
+//
+// When the author goes offline right after posting. [Build] makes the
+// composite signature when the entry is written, and the author's store
+// keeps the entry with it, durably, before the post is acknowledged: the
+// composite exists from the first moment, only its sending is deferred.
+// A graceful shutdown sends the covers due first. After a crash or a cut,
+// the author's first message to each peer on reconnecting is the cover of
+// its head, before any entry. Meanwhile any peer that received the entry
+// over a wide link holds it covered and passes it on covered, as sync
+// always did, so coverage also spreads without the author. What is not
+// bounded is an entry that left its author, provisionally only, on narrow
+// links only, just before the author went silent: it stays waiting until
+// the author (or a copy of its store) speaks again, is shown as overdue
+// after T plus grace, and is never acted on. The window is thus bounded
+// in the author's connected time, and an entry never covered costs
+// visibility, never a wrong action.
+//
+// The arithmetic (TestNarrowLinkArithmetic prints it). A 200-byte sitrep
+// at TLP:AMBER encodes to a 150-byte header and a 326-byte sealed body
+// (the text, 17 bytes of body encoding, about 109 of sealing: salt, key
+// ID, epoch, suite, GCM tag): 484 bytes unsigned, 551 with a provisional
+// signature (+67), 3861 with the composite (+3377). An author posting
+// once a second whose composite travels every k entries averages
+// 551 + 3310/k bytes per entry. The target is 600 on the wire, and 20 of
+// them are left for the push path's framing (sync messages, streams, TLS
+// records), so k ≥ 3310/29 ≈ 114: hence [DefaultWindow], N = 128 entries
+// or T = 120 s, 30 s of grace. At one post a second T comes first: 29
+// composites an hour, 578.5 bytes per post. Posting less often costs more
+// per post, as T bounds the wait: 835 bytes at a post every 10 s, 2257
+// every minute, and at a post every few minutes every post carries its
+// composite's worth. Format 1's 551-byte floor leaves little room; a
+// later format could drop the sealed body's repeats of the header (suite,
+// key ID, epoch).
+//
+// Why this is safe: DESIGN's rule "both halves must verify", restated.
+// Both halves of a composite signature must verify for anything a node
+// acts on or counts: covered means exactly that, on the entry or on a
+// successor that names it through the hash chain. A provisional
+// signature is one half, and buys an entry one thing only: being shown
+// as waiting. Consider an adversary that can forge Ed25519 but not
+// ML-DSA-65 (a quantum computer, or a thief of a member's Ed25519 seed)
+// and cannot find SHA-256 collisions (neither can). Within the window it
+// can:
+//
+//   - make entries in any member's name, at any seq, with valid
+//     provisional signatures: receivers show them as waiting, and then
+//     overdue, never as the member's word; a reader sees "waiting for its
+//     post-quantum signature" on them, and that is the residual risk;
+//   - make two waiting candidates for one seq, shown as conflicting;
+//   - strip the ML-DSA half off an honest entry in transit: it arrives
+//     waiting instead of covered, until a composite comes by another way.
+//
+// It cannot:
+//
+//   - have anything acted on: acting needs a covered entry, covering needs
+//     an ML-DSA-65 signature on it or on a successor whose chain of prev
+//     hashes contains it, and it can neither forge one nor splice an
+//     entry into a chain an honest signature covers;
+//   - slip in a system entry (roster, key, proposal, checkpoint): those
+//     are never waiting, and a system body below control priority is
+//     not believed;
+//   - freeze an honest feed: a fork proof needs both entries covered
+//     ([ProvesFork]; a store's proofs go through CheckRun), so its
+//     waiting candidates prove nothing, and they live apart from the
+//     feed, which advances when the author's composite arrives whatever
+//     waits beside it;
+//   - exhaust a node or push honest entries out: waiting entries are
+//     bounded per author (MaxWaiting, MaxUnsignedRun bytes); when the
+//     bound is full, honest entries are simply shown later, covered;
+//   - drag clocks or the frontier: waiting entries feed neither.
+//
+// An adversary that can forge ML-DSA-65 and Ed25519 both breaks the
+// composite; one that can forge ML-DSA-65 alone gains nothing here, as
+// every provisional signature is checked as strictly as the composite's
+// Ed25519 half.
 //
 // # Roster
 //
@@ -189,6 +341,8 @@
 // node stores and relays the same entries. Some valid entries must still
 // not be believed once opened: [Believe] refuses a TLP:RED body sealed
 // under any key but a recipient-set group's ([BeliefRedToRecipients]),
+// and a body of a system kind in an entry below control priority
+// ([BeliefSystemControl], see "Narrow links"),
 // with a [*NotBelievedError] (errors.Is [ErrNotBelieved]). Such an entry is
 // never shown, exported or acted on, and counts as an offence of its
 // author. [Build] refuses to write one.
