@@ -168,8 +168,9 @@
 //
 // The arithmetic (TestNarrowLinkArithmetic prints it). A 200-byte sitrep
 // at TLP:AMBER encodes to a 150-byte header and a 326-byte sealed body
-// (the text, 17 bytes of body encoding, about 109 of sealing: salt, key
-// ID, epoch, suite, GCM tag): 484 bytes unsigned, 551 with a provisional
+// (the text, 19 bytes of body encoding, 107 of sealing: the suite's name,
+// the key ID and epoch again, a 32-byte salt, the GCM tag, and their
+// framing): 484 bytes unsigned, 551 with a provisional
 // signature (+67), 3861 with the composite (+3377). An author posting
 // once a second whose composite travels every k entries averages
 // 551 + 3310/k bytes per entry. The target is 600 on the wire, and 20 of
@@ -180,8 +181,8 @@
 // per post, as T bounds the wait: 835 bytes at a post every 10 s, 2257
 // every minute, and at a post every few minutes every post carries its
 // composite's worth. Format 1's 551-byte floor leaves little room; a
-// later format could drop the sealed body's repeats of the header (suite,
-// key ID, epoch).
+// later format could drop the sealed body's repeats of the header (suite
+// name, key ID, epoch: about 50 bytes).
 //
 // Why this is safe: DESIGN's rule "both halves must verify", restated.
 // Both halves of a composite signature must verify for anything a node

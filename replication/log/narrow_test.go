@@ -74,8 +74,16 @@ func TestNarrowLinkArithmetic(t *testing.T) {
 	e := post200(t, n)
 	p := provisional(t, e)
 	cb := encodedCover(t, e)
-	t.Logf("200-byte sitrep: header %d B, sealed body %d B; entry unsigned %d B, provisional %d B, composite %d B; a cover %d B",
-		len(e.HeaderBytes()), len(e.BodyBytes()), e.Unsigned().Size(), p.Size(), e.Size(), len(cb))
+	b, err := e.Open(n.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := b.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("200-byte sitrep: header %d B, body %d B plain, %d B sealed; entry unsigned %d B, provisional %d B, composite %d B; a cover %d B",
+		len(e.HeaderBytes()), len(plain), len(e.BodyBytes()), e.Unsigned().Size(), p.Size(), e.Size(), len(cb))
 	if got, want := p.Size()-e.Unsigned().Size(), crypto.ProvisionalSize+3; got != want {
 		t.Errorf("a provisional signature adds %d bytes, want %d (64, the byte string's 2-byte head, the map key)", got, want)
 	}
