@@ -37,9 +37,20 @@ type Node interface {
 // arrived (yet).
 var errKeyMissing = errors.New("matrix: the room key of an encrypted message has not arrived")
 
+// errUndecryptable reports an encrypted event that no key will ever
+// decrypt (corrupt, replayed, meant for another room, older than the key
+// shared with the bridge): it is skipped, loudly.
+var errUndecryptable = errors.New("matrix: an encrypted message cannot be decrypted")
+
 // maxKeyWait is how long a message waits for its room key before it is
-// skipped (loudly).
+// skipped (loudly). Time the homeserver is unreachable counts too, but an
+// outage never makes the bridge skip a message: the key is fetched again
+// once the homeserver answers.
 const maxKeyWait = 5 * time.Minute
+
+// keyPoll is how long decrypt syncs for a missing room key before it
+// gives up for this try (the inbound stream retries it, with backoff).
+const keyPoll = 20 * time.Second
 
 // ErrNoEncryption reports an encrypted room with a build that cannot
 // encrypt (built without the goolm tag).
@@ -546,7 +557,10 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 			if ev.Sender != b.cli.UserID {
 				continue
 			}
-			eid := b.entryOf(ctx, ev)
+			eid, err := b.entryOf(ctx, ev)
+			if err != nil {
+				return nil, fmt.Errorf("matrix: timeline check: %w", err)
+			}
 			if eid == last {
 				return found, nil
 			}
@@ -562,17 +576,24 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 	return found, nil
 }
 
-// entryOf returns the entry ID an event of the bot carries ("" if none).
-func (b *Bridge) entryOf(ctx context.Context, ev *event.Event) string {
+// entryOf returns the entry ID an event of the bot carries ("" if none,
+// or if it cannot be decrypted: the bot's own room keys are its own, so
+// none is on its way). Any other failure is returned: reading the event
+// as carrying no entry would send that entry again.
+func (b *Bridge) entryOf(ctx context.Context, ev *event.Event) (string, error) {
 	if ev.Type == event.EventEncrypted && b.e2ee != nil {
 		dec, err := b.e2ee.Decrypt(ctx, ev)
+		if errors.Is(err, errKeyMissing) || errors.Is(err, errUndecryptable) {
+			b.logger.Warn("matrix: timeline check: cannot decrypt an event of the bot", "event", ev.ID, "err", err)
+			return "", nil
+		}
 		if err != nil {
-			return ""
+			return "", err
 		}
 		ev = dec
 	}
 	s, _ := ev.Content.Raw[KeyEntry].(string)
-	return s
+	return s, nil
 }
 
 // now returns a token for the room's present (a sync's next_batch).
@@ -676,7 +697,13 @@ func (b *Bridge) syncNow(ctx context.Context, timeout int) error {
 		return fmt.Errorf("matrix: sync: %w", err)
 	}
 	if b.e2ee != nil {
-		b.e2ee.ProcessSync(ctx, sr, b.since)
+		// Not cut off by Close: a room key handled halfway (its Olm
+		// message recorded as decrypted, the key not yet stored) would
+		// be lost for good, as the homeserver's copy is then refused as
+		// a replay.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+		b.e2ee.ProcessSync(pctx, sr, b.since)
+		cancel()
 	}
 	b.since = sr.NextBatch
 	return nil
@@ -697,27 +724,22 @@ func (b *Bridge) handleEvent(ctx context.Context, ev *event.Event) (bool, error)
 		if b.e2ee == nil {
 			return false, nil
 		}
-		dec, err := b.e2ee.Decrypt(ctx, ev)
-		if errors.Is(err, errKeyMissing) {
-			// The room key may still come (a loaded homeserver, a sender
-			// that shares late): keep retrying for a while rather than
-			// lose the message; the stream waits meanwhile.
-			b.mu.Lock()
-			first, ok := b.keyWait[eid]
-			if !ok {
-				first = time.Now()
-				b.keyWait[eid] = first
-			}
-			b.mu.Unlock()
-			if time.Since(first) < maxKeyWait {
-				return false, err
-			}
-		}
-		if err != nil {
+		dec, err := b.decrypt(ctx, ev)
+		switch {
+		case err == nil:
+			ev = dec
+		case errors.Is(err, errUndecryptable), errors.Is(err, errKeyMissing) && b.keyWaited(eid) >= maxKeyWait:
 			b.logger.Error("matrix: cannot decrypt an event: skipped", "event", eid, "sender", ev.Sender, "err", err)
+			b.keyDone(eid)
 			return false, nil
+		default:
+			// The room key may still come (a loaded homeserver, a sender
+			// that shares late), or the homeserver did not answer while
+			// the bridge fetched it: try again, the stream waiting
+			// meanwhile. Skipping here would lose the message for good
+			// once an event after it moves the recorded token past it.
+			return false, err
 		}
-		ev = dec
 	}
 	if ev.Type != event.EventMessage {
 		return false, nil
@@ -756,6 +778,52 @@ func (b *Bridge) handleEvent(ctx context.Context, ev *event.Event) (bool, error)
 	b.seen[eid] = true
 	b.mu.Unlock()
 	return true, nil
+}
+
+// decrypt decrypts an encrypted room event. A missing room key may still
+// be on its way (a to-device event): it syncs and tries again for up to
+// keyPoll, then reports errKeyMissing. A failed sync is returned as it is
+// (the homeserver is down: retried, never a reason to skip).
+func (b *Bridge) decrypt(ctx context.Context, ev *event.Event) (*event.Event, error) {
+	deadline := time.Now().Add(keyPoll)
+	for {
+		dec, err := b.e2ee.Decrypt(ctx, ev)
+		if !errors.Is(err, errKeyMissing) {
+			if err == nil {
+				b.keyDone(string(ev.ID))
+			}
+			return dec, err
+		}
+		b.mu.Lock()
+		if _, ok := b.keyWait[string(ev.ID)]; !ok {
+			b.keyWait[string(ev.ID)] = time.Now()
+		}
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		if err := b.syncNow(ctx, 1000); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// keyWaited is how long the event has waited for its room key.
+func (b *Bridge) keyWaited(eid string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	first, ok := b.keyWait[eid]
+	if !ok {
+		return 0
+	}
+	return time.Since(first)
+}
+
+// keyDone forgets the event's wait for its room key.
+func (b *Bridge) keyDone(eid string) {
+	b.mu.Lock()
+	delete(b.keyWait, eid)
+	b.mu.Unlock()
 }
 
 // answer replies to a command from the local view, read-only.

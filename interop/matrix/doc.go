@@ -85,7 +85,16 @@
 // made and shared with the members' devices (who left cannot read on, who
 // joined can). A room key that has not arrived yet when a message does is
 // waited for (syncing to-device events, the room's stream waiting) for up
-// to 5 minutes; then the message is skipped with an error in the log.
+// to 5 minutes; then the message is skipped with an error in the log. A
+// sync that fails meanwhile (the homeserver down) is retried like any
+// failure and never makes the bridge skip the message (the recorded room
+// token moves past a skipped message once any event follows it, so the
+// message would be lost for good). A message no key can decrypt
+// (corrupt, replayed, older than the key it was shared with) is skipped
+// at once, loudly. To-device events (room keys) are handled whole even
+// when Close comes meanwhile: one handled halfway would be refused as a
+// replay when the homeserver sends it again. mautrix's own log records go
+// to the bridge's logger (its debug records only when that logs debug).
 //
 // A Bridge is safe for concurrent use; it owns its goroutines and Close
 // stops them.
