@@ -31,6 +31,8 @@ type Node interface {
 	PostBridged(ctx context.Context, text string, tlp log.TLP, from log.Bridged) (string, error)
 	// Crisis is the local view of the crisis state, as lines for people.
 	Crisis() string
+	// ReserveAlerts are the Reserve alerts of the local crisis view now.
+	ReserveAlerts() []Alert
 }
 
 // errKeyMissing reports an encrypted event whose room key has not
@@ -395,12 +397,16 @@ func (b *Bridge) update(f func(*state)) error {
 	next := b.st
 	next.Position = b.st.Position.Clone()
 	next.Seen = slices.Clone(b.st.Seen)
+	next.Notices = slices.Clone(b.st.Notices)
 	f(&next)
 	if err := saveState(b.opts.Dir, next); err != nil {
 		return err
 	}
 	if len(next.Seen) > maxSeen {
 		next.Seen = next.Seen[len(next.Seen)-maxSeen:]
+	}
+	if len(next.Notices) > maxNotices {
+		next.Notices = next.Notices[len(next.Notices)-maxNotices:]
 	}
 	b.st = next
 	return nil
@@ -432,6 +438,9 @@ func (b *Bridge) outbound(ctx context.Context) {
 		if len(es) > 0 {
 			continue
 		}
+		if err := b.handleNotices(ctx); err != nil {
+			return // stopped
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -454,7 +463,7 @@ func (b *Bridge) handleEntry(ctx context.Context, e Entry) error {
 		// unrecorded.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 		defer cancel()
-		return b.send(sctx, e)
+		return b.send(sctx, e.ID, formatEntry(e))
 	})
 	if err != nil {
 		return err
@@ -478,17 +487,64 @@ func (b *Bridge) handleEntry(ctx context.Context, e Entry) error {
 		b.mu.Unlock()
 	}
 	if reason != "" {
-		b.mHeld.WithLabelValues(reason).Inc()
-		b.mu.Lock()
-		b.status.Withheld[reason]++
-		b.mu.Unlock()
+		b.withheld(reason)
 		b.logger.Debug("matrix: entry withheld from the room", "entry", e.ID[:16], "reason", reason)
 	}
 	return nil
 }
 
-// send posts e to the room unless the timeline check finds it there.
-func (b *Bridge) send(ctx context.Context, e Entry) error {
+func (b *Bridge) withheld(reason string) {
+	b.mHeld.WithLabelValues(reason).Inc()
+	b.mu.Lock()
+	b.status.Withheld[reason]++
+	b.mu.Unlock()
+}
+
+// handleNotices posts the node's Reserve alerts not handled yet, each
+// once, and records them as handled (sent or withheld).
+func (b *Bridge) handleNotices(ctx context.Context) error {
+	for _, a := range b.node.ReserveAlerts() {
+		key := a.key()
+		b.mu.Lock()
+		done := slices.Contains(b.st.Notices, key)
+		b.mu.Unlock()
+		if done {
+			continue
+		}
+		var reason string
+		if err := b.retry(ctx, "to_matrix", func(ctx context.Context) error {
+			var err error
+			reason, err = b.cfg.withholdNotice(func() (Room, error) { return b.roomState(ctx) })
+			if err != nil || reason != "" {
+				return err
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+			defer cancel()
+			return b.send(sctx, key, formatNotice(a))
+		}); err != nil {
+			return err
+		}
+		if err := b.retry(ctx, "state", func(context.Context) error {
+			return b.update(func(s *state) {
+				s.Notices = append(s.Notices, key)
+				if reason == "" {
+					s.LastSent = key
+				}
+			})
+		}); err != nil {
+			return err
+		}
+		if reason != "" {
+			b.withheld(reason)
+			b.logger.Info("matrix: Reserve deadline notice withheld from the room", "notice", key, "reason", reason)
+		}
+	}
+	return nil
+}
+
+// send posts c, marked mark (an entry ID or a notice's key, also in c),
+// to the room unless the timeline check finds it there.
+func (b *Bridge) send(ctx context.Context, mark string, c content) error {
 	b.mu.Lock()
 	check := b.needCheck
 	b.mu.Unlock()
@@ -502,21 +558,20 @@ func (b *Bridge) send(ctx context.Context, e Entry) error {
 		b.mu.Unlock()
 	}
 	b.mu.Lock()
-	already := b.sentLately[e.ID]
+	already := b.sentLately[mark]
 	b.mu.Unlock()
 	if already {
-		b.logger.Info("matrix: entry already in the room (sent before an outage or restart)", "entry", e.ID[:16])
+		b.logger.Info("matrix: already in the room (sent before an outage or restart)", "mark", mark)
 		return nil
 	}
-	c := formatEntry(e)
 	var err error
 	if b.e2ee != nil {
-		err = b.e2ee.Send(ctx, c, "crisismesh-"+e.ID)
+		err = b.e2ee.Send(ctx, c, "crisismesh-"+mark)
 	} else {
-		_, err = b.cli.SendMessageEvent(ctx, b.room, event.EventMessage, c, mautrix.ReqSendEvent{TransactionID: "crisismesh-" + e.ID})
+		_, err = b.cli.SendMessageEvent(ctx, b.room, event.EventMessage, c, mautrix.ReqSendEvent{TransactionID: "crisismesh-" + mark})
 	}
 	if err != nil {
-		return fmt.Errorf("matrix: send %s: %w", e.ID[:16], err)
+		return fmt.Errorf("matrix: send %s: %w", mark, err)
 	}
 	b.mCrossed.WithLabelValues("to_matrix").Inc()
 	b.mu.Lock()
@@ -531,9 +586,9 @@ const sendTimeout = 15 * time.Second
 // maxCheckPages bounds the timeline check (pages of 100 events).
 const maxCheckPages = 20
 
-// sentSince reads the room backwards from now to the last entry recorded
-// as sent and returns the entry IDs the bot sent after it: sent, but not
-// recorded before an outage or a crash.
+// sentSince reads the room backwards from now to the last event recorded
+// as sent and returns the marks (entry IDs, notice keys) of those the bot
+// sent after it: sent, but not recorded before an outage or a crash.
 func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 	b.mu.Lock()
 	last := b.st.LastSent
@@ -557,7 +612,7 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 			if ev.Sender != b.cli.UserID {
 				continue
 			}
-			eid, err := b.entryOf(ctx, ev)
+			eid, err := b.markOf(ctx, ev)
 			if err != nil {
 				return nil, fmt.Errorf("matrix: timeline check: %w", err)
 			}
@@ -576,11 +631,11 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 	return found, nil
 }
 
-// entryOf returns the entry ID an event of the bot carries ("" if none,
-// or if it cannot be decrypted: the bot's own room keys are its own, so
-// none is on its way). Any other failure is returned: reading the event
-// as carrying no entry would send that entry again.
-func (b *Bridge) entryOf(ctx context.Context, ev *event.Event) (string, error) {
+// markOf returns the entry ID or notice key an event of the bot carries
+// ("" if none, or if it cannot be decrypted: the bot's own room keys are
+// its own, so none is on its way). Any other failure is returned: reading
+// the event as carrying no mark would send it again.
+func (b *Bridge) markOf(ctx context.Context, ev *event.Event) (string, error) {
 	if ev.Type == event.EventEncrypted && b.e2ee != nil {
 		dec, err := b.e2ee.Decrypt(ctx, ev)
 		if errors.Is(err, errKeyMissing) || errors.Is(err, errUndecryptable) {
@@ -592,7 +647,10 @@ func (b *Bridge) entryOf(ctx context.Context, ev *event.Event) (string, error) {
 		}
 		ev = dec
 	}
-	s, _ := ev.Content.Raw[KeyEntry].(string)
+	if s, ok := ev.Content.Raw[KeyEntry].(string); ok {
+		return s, nil
+	}
+	s, _ := ev.Content.Raw[KeyNotice].(string)
 	return s, nil
 }
 

@@ -113,7 +113,7 @@ func (w *testWriter) Write(p []byte) (int, error) {
 
 // roomEvent is a message as alice reads it in the room.
 type roomEvent struct {
-	Sender, Body, Entry, MsgType string
+	Sender, Body, Entry, MsgType, Notice string
 }
 
 // read returns the room's messages, oldest first.

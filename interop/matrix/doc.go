@@ -20,6 +20,16 @@
 // not in, or not believed); and messages that came from the room. The
 // log is append-only, so nothing is ever edited in the room.
 //
+// Reserve deadlines go as notices ([Node.ReserveAlerts]: the alerts
+// `crisismesh status` shows): one when an open Reserve request comes
+// under 2 hours from its deadline, one when it is overdue, each once
+// (state.json remembers the notices handled, sent or withheld). A notice
+// tells of the crisis state, so it goes where crisis states go
+// ([Config.withholdNotice]): at TLP:AMBER ([NoticeTLP]), with kind
+// checkpoint configured; one withheld (say, while a member not allowed is
+// in the room) is not sent later. The outbound loop looks at the alerts
+// whenever its queue of entries is empty.
+//
 // # Matrix to mesh
 //
 // m.room.message events of allowed users (allow) become message entries
@@ -34,7 +44,7 @@
 //
 // The bridge keeps its state in a file, matrix/state.json in the data
 // directory, replaced atomically (a new file, fsync, rename, fsync of the
-// directory) after every entry sent or withheld and every room event
+// directory) after every entry or notice sent or withheld and every room event
 // handled. A file and not the node's badger store: the state belongs to
 // the bridge alone, is small (a seq per author, a token, recent event
 // IDs), and interop packages may not import replication/store; badger's
@@ -47,10 +57,11 @@
 //     place in display order: an entry that arrives late from a
 //     partitioned author still goes out.
 //   - Each event carries its entry ID in its content (org.crisismesh.entry_id;
-//     the transaction ID is derived from it too, but Dendrite keeps
+//     a notice its code and request, org.crisismesh.notice; the
+//     transaction ID is derived from it too, but Dendrite keeps
 //     transaction IDs in memory only). After any failure, and after a
-//     restart, the bridge reads the room backwards to the last entry it
-//     recorded as sent and skips the entries it finds there. A send under
+//     restart, the bridge reads the room backwards to the last event it
+//     recorded as sent and skips the entries (and notices) it finds there. A send under
 //     way when Close is called finishes and is recorded; only a crash
 //     while the homeserver still processes a send can, in the worst case,
 //     let that one entry through twice.

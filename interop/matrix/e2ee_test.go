@@ -4,9 +4,11 @@ package matrix
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,7 +83,8 @@ func (c *crypter) read(t *testing.T) []roomEvent {
 			body, _ := dec.Content.Raw["body"].(string)
 			ent, _ := dec.Content.Raw[KeyEntry].(string)
 			mt, _ := dec.Content.Raw["msgtype"].(string)
-			out = append([]roomEvent{{Sender: string(ev.Sender), Body: body, Entry: ent, MsgType: mt}}, out...)
+			ntc, _ := dec.Content.Raw[KeyNotice].(string)
+			out = append([]roomEvent{{Sender: string(ev.Sender), Body: body, Entry: ent, MsgType: mt, Notice: ntc}}, out...)
 		}
 		if resp.End == "" || len(resp.Chunk) == 0 {
 			return out
@@ -303,5 +306,88 @@ func TestBridgeEncryptedKeyLateAcrossOutage(t *testing.T) {
 	}
 	if s := b3.Status(); s.Received != 2 {
 		t.Errorf("the restarted bridge received %d, want 2", s.Received)
+	}
+}
+
+// setAlerts replaces the node's Reserve alerts.
+func (f *fakeNode) setAlerts(as ...Alert) {
+	f.mu.Lock()
+	f.alerts = as
+	f.mu.Unlock()
+}
+
+// Reserve deadline notices: one per alert, in the encrypted room only
+// while every member is allowed (a notice withheld then is not sent
+// later), and exactly once across a restart whose state was rolled back
+// (a crash between the send and its record: the timeline check finds it).
+func TestBridgeReserveNotices(t *testing.T) {
+	e := newEnv(t, true)
+	ctx := context.Background()
+	alice := newCrypter(t, e, e.alice)
+	n := newFakeNode()
+	cfg := e.config()
+	cfg.MaxTLP = "amber"
+	b := e.start(cfg, n)
+	waitFor(t, 60*time.Second, "the bridge in the encrypted room", func() bool { return b.Status().Encrypted })
+	deadline1 := Alert{Code: AlertDeadline, Request: "r1", Text: "Reserve request r1 (energy, by cert-fr) has 1h59m left"}
+	n.setAlerts(deadline1)
+	waitFor(t, 60*time.Second, "the notice withheld (mallory is in the room)", func() bool { return b.Status().Withheld[WithheldNotAllowed] == 1 })
+	if _, err := e.alice.KickUser(ctx, e.room, &mautrix.ReqKickUser{UserID: e.mallory.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	stateFile := filepath.Join(e.dir, "state", StateFile)
+	old, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	overdue1 := Alert{Code: AlertOverdue, Request: "r1", Text: "Reserve request r1 (energy, by cert-fr) is 1m past its deadline"}
+	deadline2 := Alert{Code: AlertDeadline, Request: "r2", Text: "Reserve request r2 (health, by cert-lu) has 2m left"}
+	n.setAlerts(deadline1, overdue1, deadline2)
+	b2 := e.start(cfg, n)
+	notices := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range alice.read(t) {
+			if ev.Notice != "" {
+				m[ev.Notice]++
+				if ev.MsgType != "m.notice" || !strings.HasPrefix(ev.Body, "[TLP:AMBER] Reserve deadline") {
+					t.Errorf("notice %q (%s)", ev.Body, ev.MsgType)
+				}
+			}
+		}
+		return m
+	}
+	waitFor(t, 60*time.Second, "both notices in the room", func() bool {
+		m := notices()
+		return m[overdue1.key()] == 1 && m[deadline2.key()] == 1
+	})
+	b2.Close()
+
+	// As if the bridge had died after sending both and before recording
+	// them: the restarted bridge finds them in the room.
+	if err := os.WriteFile(stateFile, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b3 := e.start(cfg, n)
+	for i := range 2 {
+		// The outbound loop looks at the alerts each time its queue is
+		// empty: once this second entry is in the room, it has.
+		en := n.post("cert-fr", log.TLPGreen, fmt.Sprintf("after the restart %d", i))
+		waitFor(t, 60*time.Second, "an entry in the room", func() bool {
+			for _, ev := range alice.read(t) {
+				if ev.Entry == en.ID {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	m := notices()
+	if m[overdue1.key()] != 1 || m[deadline2.key()] != 1 || m[deadline1.key()] != 0 {
+		t.Errorf("notices in the room %v: want %s and %s once, %s never", m, overdue1.key(), deadline2.key(), deadline1.key())
+	}
+	if s := b3.Status(); s.Sent != 2 {
+		t.Errorf("the restarted bridge sent %d, want the 2 entries only", s.Sent)
 	}
 }
