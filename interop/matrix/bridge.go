@@ -108,6 +108,10 @@ type Bridge struct {
 
 	mu         sync.Mutex
 	st         state
+	unsaved    int           // changes to st not yet written (advance)
+	savedAt    time.Time     // when st was last written
+	saveEvery  int           // advance writes st at this many changes…
+	saveAfter  time.Duration // …or this long after the last write
 	seen       map[string]bool
 	status     Status
 	needCheck  bool                 // the timeline must be checked before the next send
@@ -141,7 +145,8 @@ func New(cfg Config, n Node, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{cfg: cfg, node: n, opts: opts, logger: opts.Logger.With("component", "matrix"), room: id.RoomID(cfg.Room),
-		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}, keyWait: map[string]time.Time{}}
+		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}, keyWait: map[string]time.Time{},
+		savedAt: time.Now(), saveEvery: saveEvery, saveAfter: saveAfter}
 	for _, s := range st.Seen {
 		b.seen[s] = true
 	}
@@ -226,7 +231,7 @@ func (b *Bridge) Start() error {
 	return nil
 }
 
-// Close stops the bridge; what it handled is already recorded.
+// Close stops the bridge and writes what it handled.
 func (b *Bridge) Close() error {
 	if b.cancel != nil {
 		b.cancel()
@@ -235,10 +240,11 @@ func (b *Bridge) Close() error {
 	b.mu.Lock()
 	b.status.Running = false
 	b.mu.Unlock()
+	err := b.flush()
 	if b.e2ee != nil {
-		return b.e2ee.Close()
+		err = errors.Join(err, b.e2ee.Close())
 	}
-	return nil
+	return err
 }
 
 // Status reports the bridge's state.
@@ -390,8 +396,35 @@ func (b *Bridge) position() Position {
 	return b.st.Position.Clone()
 }
 
+// State writes while the queue is long (a catch-up): at most every
+// saveEvery entries or saveAfter, and whenever the queue empties. A
+// crash loses the record of at most those entries, which the timeline
+// check after the restart finds in the room (it reads up to
+// maxCheckPages pages of 100 events: far more than saveEvery).
+const (
+	saveEvery = 64
+	saveAfter = time.Second
+)
+
 // update changes the state and writes it durably.
-func (b *Bridge) update(f func(*state)) error {
+func (b *Bridge) update(f func(*state)) error { return b.change(f, false) }
+
+// advance changes the state, writing it only after saveEvery changes or
+// saveAfter since the last write; flush writes the rest.
+func (b *Bridge) advance(f func(*state)) error { return b.change(f, true) }
+
+// flush writes the changes advance kept in memory.
+func (b *Bridge) flush() error {
+	b.mu.Lock()
+	n := b.unsaved
+	b.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	return b.update(func(*state) {})
+}
+
+func (b *Bridge) change(f func(*state), batch bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	next := b.st
@@ -399,8 +432,13 @@ func (b *Bridge) update(f func(*state)) error {
 	next.Seen = slices.Clone(b.st.Seen)
 	next.Notices = slices.Clone(b.st.Notices)
 	f(&next)
-	if err := saveState(b.opts.Dir, next); err != nil {
-		return err
+	if batch && b.unsaved+1 < b.saveEvery && time.Since(b.savedAt) < b.saveAfter {
+		b.unsaved++
+	} else {
+		if err := saveState(b.opts.Dir, next); err != nil {
+			return err
+		}
+		b.unsaved, b.savedAt = 0, time.Now()
 	}
 	if len(next.Seen) > maxSeen {
 		next.Seen = next.Seen[len(next.Seen)-maxSeen:]
@@ -438,6 +476,9 @@ func (b *Bridge) outbound(ctx context.Context) {
 		if len(es) > 0 {
 			continue
 		}
+		if err := b.retry(ctx, "state", func(context.Context) error { return b.flush() }); err != nil {
+			return // stopped
+		}
 		if err := b.handleNotices(ctx); err != nil {
 			return // stopped
 		}
@@ -469,7 +510,7 @@ func (b *Bridge) handleEntry(ctx context.Context, e Entry) error {
 		return err
 	}
 	if err := b.retry(ctx, "state", func(context.Context) error {
-		return b.update(func(s *state) {
+		return b.advance(func(s *state) {
 			s.Position[e.AuthorID] = e.Seq
 			if reason == "" {
 				s.LastSent = e.ID

@@ -44,8 +44,11 @@
 //
 // The bridge keeps its state in a file, matrix/state.json in the data
 // directory, replaced atomically (a new file, fsync, rename, fsync of the
-// directory) after every entry or notice sent or withheld and every room event
-// handled. A file and not the node's badger store: the state belongs to
+// directory) after every room event handled and every notice sent or
+// withheld; for entries sent or withheld, every 64 entries or 1 s,
+// whichever comes first, whenever the queue empties, and on Close (one
+// write per entry made a catch-up after an outage crawl). A file and not
+// the node's badger store: the state belongs to
 // the bridge alone, is small (a seq per author, a token, recent event
 // IDs), and interop packages may not import replication/store; badger's
 // writes are not synced by default either, while this file is.
@@ -60,11 +63,15 @@
 //     a notice its code and request, org.crisismesh.notice; the
 //     transaction ID is derived from it too, but Dendrite keeps
 //     transaction IDs in memory only). After any failure, and after a
-//     restart, the bridge reads the room backwards to the last event it
-//     recorded as sent and skips the entries (and notices) it finds there. A send under
-//     way when Close is called finishes and is recorded; only a crash
-//     while the homeserver still processes a send can, in the worst case,
-//     let that one entry through twice.
+//     restart, the bridge reads the room backwards (up to 2,000 events)
+//     to the last event it recorded as sent and skips the entries (and
+//     notices) it finds there. A send under way when Close is called
+//     finishes and is recorded. A crash loses the record of at most the
+//     entries sent since the last write (64, or 1 s of sends): those are
+//     what a crash could double, and the read-back finds them in the room
+//     and does not send them again. Only a send the homeserver was still
+//     processing when the bridge died (not yet in the room when the
+//     restarted bridge reads it) can, in the worst case, go out twice.
 //   - Room events are read forward (/messages) from a token recorded with
 //     the IDs of the events already written into the log; on start, the
 //     entries not yet handled are scanned for bridged events, so a crash
