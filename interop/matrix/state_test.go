@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -47,5 +48,28 @@ func TestBridgeStateWrittenInBatches(t *testing.T) {
 	}
 	if got := onDisk(); got != 8 {
 		t.Errorf("an entry after saveAfter: seq %d on disk, want 8", got)
+	}
+}
+
+// One state write (a new file, fsync, rename, fsync of the directory),
+// of a state with 10 authors and no or a full list of seen events: what
+// each entry sent cost before writes were batched.
+func BenchmarkStateWrite(b *testing.B) {
+	for _, seen := range []int{0, maxSeen} {
+		b.Run(fmt.Sprintf("seen=%d", seen), func(b *testing.B) {
+			dir := b.TempDir()
+			st := state{Position: Position{}, From: "t100_2000"}
+			for i := range 10 {
+				st.Position[fmt.Sprint("author-", i)] = uint64(i)
+			}
+			for i := range seen {
+				st.Seen = append(st.Seen, fmt.Sprintf("$%043d", i))
+			}
+			for b.Loop() {
+				if err := saveState(dir, st); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
