@@ -115,7 +115,8 @@
 //     [Node.Close]. The node is the bridge's matrix.Node: entries after a
 //     per-author position, a message written from the room (this node's
 //     member as author, sealed to the network, its Matrix origin in the
-//     payload: [EntryView].Bridged), the local crisis view.
+//     payload: [EntryView].Bridged), the local crisis view, and the
+//     Reserve alerts `status` shows (posted to the room as notices).
 //     [Node.MatrixStatus] reports it.
 //   - views.go: [Info] (the build's version and suites), [ViewCard] and
 //     [ViewRoster].

@@ -137,6 +137,16 @@ func (m matrixLog) Crisis() string {
 	return b.String()
 }
 
+// ReserveAlerts are the Reserve alerts `status` shows, from the local
+// crisis view at the node's clock.
+func (m matrixLog) ReserveAlerts() []matrix.Alert {
+	var out []matrix.Alert
+	for _, a := range reserveAlerts(m.n.engine.Local().State, m.n.now()) {
+		out = append(out, matrix.Alert{Code: a.Code, Request: a.Request, Text: a.Message})
+	}
+	return out
+}
+
 // bridgedView reads the bridged marker of a message body (nil if none).
 func bridgedView(b *log.Body) *BridgedView {
 	if b.Kind != log.KindMessage || len(b.Payload) == 0 {

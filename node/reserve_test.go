@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/replication/consensus"
 	"github.com/crisismesh/crisismesh/replication/crisis"
 )
@@ -76,6 +77,11 @@ func TestReserveDeadlineOnANode(t *testing.T) {
 	st := n.Status(ctx)
 	if len(st.Alerts) != 1 || st.Alerts[0].Code != "reserve-deadline" || st.Alerts[0].Request != req.ID {
 		t.Errorf("status 1.5 h before the deadline: alerts %+v, want one reserve-deadline for %s", st.Alerts, req.ID)
+	}
+	// The Matrix bridge posts the same alerts.
+	if ma := (matrixLog{n}).ReserveAlerts(); len(ma) != 1 || len(st.Alerts) != 1 ||
+		ma[0] != (matrix.Alert{Code: st.Alerts[0].Code, Request: st.Alerts[0].Request, Text: st.Alerts[0].Message}) {
+		t.Errorf("the bridge's alerts %+v, status's %+v", ma, st.Alerts)
 	}
 	_, metrics := apiCall(t, specs[0], "GET", "/metrics", "")
 	if !strings.Contains(metrics, `crisismesh_reserve_deadline_seconds{request="`+req.ID+`",sector="energy"} 5`) {

@@ -31,15 +31,28 @@ type Node interface {
 	PostBridged(ctx context.Context, text string, tlp log.TLP, from log.Bridged) (string, error)
 	// Crisis is the local view of the crisis state, as lines for people.
 	Crisis() string
+	// ReserveAlerts are the Reserve alerts of the local crisis view now.
+	ReserveAlerts() []Alert
 }
 
 // errKeyMissing reports an encrypted event whose room key has not
 // arrived (yet).
 var errKeyMissing = errors.New("matrix: the room key of an encrypted message has not arrived")
 
+// errUndecryptable reports an encrypted event that no key will ever
+// decrypt (corrupt, replayed, meant for another room, older than the key
+// shared with the bridge): it is skipped, loudly.
+var errUndecryptable = errors.New("matrix: an encrypted message cannot be decrypted")
+
 // maxKeyWait is how long a message waits for its room key before it is
-// skipped (loudly).
+// skipped (loudly). Time the homeserver is unreachable counts too, but an
+// outage never makes the bridge skip a message: the key is fetched again
+// once the homeserver answers.
 const maxKeyWait = 5 * time.Minute
+
+// keyPoll is how long decrypt syncs for a missing room key before it
+// gives up for this try (the inbound stream retries it, with backoff).
+const keyPoll = 20 * time.Second
 
 // ErrNoEncryption reports an encrypted room with a build that cannot
 // encrypt (built without the goolm tag).
@@ -95,6 +108,10 @@ type Bridge struct {
 
 	mu         sync.Mutex
 	st         state
+	unsaved    int           // changes to st not yet written (advance)
+	savedAt    time.Time     // when st was last written
+	saveEvery  int           // advance writes st at this many changes…
+	saveAfter  time.Duration // …or this long after the last write
 	seen       map[string]bool
 	status     Status
 	needCheck  bool                 // the timeline must be checked before the next send
@@ -128,7 +145,8 @@ func New(cfg Config, n Node, opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{cfg: cfg, node: n, opts: opts, logger: opts.Logger.With("component", "matrix"), room: id.RoomID(cfg.Room),
-		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}, keyWait: map[string]time.Time{}}
+		st: st, seen: map[string]bool{}, needCheck: true, sentLately: map[string]bool{}, keyWait: map[string]time.Time{},
+		savedAt: time.Now(), saveEvery: saveEvery, saveAfter: saveAfter}
 	for _, s := range st.Seen {
 		b.seen[s] = true
 	}
@@ -213,7 +231,7 @@ func (b *Bridge) Start() error {
 	return nil
 }
 
-// Close stops the bridge; what it handled is already recorded.
+// Close stops the bridge and writes what it handled.
 func (b *Bridge) Close() error {
 	if b.cancel != nil {
 		b.cancel()
@@ -222,10 +240,11 @@ func (b *Bridge) Close() error {
 	b.mu.Lock()
 	b.status.Running = false
 	b.mu.Unlock()
+	err := b.flush()
 	if b.e2ee != nil {
-		return b.e2ee.Close()
+		err = errors.Join(err, b.e2ee.Close())
 	}
-	return nil
+	return err
 }
 
 // Status reports the bridge's state.
@@ -377,19 +396,55 @@ func (b *Bridge) position() Position {
 	return b.st.Position.Clone()
 }
 
+// State writes while the queue is long (a catch-up): at most every
+// saveEvery entries or saveAfter, and whenever the queue empties. A
+// crash loses the record of at most those entries, which the timeline
+// check after the restart finds in the room (it reads up to
+// maxCheckPages pages of 100 events: far more than saveEvery).
+const (
+	saveEvery = 64
+	saveAfter = time.Second
+)
+
 // update changes the state and writes it durably.
-func (b *Bridge) update(f func(*state)) error {
+func (b *Bridge) update(f func(*state)) error { return b.change(f, false) }
+
+// advance changes the state, writing it only after saveEvery changes or
+// saveAfter since the last write; flush writes the rest.
+func (b *Bridge) advance(f func(*state)) error { return b.change(f, true) }
+
+// flush writes the changes advance kept in memory.
+func (b *Bridge) flush() error {
+	b.mu.Lock()
+	n := b.unsaved
+	b.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	return b.update(func(*state) {})
+}
+
+func (b *Bridge) change(f func(*state), batch bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	next := b.st
 	next.Position = b.st.Position.Clone()
 	next.Seen = slices.Clone(b.st.Seen)
+	next.Notices = slices.Clone(b.st.Notices)
 	f(&next)
-	if err := saveState(b.opts.Dir, next); err != nil {
-		return err
+	if batch && b.unsaved+1 < b.saveEvery && time.Since(b.savedAt) < b.saveAfter {
+		b.unsaved++
+	} else {
+		if err := saveState(b.opts.Dir, next); err != nil {
+			return err
+		}
+		b.unsaved, b.savedAt = 0, time.Now()
 	}
 	if len(next.Seen) > maxSeen {
 		next.Seen = next.Seen[len(next.Seen)-maxSeen:]
+	}
+	if len(next.Notices) > maxNotices {
+		next.Notices = next.Notices[len(next.Notices)-maxNotices:]
 	}
 	b.st = next
 	return nil
@@ -421,6 +476,12 @@ func (b *Bridge) outbound(ctx context.Context) {
 		if len(es) > 0 {
 			continue
 		}
+		if err := b.retry(ctx, "state", func(context.Context) error { return b.flush() }); err != nil {
+			return // stopped
+		}
+		if err := b.handleNotices(ctx); err != nil {
+			return // stopped
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -443,13 +504,13 @@ func (b *Bridge) handleEntry(ctx context.Context, e Entry) error {
 		// unrecorded.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
 		defer cancel()
-		return b.send(sctx, e)
+		return b.send(sctx, e.ID, formatEntry(e))
 	})
 	if err != nil {
 		return err
 	}
 	if err := b.retry(ctx, "state", func(context.Context) error {
-		return b.update(func(s *state) {
+		return b.advance(func(s *state) {
 			s.Position[e.AuthorID] = e.Seq
 			if reason == "" {
 				s.LastSent = e.ID
@@ -467,17 +528,64 @@ func (b *Bridge) handleEntry(ctx context.Context, e Entry) error {
 		b.mu.Unlock()
 	}
 	if reason != "" {
-		b.mHeld.WithLabelValues(reason).Inc()
-		b.mu.Lock()
-		b.status.Withheld[reason]++
-		b.mu.Unlock()
+		b.withheld(reason)
 		b.logger.Debug("matrix: entry withheld from the room", "entry", e.ID[:16], "reason", reason)
 	}
 	return nil
 }
 
-// send posts e to the room unless the timeline check finds it there.
-func (b *Bridge) send(ctx context.Context, e Entry) error {
+func (b *Bridge) withheld(reason string) {
+	b.mHeld.WithLabelValues(reason).Inc()
+	b.mu.Lock()
+	b.status.Withheld[reason]++
+	b.mu.Unlock()
+}
+
+// handleNotices posts the node's Reserve alerts not handled yet, each
+// once, and records them as handled (sent or withheld).
+func (b *Bridge) handleNotices(ctx context.Context) error {
+	for _, a := range b.node.ReserveAlerts() {
+		key := a.key()
+		b.mu.Lock()
+		done := slices.Contains(b.st.Notices, key)
+		b.mu.Unlock()
+		if done {
+			continue
+		}
+		var reason string
+		if err := b.retry(ctx, "to_matrix", func(ctx context.Context) error {
+			var err error
+			reason, err = b.cfg.withholdNotice(func() (Room, error) { return b.roomState(ctx) })
+			if err != nil || reason != "" {
+				return err
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+			defer cancel()
+			return b.send(sctx, key, formatNotice(a))
+		}); err != nil {
+			return err
+		}
+		if err := b.retry(ctx, "state", func(context.Context) error {
+			return b.update(func(s *state) {
+				s.Notices = append(s.Notices, key)
+				if reason == "" {
+					s.LastSent = key
+				}
+			})
+		}); err != nil {
+			return err
+		}
+		if reason != "" {
+			b.withheld(reason)
+			b.logger.Info("matrix: Reserve deadline notice withheld from the room", "notice", key, "reason", reason)
+		}
+	}
+	return nil
+}
+
+// send posts c, marked mark (an entry ID or a notice's key, also in c),
+// to the room unless the timeline check finds it there.
+func (b *Bridge) send(ctx context.Context, mark string, c content) error {
 	b.mu.Lock()
 	check := b.needCheck
 	b.mu.Unlock()
@@ -491,21 +599,20 @@ func (b *Bridge) send(ctx context.Context, e Entry) error {
 		b.mu.Unlock()
 	}
 	b.mu.Lock()
-	already := b.sentLately[e.ID]
+	already := b.sentLately[mark]
 	b.mu.Unlock()
 	if already {
-		b.logger.Info("matrix: entry already in the room (sent before an outage or restart)", "entry", e.ID[:16])
+		b.logger.Info("matrix: already in the room (sent before an outage or restart)", "mark", mark)
 		return nil
 	}
-	c := formatEntry(e)
 	var err error
 	if b.e2ee != nil {
-		err = b.e2ee.Send(ctx, c, "crisismesh-"+e.ID)
+		err = b.e2ee.Send(ctx, c, "crisismesh-"+mark)
 	} else {
-		_, err = b.cli.SendMessageEvent(ctx, b.room, event.EventMessage, c, mautrix.ReqSendEvent{TransactionID: "crisismesh-" + e.ID})
+		_, err = b.cli.SendMessageEvent(ctx, b.room, event.EventMessage, c, mautrix.ReqSendEvent{TransactionID: "crisismesh-" + mark})
 	}
 	if err != nil {
-		return fmt.Errorf("matrix: send %s: %w", e.ID[:16], err)
+		return fmt.Errorf("matrix: send %s: %w", mark, err)
 	}
 	b.mCrossed.WithLabelValues("to_matrix").Inc()
 	b.mu.Lock()
@@ -520,9 +627,9 @@ const sendTimeout = 15 * time.Second
 // maxCheckPages bounds the timeline check (pages of 100 events).
 const maxCheckPages = 20
 
-// sentSince reads the room backwards from now to the last entry recorded
-// as sent and returns the entry IDs the bot sent after it: sent, but not
-// recorded before an outage or a crash.
+// sentSince reads the room backwards from now to the last event recorded
+// as sent and returns the marks (entry IDs, notice keys) of those the bot
+// sent after it: sent, but not recorded before an outage or a crash.
 func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 	b.mu.Lock()
 	last := b.st.LastSent
@@ -546,7 +653,10 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 			if ev.Sender != b.cli.UserID {
 				continue
 			}
-			eid := b.entryOf(ctx, ev)
+			eid, err := b.markOf(ctx, ev)
+			if err != nil {
+				return nil, fmt.Errorf("matrix: timeline check: %w", err)
+			}
 			if eid == last {
 				return found, nil
 			}
@@ -562,17 +672,27 @@ func (b *Bridge) sentSince(ctx context.Context) (map[string]bool, error) {
 	return found, nil
 }
 
-// entryOf returns the entry ID an event of the bot carries ("" if none).
-func (b *Bridge) entryOf(ctx context.Context, ev *event.Event) string {
+// markOf returns the entry ID or notice key an event of the bot carries
+// ("" if none, or if it cannot be decrypted: the bot's own room keys are
+// its own, so none is on its way). Any other failure is returned: reading
+// the event as carrying no mark would send it again.
+func (b *Bridge) markOf(ctx context.Context, ev *event.Event) (string, error) {
 	if ev.Type == event.EventEncrypted && b.e2ee != nil {
 		dec, err := b.e2ee.Decrypt(ctx, ev)
+		if errors.Is(err, errKeyMissing) || errors.Is(err, errUndecryptable) {
+			b.logger.Warn("matrix: timeline check: cannot decrypt an event of the bot", "event", ev.ID, "err", err)
+			return "", nil
+		}
 		if err != nil {
-			return ""
+			return "", err
 		}
 		ev = dec
 	}
-	s, _ := ev.Content.Raw[KeyEntry].(string)
-	return s
+	if s, ok := ev.Content.Raw[KeyEntry].(string); ok {
+		return s, nil
+	}
+	s, _ := ev.Content.Raw[KeyNotice].(string)
+	return s, nil
 }
 
 // now returns a token for the room's present (a sync's next_batch).
@@ -676,7 +796,13 @@ func (b *Bridge) syncNow(ctx context.Context, timeout int) error {
 		return fmt.Errorf("matrix: sync: %w", err)
 	}
 	if b.e2ee != nil {
-		b.e2ee.ProcessSync(ctx, sr, b.since)
+		// Not cut off by Close: a room key handled halfway (its Olm
+		// message recorded as decrypted, the key not yet stored) would
+		// be lost for good, as the homeserver's copy is then refused as
+		// a replay.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sendTimeout)
+		b.e2ee.ProcessSync(pctx, sr, b.since)
+		cancel()
 	}
 	b.since = sr.NextBatch
 	return nil
@@ -697,27 +823,22 @@ func (b *Bridge) handleEvent(ctx context.Context, ev *event.Event) (bool, error)
 		if b.e2ee == nil {
 			return false, nil
 		}
-		dec, err := b.e2ee.Decrypt(ctx, ev)
-		if errors.Is(err, errKeyMissing) {
-			// The room key may still come (a loaded homeserver, a sender
-			// that shares late): keep retrying for a while rather than
-			// lose the message; the stream waits meanwhile.
-			b.mu.Lock()
-			first, ok := b.keyWait[eid]
-			if !ok {
-				first = time.Now()
-				b.keyWait[eid] = first
-			}
-			b.mu.Unlock()
-			if time.Since(first) < maxKeyWait {
-				return false, err
-			}
-		}
-		if err != nil {
+		dec, err := b.decrypt(ctx, ev)
+		switch {
+		case err == nil:
+			ev = dec
+		case errors.Is(err, errUndecryptable), errors.Is(err, errKeyMissing) && b.keyWaited(eid) >= maxKeyWait:
 			b.logger.Error("matrix: cannot decrypt an event: skipped", "event", eid, "sender", ev.Sender, "err", err)
+			b.keyDone(eid)
 			return false, nil
+		default:
+			// The room key may still come (a loaded homeserver, a sender
+			// that shares late), or the homeserver did not answer while
+			// the bridge fetched it: try again, the stream waiting
+			// meanwhile. Skipping here would lose the message for good
+			// once an event after it moves the recorded token past it.
+			return false, err
 		}
-		ev = dec
 	}
 	if ev.Type != event.EventMessage {
 		return false, nil
@@ -756,6 +877,52 @@ func (b *Bridge) handleEvent(ctx context.Context, ev *event.Event) (bool, error)
 	b.seen[eid] = true
 	b.mu.Unlock()
 	return true, nil
+}
+
+// decrypt decrypts an encrypted room event. A missing room key may still
+// be on its way (a to-device event): it syncs and tries again for up to
+// keyPoll, then reports errKeyMissing. A failed sync is returned as it is
+// (the homeserver is down: retried, never a reason to skip).
+func (b *Bridge) decrypt(ctx context.Context, ev *event.Event) (*event.Event, error) {
+	deadline := time.Now().Add(keyPoll)
+	for {
+		dec, err := b.e2ee.Decrypt(ctx, ev)
+		if !errors.Is(err, errKeyMissing) {
+			if err == nil {
+				b.keyDone(string(ev.ID))
+			}
+			return dec, err
+		}
+		b.mu.Lock()
+		if _, ok := b.keyWait[string(ev.ID)]; !ok {
+			b.keyWait[string(ev.ID)] = time.Now()
+		}
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		if err := b.syncNow(ctx, 1000); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// keyWaited is how long the event has waited for its room key.
+func (b *Bridge) keyWaited(eid string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	first, ok := b.keyWait[eid]
+	if !ok {
+		return 0
+	}
+	return time.Since(first)
+}
+
+// keyDone forgets the event's wait for its room key.
+func (b *Bridge) keyDone(eid string) {
+	b.mu.Lock()
+	delete(b.keyWait, eid)
+	b.mu.Unlock()
 }
 
 // answer replies to a command from the local view, read-only.

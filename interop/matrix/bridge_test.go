@@ -3,9 +3,11 @@ package matrix
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +74,7 @@ func (e *env) config() Config {
 // start starts a bridge of n in state directory e.dir/state.
 func (e *env) start(cfg Config, n Node) *Bridge {
 	e.t.Helper()
-	b, err := New(cfg, n, Options{Dir: filepath.Join(e.dir, "state"), Base: e.dir, MaxBackoff: 500 * time.Millisecond})
+	b, err := New(cfg, n, Options{Dir: filepath.Join(e.dir, "state"), Base: e.dir, MaxBackoff: 500 * time.Millisecond, Logger: testLogger(e.t)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -83,9 +85,35 @@ func (e *env) start(cfg Config, n Node) *Bridge {
 	return b
 }
 
+// testLogger logs to the test's output (shown with -v or when it fails)
+// until the test's cleanups run; a cleanup registered after it (a
+// bridge's Close) runs first, so the bridge logs to the end.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testWriter writes to t.Output, and nothing once the test ends (mautrix
+// may log from goroutines of its own).
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return len(p), nil
+	}
+	return w.t.Output().Write(p)
+}
+
 // roomEvent is a message as alice reads it in the room.
 type roomEvent struct {
-	Sender, Body, Entry, MsgType string
+	Sender, Body, Entry, MsgType, Notice string
 }
 
 // read returns the room's messages, oldest first.

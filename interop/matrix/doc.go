@@ -20,6 +20,16 @@
 // not in, or not believed); and messages that came from the room. The
 // log is append-only, so nothing is ever edited in the room.
 //
+// Reserve deadlines go as notices ([Node.ReserveAlerts]: the alerts
+// `crisismesh status` shows): one when an open Reserve request comes
+// under 2 hours from its deadline, one when it is overdue, each once
+// (state.json remembers the notices handled, sent or withheld). A notice
+// tells of the crisis state, so it goes where crisis states go
+// ([Config.withholdNotice]): at TLP:AMBER ([NoticeTLP]), with kind
+// checkpoint configured; one withheld (say, while a member not allowed is
+// in the room) is not sent later. The outbound loop looks at the alerts
+// whenever its queue of entries is empty.
+//
 // # Matrix to mesh
 //
 // m.room.message events of allowed users (allow) become message entries
@@ -34,8 +44,11 @@
 //
 // The bridge keeps its state in a file, matrix/state.json in the data
 // directory, replaced atomically (a new file, fsync, rename, fsync of the
-// directory) after every entry sent or withheld and every room event
-// handled. A file and not the node's badger store: the state belongs to
+// directory) after every room event handled and every notice sent or
+// withheld; for entries sent or withheld, every 64 entries or 1 s,
+// whichever comes first, whenever the queue empties, and on Close (one
+// write per entry made a catch-up after an outage crawl). A file and not
+// the node's badger store: the state belongs to
 // the bridge alone, is small (a seq per author, a token, recent event
 // IDs), and interop packages may not import replication/store; badger's
 // writes are not synced by default either, while this file is.
@@ -47,13 +60,18 @@
 //     place in display order: an entry that arrives late from a
 //     partitioned author still goes out.
 //   - Each event carries its entry ID in its content (org.crisismesh.entry_id;
-//     the transaction ID is derived from it too, but Dendrite keeps
+//     a notice its code and request, org.crisismesh.notice; the
+//     transaction ID is derived from it too, but Dendrite keeps
 //     transaction IDs in memory only). After any failure, and after a
-//     restart, the bridge reads the room backwards to the last entry it
-//     recorded as sent and skips the entries it finds there. A send under
-//     way when Close is called finishes and is recorded; only a crash
-//     while the homeserver still processes a send can, in the worst case,
-//     let that one entry through twice.
+//     restart, the bridge reads the room backwards (up to 2,000 events)
+//     to the last event it recorded as sent and skips the entries (and
+//     notices) it finds there. A send under way when Close is called
+//     finishes and is recorded. A crash loses the record of at most the
+//     entries sent since the last write (64, or 1 s of sends): those are
+//     what a crash could double, and the read-back finds them in the room
+//     and does not send them again. Only a send the homeserver was still
+//     processing when the bridge died (not yet in the room when the
+//     restarted bridge reads it) can, in the worst case, go out twice.
 //   - Room events are read forward (/messages) from a token recorded with
 //     the IDs of the events already written into the log; on start, the
 //     entries not yet handled are scanned for bridged events, so a crash
@@ -85,7 +103,16 @@
 // made and shared with the members' devices (who left cannot read on, who
 // joined can). A room key that has not arrived yet when a message does is
 // waited for (syncing to-device events, the room's stream waiting) for up
-// to 5 minutes; then the message is skipped with an error in the log.
+// to 5 minutes; then the message is skipped with an error in the log. A
+// sync that fails meanwhile (the homeserver down) is retried like any
+// failure and never makes the bridge skip the message (the recorded room
+// token moves past a skipped message once any event follows it, so the
+// message would be lost for good). A message no key can decrypt
+// (corrupt, replayed, older than the key it was shared with) is skipped
+// at once, loudly. To-device events (room keys) are handled whole even
+// when Close comes meanwhile: one handled halfway would be refused as a
+// replay when the homeserver sends it again. mautrix's own log records go
+// to the bridge's logger (its debug records only when that logs debug).
 //
 // A Bridge is safe for concurrent use; it owns its goroutines and Close
 // stops them.

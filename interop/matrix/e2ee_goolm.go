@@ -8,11 +8,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
@@ -73,8 +73,12 @@ func newE2EE(ctx context.Context, b *Bridge) (*e2ee, error) {
 	if err := store.DB.Upgrade(ctx); err != nil {
 		return fail(fmt.Errorf("matrix: key store: %w", err))
 	}
-	nop := zerolog.Nop()
-	x.mach = crypto.NewOlmMachine(b.cli, &nop, store, roomState{b.room})
+	level := zerolog.InfoLevel
+	if b.logger.Enabled(ctx, slog.LevelDebug) {
+		level = zerolog.DebugLevel
+	}
+	zl := zerolog.New(zerologSlog{b.logger}).Level(level)
+	x.mach = crypto.NewOlmMachine(b.cli, &zl, store, roomState{b.room})
 	if err := x.mach.Load(ctx); err != nil {
 		return fail(fmt.Errorf("matrix: device keys: %w", err))
 	}
@@ -139,33 +143,28 @@ func (x *e2ee) Send(ctx context.Context, c content, txn string) error {
 	return nil
 }
 
-// Decrypt decrypts a room event. A missing room key may still be on its
-// way (to-device): the bridge syncs and tries again for up to 20 s, then
-// reports errKeyMissing (handleEvent retries it for up to maxKeyWait).
+// Decrypt decrypts a room event, once: errKeyMissing when its room key
+// has not arrived (yet), errUndecryptable when no key will help, the
+// context's error when the bridge stops meanwhile.
 func (x *e2ee) Decrypt(ctx context.Context, ev *event.Event) (*event.Event, error) {
 	if ev.Content.Parsed == nil {
 		if err := ev.Content.ParseRaw(ev.Type); err != nil {
-			return nil, fmt.Errorf("matrix: %w", err)
+			return nil, fmt.Errorf("%w: %s: %w", errUndecryptable, ev.ID, err)
 		}
 	}
 	if ev.RoomID == "" {
 		ev.RoomID = x.b.room
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		dec, err := x.mach.DecryptMegolmEvent(ctx, ev)
-		if err == nil {
-			return dec, nil
-		}
-		if !errors.Is(err, crypto.ErrNoSessionFound) {
-			return nil, fmt.Errorf("matrix: decrypt %s: %w", ev.ID, err)
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w: %s: %v", errKeyMissing, ev.ID, err)
-		}
-		if err := x.b.syncNow(ctx, 1000); err != nil {
-			return nil, err
-		}
+	dec, err := x.mach.DecryptMegolmEvent(ctx, ev)
+	switch {
+	case err == nil:
+		return dec, nil
+	case errors.Is(err, crypto.ErrNoSessionFound):
+		return nil, fmt.Errorf("%w: %s: %w", errKeyMissing, ev.ID, err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("matrix: decrypt %s: %w", ev.ID, ctx.Err())
+	default:
+		return nil, fmt.Errorf("%w: %s: %w", errUndecryptable, ev.ID, err)
 	}
 }
 

@@ -18,6 +18,7 @@ type fakeNode struct {
 	self    string
 	entries []Entry // in display (append) order
 	seq     map[string]uint64
+	alerts  []Alert
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{self: "cert-lu", seq: map[string]uint64{}} }
@@ -53,6 +54,12 @@ func (f *fakeNode) After(pos Position, limit int) ([]Entry, error) {
 func (f *fakeNode) PostBridged(_ context.Context, text string, tlp log.TLP, from log.Bridged) (string, error) {
 	e := f.add(f.self, log.KindMessage, tlp, text, &from)
 	return e.ID, nil
+}
+
+func (f *fakeNode) ReserveAlerts() []Alert {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.alerts)
 }
 
 func (f *fakeNode) Crisis() string { return "crisis: open, level 2, phase detection, IPCR monitoring" }

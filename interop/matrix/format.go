@@ -13,8 +13,9 @@ import (
 // Dendrite keeps in memory only) is what the timeline check after a
 // reconnect or restart looks for.
 const (
-	KeyEntry = "org.crisismesh.entry_id"
-	KeyTLP   = "org.crisismesh.tlp"
+	KeyEntry  = "org.crisismesh.entry_id"
+	KeyTLP    = "org.crisismesh.tlp"
+	KeyNotice = "org.crisismesh.notice" // a Reserve deadline notice: its code and request
 )
 
 // content is an m.room.message the bridge sends.
@@ -25,6 +26,7 @@ type content struct {
 	FormattedBody string `json:"formatted_body,omitempty"`
 	Entry         string `json:"org.crisismesh.entry_id,omitempty"`
 	TLP           string `json:"org.crisismesh.tlp,omitempty"`
+	Notice        string `json:"org.crisismesh.notice,omitempty"`
 }
 
 // tlpColour are TLP 2.0's colours (on black, as the standard shows them).
@@ -55,4 +57,16 @@ func formatEntry(e Entry) content {
 		msgtype = "m.notice"
 	}
 	return content{MsgType: msgtype, Body: body, Format: "org.matrix.custom.html", FormattedBody: h.String(), Entry: e.ID, TLP: string(e.TLP)}
+}
+
+// formatNotice renders a Reserve deadline alert for the room, as a notice.
+func formatNotice(a Alert) content {
+	label := "TLP:" + strings.ToUpper(string(NoticeTLP))
+	what := "Reserve deadline"
+	if a.Code == AlertOverdue {
+		what = "Reserve deadline passed"
+	}
+	return content{MsgType: "m.notice", Body: fmt.Sprintf("[%s] %s: %s", label, what, a.Text), Format: "org.matrix.custom.html",
+		FormattedBody: fmt.Sprintf(`<font color="%s" data-mx-bg-color="#000000">%s</font> <b>%s</b>: %s`, tlpColour[NoticeTLP], label, what, html.EscapeString(a.Text)),
+		TLP:           string(NoticeTLP), Notice: a.key()}
 }

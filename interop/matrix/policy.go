@@ -40,6 +40,29 @@ func (p Position) Clone() Position {
 	return c
 }
 
+// Alert is one of the node's Reserve alerts, the ones `crisismesh status`
+// shows: an open Reserve request with under 2 hours left until its
+// deadline, or past it. The bridge posts each (code, request) to the
+// room once, as a notice.
+type Alert struct {
+	Code    string // AlertDeadline or AlertOverdue
+	Request string // the Reserve request's ID
+	Text    string // for people
+}
+
+// Codes of Alert (those of the node's status alerts).
+const (
+	AlertDeadline = "reserve-deadline" // under 2 hours left
+	AlertOverdue  = "reserve-overdue"  // past the deadline
+)
+
+// key names the alert in the bridge's state and in the event's content.
+func (a Alert) key() string { return a.Code + "-" + a.Request }
+
+// NoticeTLP is the label of a Reserve deadline notice: that of the
+// node's crisis-state entries.
+const NoticeTLP = log.TLPAmber
+
 // Room is what the bridge knows of the room before an AMBER send.
 type Room struct {
 	Encrypted bool
@@ -72,16 +95,36 @@ func (c Config) withhold(e Entry, room func() (Room, error)) (string, error) {
 		return WithheldKind, nil
 	case len(c.Members) > 0 && !slices.Contains(c.Members, e.Author):
 		return WithheldMember, nil
-	case e.TLP == log.TLPRed:
+	}
+	return c.withholdTLP(e.TLP, room)
+}
+
+// withholdNotice says why a Reserve deadline notice must not go to the
+// room, or "" if it may. A notice tells of the crisis state, so it goes
+// where the crisis state may go: kind checkpoint configured, at
+// TLP:AMBER (the label of the node's crisis-state entries). It has no
+// author, so the members rule does not apply.
+func (c Config) withholdNotice(room func() (Room, error)) (string, error) {
+	if !slices.Contains(c.kinds(), log.KindCheckpoint) {
+		return WithheldKind, nil
+	}
+	return c.withholdTLP(NoticeTLP, room)
+}
+
+// withholdTLP applies the TLP rules: RED and AMBER+STRICT never, nothing
+// above max_tlp, AMBER only to an encrypted room of allowed members.
+func (c Config) withholdTLP(t log.TLP, room func() (Room, error)) (string, error) {
+	switch t {
+	case log.TLPRed:
 		return WithheldRed, nil
-	case e.TLP == log.TLPAmberStrict:
+	case log.TLPAmberStrict:
 		return WithheldAmberStrict, nil
 	}
-	r, ok := tlpRank[e.TLP]
+	r, ok := tlpRank[t]
 	if !ok || r > tlpRank[c.maxTLP()] {
 		return WithheldAboveMax, nil
 	}
-	if e.TLP != log.TLPAmber {
+	if t != log.TLPAmber {
 		return "", nil
 	}
 	st, err := room()

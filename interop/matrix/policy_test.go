@@ -94,3 +94,37 @@ func TestBridgeInboundTLP(t *testing.T) {
 		t.Errorf("amber from an encrypted room: %s", got)
 	}
 }
+
+// A Reserve deadline notice goes where the crisis state goes: TLP:AMBER,
+// kind checkpoint configured; the members rule has nothing to apply to.
+func TestBridgeWithholdNotice(t *testing.T) {
+	enc := Room{Encrypted: true, Joined: []string{"@bot:example.org", "@alice:example.org"}}
+	stranger := Room{Encrypted: true, Joined: []string{"@bot:example.org", "@alice:example.org", "@eve:example.org"}}
+	amber := validConfig()
+	amber.MaxTLP = "amber"
+	noStates := amber
+	noStates.Kinds = []string{"sitrep", "message"}
+	onlyLU := amber
+	onlyLU.Members = []string{"cert-lu"}
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		room Room
+		want string
+	}{
+		{"default max_tlp green", validConfig(), enc, WithheldAboveMax},
+		{"amber, encrypted, allowed members", amber, enc, ""},
+		{"amber, plain room", amber, Room{Joined: enc.Joined}, WithheldNotEncrypted},
+		{"amber, a member not allowed", amber, stranger, WithheldNotAllowed},
+		{"crisis states not configured", noStates, enc, WithheldKind},
+		{"members rule", onlyLU, enc, ""},
+	} {
+		got, err := c.cfg.withholdNotice(func() (Room, error) { return c.room, nil })
+		if err != nil || got != c.want {
+			t.Errorf("%s: got %q, %v, want %q", c.name, got, err, c.want)
+		}
+	}
+	if _, err := amber.withholdNotice(func() (Room, error) { return Room{}, errors.New("down") }); err == nil {
+		t.Error("a room that cannot be read: no error")
+	}
+}

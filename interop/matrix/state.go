@@ -15,15 +15,22 @@ const StateFile = "state.json"
 // maxSeen bounds the Matrix event IDs remembered (the newest are kept).
 const maxSeen = 10000
 
+// maxNotices bounds the notices remembered (two per Reserve request: far
+// more requests than a crisis has).
+const maxNotices = 1000
+
 // state is what the bridge keeps across restarts. It is written whole and
 // atomically (a new file, fsync, rename, fsync of the directory) after
 // every change, so a crash leaves either the old or the new state.
 type state struct {
 	// Position: how far each author's feed went to the room.
 	Position Position `json:"position"`
-	// LastSent is the entry ID of the last entry sent and recorded: the
-	// timeline check after a reconnect stops there.
+	// LastSent marks the last event sent and recorded (an entry ID, or a
+	// notice's key): the timeline check after a reconnect stops there.
 	LastSent string `json:"last_sent,omitempty"`
+	// Notices are the keys of the Reserve deadline notices handled (sent
+	// or withheld), oldest first.
+	Notices []string `json:"notices,omitempty"`
 	// From is the Matrix pagination token the room is read from.
 	From string `json:"from,omitempty"`
 	// Seen are Matrix event IDs already written into the mesh (or
@@ -58,6 +65,9 @@ func loadState(dir string) (state, error) {
 func saveState(dir string, s state) error {
 	if len(s.Seen) > maxSeen {
 		s.Seen = s.Seen[len(s.Seen)-maxSeen:]
+	}
+	if len(s.Notices) > maxNotices {
+		s.Notices = s.Notices[len(s.Notices)-maxNotices:]
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
