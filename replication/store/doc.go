@@ -5,7 +5,7 @@
 // # Files
 //
 // store.go opens the database, checks it and reads entries, feeds and fork
-// evidence; write.go appends (group commit) and ingests; revoke.go
+// evidence; verify.go checks every block of every table at open; write.go appends (group commit) and ingests; revoke.go
 // enforces revocations; roster.go derives the roster from the plain
 // entries (roster and key) and writes roster updates; keyring.go holds
 // the group keys and writes key entries; read.go opens and believes
@@ -118,7 +118,17 @@
 // # Integrity
 //
 // At open every feed head is checked: its index entry, its entry bytes, its
-// ID, its signature, and the last links of its chain. Damage yields an error
-// that names the feed and says how to recover, never a panic and never a
-// silently served bad entry.
+// ID, its signature, and the last links of its chain. Then every block of
+// every table of badger's LSM tree is checked against its checksum, as
+// badger's DB.VerifyChecksum does, but streamed: one table at a time,
+// through badger's own table code on a read-only memory map of the file
+// that is unmapped as soon as the table is checked, with no block cache.
+// So the open holds at most one table's pages and decompressed blocks (a
+// few MiB) instead of making every table resident in the database's own
+// maps (+550 MiB at 1,000,000 entries before; BENCHMARKS.md "Open"). The
+// value log is covered as it was: badger checks each value's checksum
+// whenever it reads one, and the feed-head check reads the head entries.
+// Damage yields ErrCorrupt with an error that names the feed or the table
+// and says how to recover, never a panic and never a silently served bad
+// entry. Options.SkipIntegrityCheck skips both checks.
 package store
