@@ -316,29 +316,61 @@ func BenchmarkFrontierDigest(b *testing.B) {
 
 // BenchmarkOpen: opening the big store, with the default integrity check
 // (feed heads, their signatures and last links, and the checksum of every
-// table block) and without. MiB-RSS is the growth of the process's
-// resident set over the open, after a GC that returned freed memory to the
-// OS; the process also holds the test's own data, hence the delta.
+// table block) and without; check-badger is the check as Open made it
+// before issue 16, with badger's DB.VerifyChecksum over the database's own
+// maps, for a comparison in the same process under the same load. Memory is the growth of the process over the
+// open, after a GC that returned freed memory to the OS (the process also
+// holds the test's own data, hence the deltas), from /proc/self/status:
+// MiB-RSS of VmRSS, MiB-anon of RssAnon (heap and other private memory),
+// MiB-file of RssFile (pages of mapped files, badger's tables and value
+// log), and MiB-peak the peak VmHWM during the open (reset before it
+// through /proc/self/clear_refs) over VmRSS before it.
 func BenchmarkOpen(b *testing.B) {
 	bs := bigStoreFor(b)
+	// openBadgerCheck opens as Open did before issue 16.
+	openBadgerCheck := func(dir string, g *crypto.Genesis, self *crypto.Identity, _ Options) (*Store, error) {
+		s, err := Open(dir, g, self, Options{SkipIntegrityCheck: true})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.db.View(s.checkIntegrityLocked); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := verifyDB(s.db); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
 	for _, c := range []struct {
 		name string
+		open func(string, *crypto.Genesis, *crypto.Identity, Options) (*Store, error)
 		opts Options
-	}{{"check", Options{}}, {"skip-check", Options{SkipIntegrityCheck: true}}} {
+	}{
+		{"check", Open, Options{}},
+		{"check-badger", openBadgerCheck, Options{}},
+		{"skip-check", Open, Options{SkipIntegrityCheck: true}},
+	} {
 		b.Run(c.name, func(b *testing.B) {
-			var rss float64
+			var rss, anon, file, peak float64
 			b.StopTimer()
 			for range b.N {
 				runtime.GC()
 				debug.FreeOSMemory()
-				before := vmRSS(b)
+				resetPeak(b)
+				before := readMem(b)
 				b.StartTimer()
-				s, err := Open(bs.dir, bs.genesis, bs.self, c.opts)
+				s, err := c.open(bs.dir, bs.genesis, bs.self, c.opts)
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
 				}
-				rss += float64(vmRSS(b) - before)
+				after := readMem(b)
+				rss += float64(after.rss - before.rss)
+				anon += float64(after.anon - before.anon)
+				file += float64(after.file - before.file)
+				peak += float64(after.peak - before.rss)
 				if len(s.Frontier()) != bs.authors {
 					b.Fatalf("frontier of %d authors, want %d", len(s.Frontier()), bs.authors)
 				}
@@ -346,28 +378,53 @@ func BenchmarkOpen(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(rss/float64(b.N)/(1<<20), "MiB-RSS")
+			const mib = 1 << 20
+			n := float64(b.N) * mib
+			b.ReportMetric(rss/n, "MiB-RSS")
+			b.ReportMetric(anon/n, "MiB-anon")
+			b.ReportMetric(file/n, "MiB-file")
+			b.ReportMetric(peak/n, "MiB-peak")
 		})
 	}
 }
 
-// vmRSS returns the resident set size of this process in bytes.
-func vmRSS(b *testing.B) int64 {
+// mem is this process's memory as /proc/self/status shows it, in bytes.
+type mem struct {
+	rss, anon, file, peak int64 // VmRSS, RssAnon, RssFile, VmHWM
+}
+
+// readMem reads the process's memory from /proc/self/status.
+func readMem(b *testing.B) mem {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	var m mem
+	fields := map[string]*int64{"VmRSS:": &m.rss, "RssAnon:": &m.anon, "RssFile:": &m.file, "VmHWM:": &m.peak}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
+		name, v, ok := strings.Cut(sc.Text(), "\t")
+		p := fields[name]
+		if !ok || p == nil {
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		*p = kb << 10
+		delete(fields, name)
 	}
-	b.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	for name := range fields {
+		b.Fatalf("no %s in /proc/self/status", name)
+	}
+	return m
+}
+
+// resetPeak sets VmHWM to the current VmRSS (Linux 4.0 and later).
+func resetPeak(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Fatalf("resetting the peak RSS: %v", err)
+	}
 }
