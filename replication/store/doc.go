@@ -37,10 +37,7 @@
 // only after the write-ahead log is fsynced. Concurrent appenders are group
 // committed: whoever takes the write lock commits every queued append as one
 // signed batch in one transaction, so N concurrent appends cost one
-// signature and one fsync. Group commits are pipelined two deep: the next
-// batch is sealed and signed on top of the one being written, and written
-// (and acknowledged) only after it; a batch whose base did not become the
-// head (its predecessor failed) is built again on the head. Entries up to 16 KiB (every post of a few KiB
+// signature and one fsync. Entries up to 16 KiB (every post of a few KiB
 // of text) are kept in the LSM tree, so such a commit syncs badger's
 // write-ahead log only; a larger entry goes to the value log, and its
 // commit syncs that too.

@@ -70,9 +70,7 @@ type Store struct {
 	wmu   sync.Mutex
 	qmu   sync.Mutex
 	queue []*appendReq
-	qcond *sync.Cond // on qmu: the queue's front, a batch built or written, or a request finished
-	// pipe is the group commit's pipeline of append batches (on qmu).
-	pipe pipeline
+	qcond *sync.Cond // on qmu: the queue's front or a request finished
 
 	mu       sync.RWMutex // guards the fields below
 	closed   bool

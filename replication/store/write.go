@@ -25,9 +25,7 @@ type appendReq struct {
 
 // Append seals, chains and signs drafts as this node's next entries and
 // stores them durably: it returns only after they are fsynced. Concurrent
-// calls are group committed (one signature, one fsync for all of them),
-// and the group commits are pipelined: the next group is sealed and signed
-// while the one before is written (see pipeline).
+// calls are group committed (one signature, one fsync for all of them).
 func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, error) {
 	if len(drafts) == 0 {
 		return nil, errors.New("store: append: no drafts")
@@ -37,44 +35,26 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 	}
 	req := &appendReq{drafts: drafts, done: make(chan struct{})}
 	// Group commit as in LevelDB's write queue: the request at the front
-	// of the queue leads, takes everything queued (itself included) as
-	// one batch, builds and writes it; the others just wait. A leader
-	// takes its batch only when the pipeline has room, so that what
-	// queues up while a batch is written goes in one batch, not in many.
+	// of the queue leads, commits everything queued behind it in one
+	// batch, and hands over to the next front; the others just wait.
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
-	for !req.finished && !s.leadsLocked(req) {
+	for !req.finished && s.queue[0] != req {
 		s.qcond.Wait()
 	}
 	if req.finished {
 		s.qmu.Unlock()
 		return req.entries, req.err
 	}
-	batch := s.queue
-	s.queue = nil
-	n, base := s.pipe.take()
-	s.qmu.Unlock()
-
-	var all []log.Draft
-	for _, r := range batch {
-		all = append(all, r.drafts...)
-	}
-	b := s.build(all, base) // no lock held: the batch before may be writing
-
-	s.qmu.Lock()
-	s.pipe.built(b)
-	s.qcond.Broadcast() // the next leader may build on b
-	for !s.pipe.turn(n) {
-		s.qcond.Wait()
-	}
+	batch := slices.Clone(s.queue)
 	s.qmu.Unlock()
 
 	s.wmu.Lock()
-	s.commitAppends(batch, all, b)
+	s.commitAppends(batch)
 	s.wmu.Unlock()
 
 	s.qmu.Lock()
-	s.pipe.wrote()
+	s.queue = s.queue[len(batch):]
 	for _, r := range batch {
 		r.finished = true
 	}
@@ -83,127 +63,17 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 	return req.entries, req.err
 }
 
-// leadsLocked reports whether req may lead a batch now: it is at the
-// front of the queue and the pipeline has room. The caller holds qmu.
-func (s *Store) leadsLocked(req *appendReq) bool {
-	return len(s.queue) > 0 && s.queue[0] == req && s.pipe.room()
-}
-
-// pipelineDepth is how many append batches may be on their way at once:
-// one being written (its fsync) and the next being built (sealed and
-// signed) on top of it, then waiting for its turn. Deeper, the pipeline
-// would only split what queues up meanwhile into more, smaller commits,
-// one fsync each.
-const pipelineDepth = 2
-
-// pipeline is where the group commit's batches are: taken by a leader,
-// built, written, in the order they were taken. An acknowledgement still
-// waits for its batch's write (fsync), so it means what it meant; only
-// building moved out from behind the write before it. Its methods are
-// called under qmu.
-type pipeline struct {
-	building bool     // a leader is building a batch: the next waits for its tip
-	pending  int      // batches taken and not yet written
-	taken    uint64   // batches taken so far; batch n is written after n-1
-	written  uint64   // batches written so far (or failed)
-	tip      *log.Tip // the newest batch built, while it is pending; nil: build on the store's head
-}
-
-// room reports whether a leader may take a batch now.
-func (p *pipeline) room() bool { return !p.building && p.pending < pipelineDepth }
-
-// take starts a batch: it returns its number and the tip to build on
-// (nil: the store's head).
-func (p *pipeline) take() (uint64, *log.Tip) {
-	p.building = true
-	p.pending++
-	p.taken++
-	return p.taken, p.tip
-}
-
-// built records the tip a batch built (none if it failed to build).
-func (p *pipeline) built(b built) {
-	p.building = false
-	p.tip = nil
-	if b.err == nil {
-		last := b.entries[len(b.entries)-1]
-		p.tip = &log.Tip{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
-	}
-}
-
-// turn reports whether batch n may be written: every batch before it was.
-func (p *pipeline) turn(n uint64) bool { return p.written == n-1 }
-
-// wrote records that the batch whose turn it was is written (or failed).
-func (p *pipeline) wrote() {
-	p.written++
-	p.pending--
-	if p.pending == 0 {
-		p.tip = nil
-	}
-}
-
-// A built batch: entries sealed, chained and signed on base, or why not.
-type built struct {
-	base    log.Tip
-	entries []*log.Entry
-	err     error
-}
-
-// build seals, chains and signs drafts as this node's next entries on
-// base, or on the store's head if base is nil. It writes nothing and
-// needs no lock: commitAppends checks under wmu that base is still the
-// head before writing.
-func (s *Store) build(drafts []log.Draft, base *log.Tip) built {
-	me := s.self.ID()
-	s.mu.RLock()
-	closed, head, maxLamport, roster := s.closed, s.frontier[me], s.maxLamport, s.roster
-	s.mu.RUnlock()
-	b := built{base: log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}}
-	if base != nil {
-		b.base = *base
-	}
-	switch {
-	case closed:
-		b.err = ErrClosed
-		return b
-	case !roster.Active(me):
-		b.err = fmt.Errorf("store: append: %s is not an active member of the roster (revoked or never admitted)", s.self.Name())
-		return b
-	case head.Forked:
-		b.err = fmt.Errorf("store: append: this member's feed is frozen: another entry with our key forked it at seq %d (is the identity used on two machines, or stolen?)", head.Seq+1)
-		return b
-	}
-	// Checked before building: a refused batch costs no signature.
-	if b.err = s.guard.room("appending " + entries(len(drafts))); b.err != nil {
-		return b
-	}
-	if b.entries, b.err = log.Build(s.self, s.network, b.base, maxLamport, s.now(), drafts); b.err != nil {
-		b.err = fmt.Errorf("store: append: %w", b.err)
-	}
-	return b
-}
-
-// commitAppends writes a group of appends, built as b from all (their
-// drafts); the caller holds wmu.
-func (s *Store) commitAppends(batch []*appendReq, all []log.Draft, b built) {
+// commitAppends writes a group of appends; the caller holds wmu.
+func (s *Store) commitAppends(batch []*appendReq) {
 	finish := func(r *appendReq, es []*log.Entry, err error) {
 		r.entries, r.err = es, err
 		close(r.done)
 	}
-	es, err := b.entries, b.err
-	if err == nil {
-		s.mu.RLock()
-		head := s.frontier[s.self.ID()]
-		s.mu.RUnlock()
-		if head.Seq != b.base.Seq || head.ID != b.base.ID || head.Forked {
-			// The batch before did not become our head (it failed), or
-			// our feed changed meanwhile: build on what is there.
-			es, err = s.appendLocked(all)
-		} else if _, err = s.writeRun(es); err != nil {
-			es = nil
-		}
+	var all []log.Draft
+	for _, r := range batch {
+		all = append(all, r.drafts...)
 	}
+	es, err := s.appendLocked(all)
 	if err != nil && len(batch) > 1 && !errors.Is(err, ErrDiskFull) && !errors.Is(err, ErrClosed) {
 		// One request's bad draft must not fail the others: retry alone.
 		for _, r := range batch {
@@ -223,17 +93,32 @@ func (s *Store) commitAppends(batch []*appendReq, all []log.Draft, b built) {
 	}
 }
 
-// appendLocked builds and durably stores drafts on the store's head; the
-// caller holds wmu.
+// appendLocked builds and durably stores drafts; the caller holds wmu.
 func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
-	b := s.build(drafts, nil)
-	if b.err != nil {
-		return nil, b.err
+	me := s.self.ID()
+	s.mu.RLock()
+	closed, head, maxLamport, roster := s.closed, s.frontier[me], s.maxLamport, s.roster
+	s.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, ErrClosed
+	case !roster.Active(me):
+		return nil, fmt.Errorf("store: append: %s is not an active member of the roster (revoked or never admitted)", s.self.Name())
+	case head.Forked:
+		return nil, fmt.Errorf("store: append: this member's feed is frozen: another entry with our key forked it at seq %d (is the identity used on two machines, or stolen?)", head.Seq+1)
 	}
-	if _, err := s.writeRun(b.entries); err != nil {
+	// Checked before building: a refused batch costs no signature.
+	if err := s.guard.room("appending " + entries(len(drafts))); err != nil {
 		return nil, err
 	}
-	return b.entries, nil
+	es, err := log.Build(s.self, s.network, log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport}, maxLamport, s.now(), drafts)
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	if _, err := s.writeRun(es); err != nil {
+		return nil, err
+	}
+	return es, nil
 }
 
 // writeRun durably stores a run of one author's entries that extends its
