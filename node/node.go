@@ -199,7 +199,7 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		Store: n.store, Host: n.host.Host(), Identity: n.id, Logger: logger, Interval: n.profile.SyncInterval,
 		Timing: func(p peer.ID) sync.Timing {
 			pr := n.host.ProfileFor(p)
-			return sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout}
+			return sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
 		},
 	}); err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type Profile struct {
 	// SessionTimeout is the watchdog: a sync session that moves no byte for
 	// this long is aborted and retried with another peer.
 	SessionTimeout time.Duration
+	// PushTimeout is the longest a push waits for the peer to say it
+	// stored the entries before the next push to that peer may go.
+	PushTimeout time.Duration
 
 	// DialTimeout bounds one connection attempt (TCP or QUIC, TLS, muxer).
 	DialTimeout time.Duration
@@ -65,18 +68,23 @@ type Profile struct {
 // hashicorp/raft's own defaults (1 s heartbeat and election, 500 ms lease,
 // 50 ms commit) are tuned for data-centre links and fit. Chunks of 256 KiB
 // hold a flash entry back by about 2 ms at 1 Gbit/s. Reconnect cap 10 s: a
-// LAN peer that is gone is usually rebooting.
+// LAN peer that is gone is usually rebooting. A push waits at most 1 s for
+// its receiver to say it stored it (an ingest takes milliseconds; a loaded
+// machine under the race detector has shown hundreds).
 //
 // internet: round trips up to ~400 ms (intercontinental, mobile). Raft
 // timeouts at 2–3 s stay above ten round trips; 64 KiB chunks keep
-// head-of-line blocking near 50 ms at 10 Mbit/s; reconnect cap 30 s.
+// head-of-line blocking near 50 ms at 10 Mbit/s; reconnect cap 30 s; a
+// push waits at most 4 s (ten round trips) for its receiver's answer.
 //
 // satellite: GEO links, 600 ms round trips and a few hundred kbit/s,
 // bursts of loss. The election timeout is 10 s, more than 10 round trips
 // (DESIGN: elections must not fire on a slow but live link); the heartbeat
 // timeout is 6 s (hashicorp/raft heartbeats every timeout/10 = 600 ms, one
 // round trip). 16 KiB chunks take 0.5 s at 256 kbit/s, so a flash entry waits
-// at most about one round trip behind bulk data. Dials take 4 round trips
+// at most about one round trip behind bulk data. A push waits at most 15 s
+// for its receiver's answer: a push of 256 KiB (sync's default limit)
+// takes about 8 s to cross at 256 kbit/s. Dials take 4 round trips
 // (TCP, multistream, TLS, muxer) plus losses: 30 s. The reconnect cap is
 // 2 minutes: a satellite terminal is costly and slow to wake, and hammering
 // it helps nobody.
@@ -87,6 +95,7 @@ var profiles = [...]Profile{
 		SyncInterval:   2 * time.Second,
 		ChunkSize:      256 << 10,
 		SessionTimeout: 10 * time.Second,
+		PushTimeout:    1 * time.Second,
 		DialTimeout:    5 * time.Second,
 		ReconnectBase:  250 * time.Millisecond,
 		ReconnectMax:   10 * time.Second,
@@ -105,6 +114,7 @@ var profiles = [...]Profile{
 		SyncInterval:       5 * time.Second,
 		ChunkSize:          64 << 10,
 		SessionTimeout:     20 * time.Second,
+		PushTimeout:        4 * time.Second,
 		DialTimeout:        10 * time.Second,
 		ReconnectBase:      500 * time.Millisecond,
 		ReconnectMax:       30 * time.Second,
@@ -119,6 +129,7 @@ var profiles = [...]Profile{
 		SyncInterval:       30 * time.Second,
 		ChunkSize:          16 << 10,
 		SessionTimeout:     60 * time.Second,
+		PushTimeout:        15 * time.Second,
 		DialTimeout:        30 * time.Second,
 		ReconnectBase:      2 * time.Second,
 		ReconnectMax:       2 * time.Minute,

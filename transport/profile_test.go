@@ -30,6 +30,11 @@ func TestProfiles(t *testing.T) {
 		if p.SessionTimeout < 10*p.MaxRTT {
 			t.Errorf("%s: session timeout %v below 10 round trips", p.Name, p.SessionTimeout)
 		}
+		// A push waits for its receiver's answer a few round trips at
+		// least, and well under the session timeout: that is its point.
+		if p.PushTimeout < 10*p.MaxRTT || p.PushTimeout > p.SessionTimeout/2 {
+			t.Errorf("%s: push timeout %v: want 10 round trips (%v) to half the session timeout (%v)", p.Name, p.PushTimeout, 10*p.MaxRTT, p.SessionTimeout/2)
+		}
 	}
 	for _, name := range []string{ProfileLAN, ProfileInternet} {
 		if p, _ := ProfileByName(name); p.ReconnectMax > 30*time.Second {

@@ -37,7 +37,13 @@
 // only after the write-ahead log is fsynced. Concurrent appenders are group
 // committed: whoever takes the write lock commits every queued append as one
 // signed batch in one transaction, so N concurrent appends cost one
-// signature and one fsync. Entries up to 16 KiB (every post of a few KiB
+// signature and one fsync. With several writers (at least 4 waited at the
+// last commit) the leader first waits up to 1 ms for as many to queue
+// (commit delay, as PostgreSQL's commit_delay with commit_siblings): the
+// writers just acknowledged are that far from appending again, and without
+// the wait they and the writers that queued meanwhile would take turns,
+// half of them per fsync. A lone writer never waits. An append is still
+// acknowledged only once its batch is fsynced. Entries up to 16 KiB (every post of a few KiB
 // of text) are kept in the LSM tree, so such a commit syncs badger's
 // write-ahead log only; a larger entry goes to the value log, and its
 // commit syncs that too.

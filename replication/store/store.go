@@ -71,6 +71,13 @@ type Store struct {
 	qmu   sync.Mutex
 	queue []*appendReq
 	qcond *sync.Cond // on qmu: the queue's front or a request finished
+	// writers is how many appends waited at the last commit's end (its
+	// batch and what queued behind it); gathering is set while a leader
+	// waits for them (commit delay). Both on qmu.
+	writers   int
+	gathering bool
+	// commitDelay is the package's commitDelay (tests lengthen it).
+	commitDelay time.Duration
 
 	mu       sync.RWMutex // guards the fields below
 	closed   bool
@@ -157,6 +164,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		now: opts.Now, guard: guard,
 	}
 	s.qcond = sync.NewCond(&s.qmu)
+	s.commitDelay = commitDelay
 	if s.now == nil {
 		s.now = time.Now
 	}

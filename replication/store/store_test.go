@@ -308,6 +308,67 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d entries from %d concurrent appenders: %d signatures (group commit)", len(feed), writers, signed)
 }
 
+// Commit delay: a leader that saw several writers at the last commit waits
+// for as many to queue, so the writers just acknowledged and those that
+// queued meanwhile share one commit (one signature, one fsync) instead of
+// taking turns; a lone writer never waits. The delay is made long here so
+// that the outcome does not depend on the machine's speed.
+func TestCommitDelayGathersTheLastCommitsWriters(t *testing.T) {
+	n := newTestNet(t)
+	s := openStore(t, t.TempDir(), n, n.lu)
+	s.commitDelay = time.Hour
+	if _, err := s.Append(context.Background(), n.msg("alone")); err != nil {
+		t.Fatal(err) // one writer at the last commit (none): no wait
+	}
+	const writers = 6
+	s.qmu.Lock()
+	s.writers = writers // as if the last commit had seen six
+	s.qmu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Append(context.Background(), n.msg(fmt.Sprint("w", w))); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	feed, err := s.Feed(n.lu.ID(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 1+writers {
+		t.Fatalf("feed has %d entries, want %d", len(feed), 1+writers)
+	}
+	for _, e := range feed[1:writers] {
+		if e.Signed() {
+			t.Fatalf("entry %d is signed: the %d writers were not committed as one batch", e.Header.Seq, writers)
+		}
+	}
+	if !feed[writers].Signed() {
+		t.Fatalf("the batch's last entry (seq %d) is not signed", feed[writers].Header.Seq)
+	}
+	// All six waited at that commit's end: the next lone append would wait
+	// for six again, up to the delay; with a short delay it goes alone.
+	s.qmu.Lock()
+	got := s.writers
+	s.commitDelay = time.Millisecond
+	s.qmu.Unlock()
+	if got != writers {
+		t.Errorf("writers seen at the last commit: got %d, want %d", got, writers)
+	}
+	if _, err := s.Append(context.Background(), n.msg("after")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Two stores converge: B ingests A's entries in any order, twice.
 func TestIngestConverges(t *testing.T) {
 	n := newTestNet(t)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -39,6 +40,9 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 	// batch, and hands over to the next front; the others just wait.
 	s.qmu.Lock()
 	s.queue = append(s.queue, req)
+	if s.gathering {
+		s.qcond.Broadcast()
+	}
 	for !req.finished && s.queue[0] != req {
 		s.qcond.Wait()
 	}
@@ -46,6 +50,7 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 		s.qmu.Unlock()
 		return req.entries, req.err
 	}
+	s.gatherLocked()
 	batch := slices.Clone(s.queue)
 	s.qmu.Unlock()
 
@@ -54,6 +59,7 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 	s.wmu.Unlock()
 
 	s.qmu.Lock()
+	s.writers = len(s.queue) // this batch and what queued behind it
 	s.queue = s.queue[len(batch):]
 	for _, r := range batch {
 		r.finished = true
@@ -61,6 +67,40 @@ func (s *Store) Append(ctx context.Context, drafts ...log.Draft) ([]*log.Entry, 
 	s.qcond.Broadcast()
 	s.qmu.Unlock()
 	return req.entries, req.err
+}
+
+// Commit delay, as PostgreSQL's commit_delay with commit_siblings: with
+// many writers, the writers just acknowledged are a moment away from
+// appending again while the others queued during the last commit; without
+// a delay the next leader commits those alone, and the writers split into
+// two cohorts that take turns, half of them per fsync. So a leader that
+// saw at least commitSiblings writers at the last commit waits up to
+// commitDelay for as many to queue. A lone writer never waits.
+const (
+	commitDelay    = time.Millisecond
+	commitSiblings = 4
+)
+
+// gatherLocked is the commit delay of the leader at the front of the
+// queue; the caller holds qmu.
+func (s *Store) gatherLocked() {
+	want := s.writers
+	if want < commitSiblings || len(s.queue) >= want {
+		return
+	}
+	late := false
+	t := time.AfterFunc(s.commitDelay, func() {
+		s.qmu.Lock()
+		late = true
+		s.qcond.Broadcast()
+		s.qmu.Unlock()
+	})
+	defer t.Stop()
+	s.gathering = true
+	for len(s.queue) < want && !late {
+		s.qcond.Wait()
+	}
+	s.gathering = false
 }
 
 // commitAppends writes a group of appends; the caller holds wmu.

@@ -17,10 +17,17 @@ import (
 type Timing struct {
 	ChunkSize      int           // bytes per entries message
 	SessionTimeout time.Duration // no progress for this long aborts a session
+	// PushTimeout is the longest a push waits for the peer to say it
+	// stored the entries (by closing the stream); then the next push to
+	// that peer may go, as if it had. It is short, apart from the session
+	// timeout, so that a push to a peer that stopped answering (a cut
+	// link, a stalled process) holds back the next push to it for this
+	// long at most. Zero: SessionTimeout / 10.
+	PushTimeout time.Duration
 }
 
 // DefaultTiming suits a LAN or a good internet link.
-var DefaultTiming = Timing{ChunkSize: 256 << 10, SessionTimeout: 30 * time.Second}
+var DefaultTiming = Timing{ChunkSize: 256 << 10, SessionTimeout: 30 * time.Second, PushTimeout: 3 * time.Second}
 
 // ErrConfig is the class of every problem [Config.Validate] reports.
 var ErrConfig = errors.New("sync: bad config")

@@ -44,7 +44,18 @@
 // New entries (appended here or learned from a peer) are pushed at once to
 // connected peers whose last known frontier lacks them, on a stream of
 // their own, one push in flight per peer; what arrives meanwhile waits
-// and goes in the next push. A push first names the heads it carries.
+// and goes in the next push. A push is in flight until the receiver has
+// stored it: the receiver closes the stream once the entries are ingested
+// (durable there) or dropped, and the pusher waits for that, at most the
+// link's push timeout (Timing.PushTimeout: 1 s on a LAN), apart from and
+// far below the session timeout. So pushes to one peer do not overlap and
+// are ingested in order (overlapping pushes of one feed were ingested out
+// of order, refused as gaps and sent again by sessions), and under load
+// what queues up meanwhile goes in one larger push, one fsync on the
+// receiver for the lot; a peer that stops answering (a cut link, a stalled
+// process) holds the next push back for the push timeout only, after which
+// the push counts as sent, as if the receiver had answered, and sessions
+// bring whatever it lacks. A push first names the heads it carries.
 // Our own new entries follow at once; entries we relay are an offer: the
 // receiver answers with what it holds or is already receiving (from the
 // author's push, another relay or a session), and only the rest is sent.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"time"
 
@@ -182,8 +184,52 @@ func (svc *Service) push(ctx context.Context, p peer.ID, entries []*log.Entry, o
 	if err := c.send(&message{Type: msgEntries, Entries: raw}); err != nil {
 		return fail(err)
 	}
+	switch err := awaitStored(s, c, t.PushTimeout); {
+	case errors.Is(err, errUnconfirmed):
+		// The peer did not say within the push timeout: carry on as if
+		// it had (the entries were sent), rather than hold back the next
+		// push to it; sessions catch up whatever it lacks.
+		svc.logger.Debug("push not confirmed stored in time", "peer", p, "entries", len(entries), "timeout", t.PushTimeout)
+		s.Reset()
+		return entries, c.written.n.Load(), nil
+	case err != nil:
+		return fail(err)
+	}
 	return entries, c.written.n.Load(), s.Close()
 }
+
+// awaitStored waits, at most wait, until the receiver of a push closes
+// the stream, which it does once it has ingested the entries (durably) or
+// dropped them. So the next push to that peer leaves only then: pushes to
+// one peer do not overlap and are ingested in the order they were sent
+// (overlapping pushes of one feed were ingested out of order, refused as
+// gaps and sent again by sessions), and what queues up meanwhile goes in
+// one larger push (one fsync on the receiver for the lot). A receiver
+// that says nothing within wait (errUnconfirmed) holds back the next push
+// no longer.
+func awaitStored(s network.Stream, c *conn, wait time.Duration) error {
+	if err := s.CloseWrite(); err != nil {
+		return err
+	}
+	if err := s.SetReadDeadline(time.Now().Add(wait)); err != nil {
+		return err
+	}
+	var timeout net.Error
+	switch _, err := c.r.ReadByte(); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return fmt.Errorf("%w within %v", errUnconfirmed, wait)
+	case err != nil:
+		return err
+	default:
+		return errors.New("sync: the receiver of a push wrote after its answer")
+	}
+}
+
+// errUnconfirmed: the receiver of a push did not close the stream within
+// the push timeout.
+var errUnconfirmed = errors.New("sync: push not confirmed stored")
 
 // headsOf is the newest entry of each author among entries.
 func headsOf(entries []*log.Entry) log.Frontier {

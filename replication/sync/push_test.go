@@ -193,3 +193,74 @@ func TestPushV1ServedAndBadPush2Refused(t *testing.T) {
 		t.Error("one offence disconnected the peer")
 	}
 }
+
+// A push is in flight until the receiver has stored its entries: when push
+// returns, the receiver holds them, so the next push to that peer never
+// overlaps it (overlapping pushes of one feed were ingested out of order,
+// refused as gaps, and sent again by sessions).
+func TestPushReturnsOnceTheReceiverStoredIt(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(t, "enisa", nodeOpt{noStart: true})
+	b := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	b.host.SetStreamHandler(ProtocolPush, b.svc.handlePush)
+	connect(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for round := range 5 {
+		es := a.post(t, w, 20, log.Routine)
+		sent, _, err := a.svc.push(ctx, b.host.ID(), es, round%2 == 1) // plain pushes and offers
+		if err != nil {
+			t.Fatalf("round %d: push: %v", round, err)
+		}
+		if len(sent) != len(es) {
+			t.Fatalf("round %d: sent %d of %d entries", round, len(sent), len(es))
+		}
+		holdsAll(t, b, es) // no waiting: push returned, so b stored them
+	}
+}
+
+// A receiver that takes the entries but never says it stored them (a
+// stalled process, a link cut one way) holds a push back for the push
+// timeout only, not for the session timeout: the push then counts as
+// sent, as it did before pushes waited for the receiver, and the next one
+// may go.
+func TestPushToASilentPeerHoldsBackOnlyThePushTimeout(t *testing.T) {
+	w := newWorld(t)
+	// The session timeout is far beyond the test's deadline: only the
+	// push timeout can end the wait.
+	a := w.node(t, "enisa", nodeOpt{noStart: true, timing: Timing{ChunkSize: 64 << 10, SessionTimeout: time.Hour, PushTimeout: 200 * time.Millisecond}})
+	b := w.node(t, "cert-lu", nodeOpt{noStart: true})
+	release := make(chan struct{})
+	defer close(release)
+	read := make(chan int, 4)
+	b.host.SetStreamHandler(ProtocolPush, func(s network.Stream) {
+		defer s.Reset()
+		c := newConn(s, nil)
+		n := 0
+		for {
+			m, err := c.recv()
+			if err != nil {
+				break // our side is closed for writing: the pusher waits for us
+			}
+			n += len(m.Entries)
+		}
+		read <- n
+		<-release // never answer while the test runs
+	})
+	connect(t, a, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for round := range 2 {
+		es := a.post(t, w, 3, log.Routine)
+		sent, _, err := a.svc.push(ctx, b.host.ID(), es, false)
+		if err != nil {
+			t.Fatalf("round %d: push: %v, want it counted as sent", round, err)
+		}
+		if len(sent) != len(es) {
+			t.Fatalf("round %d: sent %d of %d entries", round, len(sent), len(es))
+		}
+		if got := <-read; got != len(es) {
+			t.Fatalf("round %d: the receiver read %d entries, want %d", round, got, len(es))
+		}
+	}
+}

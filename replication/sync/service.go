@@ -84,6 +84,9 @@ func (svc *Service) timing(p peer.ID) Timing {
 	if svc.cfg.Timing != nil {
 		t := svc.cfg.Timing(p)
 		if t.ChunkSize > 0 && t.SessionTimeout > 0 {
+			if t.PushTimeout <= 0 {
+				t.PushTimeout = t.SessionTimeout / 10
+			}
 			return t
 		}
 	}
