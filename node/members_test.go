@@ -66,6 +66,9 @@ func TestRosterChangeNeedsTwoAdmins(t *testing.T) {
 	if res, err := node2.Approve(ctx, id); err != nil || res.Rule != "signer-admin" {
 		t.Fatalf("a non-admin approving: %+v, %v", res, err)
 	}
+	// node2 writes under the network key: wait until it holds it (under
+	// load it can arrive after the checks above).
+	waitNetworkKey(t, nodes)
 	if _, err := node2.Post(ctx, PostRequest{Kind: "message", Text: "still here", TLP: "amber"}); err != nil {
 		t.Fatalf("node2 writes while its revocation waits: %v", err)
 	}
