@@ -5,13 +5,13 @@
 // # Files
 //
 // store.go opens the database, checks it and reads entries, feeds and fork
-// evidence; verify.go checks every block of every table at open; write.go appends (group commit) and ingests; revoke.go
-// enforces revocations; roster.go derives the roster from the plain
-// entries (roster and key) and writes roster updates; keyring.go holds
-// the group keys and writes key entries; read.go opens and believes
-// bodies; offences.go counts offences; disk.go (with statfs_*.go) guards
-// the disk; watch.go hands new entries to subscribers; raft.go is Raft's
-// LogStore and StableStore.
+// evidence; verify.go checks every block of every table at open; write.go
+// appends (group commit) and ingests; revoke.go enforces revocations;
+// roster.go derives the roster from the plain entries (roster and key) and
+// writes roster updates; keyring.go holds the group keys and writes key
+// entries; read.go opens and believes bodies; offences.go counts offences;
+// disk.go (with statfs_*.go) guards the disk; watch.go hands new entries to
+// subscribers; raft.go is Raft's LogStore and StableStore.
 //
 // # Layout
 //
@@ -33,20 +33,20 @@
 //
 // # Durability
 //
-// Writes use badger with SyncWrites: [Store.Append] and [Store.Ingest] return
-// only after the write-ahead log is fsynced. Concurrent appenders are group
-// committed: whoever takes the write lock commits every queued append as one
-// signed batch in one transaction, so N concurrent appends cost one
-// signature and one fsync. With several writers (at least 4 waited at the
-// last commit) the leader first waits up to 1 ms for as many to queue
-// (commit delay, as PostgreSQL's commit_delay with commit_siblings): the
-// writers just acknowledged are that far from appending again, and without
-// the wait they and the writers that queued meanwhile would take turns,
-// half of them per fsync. A lone writer never waits. An append is still
-// acknowledged only once its batch is fsynced. Entries up to 16 KiB (every post of a few KiB
-// of text) are kept in the LSM tree, so such a commit syncs badger's
-// write-ahead log only; a larger entry goes to the value log, and its
-// commit syncs that too.
+// Writes use badger with SyncWrites: [Store.Append] and [Store.Ingest]
+// return only after the write-ahead log is fsynced. Concurrent appenders
+// are group committed: whoever takes the write lock commits every queued
+// append as one signed batch in one transaction, so N concurrent appends
+// cost one signature and one fsync. With several writers (at least 4 waited
+// at the last commit) the leader first waits up to 1 ms for as many to
+// queue (commit delay, as PostgreSQL's commit_delay with commit_siblings):
+// the writers just acknowledged are that far from appending again, and
+// without the wait they and the writers that queued meanwhile would take
+// turns, half of them per fsync. A lone writer never waits. An append is
+// still acknowledged only once its batch is fsynced. Entries up to 16 KiB
+// (every post of a few KiB of text) are kept in the LSM tree, so such a
+// commit syncs badger's write-ahead log only; a larger entry goes to the
+// value log, and its commit syncs that too.
 //
 // # Disk space
 //
