@@ -37,10 +37,10 @@ func CheckRun(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 		return covered, err
 	}
 	if covered < len(run) {
-		last := run[len(run)-1]
 		if provisional == covered {
-			return covered, invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[covered].Header.Seq, last.Header.Seq)
+			return covered, unsignedTail(run, covered)
 		}
+		last := run[len(run)-1]
 		return covered, invalid(ReasonUnsignedTail, last, "entries %d..%d carry no composite signature and none of a successor covers them (up to seq %d they carry a provisional signature: waiting for their post-quantum signature)",
 			run[covered].Header.Seq, last.Header.Seq, run[provisional-1].Header.Seq)
 	}
@@ -75,10 +75,16 @@ func Classify(network crypto.NetworkID, roster *crypto.Roster, head Head, run []
 		}
 	}
 	if err == nil && provisional < len(run) {
-		last := run[len(run)-1]
-		err = invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[provisional].Header.Seq, last.Header.Seq)
+		err = unsignedTail(run, provisional)
 	}
 	return covered, provisional - covered, err
+}
+
+// unsignedTail is the error for run[from:], which carries no signature
+// and no signed successor vouches for.
+func unsignedTail(run []*Entry, from int) error {
+	last := run[len(run)-1]
+	return invalid(ReasonUnsignedTail, last, "entries %d..%d carry no signature and no signed successor vouches for them", run[from].Header.Seq, last.Header.Seq)
 }
 
 // walk checks run as CheckRun documents, up to its first invalid entry,
