@@ -22,6 +22,7 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/replication/consensus"
+	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/replication/sync"
 	"github.com/crisismesh/crisismesh/transport"
@@ -199,7 +200,11 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		Store: n.store, Host: n.host.Host(), Identity: n.id, Logger: logger, Interval: n.profile.SyncInterval,
 		Timing: func(p peer.ID) sync.Timing {
 			pr := n.host.ProfileFor(p)
-			return sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
+			t := sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
+			if pr.Narrow {
+				t.Window = log.DefaultWindow()
+			}
+			return t
 		},
 	}); err != nil {
 		return nil, err

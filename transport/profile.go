@@ -40,6 +40,11 @@ type Profile struct {
 	// PushTimeout is the longest a push waits for the peer to say it
 	// stored the entries before the next push to that peer may go.
 	PushTimeout time.Duration
+	// Narrow marks a link whose bytes are scarce: a node's own entries go
+	// over it with provisional signatures and their composite signatures
+	// follow within a window (replication/log, "Narrow links";
+	// replication/sync). Only the satellite profile is narrow.
+	Narrow bool
 
 	// DialTimeout bounds one connection attempt (TCP or QUIC, TLS, muxer).
 	DialTimeout time.Duration
@@ -130,6 +135,7 @@ var profiles = [...]Profile{
 		ChunkSize:          16 << 10,
 		SessionTimeout:     60 * time.Second,
 		PushTimeout:        15 * time.Second,
+		Narrow:             true,
 		DialTimeout:        30 * time.Second,
 		ReconnectBase:      2 * time.Second,
 		ReconnectMax:       2 * time.Minute,

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/crypto"
+	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 )
 
@@ -24,6 +25,11 @@ type Timing struct {
 	// link, a stalled process) holds back the next push to it for this
 	// long at most. Zero: SessionTimeout / 10.
 	PushTimeout time.Duration
+	// Window, when set, makes the link narrow: this node's own entries
+	// go to the peer with provisional signatures and their composite
+	// signatures follow within the window (package doc, "Narrow links").
+	// Zero: a wide link, every entry travels with its composite.
+	Window log.Window
 }
 
 // DefaultTiming suits a LAN or a good internet link.

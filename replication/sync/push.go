@@ -13,7 +13,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/replication/log"
-	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // pushLoop pushes entries the store adds to connected peers that lack them.
@@ -51,7 +50,7 @@ func (svc *Service) pushTo(p peer.ID, batch []*log.Entry) {
 	switch step {
 	case pushStart:
 		svc.wg.Add(1)
-		go svc.pushAll(p, out)
+		go svc.pushAll(p, out, false)
 	case pushAsk:
 		svc.Kick(p)
 	}
@@ -76,14 +75,15 @@ func (svc *Service) unsentLocked(p peer.ID, batch []*log.Entry) ([]*log.Entry, i
 	return out, size
 }
 
-// pushAll pushes out to p, then what queued up meanwhile, until nothing
-// is left. A failed push drops what queued up and asks for a session.
-func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
+// pushAll pushes out to p (with a cover of our head, if cover: narrow
+// links), then what queued up meanwhile, until nothing is left. A failed
+// push drops what queued up and asks for a session.
+func (svc *Service) pushAll(p peer.ID, out []*log.Entry, cover bool) {
 	defer svc.wg.Done()
 	ctx, cancel := svc.opCtx()
 	defer cancel()
-	for len(out) > 0 {
-		sent, n, err := svc.push(ctx, p, out, svc.relays(out))
+	for len(out) > 0 || cover {
+		held, count, n, err := svc.pushSome(ctx, p, out, cover)
 		svc.mu.Lock()
 		ps := svc.statsLocked(p)
 		ps.BytesSent += n
@@ -96,13 +96,15 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
 			}
 			return
 		}
-		raiseLocked(ps, headsOf(sent))
-		ps.EntriesSent += int64(len(sent))
-		out, _ = svc.unsentLocked(p, svc.transfers.nextPush(p))
+		raiseLocked(ps, headsOf(held))
+		ps.EntriesSent += int64(count)
+		var next []*log.Entry
+		next, cover = svc.transfers.nextPush(p)
+		out, _ = svc.unsentLocked(p, next)
 		if svc.stopping() {
-			out = nil
+			out, cover = nil, false
 		}
-		if len(out) == 0 {
+		if len(out) == 0 && !cover {
 			svc.transfers.endPush(p)
 		}
 		svc.mu.Unlock()
@@ -355,56 +357,46 @@ func (svc *Service) pushFailed(p peer.ID, s network.Stream, err error) {
 // hold, it asks for an anti-entropy session with the pusher. A push beyond
 // the peer's quota or memory budget is refused and scored.
 func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
-	var size, cost int64
-	for _, raw := range m.Entries {
+	entries, release, ok := svc.decodePushed(p, s, m.Entries, 0, 0)
+	if !ok {
+		return
+	}
+	defer release()
+	svc.ingestFrom(p, entries)
+}
+
+// decodePushed takes a push's entries (and extra items of extraBytes, such
+// as covers) from p's push quota, holds them against its memory budget
+// and decodes them; release gives the budget back. A push beyond either,
+// or an undecodable entry, is refused and scored (ok false, the stream
+// reset).
+func (svc *Service) decodePushed(p peer.ID, s network.Stream, raws [][]byte, extra, extraBytes int) (entries []*log.Entry, release func(), ok bool) {
+	size, cost := int64(extraBytes), int64(extraBytes)
+	for _, raw := range raws {
 		size += int64(len(raw))
 		cost += 2*int64(len(raw)) + 512 // as heldCost, before decoding
 	}
-	if _, err := svc.take(p, len(m.Entries), int(size), false); err != nil {
+	if _, err := svc.take(p, len(raws)+extra, int(size), false); err != nil {
 		svc.offence(p, err)
 		s.Reset()
-		return
+		return nil, nil, false
 	}
-	if err := svc.hold(p, cost, fmt.Sprintf("a push of %d entries", len(m.Entries))); err != nil {
+	if err := svc.hold(p, cost, fmt.Sprintf("a push of %d entries", len(raws))); err != nil {
 		svc.offence(p, err)
 		s.Reset()
-		return
+		return nil, nil, false
 	}
-	defer svc.hold(p, -cost, "")
-	entries := make([]*log.Entry, 0, len(m.Entries))
-	for _, raw := range m.Entries {
+	release = func() { svc.hold(p, -cost, "") }
+	entries = make([]*log.Entry, 0, len(raws))
+	for _, raw := range raws {
 		e, err := log.Decode(raw)
 		if err != nil {
+			release()
 			svc.offence(p, err)
 			s.Reset()
-			return
+			return nil, nil, false
 		}
 		entries = append(entries, e)
 	}
-	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
-	if err != nil {
-		if res != nil {
-			svc.recordIngest(p, res)
-		}
-		if errors.Is(err, store.ErrDiskFull) {
-			// Not the pusher's fault; anti-entropy fetches the entries
-			// when space is back.
-			svc.diskFull() // pause, and say so once
-			svc.logger.Debug("pushed entries dropped: this node's disk is full", "peer", p)
-			return
-		}
-		svc.logger.Warn("ingest of pushed entries failed", "peer", p, "err", err)
-		return
-	}
-	svc.recordIngest(p, res)
-	for _, r := range res.Rejected {
-		reason := log.ReasonOf(r.Err)
-		if !honest(reason) {
-			svc.offence(p, r.Err)
-			return
-		}
-	}
-	if len(res.Rejected) > 0 {
-		svc.Kick(p) // we lack predecessors: fetch them properly
-	}
+	return entries, release, true
 }

@@ -55,6 +55,9 @@ type Service struct {
 	// limits: per peer, its entries held in memory, its pushes being
 	// served, and its quota's buckets.
 	limits map[peer.ID]*peerLimits
+	// narrow: per narrow-link peer, our own entries sent there
+	// provisionally and not yet covered (narrow.go).
+	narrow map[peer.ID]*narrowPeer
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -76,7 +79,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
 		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
-		kick: make(chan peer.ID, 64),
+		narrow: map[peer.ID]*narrowPeer{},
+		kick:   make(chan peer.ID, 64),
 	}, nil
 }
 
@@ -100,9 +104,11 @@ func (svc *Service) Start() {
 	h.SetStreamHandler(ProtocolSync, svc.respond)
 	h.SetStreamHandler(ProtocolPush, svc.handlePush)
 	h.SetStreamHandler(ProtocolPushV1, svc.handlePushV1)
+	h.SetStreamHandler(ProtocolNarrow, svc.handleNarrow)
 	svc.notif = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			svc.connected(c.RemotePeer(), true)
+			svc.coverOnConnect(c.RemotePeer())
 			svc.kickOnConnect(c.RemotePeer())
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
@@ -113,9 +119,10 @@ func (svc *Service) Start() {
 	}
 	h.Network().Notify(svc.notif)
 	svc.sub = svc.cfg.Store.Subscribe(256)
-	svc.wg.Add(2)
+	svc.wg.Add(3)
 	go svc.antiEntropy()
 	go svc.pushLoop()
+	go svc.coverLoop()
 	for _, p := range h.Network().Peers() {
 		svc.connected(p, true)
 		svc.kickOnConnect(p)
@@ -132,15 +139,30 @@ func (svc *Service) kickOnConnect(p peer.ID) {
 	}
 }
 
+// coverOnConnect sends a peer that reconnects the cover of what it holds
+// of ours waiting, if anything, before any entry (narrow links).
+func (svc *Service) coverOnConnect(p peer.ID) {
+	svc.mu.Lock()
+	np := svc.narrow[p]
+	owed := np != nil && np.pending > 0
+	svc.mu.Unlock()
+	if owed {
+		svc.queueCover(p)
+	}
+}
+
 // Close stops every goroutine of the service and removes its handlers.
+// First it sends the covers narrow-link peers are owed (flushCovers).
 func (svc *Service) Close() {
 	if svc.stop == nil {
 		return
 	}
+	svc.flushCovers()
 	h := svc.cfg.Host
 	h.RemoveStreamHandler(ProtocolSync)
 	h.RemoveStreamHandler(ProtocolPush)
 	h.RemoveStreamHandler(ProtocolPushV1)
+	h.RemoveStreamHandler(ProtocolNarrow)
 	h.Network().StopNotify(svc.notif)
 	close(svc.stop)
 	svc.sub.Close()

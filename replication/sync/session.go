@@ -301,7 +301,7 @@ func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
 // falling priority, and ends with end.
 func (sess *session) sendMissing(theirs log.Frontier) error {
 	st := sess.svc.cfg.Store
-	plans, evidence, err := plan(st, theirs)
+	plans, evidence, err := plan(st, sess.svc.narrowHeld(sess.peer, theirs))
 	if err != nil {
 		return err
 	}
@@ -551,6 +551,7 @@ func (svc *Service) newTransfer() transferID {
 // (theirs), beyond what we told it we hold (advertised; nil: what we
 // store); see transfers.expect.
 func (svc *Service) expect(id transferID, theirs, advertised log.Frontier) {
+	theirs = svc.notWaitingHere(theirs)
 	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()

@@ -40,6 +40,7 @@ type transfers struct {
 type queued struct {
 	entries []*log.Entry
 	size    int
+	cover   bool // a cover of this node's head is due to the peer (narrow links)
 }
 
 func newTransfers() *transfers {
@@ -126,16 +127,29 @@ func (t *transfers) queuePush(p peer.ID, out []*log.Entry, size, limit int) push
 	return pushStart
 }
 
+// queueCover asks for a cover of this node's head to go to p (narrow
+// links) with the next push, or on its own: it goes in order with the
+// entries it covers, never ahead of them.
+func (t *transfers) queueCover(p peer.ID) pushStep {
+	if q := t.pushing[p]; q != nil {
+		q.cover = true
+		return pushWait
+	}
+	t.pushing[p] = &queued{}
+	return pushStart
+}
+
 // nextPush takes the entries queued for the push to p after the one that
-// just went out; the push stays in flight until endPush.
-func (t *transfers) nextPush(p peer.ID) []*log.Entry {
+// just went out, and whether a cover is due with them; the push stays in
+// flight until endPush.
+func (t *transfers) nextPush(p peer.ID) ([]*log.Entry, bool) {
 	q := t.pushing[p]
 	if q == nil {
-		return nil
+		return nil, false
 	}
-	out := q.entries
-	q.entries, q.size = nil, 0
-	return out
+	out, cover := q.entries, q.cover
+	q.entries, q.size, q.cover = nil, 0, false
+	return out, cover
 }
 
 // endPush ends the push in flight to p; lost reports whether entries
@@ -143,7 +157,7 @@ func (t *transfers) nextPush(p peer.ID) []*log.Entry {
 func (t *transfers) endPush(p peer.ID) (lost bool) {
 	q := t.pushing[p]
 	delete(t.pushing, p)
-	return q != nil && len(q.entries) > 0
+	return q != nil && (len(q.entries) > 0 || q.cover)
 }
 
 // expect records the heads the peer of transfer id is about to send us:

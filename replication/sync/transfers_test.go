@@ -209,8 +209,10 @@ func TestTransfersPushes(t *testing.T) {
 	queue := func(size int, es ...*log.Entry) func(t *transfers) any {
 		return func(t *transfers) any { return t.queuePush(p, es, size, 100) }
 	}
-	next := func(t *transfers) any { return t.nextPush(p) }
+	next := func(t *transfers) any { out, _ := t.nextPush(p); return out }
 	end := func(t *transfers) any { return t.endPush(p) }
+	cover := func(t *transfers) any { return t.queueCover(p) }
+	nextCover := func(t *transfers) any { _, c := t.nextPush(p); return c }
 	for _, tc := range []struct {
 		name string
 		ops  []op
@@ -244,6 +246,24 @@ func TestTransfersPushes(t *testing.T) {
 			{"end", end, true},
 			{"queue e3", queue(40, e3), pushStart},
 			{"end", end, false},
+		}},
+		{"a cover waits for the push in flight and goes with the next, once", []op{
+			{"queue e1", queue(40, e1), pushStart},
+			{"cover", cover, pushWait},
+			{"cover again", cover, pushWait},
+			{"next: cover due", nextCover, true},
+			{"next: nothing more", nextCover, false},
+			{"end", end, false},
+		}},
+		{"a cover with no push in flight starts one", []op{
+			{"cover", cover, pushStart},
+			{"queue e1", queue(40, e1), pushWait},
+			{"end with e1 waiting", end, true},
+		}},
+		{"a failed push with a cover waiting: ask for a session", []op{
+			{"queue e1", queue(40, e1), pushStart},
+			{"cover", cover, pushWait},
+			{"end", end, true},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runOps(t, tc.ops) })

@@ -22,6 +22,11 @@ const (
 	// ProtocolPushV1 is the older push (entries only), still served and
 	// used with peers that do not speak push/2.
 	ProtocolPushV1 = "/crisismesh/push/1"
+	// ProtocolNarrow carries a node's own entries over a narrow link with
+	// provisional signatures, and the covers that follow (see "Narrow
+	// links" in the package doc). A peer that does not speak it gets
+	// push/2 as before.
+	ProtocolNarrow = "/crisismesh/narrow/1"
 )
 
 // maxFrame bounds one message: an entry of the largest size plus framing.
@@ -40,6 +45,9 @@ const (
 	// (relayed entries).
 	msgHeads = 7
 	msgOffer = 8
+	// narrow/1: entries of the pusher's own feed, possibly with
+	// provisional signatures, then covers of entries sent before.
+	msgNarrow = 9
 )
 
 // ErrProtocol marks a peer that broke the protocol (malformed or oversized
@@ -62,6 +70,7 @@ type message struct {
 	Frontier []frontierItem `cbor:"5,keyasint,omitempty"`
 	Entries  [][]byte       `cbor:"6,keyasint,omitempty"`
 	Error    string         `cbor:"7,keyasint,omitempty"`
+	Covers   [][]byte       `cbor:"8,keyasint,omitempty"` // narrow/1: encoded log.Covers
 }
 
 func encodeFrontier(f log.Frontier) []frontierItem {
