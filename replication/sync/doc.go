@@ -74,6 +74,44 @@
 // replay what a partitioned node missed, so it would add a second path
 // without removing the need for this one.
 //
+// # Narrow links: /crisismesh/narrow/1
+//
+// On a link whose Timing has a Window (the node sets one for the
+// satellite profile: transport.Profile.Narrow), this node's own new
+// entries do not carry their 3373-byte composite signature each: they go
+// on narrow/1 with a provisional signature (the Ed25519 half of the last
+// entry's composite; the entries before it unsigned, vouched for through
+// the chain), and the receiver's store holds them waiting, apart from its
+// feed (replication/log, "Narrow links", for the scheme and why it is
+// safe; replication/store, "Waiting entries"). Their composite follows
+// within the window: with the push that makes log.Window.Due true (the
+// newest entry then travels as stored, with its composite, which covers
+// every entry before it), or as a cover alone (log.Cover, 3413 bytes) once
+// the oldest has waited Window.Interval, checked every second. Covers go
+// in order with the pushes to the peer (the same one-in-flight queue),
+// never ahead of the entries they cover. Entries that must travel signed
+// (log.TravelsSigned: system kinds, flash) make the push due at once.
+//
+// Only the author sends provisionally, and only its own feed: narrow/1
+// carries the pusher's own entries (anything else is an offence), relays
+// go on push/2 with their composites, and sessions send covered entries
+// only. So that a session does not send in full what the peer holds
+// waiting, the author plans a session with a narrow peer as if the peer
+// held its feed up to the newest entry sent provisionally, and the
+// receiver does not count entries it holds waiting as a transfer's
+// shortfall. A peer that does not speak narrow/1 (libp2p's identify says
+// which protocols it serves) gets push/2 as before.
+//
+// Bounds. A graceful shutdown first sends every connected narrow peer the
+// cover it is owed (waiting at most the push timeout); a reconnect sends
+// it before anything else. What the author forgets (a crash: its
+// per-peer state is memory only) costs bytes, not coverage: the peer's
+// next session finds its feed short and gets the entries in full,
+// covered, which promotes or replaces the waiting copies. A push that
+// fails makes the author forget what it sent there for the same reason.
+// A cover the receiver cannot use (it no longer holds the entry waiting)
+// makes it ask for a session.
+//
 // # Store and forward
 //
 // Every valid entry is relayed, whether this node can read it or not: A
