@@ -32,6 +32,7 @@ const (
 	InvCommitted   = "no state shown that Raft did not commit"
 	InvClocks      = "honest clocks not dragged"
 	InvNotShown    = "nothing shown that must not be believed"
+	InvNoFreeze    = "an Ed25519-only forger freezes no feed"
 )
 
 // checkAll runs every checker of the network layer over the running
@@ -59,6 +60,7 @@ func (r *netLayer) checkAll(ctx context.Context, step int, final bool) []Check {
 	regress := r.regress
 	forkers := append([]crypto.MemberID(nil), r.forkers...)
 	forged := append([]log.Hash(nil), r.forged...)
+	edForged := append([]crypto.MemberID(nil), r.edForged...)
 	revoked := append([]crypto.MemberID(nil), r.revoked...)
 	bombs := append([]bomb(nil), r.bombs...)
 	disbelieved := append([]log.Hash(nil), r.disbelieved...)
@@ -66,6 +68,9 @@ func (r *netLayer) checkAll(ctx context.Context, step int, final bool) []Check {
 	out = append(out, verdict(InvNoLoss, step, checkNoLoss(r.running(), acked, final)))
 	if len(forged) > 0 {
 		out = append(out, verdict(InvNoForgery, step, checkNoForgery(r.running(), forged)))
+	}
+	if final && len(edForged) > 0 {
+		out = append(out, verdict(InvNoFreeze, step, checkNoFreeze(r.running(), edForged, forkers)))
 	}
 	if final && len(revoked) > 0 {
 		out = append(out, verdict(InvNoRevoked, step, checkNoRevoked(r.running(), revoked)))
@@ -263,6 +268,27 @@ func checkNoForgery(ns []running, forged []log.Hash) error {
 			if _, err := rn.node.Store().Get(id); err == nil {
 				return fmt.Errorf("node%d accepted forged entry %s", rn.index, id.Short())
 			}
+		}
+	}
+	return nil
+}
+
+// checkNoFreeze: no node holds the feed of a member an Ed25519-only
+// forger wrote as frozen, unless the member really forked (forkers).
+func checkNoFreeze(ns []running, victims, forkers []crypto.MemberID) error {
+	for _, rn := range ns {
+		if err := noFreeze(rn.index, rn.node.Store().Frontier(), victims, forkers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noFreeze is checkNoFreeze for the frontier f of node index.
+func noFreeze(index int, f log.Frontier, victims, forkers []crypto.MemberID) error {
+	for _, a := range victims {
+		if f[a].Forked && !slices.Contains(forkers, a) {
+			return fmt.Errorf("node%d froze the feed of %s after an Ed25519-only forgery", index, a.Short())
 		}
 	}
 	return nil

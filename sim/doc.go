@@ -102,7 +102,8 @@
 // After "check" steps and at the end (after healing everything, freeing
 // disks and restarting what is down): identical logs within the stated
 // bound; no acknowledged entry lost; every author's chain intact; forks
-// detected, not merged; nothing forged accepted; nothing written after a
+// detected, not merged; nothing forged accepted (an Ed25519-only forgery
+// included) and no feed frozen by one; nothing written after a
 // revocation accepted; every member reads exactly what its keys allow; one
 // Raft leader per term (observed from Raft's own goroutine); Raft terms,
 // feed seqs and Lamport clocks never going backwards, across restarts too;

@@ -15,8 +15,11 @@ import (
 
 // forge offers every node entries that must never be accepted: one that
 // claims to be node a's but is signed by another member's key (forged),
-// and two that node a's own key signs but that are malformed for no honest
-// reason: one that does not chain onto a's feed, one for another network.
+// two that node a's own key signs but that are malformed for no honest
+// reason (one that does not chain onto a's feed, one for another
+// network), and one an Ed25519-only forger makes in a's name (a
+// provisional signature, no composite: held waiting at most, never in a
+// feed, and no fork proof).
 func (r *netLayer) forge(ctx context.Context, a int) error {
 	na := r.node(a)
 	if na == nil {
@@ -58,11 +61,26 @@ func (r *netLayer) forge(ctx context.Context, a int) error {
 	if err != nil {
 		return err
 	}
-	bad := []*log.Entry{forged, badChain[0], otherNet[0]}
+	// An Ed25519-only forger (a quantum adversary, or a thief of a's
+	// Ed25519 seed alone): an entry in a's name at a's next seq, with a
+	// valid provisional signature and no composite. Nodes may hold it
+	// waiting, apart from the feed; none may take it into a feed, and it
+	// must not freeze a's feed when a writes its own entry at that seq.
+	edOnly, err := log.Build(na.Identity(), na.Store().Network(), log.Tip{Seq: head.Seq, ID: head.ID, Lamport: head.Lamport},
+		na.Store().MaxLamport(), time.Now(), body("Ed25519 alone"))
+	if err != nil {
+		return err
+	}
+	provisional, err := edOnly[0].WithProvisional()
+	if err != nil {
+		return err
+	}
+	bad := []*log.Entry{forged, badChain[0], otherNet[0], provisional}
 	r.mu.Lock()
 	for _, e := range bad {
 		r.forged = append(r.forged, e.ID())
 	}
+	r.edForged = append(r.edForged, na.Identity().ID())
 	r.mu.Unlock()
 	for _, n := range r.snapshot() {
 		if n == nil {

@@ -51,6 +51,7 @@ type netLayer struct {
 	acked       []ackedEntry
 	forkers     []crypto.MemberID // authors made to equivocate
 	forged      []log.Hash        // entries that must never be accepted
+	edForged    []crypto.MemberID // members an Ed25519-only forger wrote as (forge)
 	revoked     []crypto.MemberID // members revoked by the schedule
 	bombs       []bomb            // entries at the top of the Lamport clock
 	disbelieved []log.Hash        // valid entries no node may show (red-to-all)

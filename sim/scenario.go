@@ -116,9 +116,11 @@ const (
 	// while Nodes[0] posts its own: a fork every node must detect.
 	DoEquivocate = "equivocate"
 	// DoForge: entries no node may accept are offered to every node: one
-	// claiming to be Nodes[0]'s but signed by another key, and two that
+	// claiming to be Nodes[0]'s but signed by another key, two that
 	// Nodes[0]'s key signs but that are malformed (not chaining onto its
-	// feed; for another network).
+	// feed; for another network), and one an Ed25519-only forger makes in
+	// Nodes[0]'s name at its next seq (a provisional signature only: held
+	// waiting at most, and it must freeze no feed).
 	DoForge = "forge"
 	// DoRevoke: Nodes[0] (an admin) revokes Nodes[1], keeping its feed up
 	// to the head the admin holds; entries it writes later must be refused

@@ -203,6 +203,13 @@ func TestCheckersCatchTheirBugs(t *testing.T) {
 		fails("a stored forged entry", checkNoForgery(ns, []log.Hash{e.ID()}), "accepted forged")
 		holds("forgery", checkNoForgery(ns, []log.Hash{{2}}))
 	})
+	t.Run(InvNoFreeze, func(t *testing.T) {
+		victim := n.Identity().ID()
+		holds("an unfrozen feed", checkNoFreeze(ns, []crypto.MemberID{victim}, nil))
+		frozen := log.Frontier{victim: {Seq: 3, Forked: true}}
+		fails("a feed frozen by an Ed25519-only forgery", noFreeze(0, frozen, []crypto.MemberID{victim}, nil), "froze the feed")
+		holds("a member that really forked", noFreeze(0, frozen, []crypto.MemberID{victim}, []crypto.MemberID{victim}))
+	})
 	t.Run(InvNoRevoked, func(t *testing.T) {
 		// node0 is not revoked: the checker must say so rather than pass.
 		fails("a revocation nobody knows of", checkNoRevoked(ns, []crypto.MemberID{n.Identity().ID()}), "does not know")

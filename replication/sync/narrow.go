@@ -346,6 +346,25 @@ func (svc *Service) notWaitingHere(theirs log.Frontier) log.Frontier {
 	return out
 }
 
+// withWaiting raises mine, our frontier, for the authors of heads by the
+// entries we hold waiting for their composite: a relay offering them is
+// told we hold them, since their author's cover is coming (narrow links:
+// otherwise every relay would send each entry again with its 3.4 KB
+// signature). Sessions still count the feed only, so a session brings
+// them covered if the author never does.
+func (svc *Service) withWaiting(mine, heads log.Frontier) log.Frontier {
+	out, cloned := mine, false
+	for a := range heads {
+		if wh, ok := svc.cfg.Store.WaitingHead(a); ok && wh.Seq > mine[a].Seq {
+			if !cloned {
+				out, cloned = mine.Clone(), true
+			}
+			out[a] = wh
+		}
+	}
+	return out
+}
+
 // handleNarrow serves narrow/1: one message of the pusher's own entries
 // (with provisional, composite or no signatures) and covers, ingested
 // and applied before the stream closes (which tells the pusher they are

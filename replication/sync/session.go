@@ -583,7 +583,7 @@ func (svc *Service) advertised(id transferID, to peer.ID) log.Frontier {
 // claim answers an offer of entries up to heads from peer from (push
 // id); see transfers.claim.
 func (svc *Service) claim(id transferID, from peer.ID, heads log.Frontier) log.Frontier {
-	mine := svc.cfg.Store.Frontier()
+	mine := svc.withWaiting(svc.cfg.Store.Frontier(), heads)
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	return svc.transfers.claim(id, from, mine, heads)
