@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/multiformats/go-multiaddr"
 
 	"github.com/crisismesh/crisismesh/interop/matrix"
+	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/transport"
 )
 
@@ -57,6 +59,47 @@ type Config struct {
 	// Matrix joins the node to a team's Matrix room (interop/matrix);
 	// without a [matrix] section there is no bridge.
 	Matrix *matrix.Config `toml:"matrix,omitempty"`
+	// Narrow tunes narrow links (peers on the satellite profile): this
+	// node's own entries go there with provisional signatures and their
+	// composite signatures follow within the window. Without a [narrow]
+	// section: on, with log.DefaultWindow (128 entries or 120 s, 30 s of
+	// grace).
+	Narrow *NarrowConfig `toml:"narrow,omitempty"`
+}
+
+// NarrowConfig is the [narrow] section of config.toml (see
+// replication/log, "Narrow links", for the window and why it is safe).
+// A zero field means its default.
+type NarrowConfig struct {
+	// Off sends composite signatures with every entry on every link.
+	Off bool `toml:"off"`
+	// Entries (N) and Interval (T): the composite follows at least every
+	// N entries or T after the oldest entry still waiting at a peer.
+	Entries  int           `toml:"entries"`
+	Interval time.Duration `toml:"interval"`
+	// Grace: how much longer than T a receiver waits before it shows a
+	// waiting entry as overdue.
+	Grace time.Duration `toml:"grace"`
+}
+
+// NarrowWindow returns the window of this node's narrow links, and false
+// if narrow links are off.
+func (c Config) NarrowWindow() (log.Window, bool) {
+	w := log.DefaultWindow()
+	n := c.Narrow
+	if n == nil {
+		return w, true
+	}
+	if n.Entries != 0 {
+		w.Entries = n.Entries
+	}
+	if n.Interval != 0 {
+		w.Interval = n.Interval
+	}
+	if n.Grace != 0 {
+		w.Grace = n.Grace
+	}
+	return w, !n.Off
 }
 
 // DefaultConfig is a node on the internet profile listening on port 4001,
@@ -104,6 +147,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	if w, on := c.NarrowWindow(); on {
+		if err := w.Validate(); err != nil {
+			bad("narrow: %v", err)
+		}
 	}
 	if c.Matrix != nil {
 		if err := c.Matrix.Validate(); err != nil {

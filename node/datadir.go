@@ -106,6 +106,8 @@ type TestnetOptions struct {
 	// Admins: the first Admins nodes are admins (default 1: node0);
 	// AdminThreshold of them must sign a roster change (default 1).
 	Admins, AdminThreshold int
+	// Narrow is every node's [narrow] section (nil: the defaults).
+	Narrow *NarrowConfig
 }
 
 // TestnetNode is one prepared node.
@@ -209,6 +211,7 @@ func Testnet(o TestnetOptions) ([]TestnetNode, error) {
 		cfg.Profile = transport.ProfileLAN
 		cfg.MDNS = false
 		cfg.API = nd.API
+		cfg.Narrow = o.Narrow
 		for j, other := range nodes {
 			if j != i {
 				cfg.Peers = append(cfg.Peers, other.Listen[0]+"/p2p/"+other.PeerID)

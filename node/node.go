@@ -22,7 +22,6 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/replication/consensus"
-	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/replication/sync"
 	"github.com/crisismesh/crisismesh/transport"
@@ -201,8 +200,8 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		Timing: func(p peer.ID) sync.Timing {
 			pr := n.host.ProfileFor(p)
 			t := sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
-			if pr.Narrow {
-				t.Window = log.DefaultWindow()
+			if w, on := n.cfg.NarrowWindow(); on && pr.Narrow {
+				t.Window = w
 			}
 			return t
 		},

@@ -118,8 +118,12 @@ func runNetwork(ctx context.Context, e *engine, o Options, h *netHooks) (*Report
 	if err != nil {
 		return nil, err
 	}
+	var narrow *node.NarrowConfig
+	if sc.NarrowInterval.Duration > 0 {
+		narrow = &node.NarrowConfig{Interval: sc.NarrowInterval.Duration}
+	}
 	r.specs, err = node.Testnet(node.TestnetOptions{Dir: r.dir, Nodes: sc.Nodes, Voters: sc.Voters,
-		BasePort: base, Now: time.Now().UTC()})
+		BasePort: base, Now: time.Now().UTC(), Narrow: narrow})
 	if err != nil {
 		return nil, err
 	}

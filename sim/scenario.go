@@ -29,6 +29,11 @@ type Scenario struct {
 	// ConvergeWithin bounds the wait for identical logs after the final
 	// heal. Default 60 s.
 	ConvergeWithin Duration `toml:"converge_within"`
+	// NarrowInterval is the nodes' narrow-link window T ([narrow]
+	// interval in config.toml; default 120 s): over satellite links a
+	// member's own entries wait for their composite signature at most
+	// about that long, so a scenario's converge bound must exceed it.
+	NarrowInterval Duration `toml:"narrow_interval"`
 	Steps          []Step   `toml:"step"`
 }
 
@@ -239,6 +244,9 @@ func Parse(text string) (*Scenario, error) {
 	}
 	if s.Voters%2 == 0 || s.Voters > s.Nodes {
 		problems = append(problems, fmt.Sprintf("voters = %d: want an odd number up to nodes", s.Voters))
+	}
+	if d := s.NarrowInterval.Duration; d < 0 || d >= s.ConvergeWithin.Duration {
+		problems = append(problems, fmt.Sprintf("narrow_interval = %v: want more than 0 and less than converge_within (%v): entries wait for their composite up to that long", d, s.ConvergeWithin.Duration))
 	}
 	if s.Layer == "" {
 		s.Layer = LayerNetwork
