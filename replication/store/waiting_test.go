@@ -787,3 +787,96 @@ func checkWaitingInvariants(rt *rapid.T, s *Store, refFeed map[crypto.MemberID][
 		}
 	}
 }
+
+// Holding waiting entries is a write like any: refused on a full disk,
+// writing nothing, and resumed when space is back.
+func TestWaitingDiskFull(t *testing.T) {
+	n := newTestNet(t)
+	_, es := authorPosts(t, n, n.lu, 2)
+	disk := newFakeDisk(1 << 40)
+	r := openGuarded(t, t.TempDir(), n, n.fr, disk)
+	mustIngest(t, r, n.keyEntry)
+	disk.free.Store(testReserve - 1)
+	_, err := r.Ingest(context.Background(), provisionalOf(t, es...)...)
+	wantDiskFull(t, "holding waiting entries", err)
+	if len(r.Waiting()) != 0 {
+		t.Error("entries held on a full disk")
+	}
+	disk.free.Store(1 << 40)
+	if res := mustIngest(t, r, provisionalOf(t, es...)...); len(res.Waiting) != 2 {
+		t.Errorf("after space came back: %d waiting, want 2", len(res.Waiting))
+	}
+}
+
+// At open, waiting records the feed has passed, or that do not chain from
+// its head, are dropped (from disk too); the others stay.
+func TestWaitingStaleDroppedAtOpen(t *testing.T) {
+	n := newTestNet(t)
+	_, es := authorPosts(t, n, n.lu, 3)
+	forged := buildAfter(t, n.lu, n.genesis.NetworkID(), nil, 0, n.msg("forged 1"))
+	offChain := buildAfter(t, n.lu, n.genesis.NetworkID(), forged[0], 0, n.msg("forged 2"))
+	dir := t.TempDir()
+	r := openWaitStore(t, dir, n, n.fr, nil)
+	mustIngest(t, r, n.keyEntry, es[0])
+	mustIngest(t, r, provisionalOf(t, es[1:]...)...)
+	// Records no ingest leaves behind: one at the head's seq, one after a
+	// candidate the feed passed.
+	err := r.db.Update(func(txn *badger.Txn) error {
+		for _, e := range provisionalOf(t, es[0], offChain[0]) {
+			if err := txn.Set(waitingKey(n.lu.ID(), e.Header.Seq, e.ID()), encodeWaiting(t0, e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	for range 2 {
+		r = openWaitStore(t, dir, n, n.fr, nil)
+		if got := waitingIDs(r, n.lu.ID()); !slices.Equal(got, ids(es[1:])) {
+			t.Errorf("after reopening: %d waiting, want seqs 2 and 3", len(got))
+		}
+		stale := 0
+		err := r.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pWaiting}})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				stale++
+			}
+			return nil
+		})
+		if err != nil || stale != 2 {
+			t.Errorf("%d waiting records on disk, %v; want 2", stale, err)
+		}
+		r.Close()
+	}
+}
+
+// Several candidates per seq: the composite that arrives covers the
+// branch its hash chain names, whichever candidates wait beside it and
+// whatever arrives with it.
+func TestWaitingFollowsHashChain(t *testing.T) {
+	n := newTestNet(t)
+	net := n.genesis.NetworkID()
+	_, es := authorPosts(t, n, n.lu, 3)
+	f2 := buildAfter(t, n.lu, net, es[0], 0, n.msg("forged 2"))[0]
+	f3 := buildAfter(t, n.lu, net, f2, 0, n.msg("forged 3"))[0]
+	for _, order := range [][]*log.Entry{{f3, es[2]}, {es[2], f3}} {
+		r := openWaitStore(t, "", n, n.fr, nil)
+		mustIngest(t, r, n.keyEntry)
+		mustIngest(t, r, provisionalOf(t, f2, es[0], es[1])...)
+		in := []*log.Entry{provisionalOf(t, order[0])[0], order[1]}
+		if order[0] == es[2] {
+			in = []*log.Entry{order[0], provisionalOf(t, order[1])[0]}
+		}
+		res := mustIngest(t, r, in...)
+		if !slices.Equal(ids(res.Added), ids(es)) {
+			t.Errorf("added %d, rejected %v; want the honest 1..3", len(res.Added), res.Rejected)
+		}
+		if h, _ := r.Head(n.lu.ID()); h.Seq != 3 || h.Forked || len(r.Waiting()) != 0 || len(r.Forks()) != 0 {
+			t.Errorf("head %+v, %d waiting, %d forks; want seq 3, none, none", h, len(r.Waiting()), len(r.Forks()))
+		}
+	}
+}
