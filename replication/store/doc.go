@@ -6,7 +6,8 @@
 //
 // store.go opens the database, checks it and reads entries, feeds and fork
 // evidence; verify.go checks every block of every table at open; write.go
-// appends (group commit) and ingests; revoke.go enforces revocations;
+// appends (group commit) and ingests; waiting.go holds entries waiting
+// for their composite signature; revoke.go enforces revocations;
 // roster.go derives the roster from the plain entries (roster and key) and
 // writes roster updates; keyring.go holds the group keys and writes key
 // entries; read.go opens and believes bodies; offences.go counts offences;
@@ -24,6 +25,7 @@
 //	'p' lamport author seq         → entryID: plain entries (roster, key), read at open
 //	'f' author                     → feed head (seq, ID, Lamport, forked): the frontier
 //	'x' author seq entryID         → evidence: forked or revoked entries set aside
+//	'w' author seq entryID         → a waiting entry: since (8 bytes, unix nanos) + its bytes
 //	'r' 'l' index                  → a Raft log entry
 //	'r' 's' key                    → a Raft stable-store value (term, vote)
 //
@@ -51,32 +53,98 @@
 // # Disk space
 //
 // Badger writes through memory-mapped files that it creates sparse; on a
-// file system that is really full a write into such a file is a SIGBUS,
-// a crash. So the store refuses to write before the disk is full: every
+// file system that is really full a write into such a file is a SIGBUS, a
+// crash. So the store refuses to write before the disk is full: every
 // write transaction (a group-committed append batch, an ingested run,
-// fork evidence, a Raft StoreLogs or DeleteRange) first measures the free
-// space of the directory (statfs, about 1 µs) and is refused with
-// ErrDiskFull, writing nothing, below a reserve computed from the badger
-// options (DefaultReserve, 318 MiB). Reads keep working; writing resumes
-// by itself once space is freed. Writes that complete one already made
-// (setting aside what a revocation refuses) and Raft's term and vote are
-// not refused: they are small, and stopping them half-way would leave the
-// log or Raft inconsistent. Options.FreeSpace replaces the measurement
+// waiting entries, fork evidence, a Raft StoreLogs or DeleteRange) first
+// measures the free space of the directory (statfs, about 1 µs) and is
+// refused with ErrDiskFull, writing nothing, below a reserve computed from
+// the badger options (DefaultReserve, 318 MiB). Reads keep working;
+// writing resumes by itself once space is freed. Writes that complete one
+// already made (setting aside what a revocation refuses) and Raft's term
+// and vote are not refused: they are small, and stopping them half-way
+// would leave the log or Raft inconsistent; nor is dropping waiting
+// entries, which frees space. Options.FreeSpace replaces the measurement
 // (simulators fake a full disk with it).
 //
 // # Ingest
 //
 // Remote entries are grouped by author and sorted by seq, so any arrival
 // order that chains within one call is accepted. An entry whose
-// predecessor this node lacks is refused with log.ReasonGap (not buffered):
-// sync sends feeds in seq order and retries, and nothing unvalidated is
-// ever stored. Ingest is idempotent. A second, different entry at a seq the
-// node already holds, signed (or vouched for) by its author, is a fork: both
-// are kept as evidence under 'x', the author's feed is cut back to the seq
-// before the fork and frozen, and the fork is reported; for a revoked
-// author the revocation may settle the fork (it names one branch), and the
-// rest of the run goes on. An entry already held as evidence counts as a
-// duplicate.
+// predecessor this node lacks (in the feed or waiting, see "Waiting
+// entries") is refused with log.ReasonGap (not buffered): sync sends feeds
+// in seq order and retries, and nothing unvalidated is ever stored. Ingest
+// is idempotent. A second, different entry at a seq the node already
+// holds, covered (signed, or vouched for by a signed successor) by its
+// author, is a fork: both are kept as evidence under 'x', the author's
+// feed is cut back to the seq before the fork and frozen, and the fork is
+// reported; for a revoked author the revocation may settle the fork (it
+// names one branch), and the rest of the run goes on. An entry already
+// held as evidence counts as a duplicate.
+//
+// # Waiting entries (narrow links)
+//
+// An entry that only a provisional signature vouches for (its own or a
+// successor's: log.Classify says waiting) is held apart from the feed
+// until a composite signature covers it, as package log's "Narrow links"
+// requires: a waiting entry is shown, never acted on, so it never
+// touches the frontier, Digest, Head, MaxLamport, the 'a', 'o', 'p' and
+// 'e' indexes (Entries, Feed, Get, IDsWithPrefix), the roster, the
+// keyring, revocations, fork evidence or subscribers. Only [Store.Waiting],
+// [Store.WaitingOf], [Store.WaitingHead] and [Store.Cover] see them.
+//
+// Held: Ingest holds, per author, the entries of a run that no composite
+// covers and that a provisional signature vouches for, up to the last
+// such signature on their chain (IngestResult.Waiting; entries already
+// held count as duplicates), as received (with a provisional signature
+// or none) and since when (Options.Now). Every waiting entry chains from
+// its author's feed head through waiting entries. An unsigned tail that
+// nothing vouches for is refused with log.ReasonUnsignedTail as before
+// (sync carries it), and so is an entry at control priority, and what
+// follows it, which never waits; a provisional signature on one is
+// log.ReasonProvisionalSystem. A revoked or forked author's entries are
+// never held.
+//
+// Bounded: per author at most log.MaxWaiting entries and
+// log.MaxUnsignedRun bytes (Entry.Size) wait, every candidate for a seq
+// counted; beyond that an entry is refused wrapping ErrWaitingFull (no
+// offence: it comes back covered with the author's next composite), so a
+// forger cannot exhaust a node, and honest entries are only shown later.
+//
+// Candidates: two waiting entries at one seq are both held, each marked
+// Conflicting, and are no fork proof: a forger holding an author's
+// Ed25519 key but not its ML-DSA key can make such candidates, and must
+// not be able to freeze the feed. Only covered entries prove a fork, as
+// before.
+//
+// Promoted: a composite signature covers a waiting entry when it arrives
+// on a successor (Ingest: a run that starts after the feed head is first
+// completed from the waiting area, following the hash chain back to the
+// head through the candidates) or on its own ([Store.Cover]). The covered
+// chain is checked with log.CheckRun, which verifies every signature, and
+// joins the feed like any ingested run (IngestResult.Added, subscribers).
+// No provisional signature enters the feed: the entry carrying the
+// composite keeps it and the entries it covers are stored unsigned, as a
+// group commit's are, so a feed holds what the author's own store holds
+// of it, or less of the signatures, and the digest is the same. A cover
+// that does not verify is a log.InvalidError (ReasonBadSignature) and
+// changes nothing; a cover of an entry that is in the feed is a
+// duplicate; one of an entry not held wraps ErrNotWaiting (an honest
+// peer may send it: the entry was dropped, or covered another way).
+//
+// Dropped: whenever an author's feed head moves (a covered run from any
+// peer, a cover, a fork, a revocation), its waiting entries at seqs up to
+// the head are dropped, in the transaction that moves it: those that
+// were promoted, and the candidates that conflict with a covered entry,
+// which are evidence of nothing; so are those that chained only through
+// them. A fork (the head frozen) or a revocation of the author drops all
+// of them.
+//
+// Durable: each is a 'w' record, written with the disk guard as ingest
+// is (ErrDiskFull). At open the records are read into memory (per author)
+// and judged again against the feed head and the roster as ingest judges
+// them (log.Classify): those at seqs up to the head, or that the roster
+// now refuses, are dropped. A damaged record is ErrCorrupt, naming it.
 //
 // # Clocks and offences
 //
@@ -136,6 +204,7 @@
 // streamed check"). The value log is covered as it was:
 // badger checks each value's checksum whenever it reads one, and the
 // feed-head check reads the head entries.
+// Every waiting record is decoded at open too (see "Waiting entries").
 // Damage yields ErrCorrupt with an error that names the feed or the table
 // and says how to recover, never a panic and never a silently served bad
 // entry. Options.SkipIntegrityCheck skips both checks.

@@ -20,6 +20,10 @@ func (s *Store) enforceRevocations(r *crypto.Roster) error {
 		if !m.Revoked {
 			continue
 		}
+		// A revoked member's entries count only covered: none waits.
+		if err := s.dropWaiting(m.Card.ID()); err != nil {
+			return err
+		}
 		if _, err := s.settleRevoked(m); err != nil {
 			return err
 		}
@@ -143,8 +147,12 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 		inFeed[e.ID()] = true
 	}
 	var aside, back, plain []*log.Entry
+	drop := s.waitingDrops(id, next)
 	err := s.db.Update(func(txn *badger.Txn) error {
 		aside, back = aside[:0], back[:0]
+		if err := deleteWaiting(txn, id, drop); err != nil {
+			return err
+		}
 		for _, e := range feed {
 			if on[e.ID()] {
 				continue
@@ -178,6 +186,7 @@ func (s *Store) rewriteFeed(m *crypto.Member, feed, chain []*log.Entry, next log
 	}
 	s.mu.Lock()
 	s.setHeadLocked(id, next)
+	s.forgetWaitingLocked(id, drop)
 	if len(back) > 0 {
 		s.notifyLocked(back)
 	}

@@ -43,6 +43,7 @@ const (
 	pPlain    = 'p'
 	pHead     = 'f'
 	pEvidence = 'x'
+	pWaiting  = 'w'
 )
 
 // maxTxnEntries and maxTxnBytes bound one write transaction: badger
@@ -95,6 +96,9 @@ type Store struct {
 	offences map[offence]struct{}
 	forks    []Fork
 	subs     []*Subscription
+	// waiting: per author, the entries held apart from the feed until a
+	// composite signature covers them (waiting.go).
+	waiting map[crypto.MemberID]*waitFeed
 }
 
 // Options tunes a store. The zero value is usable.
@@ -161,7 +165,7 @@ func Open(dir string, genesis *crypto.Genesis, self *crypto.Identity, opts Optio
 		db: db, logger: logger, genesis: genesis, network: genesis.NetworkID(), self: self,
 		held:     append([]*crypto.Identity{self}, opts.Previous...),
 		frontier: log.Frontier{}, roster: genesis.Roster(), offences: map[offence]struct{}{},
-		now: opts.Now, guard: guard,
+		waiting: map[crypto.MemberID]*waitFeed{}, now: opts.Now, guard: guard,
 	}
 	s.qcond = sync.NewCond(&s.qmu)
 	s.commitDelay = commitDelay
@@ -251,9 +255,11 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// load checks metadata, reads the frontier, the roster and the keys.
+// load checks metadata, reads the frontier, the roster, the keys and the
+// waiting entries (dropping those the feed has passed).
 func (s *Store) load(check bool) error {
-	return s.db.View(func(txn *badger.Txn) error {
+	var stale [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
 		if err := s.checkMetaLocked(txn); err != nil {
 			return err
 		}
@@ -286,11 +292,31 @@ func (s *Store) load(check bool) error {
 		if err := s.loadForksLocked(txn); err != nil {
 			return err
 		}
+		var err error
+		if stale, err = s.loadWaitingLocked(txn); err != nil {
+			return err
+		}
 		if check {
 			return s.checkIntegrityLocked(txn)
 		}
 		return nil
 	})
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	// Not refused on a full disk: deleting frees space.
+	err = s.db.Update(func(txn *badger.Txn) error {
+		for _, k := range stale {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: drop %d stale waiting entries: %w", len(stale), err)
+	}
+	return nil
 }
 
 // checkMetaLocked records or checks the network this database belongs to.
@@ -339,8 +365,14 @@ func feedKey(author crypto.MemberID, seq uint64) []byte {
 func orderKey(prefix byte, k log.OrderKey) []byte { return append([]byte{prefix}, k[:]...) }
 
 func evidenceKey(author crypto.MemberID, seq uint64, id log.Hash) []byte {
+	return entryAtKey(pEvidence, author, seq, id)
+}
+
+// entryAtKey is the key of entry id of author at seq under prefix (fork
+// evidence, waiting entries): 73 bytes.
+func entryAtKey(prefix byte, author crypto.MemberID, seq uint64, id log.Hash) []byte {
 	k := make([]byte, 0, 73)
-	k = append(k, pEvidence)
+	k = append(k, prefix)
 	k = append(k, author[:]...)
 	k = binary.BigEndian.AppendUint64(k, seq)
 	return append(k, id[:]...)

@@ -169,23 +169,23 @@ func (s *Store) appendLocked(drafts []log.Draft) ([]*log.Entry, error) {
 func (s *Store) writeRun(run []*log.Entry) ([]Charge, error) {
 	var offences []Charge
 	for len(run) > 0 {
-		n, size := 0, 0
-		for n < len(run) && n < maxTxnEntries && size < maxTxnBytes {
-			size += run[n].Size()
-			n++
-		}
 		// A part must end on a signed entry only for peers; locally every
 		// stored entry was validated as part of the whole run.
-		part := run[:n]
-		run = run[n:]
+		var part []*log.Entry
+		part, run = nextPart(run)
 		last := part[len(part)-1]
 		author := last.Header.Author
 		head := log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
+		// Waiting entries the new head passes go in the same transaction.
+		drop := s.waitingDrops(author, head)
 		err := s.db.Update(func(txn *badger.Txn) error {
 			for _, e := range part {
 				if err := putEntry(txn, e); err != nil {
 					return err
 				}
+			}
+			if err := deleteWaiting(txn, author, drop); err != nil {
+				return err
 			}
 			return txn.Set(headKey(author), encodeHead(head))
 		})
@@ -196,6 +196,7 @@ func (s *Store) writeRun(run []*log.Entry) ([]Charge, error) {
 		old, had := s.frontier[author]
 		s.frontier[author] = head
 		s.digest.Move(author, old, had, head)
+		s.forgetWaitingLocked(author, drop)
 		charged := len(offences)
 		prev := old.Lamport // had is true unless part starts the feed: then 0
 		for _, e := range part {
@@ -236,6 +237,17 @@ func (s *Store) writeRun(run []*log.Entry) ([]Charge, error) {
 	return offences, nil
 }
 
+// nextPart splits es into the first part that fits one write
+// transaction and the rest.
+func nextPart(es []*log.Entry) (part, rest []*log.Entry) {
+	n, size := 0, 0
+	for n < len(es) && n < maxTxnEntries && size < maxTxnBytes {
+		size += es[n].Size()
+		n++
+	}
+	return es[:n], es[n:]
+}
+
 func putEntry(txn *badger.Txn, e *log.Entry) error {
 	id := e.ID()
 	if err := txn.Set(entryKey(id), e.Bytes()); err != nil {
@@ -261,21 +273,25 @@ type Rejection struct {
 	Err    error
 }
 
-// IngestResult says what Ingest did with each entry.
+// IngestResult says what Ingest (or Cover) did with each entry.
 type IngestResult struct {
-	Added      []*log.Entry // newly stored, per author in seq order
-	Duplicates int          // already held
+	Added      []*log.Entry // newly stored in the feed, per author in seq order (also entries promoted from waiting)
+	Duplicates int          // already held (in the feed, as evidence or waiting)
 	Rejected   []Rejection
-	Forks      []Fork   // forks found in this call
-	Charges    []Charge // offences of the added entries' authors, found as they were stored
+	Forks      []Fork       // forks found in this call
+	Charges    []Charge     // offences of the added entries' authors, found as they were stored
+	Waiting    []*log.Entry // newly held waiting (apart from the feed), per author in seq order
 }
 
 // Ingest validates and durably stores remote entries. Entries may come in
 // any order and mix authors; an entry that this node already holds is
-// skipped. Invalid entries are reported in the result, never stored; the
-// error is for I/O failures and a full disk (ErrDiskFull) only. On an
-// error the result says what was stored before it; a full disk refuses an
-// author's run before any of it is written, so feeds stay valid.
+// skipped. Covered entries join the feed (res.Added); entries waiting for
+// their composite signature are held apart from it (res.Waiting, see the
+// package documentation, "Waiting entries (narrow links)"). Invalid
+// entries are reported in the result, never stored; the error is for I/O
+// failures and a full disk (ErrDiskFull) only. On an error the result
+// says what was stored before it; a full disk refuses an author's run
+// before any of it is written, so feeds stay valid.
 func (s *Store) Ingest(ctx context.Context, entries ...*log.Entry) (*IngestResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -316,21 +332,25 @@ func (s *Store) Ingest(ctx context.Context, entries ...*log.Entry) (*IngestResul
 }
 
 // groupRuns sorts entries into per-author runs in seq order, dropping exact
-// duplicates within the call.
+// duplicates within the call (of one entry with several signatures, the
+// strongest stays: composite, provisional, none).
 func groupRuns(entries []*log.Entry, res *IngestResult) [][]*log.Entry {
 	by := map[crypto.MemberID][]*log.Entry{}
 	var authors []crypto.MemberID
-	seen := map[log.Hash]bool{}
+	seen := map[log.Hash]int{} // index in by[author]
 	for _, e := range entries {
 		if e == nil {
 			continue
 		}
-		if seen[e.ID()] {
+		a := e.Header.Author
+		if i, ok := seen[e.ID()]; ok {
 			res.Duplicates++
+			if sigRank(e) > sigRank(by[a][i]) {
+				by[a][i] = e
+			}
 			continue
 		}
-		seen[e.ID()] = true
-		a := e.Header.Author
+		seen[e.ID()] = len(by[a])
 		if _, ok := by[a]; !ok {
 			authors = append(authors, a)
 		}
@@ -362,6 +382,18 @@ func groupRuns(entries []*log.Entry, res *IngestResult) [][]*log.Entry {
 		runs = append(runs, run)
 	}
 	return runs
+}
+
+// sigRank orders the signatures an entry may carry: none, provisional,
+// composite.
+func sigRank(e *log.Entry) int {
+	switch {
+	case e.Signed():
+		return 2
+	case e.Provisional():
+		return 1
+	}
+	return 0
 }
 
 func hasPlain(run []*log.Entry) bool {
@@ -427,7 +459,10 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 			Err: fmt.Errorf("%w (conflicts with the held entry at this seq but is not vouched for by its author)", log.ErrInvalid)})
 		// An invalid entry must not hide the valid ones after it.
 	}
-	rest := run[i:]
+	rest, dups, fromWaiting := s.completeFromWaiting(author, run[i:])
+	if len(dups) > 0 {
+		defer func() { res.Duplicates += countNotIn(dups, res.Added) }()
+	}
 	if len(rest) == 0 {
 		return nil, nil
 	}
@@ -443,15 +478,20 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 		if werr := s.guard.room(fmt.Sprintf("storing %s of %s", entries(n), author.Short())); werr != nil {
 			return nil, werr
 		}
-		offences, werr := s.writeRun(rest[:n])
+		// No provisional signature enters the feed: the composite of the
+		// last entry (or of a successor) covers them, as in a group commit.
+		covered := withoutProvisional(rest[:n])
+		offences, werr := s.writeRun(covered)
 		res.Charges = append(res.Charges, offences...)
 		if werr != nil {
 			return nil, werr
 		}
-		res.Added = append(res.Added, rest[:n]...)
+		res.Added = append(res.Added, covered...)
 	}
 	if n > 0 && len(others) > 0 {
-		again := append(others, rest[n:]...)
+		// What completeFromWaiting added is no input: completed again
+		// if still needed.
+		again := slices.DeleteFunc(append(others, rest[n:]...), func(e *log.Entry) bool { return fromWaiting[e.ID()] })
 		slices.SortStableFunc(again, func(a, b *log.Entry) int { return cmp.Compare(a.Header.Seq, b.Header.Seq) })
 		if _, ferr := s.ingestRun(again, res); ferr != nil {
 			return nil, ferr
@@ -465,10 +505,36 @@ func (s *Store) ingestRun(run []*log.Entry, res *IngestResult) ([]*log.Entry, er
 	if log.ReasonOf(err) == log.ReasonUnknownAuthor && n == 0 {
 		return rest, nil
 	}
-	for _, e := range rest[n:] {
-		res.Rejected = append(res.Rejected, Rejection{Author: author, Seq: e.Header.Seq, ID: e.ID(), Err: err})
+	// What no composite covers may be waiting for one; the rest is refused.
+	return nil, s.holdOrReject(roster, author, rest[n:], err, res)
+}
+
+// withoutProvisional returns run with every provisional signature
+// removed (the same entries).
+func withoutProvisional(run []*log.Entry) []*log.Entry {
+	out := make([]*log.Entry, len(run))
+	for i, e := range run {
+		out[i] = e
+		if e.Provisional() {
+			out[i] = e.Unsigned()
+		}
 	}
-	return nil, nil
+	return out
+}
+
+// countNotIn returns how many of ids no entry of es has.
+func countNotIn(ids []log.Hash, es []*log.Entry) int {
+	in := make(map[log.Hash]bool, len(es))
+	for _, e := range es {
+		in[e.ID()] = true
+	}
+	n := 0
+	for _, id := range ids {
+		if !in[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // heldAsEvidence reports whether e is held as evidence.
@@ -552,7 +618,7 @@ func (s *Store) tryFork(roster *crypto.Roster, e *log.Entry, run []*log.Entry, r
 	}
 	// Keep the other branch as far as it is vouched for, so that the proof
 	// can be passed on to nodes that have not seen the fork.
-	if err := s.setAside(author, seq, chain[:n], log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {
+	if err := s.setAside(author, seq, withoutProvisional(chain[:n]), log.Head{Seq: before.Seq, ID: before.ID, Lamport: before.Lamport, Forked: true}); err != nil {
 		return false, err
 	}
 	s.mu.Lock()
@@ -598,7 +664,11 @@ func (s *Store) setAside(author crypto.MemberID, seq uint64, extra []*log.Entry,
 	if err != nil {
 		return err
 	}
+	drop := s.waitingDrops(author, newHead)
 	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := deleteWaiting(txn, author, drop); err != nil {
+			return err
+		}
 		for _, e := range held {
 			id := e.ID()
 			for _, k := range [][]byte{entryKey(id), feedKey(author, e.Header.Seq), orderKey(pOrder, e.Order()), orderKey(pPlain, e.Order())} {
@@ -622,6 +692,7 @@ func (s *Store) setAside(author crypto.MemberID, seq uint64, extra []*log.Entry,
 	}
 	s.mu.Lock()
 	s.setHeadLocked(author, newHead)
+	s.forgetWaitingLocked(author, drop)
 	s.mu.Unlock()
 	return nil
 }
@@ -663,6 +734,38 @@ func bestBranch(network crypto.NetworkID, roster *crypto.Roster, head log.Head, 
 		chain := chainFrom(root, run)
 		n, _ := log.CheckRun(network, roster, head, chain)
 		if n > best {
+			best, branch = n, chain
+		}
+	}
+	// chainFrom follows the first candidate at each seq; with candidates
+	// deeper in the run (waiting ones among them) the chain that a
+	// composite covers furthest may be another: follow the hash chain
+	// back from each last entry. Only a chain with a composite signature
+	// (or a revoked author's, which its revocation vouches for) can do
+	// better than the first.
+	m, _ := roster.Member(run[0].Header.Author)
+	revoked := m != nil && m.Revoked
+	byID, isPrev := map[log.Hash]*log.Entry{}, map[log.Hash]bool{}
+	for _, e := range run {
+		byID[e.ID()], isPrev[e.Header.Prev] = e, true
+	}
+	for _, leaf := range run {
+		if isPrev[leaf.ID()] || branch == nil {
+			continue
+		}
+		var chain []*log.Entry
+		signed := false
+		for e := leaf; e != nil; e = byID[e.Header.Prev] {
+			chain, signed = append(chain, e), signed || e.Signed()
+			if e.Header.Seq <= head.Seq+1 {
+				break
+			}
+		}
+		slices.Reverse(chain)
+		if chain[0].Header.Seq != head.Seq+1 || !signed && !revoked {
+			continue
+		}
+		if n, _ := log.CheckRun(network, roster, head, chain); n > best {
 			best, branch = n, chain
 		}
 	}
