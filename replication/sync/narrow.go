@@ -156,27 +156,27 @@ func (svc *Service) pushNarrow(ctx context.Context, p peer.ID, w log.Window, own
 			m.Entries = append(m.Entries, e.Bytes())
 		}
 	}
-	n, err := svc.sendNarrow(ctx, p, m)
-	svc.mu.Lock()
-	defer svc.mu.Unlock()
-	np = svc.narrowLocked(p)
-	switch {
-	case err != nil:
-		// p may lack what we sent: forget it, so that sessions send p
-		// whatever it lacks of our feed, covered.
-		*np = narrowPeer{}
-	case due:
-		*np = narrowPeer{}
-		if len(held) > 0 && prev.pending > 0 {
-			svc.logger.Debug("narrow link: composite sent with new entries", "peer", p, "covers", prev.pending+len(own))
-		}
-	default:
+	if !due {
+		// Recorded before sending, so that a session planned meanwhile
+		// does not send the same entries in full.
 		last := own[len(own)-1]
+		svc.mu.Lock()
+		np = svc.narrowLocked(p)
 		if np.pending == 0 {
 			np.oldest = now
 		}
 		np.pending += len(own)
 		np.head = log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
+		svc.mu.Unlock()
+	}
+	n, err := svc.sendNarrow(ctx, p, m)
+	if err != nil || due {
+		// Sent covered: nothing waits at p. Failed: p may lack what we
+		// sent; forget it, so that sessions send p whatever it lacks of
+		// our feed, covered.
+		svc.mu.Lock()
+		*svc.narrowLocked(p) = narrowPeer{}
+		svc.mu.Unlock()
 	}
 	return held, len(own), n, err
 }
