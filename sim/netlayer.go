@@ -501,6 +501,20 @@ func (r *netLayer) act(ctx context.Context, idx int, st Step, nodes []int) ([]Ch
 				r.faults.SetLink(ids[a], ids[b], linkOf(st))
 			}
 		}
+		if st.Link == "satellite" {
+			// As the operators of a satellite member pin its peers'
+			// profile (its round trip is measured only slowly): the
+			// satellite profile's timeouts, and a narrow link.
+			for _, a := range nodes {
+				for _, b := range nodes {
+					if n := r.node(a); n != nil && a != b {
+						if err := n.Host().PinProfile(peerOf(r.specs[b]), transport.ProfileSatellite); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
 		r.e.openSpan(spanLink, fmt.Sprintf("%s link %v", st.Link, nodes), 0)
 	case DoOutage:
 		others := nodes[1:]

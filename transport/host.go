@@ -69,6 +69,9 @@ type Host struct {
 	resvMu sync.Mutex
 	resv   map[peer.ID]time.Time // relay → reservation expiry
 
+	pinMu  sync.RWMutex
+	pinned map[peer.ID]string // PinProfile: profiles pinned while running
+
 	stop      chan struct{} // closed by Close
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -365,6 +368,14 @@ func (t *Host) ConnInfo(p peer.ID) []ConnInfo {
 // ProfileFor returns the link profile for peer p: the one the config pins,
 // else the one its measured round trip calls for, else the default.
 func (t *Host) ProfileFor(p peer.ID) Profile {
+	t.pinMu.RLock()
+	name, ok := t.pinned[p]
+	t.pinMu.RUnlock()
+	if ok {
+		if pr, err := ProfileByName(name); err == nil {
+			return pr
+		}
+	}
 	if name, ok := t.cfg.PeerProfiles[p]; ok {
 		if pr, err := ProfileByName(name); err == nil {
 			return pr
@@ -375,6 +386,22 @@ func (t *Host) ProfileFor(p peer.ID) Profile {
 	}
 	pr, _ := ProfileByName(t.cfg.Profile)
 	return pr
+}
+
+// PinProfile pins p's link profile by name while the host runs, above
+// Config.PeerProfiles and any measurement (a simulator laying a satellite
+// link, an operator's tool). An unknown name is refused.
+func (t *Host) PinProfile(p peer.ID, name string) error {
+	if _, err := ProfileByName(name); err != nil {
+		return err
+	}
+	t.pinMu.Lock()
+	defer t.pinMu.Unlock()
+	if t.pinned == nil {
+		t.pinned = map[peer.ID]string{}
+	}
+	t.pinned[p] = name
+	return nil
 }
 
 // MeasureRTT pings p once and records the round trip in the peerstore,

@@ -266,6 +266,19 @@ func TestProfileForPeer(t *testing.T) {
 	if got := h.ProfileFor(ids[2].PeerID()).Name; got != ProfileLAN {
 		t.Errorf("peer at 2 ms: profile %s, want lan", got)
 	}
+	// Pinned while running: above the measurement and the config.
+	if err := h.PinProfile(ids[2].PeerID(), ProfileSatellite); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.ProfileFor(ids[2].PeerID()).Name; got != ProfileSatellite {
+		t.Errorf("peer pinned to satellite: profile %s", got)
+	}
+	if err := h.PinProfile(ids[1].PeerID(), "carrier-pigeon"); err == nil {
+		t.Error("an unknown profile pinned")
+	}
+	if got := h.ProfileFor(ids[1].PeerID()).Name; got != ProfileSatellite {
+		t.Errorf("after a refused pin: profile %s, want the config's satellite", got)
+	}
 }
 
 func TestNetworkDirectionInConnInfo(t *testing.T) {

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func narrowTiming(w log.Window) Timing {
 // narrowPair returns an author and a receiver connected over a link of
 // timing t, once the author knows the receiver speaks narrow/1 (libp2p's
 // identify runs after the connection).
-func narrowPair(t *testing.T, w *world, tm Timing) (author, recv *node) {
+func narrowPair(t testing.TB, w *world, tm Timing) (author, recv *node) {
 	t.Helper()
 	author = w.node(t, "enisa", nodeOpt{timing: tm})
 	recv = w.node(t, "cert-lu", nodeOpt{timing: tm})
@@ -48,11 +49,20 @@ func holdsAs(n *node, e *log.Entry) (covered, waiting bool) {
 
 // postOneByOne posts k entries, one append each, waiting after each until
 // the receiver holds it (waiting or covered).
-func postOneByOne(t *testing.T, w *world, author, recv *node, k int) []*log.Entry {
+func postOneByOne(t testing.TB, w *world, author, recv *node, k int, text ...string) []*log.Entry {
 	t.Helper()
 	var all []*log.Entry
 	for range k {
-		e := author.post(t, w, 1, log.Routine)[0]
+		var e *log.Entry
+		if len(text) > 0 {
+			es, err := author.store.Append(context.Background(), log.Draft{Body: log.Body{Kind: log.KindSitrep, TLP: log.TLPAmber, Text: text[0]}, Key: w.key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e = es[0]
+		} else {
+			e = author.post(t, w, 1, log.Routine)[0]
+		}
 		all = append(all, e)
 		waitFor(t, 10*time.Second, "the post at the receiver", func() bool {
 			c, wt := holdsAs(recv, e)
@@ -235,5 +245,38 @@ func TestNarrowPushRefusals(t *testing.T) {
 	}
 	if _, ok := x.svc.memberOf("not-a-peer"); ok {
 		t.Error("memberOf found a member for an unknown peer")
+	}
+}
+
+// BenchmarkNarrowLinkBytes: the bytes sync writes per post when an author
+// posts 200-byte TLP:AMBER sitreps one at a time to one peer, on a wide
+// link and on a narrow one with the default window (N = 128; at one post
+// a second T = 120 s comes first, which is about the same). Run with
+// -benchtime=1x. The figures count sync's messages, not libp2p's stream
+// framing, TLS records or TCP/IP headers.
+func BenchmarkNarrowLinkBytes(b *testing.B) {
+	w := newWorld(b)
+	text := strings.Repeat("s", 200)
+	const posts = 256
+	for b.Loop() {
+		perPost := map[string]float64{}
+		for _, tc := range []struct {
+			name string
+			tm   Timing
+		}{
+			{"wide", narrowTiming(log.Window{})},
+			{"narrow", narrowTiming(log.Window{Entries: log.DefaultWindowEntries, Interval: time.Hour, Grace: time.Minute})},
+		} {
+			author, recv := narrowPair(b, w, tc.tm)
+			before := statsOf(author, recv.host.ID()).BytesSent
+			postOneByOne(b, w, author, recv, posts, text)
+			waitFor(b, 30*time.Second, "every post covered", func() bool { return converged(author, recv) })
+			perPost[tc.name] = float64(statsOf(author, recv.host.ID()).BytesSent-before) / posts
+			author.svc.Close()
+			recv.svc.Close()
+		}
+		b.ReportMetric(perPost["wide"], "B/post-wide")
+		b.ReportMetric(perPost["narrow"], "B/post-narrow")
+		b.ReportMetric(perPost["narrow"]/perPost["wide"], "narrow/wide")
 	}
 }
