@@ -22,7 +22,6 @@ import (
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/interop/matrix"
 	"github.com/crisismesh/crisismesh/replication/consensus"
-	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
 	"github.com/crisismesh/crisismesh/replication/sync"
 	"github.com/crisismesh/crisismesh/transport"
@@ -85,6 +84,10 @@ type Node struct {
 	metrics *metrics
 	matrix  *matrix.Bridge // nil without a [matrix] section
 	now     func() time.Time
+	// waiting reads the entries held waiting for their post-quantum
+	// signature (nil: the store's Waiting); tests set it before the
+	// first read.
+	waiting func() []store.WaitingEntry
 
 	stop      chan struct{}
 	wg        gosync.WaitGroup
@@ -202,7 +205,7 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 			pr := n.host.ProfileFor(p)
 			t := sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
 			if pr.Narrow {
-				t.Window = log.DefaultWindow()
+				t.Window = narrowWindow()
 			}
 			return t
 		},
