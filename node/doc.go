@@ -156,7 +156,9 @@
 // status, waiting or, past the window's interval and grace, overdue.
 // [Node.Status] counts them (waiting, waiting_overdue) and adds one
 // waiting-overdue alert per member with overdue entries; /metrics has the
-// gauges crisismesh_entries_waiting and crisismesh_entries_waiting_overdue.
+// gauges crisismesh_entries_waiting and crisismesh_entries_waiting_overdue;
+// the dashboard says how many wait beside the peers and lists their
+// headers when opened.
 // The Matrix bridge keeps posting the Reserve alerts only.
 //
 // Decision: the body of a waiting entry is not shown, not even to a
