@@ -91,6 +91,7 @@ func (n *Node) routes() []route {
 		{method: "GET", path: api.PathReport, h: n.handleReport, access: token, write: bundleTimeout},
 		{method: "POST", path: api.PathLoginCodes, h: n.handleLoginCode, access: token, limit: api.MaxBody},
 		{method: "GET", path: api.PathMatrixStatus, h: n.handleMatrixStatus, access: token},
+		{method: "GET", path: api.PathWaiting, h: n.handleWaiting, access: token},
 		{method: "GET", path: api.PathEvents, h: n.handleEvents, access: token, write: -1},
 		{method: "GET", path: api.PathOpenAPI, h: handleOpenAPI, access: token},
 		{method: "GET", path: api.PathDashboard + "{file...}", h: dashboard.ServeHTTP, access: token},

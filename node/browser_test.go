@@ -12,6 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/crisismesh/crisismesh/replication/crisis"
+	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -392,4 +394,44 @@ func TestReportInChromium(t *testing.T) {
 		t.Errorf("the report in Chromium reads %q, want %q (level, affected, cap, indicators, resources loaded)", got, want)
 	}
 	screenshot(t, ctx, 1200, "situation-report.png")
+}
+
+// Entries waiting for their post-quantum signature: the status area says
+// how many (and how many overdue) and lists their headers when opened,
+// the overdue alert shows, and no waiting entry's text is on the page.
+func TestDashboardWaiting(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("no Chromium at %s (.ci/run installs Debian's chromium): %v", chromiumPath, err)
+	}
+	n, specs := openSingle(t)
+	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().NetworkKey(); return ok })
+	key, _ := n.Store().NetworkKey()
+	es := provisionalChain(t, n.Identity(), n.Store().Network(), key, log.Tip{Seq: 1000}, 2, "dashboard")
+	held := holding(time.Now().Add(-time.Hour), false, es...)
+	n.waiting = func() []store.WaitingEntry { return held }
+	tab := dashboard(t, n, specs[0])
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	line := `document.getElementById("waiting-line").textContent`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](line+` === "2 entries waiting for their post-quantum signature (2 overdue)" && !document.getElementById("waiting").hidden &&
+		document.querySelectorAll("#waiting-list li").length === 2`,
+		chromedp.WithPollingTimeout(25*time.Second))); err != nil {
+		got, _ := chromedp.Run(tab, chromedp.Evaluate[string](line))
+		t.Fatalf("the waiting line: %v, reads %q", err, got)
+	}
+	page := func(js string) string {
+		got, _ := chromedp.Run(tab, chromedp.Evaluate[string](js))
+		return got
+	}
+	items := strings.Split(page(`[...document.querySelectorAll("#waiting-list li")].map((li) => li.textContent).join("|")`), "|")
+	if len(items) != 2 || !strings.HasPrefix(items[0], n.Identity().Name()+" seq 1001 · overdue · waited 36") ||
+		!strings.HasPrefix(items[1], n.Identity().Name()+" seq 1002 · overdue · waited 36") {
+		t.Errorf("the waiting list reads %q", items)
+	}
+	if got := page(`document.getElementById("alerts").textContent`); !strings.Contains(got, "2 entries of "+n.Identity().Name()+" (seq 1001–1002) have waited 1h0m") {
+		t.Errorf("the alerts read %q", got)
+	}
+	if strings.Contains(page(`document.body.innerHTML`), waitingBody) {
+		t.Error("a waiting entry's text is on the page")
+	}
 }

@@ -50,8 +50,11 @@
 //     refused (by a named rule); [CommandRequest] is a command as the API
 //     and CLI take it.
 //   - status.go: [Node.Status] reports the member, the log (entries,
-//     digest, forks), peers, Raft, the crisis, the disk and the offences
-//     this node has seen ([StatusView]).
+//     digest, forks), peers, Raft, the crisis, the disk, the offences
+//     this node has seen, the entries waiting for their post-quantum
+//     signature and the alerts ([StatusView]).
+//   - waiting.go: [Node.Waiting] lists the entries held waiting for their
+//     post-quantum signature ([WaitingView]; "Waiting entries" below).
 //   - sync.go: [Node.WhoHas] says which members hold an entry and why not;
 //     [Node.ForceSync] runs a full resync with one member now.
 //   - bundle.go: [Node.ExportBundle] and [Node.ImportBundle] move the log
@@ -136,6 +139,35 @@
 // are defined in node/api and described in its openapi.json): add fields,
 // never rename or remove one.
 //
+// # Waiting entries
+//
+// Over a narrow link (the satellite profile) a member's own entries
+// arrive with a provisional signature, the Ed25519 half of their
+// composite, and the store holds them waiting, apart from the feed, until
+// the composite covers them (replication/log, "Narrow links"). They are
+// never acted on; the node shows them so that the operator sees who owes
+// which signatures since when. The window they are judged by is the one
+// sync sends this node's own entries by on narrow links: [narrow] in
+// config.toml, by default log.DefaultWindow (128 entries or 120 s, and
+// 30 s of grace), read in one place (Node.narrowWindow). [Node.Waiting] lists each waiting entry's
+// header: member, seq, ID, Lamport clock, priority, since when this node
+// holds it, how long it has waited by the node's clock, whether another
+// waiting entry of the member has the same seq (conflicting), and its
+// status, waiting or, past the window's interval and grace, overdue.
+// [Node.Status] counts them (waiting, waiting_overdue) and adds one
+// waiting-overdue alert per member with overdue entries; /metrics has the
+// gauges crisismesh_entries_waiting and crisismesh_entries_waiting_overdue;
+// the dashboard says how many wait beside the peers and lists their
+// headers when opened.
+// The Matrix bridge keeps posting the Reserve alerts only.
+//
+// Decision: the body of a waiting entry is not shown, not even to a
+// member who could open it. Whoever holds a member's Ed25519 key alone (a
+// thief of the seed, a quantum computer) can make entries that wait in
+// that member's name; shown as text, a forgery would be read and acted
+// on by people, which is what the composite signature is there to
+// prevent. The body is shown, in the log, once the entry is covered.
+//
 // # Interfaces
 //
 //   - api.go: the local HTTP API under /api/v1 (127.0.0.1 only). Its
@@ -164,6 +196,8 @@
 //   - report.go: /api/v1/indicators and /api/v1/report (Markdown or HTML
 //     as the body, capped by max_tlp).
 //   - matrix.go: /api/v1/matrix/status, the bridge's state.
+//   - waiting.go: /api/v1/waiting, the entries waiting for their
+//     post-quantum signature.
 //   - events.go: /api/v1/events, a server-sent event stream of entries and
 //     crisis changes.
 //   - dashboard.go: the dashboard, static files embedded in the binary,

@@ -75,6 +75,8 @@ var (
 	descDiskRes  = prometheus.NewDesc("crisismesh_disk_reserve_bytes", "Free space the store keeps in reserve: below it, writes are refused.", nil, nil)
 	descReserve  = prometheus.NewDesc("crisismesh_reserve_deadline_seconds", "Time left until an open Reserve request's deadline (negative once overdue).", []string{"request", "sector"}, nil)
 	descOffence  = prometheus.NewDesc("crisismesh_offences_total", "Entries of a member this node refused to trust or believe, by rule.", []string{"member", "rule"}, nil)
+	descWaiting  = prometheus.NewDesc("crisismesh_entries_waiting", "Entries held waiting for their post-quantum signature (never acted on).", nil, nil)
+	descWaitOver = prometheus.NewDesc("crisismesh_entries_waiting_overdue", "Entries waiting for their post-quantum signature longer than the narrow-link window and its grace.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
@@ -134,6 +136,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, o := range s.Offences {
 		counter(descOffence, float64(o.Entries), o.Member, o.Rule)
 	}
+	gauge(descWaiting, float64(s.Waiting))
+	gauge(descWaitOver, float64(s.WaitingOverdue))
 }
 
 func b2f(b bool) float64 {

@@ -84,6 +84,10 @@ type Node struct {
 	metrics *metrics
 	matrix  *matrix.Bridge // nil without a [matrix] section
 	now     func() time.Time
+	// waiting reads the entries held waiting for their post-quantum
+	// signature (nil: the store's Waiting); tests set it before the
+	// first read.
+	waiting func() []store.WaitingEntry
 
 	stop      chan struct{}
 	wg        gosync.WaitGroup
@@ -200,8 +204,8 @@ func Open(dir string, opts Options) (_ *Node, err error) {
 		Timing: func(p peer.ID) sync.Timing {
 			pr := n.host.ProfileFor(p)
 			t := sync.Timing{ChunkSize: pr.ChunkSize, SessionTimeout: pr.SessionTimeout, PushTimeout: pr.PushTimeout}
-			if w, on := n.cfg.NarrowWindow(); on && pr.Narrow {
-				t.Window = w
+			if _, on := n.cfg.NarrowWindow(); on && pr.Narrow {
+				t.Window = n.narrowWindow()
 			}
 			return t
 		},

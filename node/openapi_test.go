@@ -17,6 +17,8 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"github.com/crisismesh/crisismesh/node/api"
+	"github.com/crisismesh/crisismesh/replication/log"
+	"github.com/crisismesh/crisismesh/replication/store"
 )
 
 // openAPIDoc is the part of openapi.json the tests read directly.
@@ -120,6 +122,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"BridgedView": api.BridgedView{}, "MatrixStatusView": api.MatrixStatusView{},
 		"STIXImportResult": api.STIXImportResult{}, "STIXExport": api.STIXExport{},
 		"IndicatorView": api.IndicatorView{}, "IndicatorsView": api.IndicatorsView{},
+		"WaitingView": api.WaitingView{}, "WindowView": api.WindowView{}, "WaitingEntryView": api.WaitingEntryView{},
 	}
 	// Request fields without omitempty that a request may still leave out.
 	optional := map[string]bool{"PostRequest.kind": true, "PostRequest.tlp": true, "PostRequest.priority": true, "PostRequest.text": true}
@@ -190,6 +193,12 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Entries waiting for their post-quantum signature, one overdue, so
+	// that the waiting view, the counts and the alert are all checked.
+	key, _ := a.n.Store().NetworkKey()
+	tip := log.Tip{Seq: e.Seq, ID: mustHash(t, e.ID), Lamport: e.Lamport}
+	held := holding(time.Now().Add(-time.Hour), false, provisionalChain(t, a.n.Identity(), a.n.Store().Network(), key, tip, 2, "contract")...)
+	a.n.waiting = func() []store.WaitingEntry { return held }
 	for _, tc := range []struct {
 		method, path, ctype, body string
 		want                      int
@@ -202,6 +211,7 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"GET", api.PathCrisis, "", "", 200},
 		{"GET", api.PathCrisis + "?linearizable=1", "", "", 200},
 		{"GET", api.PathMatrixStatus, "", "", 200},
+		{"GET", api.PathWaiting, "", "", 200},
 		{"POST", api.PathCrisis, "application/json", `{"kind":"open","title":"t","level":1}`, 200},
 		{"GET", api.PathHistory, "", "", 200},
 		{"GET", "/api/v1/crisis/commands/00", "", "", 400},

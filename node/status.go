@@ -66,7 +66,11 @@ func (n *Node) Status(ctx context.Context) StatusView {
 		sv.Raft.LastContactMS = time.Since(lc).Milliseconds()
 	}
 	sv.Crisis, _ = n.Crisis(ctx, false)
-	sv.Alerts = reserveAlerts(n.engine.Local().State, n.now())
+	now := n.now()
+	sv.Alerts = reserveAlerts(n.engine.Local().State, now)
+	wv := waitingView(n.waitingEntries(), st.Roster(), n.narrowWindow(), now)
+	sv.Waiting, sv.WaitingOverdue = waitingCounts(wv)
+	sv.Alerts = append(sv.Alerts, waitingAlerts(wv)...)
 	return sv
 }
 

@@ -15,7 +15,8 @@
 // (crisis.go), peers, who-has and sync --force (peers.go), bundle
 // export|import (bundle.go; the bundle travels as the request or response
 // body, so the CLI reads and writes the file), dashboard (dashboard.go), matrix status
-// (matrix.go). sim run (sim.go) runs
+// (matrix.go), waiting (waiting.go: entries waiting for their post-quantum
+// signature, by header only). sim run (sim.go) runs
 // scenario files. main.go holds the root command and version; output.go
 // the printing helpers.
 //
@@ -102,7 +103,7 @@ To try it on one machine: crisismesh demo, or crisismesh testnet --nodes 3 --dir
 	root.AddCommand(newVersionCmd(), newKeygenCmd(), newCardCmd(), newNetworkCmd(),
 		newInitCmd(), newJoinCmd(), newRunCmd(), newTestnetCmd(),
 		newStatusCmd(), newPostCmd(), newLogCmd(), newCrisisCmd(), newDemoCmd(),
-		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newArchiveCmd(), newVerifyCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd(), newMatrixCmd())
+		newPeersCmd(), newWhoHasCmd(), newSyncCmd(), newBundleCmd(), newArchiveCmd(), newVerifyCmd(), newMISPCmd(), newSTIXCmd(), newReportCmd(), newSimCmd(), newMemberCmd(), newGroupCmd(), newKeyCmd(), newDashboardCmd(), newMatrixCmd(), newWaitingCmd())
 	return root
 }
 

@@ -30,6 +30,9 @@ func printStatus(w io.Writer, s api.StatusView) error {
 	fmt.Fprintf(w, "%s  peer %s\n  entries %d  digest %s…  forks %d\n", s.Member, s.PeerID, s.Entries, s.Digest[:16], s.Forks)
 	fmt.Fprintf(w, "  raft %s, leader %s, term %d, applied %d\n", s.Raft.Role, orDash(s.Raft.Leader), s.Raft.Term, s.Raft.AppliedIndex)
 	fmt.Fprintf(w, "  crisis: %s (source %s, index %d)\n", s.Crisis.Summary, s.Crisis.Source, s.Crisis.AppliedIndex)
+	if s.Waiting > 0 {
+		fmt.Fprintf(w, "  waiting for post-quantum signature: %d (%d overdue)\n", s.Waiting, s.WaitingOverdue)
+	}
 	for _, a := range s.Alerts {
 		fmt.Fprintf(w, "  ALERT: %s\n", a.Message)
 	}

@@ -116,6 +116,12 @@ func (c *Client) MatrixStatus(ctx context.Context) (MatrixStatusView, error) {
 	return call[MatrixStatusView](ctx, c, http.MethodGet, PathMatrixStatus, nil)
 }
 
+// Waiting lists the entries the node holds waiting for their post-quantum
+// signature.
+func (c *Client) Waiting(ctx context.Context) (WaitingView, error) {
+	return call[WaitingView](ctx, c, http.MethodGet, PathWaiting, nil)
+}
+
 // Entries reads one page of entries in display order after the entry with
 // ID after ("" from the start); limit 0 means DefaultLimit. next is the
 // after of the following page, "" when this was the last one.

@@ -27,6 +27,7 @@ const (
 	PathReport        = "/api/v1/report"      // a situation report; query format=md|html, max_tlp=
 	PathEvents        = "/api/v1/events"
 	PathMatrixStatus  = "/api/v1/matrix/status"
+	PathWaiting       = "/api/v1/waiting" // entries waiting for their post-quantum signature
 	PathLoginCodes    = "/api/v1/login-codes"
 	PathOpenAPI       = "/api/v1/openapi.json"
 	PathLogin         = "/login"

@@ -32,19 +32,70 @@ type StatusView struct {
 	// a rule, e.g. TLP:RED sealed to everyone). Empty when none.
 	Offences []OffenceView `json:"offences"`
 	// Alerts: what an operator must act on now (a Reserve deadline under
-	// two hours, or past). Empty when none.
+	// two hours, or past; entries overdue for their post-quantum
+	// signature). Empty when none.
 	Alerts []AlertView `json:"alerts"`
+	// Waiting counts the entries this node holds waiting for their
+	// post-quantum (composite) signature, WaitingOverdue those of them
+	// waiting longer than the window allows (GET /api/v1/waiting lists
+	// them).
+	Waiting        int `json:"waiting"`
+	WaitingOverdue int `json:"waiting_overdue"`
 }
 
 // AlertView is something an operator must act on, shown by `status`.
 type AlertView struct {
 	// Code names the alert: "reserve-deadline" (an open Reserve request
-	// with less than two hours left) or "reserve-overdue".
+	// with less than two hours left), "reserve-overdue", or
+	// "waiting-overdue" (entries of one member waiting for their
+	// post-quantum signature longer than the window allows).
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	// Request is the Reserve request's ID for the reserve alerts.
 	Request string `json:"request,omitempty"`
-	LeftMS  int64  `json:"left_ms"`
+	// MemberID is the author's member ID for waiting-overdue.
+	MemberID string `json:"member_id,omitempty"`
+	// LeftMS is the time left until the deadline, negative once past it
+	// (waiting-overdue: past the window and its grace, for the author's
+	// oldest waiting entry).
+	LeftMS int64 `json:"left_ms"`
+}
+
+// WaitingView lists the entries this node holds waiting for their
+// post-quantum signature (GET /api/v1/waiting), with the window they are
+// judged by. Only header fields are shown: an entry that carries only
+// its Ed25519 half may be a forgery, so its body is not shown until its
+// composite signature covers it.
+type WaitingView struct {
+	Window  WindowView         `json:"window"`
+	Entries []WaitingEntryView `json:"entries"` // by member ID, seq, then entry ID
+}
+
+// WindowView is the narrow-link window: an author sends the composite
+// signature at least every Entries entries or IntervalS seconds; an entry
+// waiting longer than IntervalS + GraceS is overdue.
+type WindowView struct {
+	Entries   int     `json:"entries"`
+	IntervalS float64 `json:"interval_s"`
+	GraceS    float64 `json:"grace_s"`
+}
+
+// WaitingEntryView is the header of one waiting entry: never its body.
+type WaitingEntryView struct {
+	Member   string `json:"member"` // member name (or short ID if unknown)
+	MemberID string `json:"member_id"`
+	Seq      uint64 `json:"seq"`
+	ID       string `json:"id"`
+	Lamport  uint64 `json:"lamport"`
+	Priority string `json:"priority"`
+	// Status is "waiting", or "overdue" once it has waited longer than
+	// the window's interval and grace.
+	Status  string    `json:"status"`
+	Since   time.Time `json:"since"`    // when this node began holding it
+	WaitedS float64   `json:"waited_s"` // how long it has waited, by the node's clock
+	// Conflicting: another waiting entry of the member has the same seq;
+	// neither is confirmed (nor proof of anything) until one is covered.
+	Conflicting bool `json:"conflicting"`
 }
 
 // OffenceView counts one member's entries refused for one rule.

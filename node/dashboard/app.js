@@ -180,8 +180,25 @@ async function refreshStatus() {
     }
     showAlerts("forks", s.forks > 0 ? [s.forks + " fork(s): a member's key signed two different entries"] : []);
     showAlerts("disk", s.disk_full ? ["DISK FULL: this node stores nothing until space is freed. " + (s.disk.message || "")] : []);
+    showAlerts("waiting", (s.alerts || []).filter((a) => a.code === "waiting-overdue").map((a) => a.message));
     showCrisis(s.crisis);
+    await showWaiting(s.waiting, s.waiting_overdue);
   } catch (err) { $("summary").textContent = "node unreachable: " + err.message; }
+}
+
+// showWaiting says how many entries wait for their post-quantum signature
+// (only when some do), and lists them when opened: headers only, as the
+// API gives them (a waiting entry may be a forgery: never its text).
+async function showWaiting(count, overdue) {
+  $("waiting").hidden = count === 0;
+  if (count === 0) return;
+  $("waiting-line").textContent = count + (count === 1 ? " entry" : " entries") + " waiting for their post-quantum signature (" + overdue + " overdue)";
+  $("waiting-line").className = overdue > 0 ? "overdue" : "";
+  const v = await api("/api/v1/waiting");
+  const ul = $("waiting-list"); ul.replaceChildren();
+  for (const e of v.entries) {
+    ul.append(el("li", e.status === "overdue" ? "overdue" : "", e.member + " seq " + e.seq + " · " + e.status + " · waited " + Math.round(e.waited_s) + " s" + (e.conflicting ? " · conflicting" : "")));
+  }
 }
 
 // refreshMembers shows the roster, the changes waiting for approvals (with
