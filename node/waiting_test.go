@@ -245,3 +245,52 @@ func TestWaitingOnANode(t *testing.T) {
 		t.Errorf("after 3 min: %s", body)
 	}
 }
+
+// Through the real store: entries that arrive with a provisional
+// signature are shown waiting and are nowhere else (entries, digest,
+// status count of entries); once their composite arrives they join the
+// log and the waiting view is empty.
+func TestWaitingThroughTheStore(t *testing.T) {
+	nodes, specs := openTestnetWith(t, TestnetOptions{Nodes: 1, Voters: 1}, func(int) Options { return Options{} })
+	n := nodes[0]
+	ctx := context.Background()
+	waitUntil(t, 20*time.Second, "the network key", func() bool { _, ok := n.Store().NetworkKey(); return ok })
+	key, _ := n.Store().NetworkKey()
+	h := n.Store().Frontier()[n.Identity().ID()]
+	d := log.Draft{Body: log.Body{Kind: log.KindSitrep, TLP: log.TLPAmber, Text: waitingBody + " through the store"}, Key: key}
+	es, err := log.Build(n.Identity(), n.Store().Network(), log.Tip{Seq: h.Seq, ID: h.ID, Lamport: h.Lamport}, 0, time.Now(), []log.Draft{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := es[0].WithProvisional()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.Status(ctx)
+	if res, err := n.Store().Ingest(ctx, p); err != nil || len(res.Waiting) != 1 {
+		t.Fatalf("ingest of a provisional entry: %+v, %v", res, err)
+	}
+	st := n.Status(ctx)
+	if st.Waiting != 1 || st.Entries != before.Entries || st.Digest != before.Digest {
+		t.Errorf("one entry waiting: status waiting %d, entries %d → %d, digest changed %v", st.Waiting, before.Entries, st.Entries, st.Digest != before.Digest)
+	}
+	if _, body := apiCall(t, specs[0], "GET", api.PathEntries, ""); strings.Contains(body, p.ID().String()) || strings.Contains(body, "through the store") {
+		t.Errorf("GET %s lists the waiting entry", api.PathEntries)
+	}
+	if w := n.Waiting(); len(w.Entries) != 1 || w.Entries[0].ID != p.ID().String() || w.Entries[0].Status != "waiting" {
+		t.Errorf("waiting view: %+v", w.Entries)
+	}
+	c, err := log.CoverOf(es[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := n.Store().Cover(ctx, c); err != nil || len(res.Added) != 1 {
+		t.Fatalf("cover: %+v, %v", res, err)
+	}
+	if st := n.Status(ctx); st.Waiting != 0 || st.Entries != before.Entries+1 {
+		t.Errorf("after the cover: waiting %d, entries %d (before %d)", st.Waiting, st.Entries, before.Entries)
+	}
+	if _, body := apiCall(t, specs[0], "GET", api.PathEntries, ""); !strings.Contains(body, p.ID().String()) {
+		t.Errorf("GET %s lacks the covered entry", api.PathEntries)
+	}
+}
