@@ -83,10 +83,14 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry) {
 	ctx, cancel := svc.opCtx()
 	defer cancel()
 	for len(out) > 0 {
-		sent, n, err := svc.push(ctx, p, out, svc.relays(out))
+		offer := svc.relays(out)
+		sent, n, err := svc.push(ctx, p, out, offer)
 		svc.mu.Lock()
 		ps := svc.statsLocked(p)
 		ps.BytesSent += n
+		t := svc.pathLocked(pushPath(offer))
+		t.BytesSent += n
+		t.EntriesSent += int64(len(sent))
 		if err != nil {
 			lost := svc.transfers.endPush(p)
 			svc.mu.Unlock()
@@ -273,13 +277,16 @@ func (svc *Service) handlePush(s network.Stream) {
 	svc.membersOnly(heads)
 	id := svc.newTransfer()
 	defer svc.finish(id)
-	if m.Type == msgOffer {
+	offered := m.Type == msgOffer
+	if offered {
 		if err := svc.cfg.Store.CheckDisk(); err != nil {
 			svc.diskFull()
 			c.send(&message{Type: msgError, Error: diskFullMessage})
 			return
 		}
-		if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(id, p, heads))}); err != nil {
+		err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(id, p, heads))})
+		svc.countAnswer(c.written.n.Load())
+		if err != nil {
 			s.Reset()
 			return
 		}
@@ -293,7 +300,7 @@ func (svc *Service) handlePush(s network.Stream) {
 	switch m.Type {
 	case msgEnd:
 	case msgEntries:
-		svc.ingestPushed(p, s, m)
+		svc.ingestPushed(p, pushPath(offered), s, m)
 	default:
 		svc.offence(p, errUnexpected(m.Type))
 		s.Reset()
@@ -305,7 +312,7 @@ func (svc *Service) handlePushV1(s network.Stream) {
 	defer s.Close()
 	if p, _, m, ok := svc.openPush(s, msgEntries); ok {
 		defer svc.endPush(p)
-		svc.ingestPushed(p, s, m)
+		svc.ingestPushed(p, pathPush, s, m)
 	}
 }
 
@@ -354,7 +361,7 @@ func (svc *Service) pushFailed(p peer.ID, s network.Stream, err error) {
 // ingestPushed ingests pushed entries; if they do not chain onto what we
 // hold, it asks for an anti-entropy session with the pusher. A push beyond
 // the peer's quota or memory budget is refused and scored.
-func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
+func (svc *Service) ingestPushed(p peer.ID, w path, s network.Stream, m *message) {
 	var size, cost int64
 	for _, raw := range m.Entries {
 		size += int64(len(raw))
@@ -384,7 +391,7 @@ func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
 	if err != nil {
 		if res != nil {
-			svc.recordIngest(p, res)
+			svc.recordIngest(p, w, res)
 		}
 		if errors.Is(err, store.ErrDiskFull) {
 			// Not the pusher's fault; anti-entropy fetches the entries
@@ -396,7 +403,7 @@ func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
 		svc.logger.Warn("ingest of pushed entries failed", "peer", p, "err", err)
 		return
 	}
-	svc.recordIngest(p, res)
+	svc.recordIngest(p, w, res)
 	for _, r := range res.Rejected {
 		reason := log.ReasonOf(r.Err)
 		if !honest(reason) {

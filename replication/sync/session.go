@@ -67,6 +67,7 @@ type session struct {
 	// advertised is the frontier we sent the peer: what it will send
 	// beyond.
 	advertised log.Frontier
+	path       path  // pathSessionStarted or pathSessionServed
 	held       int64 // bytes of the peer's entries this session holds (see Service.hold); reader goroutine only
 	carried    int   // of which unsigned entries carried to the next batch
 }
@@ -134,6 +135,7 @@ func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report
 		return Report{Peer: p}, fmt.Errorf("sync: open stream to %s: %w", p, err)
 	}
 	sess := svc.newSession(s)
+	sess.path = pathSessionStarted
 	stop := sess.watch()
 	defer stop()
 	rep, err := sess.initiate(force)
@@ -190,6 +192,7 @@ func (sess *session) initiate(force bool) (Report, error) {
 func (svc *Service) respond(s network.Stream) {
 	start := time.Now()
 	sess := svc.newSession(s)
+	sess.path = pathSessionServed
 	stop := sess.watch()
 	defer stop()
 	err := sess.respond()
@@ -203,7 +206,7 @@ func (svc *Service) respond(s network.Stream) {
 	default:
 		s.Close()
 	}
-	svc.finished(rep, err)
+	svc.finished(rep, pathSessionServed, err)
 }
 
 func (sess *session) respond() error {
@@ -463,7 +466,7 @@ func (sess *session) ingest(pending []*log.Entry) ([]*log.Entry, error) {
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	added, carry, err := sess.svc.ingest(sess.peer, pending)
+	added, carry, err := sess.svc.ingest(sess.peer, sess.path, pending)
 	sess.recv += added
 	if err != nil {
 		return nil, err
@@ -501,12 +504,12 @@ func honest(r log.Reason) bool {
 // unsigned tail to retry with the next batch, and an offence error if p
 // sent something invalid. A store error (a full disk: store.ErrDiskFull)
 // is returned as it is: it is this node's trouble, never p's offence.
-func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, error) {
+func (svc *Service) ingest(p peer.ID, w path, entries []*log.Entry) (int, []*log.Entry, error) {
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
 	if err != nil {
 		added := 0
 		if res != nil {
-			svc.recordIngest(p, res) // what was stored before the error
+			svc.recordIngest(p, w, res) // what was stored before the error
 			added = len(res.Added)
 		}
 		if errors.Is(err, store.ErrDiskFull) {
@@ -529,7 +532,7 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 			bad = fmt.Errorf("%w: entry %s/%d: %v", ErrOffence, r.Author.Short(), r.Seq, r.Err)
 		}
 	}
-	svc.recordIngest(p, res)
+	svc.recordIngest(p, w, res)
 	if bad != nil {
 		svc.offence(p, bad)
 		return len(res.Added), nil, bad
