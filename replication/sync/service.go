@@ -332,7 +332,7 @@ func (svc *Service) session(ctx context.Context, p peer.ID, force, kicked bool) 
 			svc.Kick(p)
 		}
 	}()
-	rep, err := svc.initiate(ctx, p, force)
+	rep, err := svc.initiateWith(ctx, p, force, force || kicked)
 	svc.finished(rep, pathSessionStarted, err)
 	return rep, err
 }

@@ -127,8 +127,20 @@ func (sess *session) report(start time.Time) Report {
 	}
 }
 
-// initiate runs a session as initiator on a fresh stream.
+// initiate runs a session as initiator on a fresh stream; a forced one
+// announces our frontier in its hello (see announce).
 func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report, error) {
+	return svc.initiateWith(ctx, p, force, force)
+}
+
+// initiateWith runs a session as initiator on a fresh stream. With
+// announce, the hello carries our frontier: a session we expect to find
+// a difference (a kick: a new or returning peer, a transfer that ended
+// short) lets the responder claim at once what we are about to send it,
+// before it tells anyone else what it holds (see transfers.claimSession).
+// Periodic rounds, which mostly find equal digests, keep their hello
+// small.
+func (svc *Service) initiateWith(ctx context.Context, p peer.ID, force, announce bool) (Report, error) {
 	start := time.Now()
 	s, err := svc.cfg.Host.NewStream(ctx, p, ProtocolSync)
 	if err != nil {
@@ -138,7 +150,7 @@ func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report
 	sess.path = pathSessionStarted
 	stop := sess.watch()
 	defer stop()
-	rep, err := sess.initiate(force)
+	rep, err := sess.initiate(force, announce)
 	rep.Duration = time.Since(start)
 	if err != nil {
 		s.Reset()
@@ -148,11 +160,15 @@ func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report
 	return rep, nil
 }
 
-func (sess *session) initiate(force bool) (Report, error) {
+func (sess *session) initiate(force, announce bool) (Report, error) {
 	st := sess.svc.cfg.Store
 	net := st.Network()
 	mine, digest := st.FrontierDigest()
-	if err := sess.c.send(&message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}); err != nil {
+	hello := &message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}
+	if announce {
+		hello.Frontier = encodeFrontier(mine)
+	}
+	if err := sess.c.send(hello); err != nil {
 		return sess.report(time.Now()), err
 	}
 	m, err := sess.next()
@@ -249,7 +265,26 @@ func (sess *session) respond() error {
 		sess.svc.sawFrontier(sess.peer, mine)
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+	// An initiator that announced its frontier in the hello (a newer
+	// one) is about to send us what it holds beyond ours: claim it now,
+	// in the same step as we work out what we tell it, so that no other
+	// session or offer brings the same entries. Without it we learn what
+	// it brings only a round trip later (expect, in exchange), and every
+	// session that arrives meanwhile would bring them too.
+	announced := m.Frontier != nil
+	if announced {
+		theirs, err := decodeFrontier(m.Frontier)
+		if err != nil {
+			return sess.offence(err)
+		}
+		sess.svc.membersOnly(theirs)
+		sess.advertised = sess.svc.claimSession(sess.id, sess.peer, theirs)
+		// However the session ends: a claim left behind would have us
+		// tell every peer we are receiving these entries, for ever.
+		defer sess.svc.finish(sess.id)
+	} else {
+		sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+	}
 	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.advertised)}); err != nil {
 		return err
 	}
@@ -266,16 +301,20 @@ func (sess *session) respond() error {
 	}
 	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
+	if !announced {
+		sess.svc.expect(sess.id, theirs, sess.advertised)
+	}
 	return sess.exchange(theirs, false)
 }
 
 // exchange sends what the peer lacks while receiving what we lack. The
-// initiator first sends its frontier.
+// initiator first works out and sends its frontier, and claims what the
+// responder is about to send in the same step (the responder did so
+// before, see respond).
 func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
 	if initiator {
-		sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+		sess.advertised = sess.svc.claimSession(sess.id, sess.peer, theirs)
 	}
-	sess.svc.expect(sess.id, theirs, sess.advertised)
 	defer sess.svc.finish(sess.id)
 	errc := make(chan error, 1)
 	go func() {
@@ -580,6 +619,16 @@ func (svc *Service) advertised(id transferID, to peer.ID) log.Frontier {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	return svc.transfers.advertise(id, to, mine)
+}
+
+// claimSession works out the frontier we tell peer to in session id and
+// records what it is about to send us, in one step; see
+// transfers.claimSession.
+func (svc *Service) claimSession(id transferID, to peer.ID, theirs log.Frontier) log.Frontier {
+	mine := svc.cfg.Store.Frontier()
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.transfers.claimSession(id, to, mine, theirs)
 }
 
 // claim answers an offer of entries up to heads from peer from (push
