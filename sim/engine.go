@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crisismesh/crisismesh/replication/consensus"
+	"github.com/crisismesh/crisismesh/replication/sync"
 )
 
 // The scenario engine: one interpreter of a schedule, over a layer. It
@@ -99,6 +100,10 @@ type Report struct {
 	// when the logs did not converge).
 	ConvergedIn     time.Duration `json:"converged_in_ns"`
 	BytesToConverge uint64        `json:"bytes_to_converge"`
+	// Traffic splits what the sync services sent and received over the
+	// same span by path (sessions, pushes, offers), with the entries
+	// received twice (nil when the logs did not converge).
+	Traffic *sync.Traffic `json:"sync_traffic,omitempty"`
 	// Failed names the first broken invariant and its step ("" when OK).
 	Failed string `json:"failed,omitempty"`
 	// Timeline is what the run saw over time (the plots' data; written

@@ -26,6 +26,7 @@ import (
 	"github.com/crisismesh/crisismesh/replication/crisis"
 	"github.com/crisismesh/crisismesh/replication/log"
 	"github.com/crisismesh/crisismesh/replication/store"
+	"github.com/crisismesh/crisismesh/replication/sync"
 	"github.com/crisismesh/crisismesh/transport"
 )
 
@@ -61,6 +62,7 @@ type netLayer struct {
 	counters    map[int]counters
 	regress     string
 	linkBytes   map[[2]int]uint64
+	traffic     sync.Traffic // what crashed nodes' sync services counted
 	paused      map[int]time.Time
 	skew        map[int]time.Duration
 	diskFull    map[int]bool
@@ -166,7 +168,7 @@ func runNetwork(ctx context.Context, e *engine, o Options, h *netHooks) (*Report
 	if err := e.stopBackground(); err != nil {
 		return rep, fmt.Errorf("sim: background work: %w%s", err, r.keepLogs())
 	}
-	bytes0, healed := totalBytes(r.links()), time.Now()
+	bytes0, traffic0, healed := totalBytes(r.links()), r.syncTraffic(), time.Now()
 	r.mu.Lock()
 	clear(r.diskFull)
 	r.mu.Unlock()
@@ -177,6 +179,8 @@ func runNetwork(ctx context.Context, e *engine, o Options, h *netHooks) (*Report
 	if waitUntil(ctx, sc.ConvergeWithin.Duration, r.converged) == nil {
 		rep.ConvergedIn = time.Since(healed)
 		rep.BytesToConverge = totalBytes(r.links()) - bytes0
+		t := r.syncTraffic().Sub(traffic0)
+		rep.Traffic = &t
 		e.logf("converged %s after the final heal, %d bytes exchanged", rep.ConvergedIn.Round(time.Millisecond), rep.BytesToConverge)
 	}
 	rep.Checks = append(rep.Checks, e.check(ctx, len(sc.Steps)+1, true)...)
@@ -544,8 +548,13 @@ func (r *netLayer) act(ctx context.Context, idx int, st Step, nodes []int) ([]Ch
 		if d == 0 {
 			d = r.e.sc.ConvergeWithin.Duration
 		}
-		if err := waitUntil(ctx, d, r.converged); err != nil {
-			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(divergence(r.running()), r.undecided(), err))}
+		converged, diverged := r.converged, func() error { return cmp.Or(divergence(r.running()), r.undecided()) }
+		if len(st.Groups) > 0 {
+			diverged = func() error { return r.groupsDiverge(st.Groups) }
+			converged = func() bool { return diverged() == nil }
+		}
+		if err := waitUntil(ctx, d, converged); err != nil {
+			c := Check{Name: InvConverged, Step: idx, Detail: fmt.Sprintf("not within %s: %v", d, cmp.Or(diverged(), err))}
 			r.e.logf("  check %-40s FAILED: %s", c.Name, c.Detail)
 			return []Check{c}, nil
 		}
@@ -801,6 +810,24 @@ func (r *netLayer) equivocate(ctx context.Context, idx, a, w int) error {
 // log, and every command expected to stay pending was decided on its node
 // (when it runs).
 func (r *netLayer) converged() bool { return divergence(r.running()) == nil && r.undecided() == nil }
+
+// groupsDiverge names a running node whose log differs from another's in
+// its group, if any (a partition's sides converging each on its own).
+func (r *netLayer) groupsDiverge(groups [][]int) error {
+	ns := r.running()
+	for _, g := range groups {
+		var in []running
+		for _, rn := range ns {
+			if slices.Contains(g, rn.index) {
+				in = append(in, rn)
+			}
+		}
+		if err := divergence(in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // undecided names a command expected to stay pending that its running
 // node has not seen decided yet, if any.

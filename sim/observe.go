@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/crisismesh/crisismesh/node"
+	"github.com/crisismesh/crisismesh/replication/sync"
 )
 
 // counters are the numbers a node must never see go backwards, even
@@ -126,6 +127,23 @@ func (r *netLayer) noteLinks(i int, n *node.Node) {
 		}
 		r.linkBytes[[2]int{i, j}] += uint64(ps.BytesSent)
 	}
+	r.traffic = r.traffic.Add(n.Sync().Traffic())
+}
+
+// syncTraffic returns what every node's sync service counted, by path:
+// the saved counts of crashed lives plus the current ones.
+func (r *netLayer) syncTraffic() sync.Traffic {
+	r.nodesMu.RLock()
+	var t sync.Traffic
+	for _, n := range r.nodes {
+		if n != nil {
+			t = t.Add(n.Sync().Traffic())
+		}
+	}
+	r.nodesMu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return t.Add(r.traffic)
 }
 
 // links returns the traffic per pair: the saved counts of crashed

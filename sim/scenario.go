@@ -40,7 +40,9 @@ type Scenario struct {
 // A Step is one action of the schedule, run in order.
 type Step struct {
 	Do string `toml:"do"` // see the Do constants
-	// Nodes the step acts on (indexes); Groups for a partition.
+	// Nodes the step acts on (indexes); Groups for a partition, and for
+	// a converge that waits for each group (a partition's side) to hold
+	// one log of its own.
 	Nodes  []int   `toml:"nodes"`
 	Groups [][]int `toml:"groups"`
 	// Count, Priority, TLP and Text for posts (by default: a sitrep at
@@ -111,7 +113,7 @@ const (
 	DoCrash     = "crash"     // close Nodes without drain
 	DoRestart   = "restart"   // reopen Nodes from their directories
 	DoWait      = "wait"      // let time pass: For
-	DoConverge  = "converge"  // wait until all running nodes hold the same log
+	DoConverge  = "converge"  // wait until all running nodes (of each of Groups, if given) hold the same log
 	DoCheck     = "check"     // run the checkers now
 	// DoShow prints what Nodes (default: all) hold now: their log digest
 	// and the crisis state they show (to narrate a run).

@@ -56,7 +56,7 @@ func TestDiskFullPausesSync(t *testing.T) {
 	}
 	// A push is dropped; an ingest that fails is b's trouble, not a's.
 	acked = append(acked, a.post(t, w, 2, log.Flash)...)
-	added, _, err := b.svc.ingest(a.host.ID(), acked)
+	added, _, err := b.svc.ingest(a.host.ID(), pathSessionStarted, acked)
 	if !errors.Is(err, store.ErrDiskFull) || added != 0 {
 		t.Fatalf("ingest on a full disk: added %d, %v", added, err)
 	}

@@ -8,7 +8,7 @@
 //
 // One session on one stream, both directions at once:
 //
-//	initiator → hello{network, digest}
+//	initiator → hello{network, digest[, frontier]}
 //	responder → equal                       (same digest: done, one round trip)
 //	responder → frontier                    (else)
 //	initiator → frontier, entries…, end     (what the responder lacks)
@@ -33,6 +33,30 @@
 // construction). Memory is bounded by the batch size and the peer's
 // budget (see Bounded resources); libp2p's stream flow control stops a
 // sender that outruns the receiver.
+//
+// # Who brings what
+//
+// After a heal every peer across the cut starts a session with a node at
+// once, and most hold the same feeds it lacks. Each transfer (a session
+// or a push) records the heads its peer is about to send (incoming), and
+// the frontier a node tells a peer is what it stores raised by what other
+// transfers are bringing it, so that a feed comes in through one
+// transfer. Working out what to tell a peer and recording what it will
+// send are one step under one lock (a claim): for an offer, and for a
+// session as soon as its side knows the peer's frontier. The initiator
+// knows it before it sends its own; the responder sends its frontier
+// first, so an initiator that expects a difference (a kicked session: a
+// new or returning peer, a transfer that ended short; and ForceResync)
+// announces its stored frontier in its hello, and the responder claims
+// what it will send before it answers. Without that, the sessions that
+// arrive together each learnt what the others bring a round trip too
+// late and each sent the feed (at 50 nodes most of a heal's bytes). Old
+// responders ignore the announced frontier; periodic rounds, which
+// mostly find equal digests, do not announce (the hello stays small). A
+// claim ends with its transfer however it ends; a transfer that ends
+// short of its claim asks the peers told for a session again.
+// Service.Traffic counts, by path, what was sent and the entries that
+// arrived already held.
 //
 // A watchdog aborts a session that makes no progress for the peer's
 // session timeout; the anti-entropy loop then tries another peer. Sessions

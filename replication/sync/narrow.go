@@ -403,12 +403,12 @@ func (svc *Service) handleNarrow(s network.Stream) {
 		}
 		covers = append(covers, c)
 	}
-	if len(entries) > 0 && !svc.ingestFrom(p, entries) {
+	if len(entries) > 0 && !svc.ingestFrom(p, pathPush, entries) {
 		return
 	}
 	for _, c := range covers {
 		res, err := svc.cfg.Store.Cover(context.Background(), c)
-		if !svc.judgeIngest(p, res, err) {
+		if !svc.judgeIngest(p, pathPush, res, err) {
 			return
 		}
 	}
@@ -426,9 +426,9 @@ func (svc *Service) memberOf(p peer.ID) (crypto.MemberID, bool) {
 
 // ingestFrom ingests entries p pushed and judges the result; it reports
 // false if the push ended there (a store error or an offence).
-func (svc *Service) ingestFrom(p peer.ID, entries []*log.Entry) bool {
+func (svc *Service) ingestFrom(p peer.ID, w path, entries []*log.Entry) bool {
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
-	return svc.judgeIngest(p, res, err)
+	return svc.judgeIngest(p, w, res, err)
 }
 
 // judgeIngest records what an ingest of p's push did: a store error is
@@ -436,9 +436,9 @@ func (svc *Service) ingestFrom(p peer.ID, entries []*log.Entry) bool {
 // offence, and a refusal an honest peer can cause (we lack predecessors,
 // a cover of something we no longer hold waiting) asks p for a session.
 // It reports whether all went well.
-func (svc *Service) judgeIngest(p peer.ID, res *store.IngestResult, err error) bool {
+func (svc *Service) judgeIngest(p peer.ID, w path, res *store.IngestResult, err error) bool {
 	if res != nil {
-		svc.recordIngest(p, res)
+		svc.recordIngest(p, w, res)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrDiskFull) {

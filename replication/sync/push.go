@@ -83,10 +83,14 @@ func (svc *Service) pushAll(p peer.ID, out []*log.Entry, cover bool) {
 	ctx, cancel := svc.opCtx()
 	defer cancel()
 	for len(out) > 0 || cover {
+		offer := svc.relays(out)
 		held, count, n, err := svc.pushSome(ctx, p, out, cover)
 		svc.mu.Lock()
 		ps := svc.statsLocked(p)
 		ps.BytesSent += n
+		t := svc.pathLocked(pushPath(offer))
+		t.BytesSent += n
+		t.EntriesSent += int64(count)
 		if err != nil {
 			lost := svc.transfers.endPush(p)
 			svc.mu.Unlock()
@@ -275,13 +279,16 @@ func (svc *Service) handlePush(s network.Stream) {
 	svc.membersOnly(heads)
 	id := svc.newTransfer()
 	defer svc.finish(id)
-	if m.Type == msgOffer {
+	offered := m.Type == msgOffer
+	if offered {
 		if err := svc.cfg.Store.CheckDisk(); err != nil {
 			svc.diskFull()
 			c.send(&message{Type: msgError, Error: diskFullMessage})
 			return
 		}
-		if err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(id, p, heads))}); err != nil {
+		err := c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(svc.claim(id, p, heads))})
+		svc.countAnswer(c.written.n.Load())
+		if err != nil {
 			s.Reset()
 			return
 		}
@@ -295,7 +302,7 @@ func (svc *Service) handlePush(s network.Stream) {
 	switch m.Type {
 	case msgEnd:
 	case msgEntries:
-		svc.ingestPushed(p, s, m)
+		svc.ingestPushed(p, pushPath(offered), s, m)
 	default:
 		svc.offence(p, errUnexpected(m.Type))
 		s.Reset()
@@ -307,7 +314,7 @@ func (svc *Service) handlePushV1(s network.Stream) {
 	defer s.Close()
 	if p, _, m, ok := svc.openPush(s, msgEntries); ok {
 		defer svc.endPush(p)
-		svc.ingestPushed(p, s, m)
+		svc.ingestPushed(p, pathPush, s, m)
 	}
 }
 
@@ -356,13 +363,13 @@ func (svc *Service) pushFailed(p peer.ID, s network.Stream, err error) {
 // ingestPushed ingests pushed entries; if they do not chain onto what we
 // hold, it asks for an anti-entropy session with the pusher. A push beyond
 // the peer's quota or memory budget is refused and scored.
-func (svc *Service) ingestPushed(p peer.ID, s network.Stream, m *message) {
+func (svc *Service) ingestPushed(p peer.ID, w path, s network.Stream, m *message) {
 	entries, release, ok := svc.decodePushed(p, s, m.Entries, 0, 0)
 	if !ok {
 		return
 	}
 	defer release()
-	svc.ingestFrom(p, entries)
+	svc.ingestFrom(p, w, entries)
 }
 
 // decodePushed takes a push's entries (and extra items of extraBytes, such

@@ -58,6 +58,8 @@ type Service struct {
 	// narrow: per narrow-link peer, our own entries sent there
 	// provisionally and not yet covered (narrow.go).
 	narrow map[peer.ID]*narrowPeer
+	// traffic: what went by which path (Traffic).
+	traffic Traffic
 
 	// paused is set while this node's disk is full: it asks no peer for
 	// entries (it could not store them) until space is back.
@@ -352,15 +354,19 @@ func (svc *Service) session(ctx context.Context, p peer.ID, force, kicked bool) 
 			svc.Kick(p)
 		}
 	}()
-	rep, err := svc.initiate(ctx, p, force)
-	svc.finished(rep, err)
+	rep, err := svc.initiateWith(ctx, p, force, force || kicked)
+	svc.finished(rep, pathSessionStarted, err)
 	return rep, err
 }
 
-// finished records a session's outcome.
-func (svc *Service) finished(rep Report, err error) {
+// finished records the outcome of a session (on path w: started or
+// served).
+func (svc *Service) finished(rep Report, w path, err error) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
+	t := svc.pathLocked(w)
+	t.BytesSent += rep.BytesSent
+	t.EntriesSent += int64(rep.EntriesSent)
 	ps := svc.statsLocked(rep.Peer)
 	ps.Sessions++
 	ps.BytesSent += rep.BytesSent
@@ -454,9 +460,13 @@ func (svc *Service) peerHolds(p peer.ID, heads map[log.Hash]*log.Entry) {
 	ps.LastFrontierAt = time.Now()
 }
 
-func (svc *Service) recordIngest(p peer.ID, res *store.IngestResult) {
+func (svc *Service) recordIngest(p peer.ID, w path, res *store.IngestResult) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
+	t := svc.pathLocked(w)
+	t.EntriesRecv += int64(len(res.Added))
+	t.Duplicates += int64(res.Duplicates)
+	t.Refused += int64(len(res.Rejected))
 	ps := svc.statsLocked(p)
 	ps.EntriesRecv += int64(len(res.Added))
 	raiseLocked(ps, headsOf(res.Added)) // what p sent, p holds

@@ -67,6 +67,7 @@ type session struct {
 	// advertised is the frontier we sent the peer: what it will send
 	// beyond.
 	advertised log.Frontier
+	path       path  // pathSessionStarted or pathSessionServed
 	held       int64 // bytes of the peer's entries this session holds (see Service.hold); reader goroutine only
 	carried    int   // of which unsigned entries carried to the next batch
 }
@@ -126,17 +127,30 @@ func (sess *session) report(start time.Time) Report {
 	}
 }
 
-// initiate runs a session as initiator on a fresh stream.
+// initiate runs a session as initiator on a fresh stream; a forced one
+// announces our frontier in its hello (see announce).
 func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report, error) {
+	return svc.initiateWith(ctx, p, force, force)
+}
+
+// initiateWith runs a session as initiator on a fresh stream. With
+// announce, the hello carries our frontier: a session we expect to find
+// a difference (a kick: a new or returning peer, a transfer that ended
+// short) lets the responder claim at once what we are about to send it,
+// before it tells anyone else what it holds (see transfers.claimSession).
+// Periodic rounds, which mostly find equal digests, keep their hello
+// small.
+func (svc *Service) initiateWith(ctx context.Context, p peer.ID, force, announce bool) (Report, error) {
 	start := time.Now()
 	s, err := svc.cfg.Host.NewStream(ctx, p, ProtocolSync)
 	if err != nil {
 		return Report{Peer: p}, fmt.Errorf("sync: open stream to %s: %w", p, err)
 	}
 	sess := svc.newSession(s)
+	sess.path = pathSessionStarted
 	stop := sess.watch()
 	defer stop()
-	rep, err := sess.initiate(force)
+	rep, err := sess.initiate(force, announce)
 	rep.Duration = time.Since(start)
 	if err != nil {
 		s.Reset()
@@ -146,11 +160,15 @@ func (svc *Service) initiate(ctx context.Context, p peer.ID, force bool) (Report
 	return rep, nil
 }
 
-func (sess *session) initiate(force bool) (Report, error) {
+func (sess *session) initiate(force, announce bool) (Report, error) {
 	st := sess.svc.cfg.Store
 	net := st.Network()
 	mine, digest := st.FrontierDigest()
-	if err := sess.c.send(&message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}); err != nil {
+	hello := &message{Type: msgHello, Network: net[:8], Digest: digest[:], Force: force}
+	if announce {
+		hello.Frontier = encodeFrontier(mine)
+	}
+	if err := sess.c.send(hello); err != nil {
 		return sess.report(time.Now()), err
 	}
 	m, err := sess.next()
@@ -190,6 +208,7 @@ func (sess *session) initiate(force bool) (Report, error) {
 func (svc *Service) respond(s network.Stream) {
 	start := time.Now()
 	sess := svc.newSession(s)
+	sess.path = pathSessionServed
 	stop := sess.watch()
 	defer stop()
 	err := sess.respond()
@@ -203,7 +222,7 @@ func (svc *Service) respond(s network.Stream) {
 	default:
 		s.Close()
 	}
-	svc.finished(rep, err)
+	svc.finished(rep, pathSessionServed, err)
 }
 
 func (sess *session) respond() error {
@@ -246,7 +265,26 @@ func (sess *session) respond() error {
 		sess.svc.sawFrontier(sess.peer, mine)
 		return sess.c.send(&message{Type: msgEqual})
 	}
-	sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+	// An initiator that announced its frontier in the hello (a newer
+	// one) is about to send us what it holds beyond ours: claim it now,
+	// in the same step as we work out what we tell it, so that no other
+	// session or offer brings the same entries. Without it we learn what
+	// it brings only a round trip later (expect, in exchange), and every
+	// session that arrives meanwhile would bring them too.
+	announced := m.Frontier != nil
+	if announced {
+		theirs, err := decodeFrontier(m.Frontier)
+		if err != nil {
+			return sess.offence(err)
+		}
+		sess.svc.membersOnly(theirs)
+		sess.advertised = sess.svc.claimSession(sess.id, sess.peer, theirs)
+		// However the session ends: a claim left behind would have us
+		// tell every peer we are receiving these entries, for ever.
+		defer sess.svc.finish(sess.id)
+	} else {
+		sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+	}
 	if err := sess.c.send(&message{Type: msgFrontier, Frontier: encodeFrontier(sess.advertised)}); err != nil {
 		return err
 	}
@@ -263,16 +301,20 @@ func (sess *session) respond() error {
 	}
 	sess.svc.membersOnly(theirs)
 	sess.svc.sawFrontier(sess.peer, theirs)
+	if !announced {
+		sess.svc.expect(sess.id, theirs, sess.advertised)
+	}
 	return sess.exchange(theirs, false)
 }
 
 // exchange sends what the peer lacks while receiving what we lack. The
-// initiator first sends its frontier.
+// initiator first works out and sends its frontier, and claims what the
+// responder is about to send in the same step (the responder did so
+// before, see respond).
 func (sess *session) exchange(theirs log.Frontier, initiator bool) error {
 	if initiator {
-		sess.advertised = sess.svc.advertised(sess.id, sess.peer)
+		sess.advertised = sess.svc.claimSession(sess.id, sess.peer, theirs)
 	}
-	sess.svc.expect(sess.id, theirs, sess.advertised)
 	defer sess.svc.finish(sess.id)
 	errc := make(chan error, 1)
 	go func() {
@@ -463,7 +505,7 @@ func (sess *session) ingest(pending []*log.Entry) ([]*log.Entry, error) {
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	added, carry, err := sess.svc.ingest(sess.peer, pending)
+	added, carry, err := sess.svc.ingest(sess.peer, sess.path, pending)
 	sess.recv += added
 	if err != nil {
 		return nil, err
@@ -501,12 +543,12 @@ func honest(r log.Reason) bool {
 // unsigned tail to retry with the next batch, and an offence error if p
 // sent something invalid. A store error (a full disk: store.ErrDiskFull)
 // is returned as it is: it is this node's trouble, never p's offence.
-func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, error) {
+func (svc *Service) ingest(p peer.ID, w path, entries []*log.Entry) (int, []*log.Entry, error) {
 	res, err := svc.cfg.Store.Ingest(context.Background(), entries...)
 	if err != nil {
 		added := 0
 		if res != nil {
-			svc.recordIngest(p, res) // what was stored before the error
+			svc.recordIngest(p, w, res) // what was stored before the error
 			added = len(res.Added)
 		}
 		if errors.Is(err, store.ErrDiskFull) {
@@ -529,7 +571,7 @@ func (svc *Service) ingest(p peer.ID, entries []*log.Entry) (int, []*log.Entry, 
 			bad = fmt.Errorf("%w: entry %s/%d: %v", ErrOffence, r.Author.Short(), r.Seq, r.Err)
 		}
 	}
-	svc.recordIngest(p, res)
+	svc.recordIngest(p, w, res)
 	if bad != nil {
 		svc.offence(p, bad)
 		return len(res.Added), nil, bad
@@ -578,6 +620,16 @@ func (svc *Service) advertised(id transferID, to peer.ID) log.Frontier {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	return svc.transfers.advertise(id, to, mine)
+}
+
+// claimSession works out the frontier we tell peer to in session id and
+// records what it is about to send us, in one step; see
+// transfers.claimSession.
+func (svc *Service) claimSession(id transferID, to peer.ID, theirs log.Frontier) log.Frontier {
+	mine := svc.cfg.Store.Frontier()
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	return svc.transfers.claimSession(id, to, mine, theirs)
 }
 
 // claim answers an offer of entries up to heads from peer from (push

@@ -221,6 +221,18 @@ func (t *transfers) advertise(id transferID, to peer.ID, mine log.Frontier) log.
 	return f
 }
 
+// claimSession returns the frontier we tell peer to in session id (as
+// advertise) and, in the same step, records as incoming under id the
+// heads of theirs beyond it, which the peer is about to send. Done in two
+// steps, sessions that arrive together (a heal: every peer across the
+// cut at once) would each tell their peer we lack the same feed, and each
+// receive it.
+func (t *transfers) claimSession(id transferID, to peer.ID, mine, theirs log.Frontier) log.Frontier {
+	f := t.advertise(id, to, mine)
+	t.expect(id, mine, theirs, f)
+	return f
+}
+
 // claim answers an offer of entries up to heads from peer from (push id):
 // it returns our advertised frontier for the offered authors and, in the
 // same step, records as incoming under id the heads beyond it, which the

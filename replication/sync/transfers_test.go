@@ -58,6 +58,10 @@ func advertiseOp(id transferID, to peer.ID, mine, want log.Frontier) op {
 	return op{"advertise to " + string(to), func(t *transfers) any { return t.advertise(id, to, mine) }, want}
 }
 
+func claimSessionOp(id transferID, to peer.ID, mine, theirs, want log.Frontier) op {
+	return op{"session claim with " + string(to), func(t *transfers) any { return t.claimSession(id, to, mine, theirs) }, want}
+}
+
 func claimOp(id transferID, from peer.ID, mine, heads, want log.Frontier) op {
 	return op{"claim from " + string(from), func(t *transfers) any { return t.claim(id, from, mine, heads) }, want}
 }
@@ -161,6 +165,34 @@ func TestTransfersClaim(t *testing.T) {
 			claimOp(1, "relay-one", at(10, 0), at(10, 0), at(10, 0)),
 			advertiseOp(2, "peer-two", at(10, 0), at(10, 0)),
 			finishOp(1, at(10, 0)),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runOps(t, tc.ops) })
+	}
+}
+
+func TestTransfersClaimSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ops  []op
+	}{
+		{"two sessions with peers holding the same feed: only the first brings it", []op{
+			claimSessionOp(1, "peer-one", at(2, 0), at(10, 0), at(2, 0)),
+			claimSessionOp(2, "peer-two", at(2, 0), at(10, 0), at(10, 0)),
+			finishOp(2, at(2, 0)), // told we held them: not short
+			finishOp(1, at(10, 0)),
+		}},
+		{"a session brings what others do not: only that is claimed", []op{
+			claimSessionOp(1, "peer-one", at(2, 0), at(10, 0), at(2, 0)),
+			claimSessionOp(2, "peer-two", at(2, 0), at(12, 5), at(10, 0)),
+			advertiseOp(3, "peer-three", at(2, 0), at(12, 5)),
+			finishOp(1, at(10, 0)),
+			finishOp(2, at(12, 5)),
+		}},
+		{"an offer of what a session claimed: no", []op{
+			claimSessionOp(1, "peer-one", at(2, 0), at(10, 0), at(2, 0)),
+			claimOp(2, "relay-two", at(2, 0), at(10, 0), at(10, 0)),
+			finishOp(1, at(2, 0), "relay-two"),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runOps(t, tc.ops) })
