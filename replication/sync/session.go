@@ -626,6 +626,7 @@ func (svc *Service) advertised(id transferID, to peer.ID) log.Frontier {
 // records what it is about to send us, in one step; see
 // transfers.claimSession.
 func (svc *Service) claimSession(id transferID, to peer.ID, theirs log.Frontier) log.Frontier {
+	theirs = svc.notWaitingHere(theirs)
 	mine := svc.cfg.Store.Frontier()
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
