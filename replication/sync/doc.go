@@ -114,7 +114,9 @@
 // the oldest has waited Window.Interval, checked every second. Covers go
 // in order with the pushes to the peer (the same one-in-flight queue),
 // never ahead of the entries they cover. Entries that must travel signed
-// (log.TravelsSigned: system kinds, flash) make the push due at once.
+// (log.TravelsSigned: system kinds, flash) make the push due at once, and
+// so does a push that would leave more than half of log.MaxUnsignedRun
+// bytes waiting at the peer (its store holds at most that much).
 //
 // Only the author sends provisionally, and only its own feed: narrow/1
 // carries the pusher's own entries (anything else is an offence), relays

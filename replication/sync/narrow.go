@@ -24,6 +24,7 @@ import (
 type narrowPeer struct {
 	head    log.Head  // the newest own entry sent provisionally: our store holds it with its composite
 	pending int       // own entries sent since the last composite or cover
+	bytes   int       // their size
 	oldest  time.Time // when the first of them was sent
 }
 
@@ -89,8 +90,9 @@ func (svc *Service) pushSome(ctx context.Context, p peer.ID, out []*log.Entry, c
 
 // pushNarrow sends own (our own new entries, in seq order) to p on
 // narrow/1. When the window makes a composite due (log.Window.Due), when
-// one of them must travel signed (log.TravelsSigned) or when cover asks
-// for it, they go as stored, the last carrying its composite, which
+// one of them must travel signed (log.TravelsSigned), when what waits at
+// p would pass half of log.MaxUnsignedRun bytes, or when cover asks for
+// it, they go as stored, the last carrying its composite, which
 // covers them and every entry sent before; with nothing to send, a
 // cover of the newest entry sent goes alone. Otherwise they go
 // provisionally: the last with the Ed25519 half of its composite, the
@@ -108,6 +110,15 @@ func (svc *Service) pushNarrow(ctx context.Context, p peer.ID, w log.Window, own
 	due := cover || w.Due(np.pending+len(own), since)
 	prev := *np
 	svc.mu.Unlock()
+	size := 0
+	for _, e := range own {
+		size += e.Size()
+	}
+	if prev.bytes+size > log.MaxUnsignedRun/2 {
+		// The receiver holds at most log.MaxUnsignedRun bytes of ours
+		// waiting: large entries go covered well before that.
+		due = true
+	}
 	for _, e := range own {
 		if log.TravelsSigned(e) {
 			due = true
@@ -166,6 +177,7 @@ func (svc *Service) pushNarrow(ctx context.Context, p peer.ID, w log.Window, own
 			np.oldest = now
 		}
 		np.pending += len(own)
+		np.bytes += size
 		np.head = log.Head{Seq: last.Header.Seq, ID: last.ID(), Lamport: last.Header.Lamport}
 		svc.mu.Unlock()
 	}

@@ -280,3 +280,31 @@ func BenchmarkNarrowLinkBytes(b *testing.B) {
 		b.ReportMetric(perPost["narrow"]/perPost["wide"], "narrow/wide")
 	}
 }
+
+// Large entries go covered before what waits at the receiver nears the
+// store's bound (log.MaxUnsignedRun bytes per author), however long the
+// window: no entry is refused as over the bound and sent again in full.
+// (Entries over the push limit, 256 KiB, are never pushed: sessions bring
+// them, covered.)
+func TestNarrowLinkLargeEntriesGoCovered(t *testing.T) {
+	w := newWorld(t)
+	author, recv := narrowPair(t, w, narrowTiming(log.Window{Entries: 128, Interval: time.Hour, Grace: time.Minute}))
+	text := strings.Repeat("l", 200<<10)
+	most := 0
+	for _, e := range postOneByOne(t, w, author, recv, 30, text) {
+		if c, wt := holdsAs(recv, e); !c && !wt {
+			t.Fatalf("seq %d neither covered nor waiting at the receiver", e.Header.Seq)
+		}
+		var size int
+		for _, we := range recv.store.WaitingOf(author.id.ID()) {
+			size += we.Entry.Size()
+		}
+		most = max(most, size)
+	}
+	if most > log.MaxUnsignedRun/2 {
+		t.Errorf("%d bytes waited at the receiver at once, want at most half of %d", most, log.MaxUnsignedRun)
+	}
+	if most == 0 {
+		t.Error("nothing ever waited: the test shows nothing")
+	}
+}
