@@ -189,6 +189,7 @@ func (svc *Service) pushNarrow(ctx context.Context, p peer.ID, w log.Window, own
 		svc.mu.Lock()
 		*svc.narrowLocked(p) = narrowPeer{}
 		svc.mu.Unlock()
+		svc.signalNarrow()
 	}
 	return held, len(own), n, err
 }
@@ -296,20 +297,35 @@ func (svc *Service) flushCovers() {
 		}
 	}
 	svc.mu.Unlock()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		svc.mu.Lock()
-		busy := false
-		for p, np := range svc.narrow {
-			if np.pending > 0 && svc.cfg.Host.Network().Connectedness(p) == network.Connected {
-				busy = true
-			}
-		}
-		svc.mu.Unlock()
-		if !busy {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for svc.owesConnected() {
+		select {
+		case <-svc.narrowChanged:
+		case <-timer.C:
 			return
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// owesConnected reports whether a connected narrow-link peer still holds
+// our entries waiting for their cover.
+func (svc *Service) owesConnected() bool {
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	for p, np := range svc.narrow {
+		if np.pending > 0 && svc.cfg.Host.Network().Connectedness(p) == network.Connected {
+			return true
+		}
+	}
+	return false
+}
+
+// signalNarrow tells flushCovers to look again (never blocks).
+func (svc *Service) signalNarrow() {
+	select {
+	case svc.narrowChanged <- struct{}{}:
+	default:
 	}
 }
 

@@ -58,6 +58,9 @@ type Service struct {
 	// narrow: per narrow-link peer, our own entries sent there
 	// provisionally and not yet covered (narrow.go).
 	narrow map[peer.ID]*narrowPeer
+	// narrowChanged is signalled when a narrow peer's debt is settled or
+	// a peer disconnects: flushCovers waits on it.
+	narrowChanged chan struct{}
 	// traffic: what went by which path (Traffic).
 	traffic Traffic
 
@@ -81,8 +84,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
 		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
-		narrow: map[peer.ID]*narrowPeer{},
-		kick:   make(chan peer.ID, 64),
+		narrow: map[peer.ID]*narrowPeer{}, narrowChanged: make(chan struct{}, 1),
+		kick: make(chan peer.ID, 64),
 	}, nil
 }
 
@@ -402,6 +405,9 @@ func (svc *Service) statsLocked(p peer.ID) *PeerStats {
 }
 
 func (svc *Service) connected(p peer.ID, up bool) {
+	if !up {
+		defer svc.signalNarrow()
+	}
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	ps := svc.statsLocked(p)
