@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -36,8 +37,14 @@ func (svc *Service) narrowWindow(p peer.ID) (log.Window, bool) {
 	if w == (log.Window{}) || svc.cfg.Identity == nil {
 		return w, false
 	}
-	protos, err := svc.cfg.Host.Peerstore().SupportsProtocols(p, ProtocolNarrow)
-	return w, err == nil && len(protos) > 0
+	return w, svc.speaks(p, ProtocolNarrow)
+}
+
+// speaks reports whether p serves protocol proto, as libp2p's identify
+// told us.
+func (svc *Service) speaks(p peer.ID, proto protocol.ID) bool {
+	protos, err := svc.cfg.Host.Peerstore().SupportsProtocols(p, proto)
+	return err == nil && len(protos) > 0
 }
 
 // splitOwn splits entries into this node's own and the others, each in
@@ -194,9 +201,13 @@ func (svc *Service) pushNarrow(ctx context.Context, p peer.ID, w log.Window, own
 	return held, len(own), n, err
 }
 
-// sendNarrow sends one narrow/1 message and waits until p stored it, at
-// most the push timeout, as push does.
+// sendNarrow sends one narrow message to p, on p's narrow/2 stream if p
+// speaks it, else on a narrow/1 stream of its own, and waits until p
+// stored it, at most the push timeout, as push does.
 func (svc *Service) sendNarrow(ctx context.Context, p peer.ID, m *message) (int64, error) {
+	if svc.speaks(p, ProtocolNarrow2) {
+		return svc.sendOnNarrowStream(ctx, p, m)
+	}
 	t := svc.timing(p)
 	ctx, cancel := context.WithTimeout(ctx, t.SessionTimeout)
 	defer cancel()
@@ -393,9 +404,8 @@ func (svc *Service) withWaiting(mine, heads log.Frontier) log.Frontier {
 	return out
 }
 
-// handleNarrow serves narrow/1: one message of the pusher's own entries
-// (with provisional, composite or no signatures) and covers, ingested
-// and applied before the stream closes (which tells the pusher they are
+// handleNarrow serves narrow/1: one message (serveNarrow), ingested and
+// applied before the stream closes (which tells the pusher they are
 // stored).
 func (svc *Service) handleNarrow(s network.Stream) {
 	defer s.Close()
@@ -404,13 +414,22 @@ func (svc *Service) handleNarrow(s network.Stream) {
 		return
 	}
 	defer svc.endPush(p)
+	svc.serveNarrow(p, s, m)
+}
+
+// serveNarrow ingests one narrow message of p: the pusher's own entries
+// (with provisional, composite or no signatures), then covers. Anything
+// else is an offence (the stream reset). It reports whether all went
+// well (false: an offence, or an ingest that failed or asked for a
+// session).
+func (svc *Service) serveNarrow(p peer.ID, s network.Stream, m *message) bool {
 	extra := 0
 	for _, c := range m.Covers {
 		extra += len(c)
 	}
 	entries, release, ok := svc.decodePushed(p, s, m.Entries, len(m.Covers), extra)
 	if !ok {
-		return
+		return false
 	}
 	defer release()
 	member, known := svc.memberOf(p)
@@ -418,7 +437,7 @@ func (svc *Service) handleNarrow(s network.Stream) {
 		if !known || e.Header.Author != member {
 			svc.offence(p, fmt.Errorf("%w: narrow/1 carries the pusher's own entries only, got one of %s", ErrProtocol, e.Header.Author.Short()))
 			s.Reset()
-			return
+			return false
 		}
 	}
 	covers := make([]log.Cover, 0, len(m.Covers))
@@ -427,19 +446,20 @@ func (svc *Service) handleNarrow(s network.Stream) {
 		if err != nil {
 			svc.offence(p, fmt.Errorf("%w: %w", ErrProtocol, err))
 			s.Reset()
-			return
+			return false
 		}
 		covers = append(covers, c)
 	}
 	if len(entries) > 0 && !svc.ingestFrom(p, pathPush, entries) {
-		return
+		return false
 	}
 	for _, c := range covers {
 		res, err := svc.cfg.Store.Cover(context.Background(), c)
 		if !svc.judgeIngest(p, pathPush, res, err) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // memberOf returns the member whose card names peer p.

@@ -2,9 +2,12 @@ package sync
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/log"
@@ -200,12 +203,14 @@ func TestNarrowLinkOldPeerGetsComposites(t *testing.T) {
 	})
 }
 
-// narrow/1 carries the pusher's own entries only; anything else, or a
-// garbled cover, is an offence and stores nothing.
+// narrow/1 and narrow/2 carry the pusher's own entries only; anything
+// else, a garbled cover, or (narrow/2) a message of another type, is an
+// offence, stores nothing, and ends the stream.
 func TestNarrowPushRefusals(t *testing.T) {
 	w := newWorld(t)
 	x := w.node(t, "cert-lu", nodeOpt{noStart: true})
 	x.host.SetStreamHandler(ProtocolNarrow, x.svc.handleNarrow)
+	x.host.SetStreamHandler(ProtocolNarrow2, x.svc.handleNarrowStream)
 	pusher := w.node(t, "cert-fr", nodeOpt{noStart: true})
 	other := w.node(t, "enisa", nodeOpt{noStart: true})
 	connect(t, pusher, x)
@@ -220,14 +225,18 @@ func TestNarrowPushRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, tc := range []struct {
-		name string
-		m    *message
+		name  string
+		proto protocol.ID
+		m     *message
 	}{
-		{"another author's entry", &message{Type: msgNarrow, Entries: [][]byte{foreign.Bytes()}}},
-		{"a garbled cover", &message{Type: msgNarrow, Covers: [][]byte{good[:len(good)-1]}}},
+		{"another author's entry", ProtocolNarrow, &message{Type: msgNarrow, Entries: [][]byte{foreign.Bytes()}}},
+		{"a garbled cover", ProtocolNarrow, &message{Type: msgNarrow, Covers: [][]byte{good[:len(good)-1]}}},
+		{"another author's entry", ProtocolNarrow2, &message{Type: msgNarrow, Entries: [][]byte{foreign.Bytes()}}},
+		{"a garbled cover", ProtocolNarrow2, &message{Type: msgNarrow, Covers: [][]byte{good[:len(good)-1]}}},
+		{"a message of another type", ProtocolNarrow2, &message{Type: msgHeads}},
 	} {
 		before := statsOf(x, pusher.host.ID()).Offences
-		s, err := pusher.host.NewStream(context.Background(), x.host.ID(), ProtocolNarrow)
+		s, err := pusher.host.NewStream(context.Background(), x.host.ID(), tc.proto)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,6 +244,10 @@ func TestNarrowPushRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, tc.name+" scored", func() bool { return statsOf(x, pusher.host.ID()).Offences > before })
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := s.Read(make([]byte, 1)); err == nil || err == io.EOF { // a clean close, not a reset
+			t.Errorf("%d %s on %s: the stream went on (read: %v), want it reset", i, tc.name, tc.proto, err)
+		}
 		s.Reset()
 		if _, err := x.store.Get(foreign.ID()); err == nil {
 			t.Errorf("%d %s: stored the foreign entry", i, tc.name)

@@ -61,6 +61,10 @@ type Service struct {
 	// narrowChanged is signalled when a narrow peer's debt is settled or
 	// a peer disconnects: flushCovers waits on it.
 	narrowChanged chan struct{}
+	// narrowOut and narrowIn: the narrow/2 stream to and from each
+	// narrow-link peer (narrowstream.go).
+	narrowOut map[peer.ID]*narrowOut
+	narrowIn  map[peer.ID]network.Stream
 	// traffic: what went by which path (Traffic).
 	traffic Traffic
 
@@ -85,6 +89,7 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, logger: cfg.Logger.With("component", "sync"),
 		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
 		narrow: map[peer.ID]*narrowPeer{}, narrowChanged: make(chan struct{}, 1),
+		narrowOut: map[peer.ID]*narrowOut{}, narrowIn: map[peer.ID]network.Stream{},
 		kick: make(chan peer.ID, 64),
 	}, nil
 }
@@ -110,6 +115,7 @@ func (svc *Service) Start() {
 	h.SetStreamHandler(ProtocolPush, svc.handlePush)
 	h.SetStreamHandler(ProtocolPushV1, svc.handlePushV1)
 	h.SetStreamHandler(ProtocolNarrow, svc.handleNarrow)
+	h.SetStreamHandler(ProtocolNarrow2, svc.handleNarrowStream)
 	svc.notif = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			svc.connected(c.RemotePeer(), true)
@@ -168,10 +174,13 @@ func (svc *Service) Close() {
 	h.RemoveStreamHandler(ProtocolPush)
 	h.RemoveStreamHandler(ProtocolPushV1)
 	h.RemoveStreamHandler(ProtocolNarrow)
+	h.RemoveStreamHandler(ProtocolNarrow2)
+	svc.closeNarrowStreams()
 	h.Network().StopNotify(svc.notif)
 	close(svc.stop)
 	svc.sub.Close()
 	svc.wg.Wait()
+	svc.closeNarrowStreams() // any a push opened meanwhile
 	svc.stop = nil
 }
 

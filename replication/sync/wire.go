@@ -27,6 +27,12 @@ const (
 	// links" in the package doc). A peer that does not speak it gets
 	// push/2 as before.
 	ProtocolNarrow = "/crisismesh/narrow/1"
+	// ProtocolNarrow2 is narrow/1 on one long-lived stream per peer: the
+	// same messages one after another, each answered with msgEnd once
+	// stored, so an isolated post costs no stream opening, negotiation
+	// and closing on the link (BENCHMARKS.md, "Narrow links on the
+	// wire"). A peer that does not speak it gets narrow/1.
+	ProtocolNarrow2 = "/crisismesh/narrow/2"
 )
 
 // maxFrame bounds one message: an entry of the largest size plus framing.
@@ -145,10 +151,18 @@ func (cw countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// readBuffer is a conn's read buffer. Frames larger than it are read
+// straight into their own slice (bufio.Reader passes large reads
+// through), so it only needs to hold the small messages (heads, offers,
+// frontiers, a narrow push's one entry): a push opens a stream of its
+// own, and 64 KiB per stream was 3 % of a writer's CPU, zeroing buffers
+// (BENCHMARKS.md, "CPU per post").
+const readBuffer = 4 << 10
+
 func newConn(rw io.ReadWriter, progress func()) *conn {
 	rc, wc := &counter{progress: progress}, &counter{progress: progress}
 	return &conn{
-		r:       bufio.NewReaderSize(countingReader{rw, rc}, 64<<10),
+		r:       bufio.NewReaderSize(countingReader{rw, rc}, readBuffer),
 		w:       countingWriter{rw, wc},
 		read:    rc,
 		written: wc,
