@@ -14,8 +14,11 @@ import (
 // In a mesh, every peer that learns an entry relays it on; before push/2
 // each receiver got a copy from the author and one from every relay (the
 // relays could not know the receiver held it). Relays now offer, and the
-// receiver says what it holds or is already receiving: each entry crosses
-// into each receiver about once.
+// receiver says what it holds or is already receiving, after waiting
+// briefly for the author's own push (authorFirst): each entry crosses
+// into each receiver about once (1.07–1.11× its size with the offers'
+// and heads' framing; 1.2–1.6× before authorFirst, when a relay's offer
+// often arrived before the author's push).
 func TestRelayedEntriesReachEachPeerOnce(t *testing.T) {
 	w := newWorld(t)
 	names := []string{"enisa", "cert-lu", "cert-fr", "cert-de"}
@@ -56,9 +59,9 @@ func TestRelayedEntriesReachEachPeerOnce(t *testing.T) {
 		holdsAll(t, r, acked)
 		got := into(r) - before[i+1]
 		ratio := float64(got) / float64(size)
-		t.Logf("%s received %d bytes for %d bytes of entries: %.2f×", r.name, got, size, ratio)
-		if ratio > 1.5 {
-			t.Errorf("%s received %.2f× the entries' bytes, want about 1× (≤ 1.5×)", r.name, ratio)
+		t.Logf("%s received %d bytes for %d bytes of entries: %.2f× traffic %+v", r.name, got, size, ratio, r.svc.Traffic())
+		if ratio > 1.25 {
+			t.Errorf("%s received %.2f× the entries' bytes, want about 1× (≤ 1.25×)", r.name, ratio)
 		}
 	}
 }

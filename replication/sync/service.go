@@ -65,6 +65,10 @@ type Service struct {
 	// narrow-link peer (narrowstream.go).
 	narrowOut map[peer.ID]*narrowOut
 	narrowIn  map[peer.ID]network.Stream
+	// announced is closed (and replaced) whenever a transfer is
+	// expected: offers waiting for an author's own push look again
+	// (authorFirst).
+	announced chan struct{}
 	// traffic: what went by which path (Traffic).
 	traffic Traffic
 
@@ -90,7 +94,8 @@ func New(cfg Config) (*Service, error) {
 		peers: map[peer.ID]*PeerStats{}, transfers: newTransfers(), limits: map[peer.ID]*peerLimits{},
 		narrow: map[peer.ID]*narrowPeer{}, narrowChanged: make(chan struct{}, 1),
 		narrowOut: map[peer.ID]*narrowOut{}, narrowIn: map[peer.ID]network.Stream{},
-		kick: make(chan peer.ID, 64),
+		announced: make(chan struct{}),
+		kick:      make(chan peer.ID, 64),
 	}, nil
 }
 

@@ -598,6 +598,14 @@ func (svc *Service) expect(id transferID, theirs, advertised log.Frontier) {
 	svc.mu.Lock()
 	defer svc.mu.Unlock()
 	svc.transfers.expect(id, mine, theirs, advertised)
+	svc.announceLocked()
+}
+
+// announceLocked wakes the offers waiting for an author's own push
+// (authorFirst): a transfer was just expected.
+func (svc *Service) announceLocked() {
+	close(svc.announced)
+	svc.announced = make(chan struct{})
 }
 
 // finish forgets transfer id when it ends; if it ended short, the peers

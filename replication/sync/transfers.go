@@ -5,6 +5,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/crisismesh/crisismesh/crypto"
 	"github.com/crisismesh/crisismesh/replication/log"
 )
 
@@ -174,6 +175,17 @@ func (t *transfers) expect(id transferID, mine, theirs, advertised log.Frontier)
 		}
 	}
 	t.incoming[id] = ahead
+}
+
+// bringing reports whether a running transfer brings author a's feed up
+// to seq at least.
+func (t *transfers) bringing(a crypto.MemberID, seq uint64) bool {
+	for _, heads := range t.incoming {
+		if heads[a].Seq >= seq {
+			return true
+		}
+	}
+	return false
 }
 
 // finish forgets transfer id. If it ended short (we store less than the
