@@ -435,7 +435,7 @@ func (svc *Service) serveNarrow(p peer.ID, s network.Stream, m *message) bool {
 	member, known := svc.memberOf(p)
 	for _, e := range entries {
 		if !known || e.Header.Author != member {
-			svc.offence(p, fmt.Errorf("%w: narrow/1 carries the pusher's own entries only, got one of %s", ErrProtocol, e.Header.Author.Short()))
+			svc.offence(p, fmt.Errorf("%w: a narrow push carries the pusher's own entries only, got one of %s", ErrProtocol, e.Header.Author.Short()))
 			s.Reset()
 			return false
 		}

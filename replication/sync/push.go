@@ -418,7 +418,8 @@ func (svc *Service) decodePushed(p peer.ID, s network.Stream, raws [][]byte, ext
 // declined, so the entries would come twice: about one post in three
 // did in a four-node mesh, TestRelayedEntriesReachEachPeerOnce). It
 // returns once every offered author that is connected here (and is not
-// from) has its offered head stored or announced, or after authorWait.
+// from) has its offered head stored, held waiting or announced, or after
+// authorWait.
 func (svc *Service) authorFirst(from peer.ID, heads log.Frontier) {
 	authors := map[crypto.MemberID]bool{}
 	longest := time.Duration(0)
@@ -438,7 +439,7 @@ func (svc *Service) authorFirst(from peer.ID, heads log.Frontier) {
 	timer := time.NewTimer(longest)
 	defer timer.Stop()
 	for {
-		mine := svc.cfg.Store.Frontier()
+		mine := svc.withWaiting(svc.cfg.Store.Frontier(), heads) // a narrow-link author's entries arrive waiting
 		svc.mu.Lock()
 		ahead := false
 		for a, h := range heads {
