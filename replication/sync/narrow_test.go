@@ -22,10 +22,19 @@ func narrowTiming(w log.Window) Timing {
 // timing t, once the author knows the receiver speaks narrow/1 (libp2p's
 // identify runs after the connection).
 func narrowPair(t testing.TB, w *world, tm Timing) (author, recv *node) {
+	return narrowPairWith(t, w, tm, nil, connect)
+}
+
+// narrowPairWith is narrowPair with prepare(recv) run before the two
+// connect (nil: nothing), and link connecting them.
+func narrowPairWith(t testing.TB, w *world, tm Timing, prepare func(recv *node), link func(t testing.TB, a, b *node)) (author, recv *node) {
 	t.Helper()
 	author = w.node(t, "enisa", nodeOpt{timing: tm})
 	recv = w.node(t, "cert-lu", nodeOpt{timing: tm})
-	connect(t, author, recv)
+	if prepare != nil {
+		prepare(recv)
+	}
+	link(t, author, recv)
 	if tm.Window != (log.Window{}) {
 		waitFor(t, 10*time.Second, "identify to say the receiver speaks narrow/1", func() bool {
 			_, ok := author.svc.narrowWindow(recv.host.ID())

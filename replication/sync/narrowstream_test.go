@@ -75,15 +75,7 @@ func TestNarrowStreamOneStream(t *testing.T) {
 func TestNarrowStreamPeerWithoutNarrow2(t *testing.T) {
 	w := newWorld(t)
 	tm := narrowTiming(log.Window{Entries: 128, Interval: time.Hour, Grace: time.Minute})
-	author := w.node(t, "enisa", nodeOpt{timing: tm})
-	recv := w.node(t, "cert-lu", nodeOpt{timing: tm})
-	recv.host.RemoveStreamHandler(ProtocolNarrow2)
-	connect(t, author, recv)
-	waitFor(t, 10*time.Second, "identify to say the receiver speaks narrow/1", func() bool {
-		_, ok := author.svc.narrowWindow(recv.host.ID())
-		return ok
-	})
-	waitFor(t, 20*time.Second, "initial convergence", func() bool { return converged(author, recv) })
+	author, recv := narrowPairWith(t, w, tm, func(recv *node) { recv.host.RemoveStreamHandler(ProtocolNarrow2) }, connect)
 	for _, e := range postOneByOne(t, w, author, recv, 3) {
 		if c, wt := holdsAs(recv, e); c || !wt {
 			t.Fatalf("seq %d: covered %v waiting %v, want waiting", e.Header.Seq, c, wt)

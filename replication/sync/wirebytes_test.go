@@ -114,22 +114,14 @@ func tcpAddrOf(t testing.TB, n *node) string {
 // receiver going through a counting proxy.
 func narrowPairVia(t testing.TB, w *world, tm Timing) (author, recv *node, p *countingProxy) {
 	t.Helper()
-	author = w.node(t, "enisa", nodeOpt{timing: tm})
-	recv = w.node(t, "cert-lu", nodeOpt{timing: tm})
-	p = newCountingProxy(t, tcpAddrOf(t, recv))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := author.host.Connect(ctx, peer.AddrInfo{ID: recv.host.ID(), Addrs: []multiaddr.Multiaddr{p.addr(t)}}); err != nil {
-		t.Fatal(err)
-	}
-	if tm.Window != (log.Window{}) {
-		waitFor(t, 10*time.Second, "identify to say the receiver speaks narrow/1", func() bool {
-			_, ok := author.svc.narrowWindow(recv.host.ID())
-			return ok
-		})
-	}
-	waitFor(t, 20*time.Second, "initial convergence", func() bool { return converged(author, recv) })
-	syncNow(t, author, recv)
+	author, recv = narrowPairWith(t, w, tm, nil, func(t testing.TB, a, b *node) {
+		p = newCountingProxy(t, tcpAddrOf(t, b))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: []multiaddr.Multiaddr{p.addr(t)}}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if n := len(recv.host.Network().ConnsToPeer(author.host.ID())); n != 1 {
 		t.Fatalf("%d connections between the pair, want the proxied one only", n)
 	}
